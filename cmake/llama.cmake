@@ -1,0 +1,41 @@
+# Resolves llama.cpp for coolfusion, in this order:
+#   1. COOLFUSION_LLAMA_SOURCE_DIR=<dir>: an existing llama.cpp source tree;
+#   2. COOLFUSION_USE_SYSTEM_LLAMA=ON: find_package(llama) (an installed llama.cpp);
+#   3. third_party/llama.cpp, fetched pinned and hash-checked by scripts/fetch_llama.sh.
+# Only libllama and ggml are built: no examples, tools, tests, server or common.
+option(COOLFUSION_USE_SYSTEM_LLAMA "use an installed llama.cpp (find_package(llama))" OFF)
+set(COOLFUSION_LLAMA_SOURCE_DIR "" CACHE PATH "an existing llama.cpp source tree")
+
+if(COOLFUSION_USE_SYSTEM_LLAMA)
+  find_package(llama REQUIRED)
+  set(COOLFUSION_HAVE_GGUF_WRITER OFF)
+  return()
+endif()
+
+set(_llama_dir "${COOLFUSION_LLAMA_SOURCE_DIR}")
+if(NOT _llama_dir)
+  set(_llama_dir "${PROJECT_SOURCE_DIR}/third_party/llama.cpp")
+endif()
+if(NOT EXISTS "${_llama_dir}/include/llama.h")
+  message(FATAL_ERROR "llama.cpp not found in ${_llama_dir}: run scripts/fetch_llama.sh, "
+                      "or pass -DCOOLFUSION_LLAMA_SOURCE_DIR=<dir> or -DCOOLFUSION_USE_SYSTEM_LLAMA=ON")
+endif()
+set(COOLFUSION_LLAMA_DIR "${_llama_dir}" CACHE INTERNAL "")
+
+set(LLAMA_BUILD_COMMON OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_TESTS OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_TOOLS OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_EXAMPLES OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_SERVER OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_APP OFF CACHE BOOL "" FORCE)
+set(LLAMA_OPENSSL OFF CACHE BOOL "" FORCE)
+set(LLAMA_CURL OFF CACHE BOOL "" FORCE)
+set(LLAMA_ALL_WARNINGS OFF CACHE BOOL "" FORCE)
+set(BUILD_SHARED_LIBS OFF CACHE BOOL "" FORCE)
+# Portable by default so a ccache filled on one machine serves CI; -DGGML_NATIVE=ON for speed.
+set(GGML_NATIVE OFF CACHE BOOL "")
+set(GGML_AVX2 ON CACHE BOOL "")
+set(GGML_FMA ON CACHE BOOL "")
+set(GGML_F16C ON CACHE BOOL "")
+add_subdirectory("${_llama_dir}" "${CMAKE_BINARY_DIR}/llama.cpp" EXCLUDE_FROM_ALL)
+set(COOLFUSION_HAVE_GGUF_WRITER ON)

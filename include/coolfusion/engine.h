@@ -1,0 +1,131 @@
+// The public engine: an ensemble of GGUF models fused at inference time.
+//
+// Thread-safety: an Ensemble owns one llama.cpp context per model and is not
+// thread-safe; use one Ensemble per concurrent generation.
+#pragma once
+
+#include <coolfusion/options.h>
+#include <coolfusion/status.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace coolfusion {
+
+struct ModelInfo {
+  std::string path;
+  std::string name;         // file name without directory
+  std::string tokenizer;    // "spm", "bpe", ...
+  int32_t n_vocab = 0;
+  uint64_t n_params = 0;    // 0 for vocab-only
+  int n_ctx = 0;            // context length in use (0 for vocab-only)
+  bool vocab_only = false;
+  bool has_chat_template = false;
+};
+
+struct Candidate {
+  std::string text;          // the segment text this candidate proposes
+  bool ends_generation = false;  // the writer emitted end-of-generation after text
+  std::vector<int> writers;  // models whose own candidate was this text (deduplicated)
+  std::vector<double> ppl;   // perplexity of this candidate under each model (inf: cannot encode)
+  std::vector<bool> used;    // whether each model's ppl counted in the score (SweetSpan)
+  double score = 0;          // the scoring rule's value; lowest wins
+};
+
+struct Segment {
+  std::string text;          // committed text
+  int winner = 0;            // first writer of the winning candidate
+  int winning_candidate = 0;
+  std::vector<Candidate> candidates;
+  bool aligned = true;       // false: no common word boundary within max_segment_tokens
+  bool merged = false;       // the previous segment's end stopped being a boundary and was
+                             // merged into this one
+  double generate_ms = 0, score_ms = 0;
+  std::vector<int> tokens_decoded;  // per model, in this step
+  std::vector<int> decode_calls;    // per model, in this step
+};
+
+enum class StopReason { kEndOfGeneration, kStopString, kMaxTokens, kContextFull, kCancelled };
+const char* StopReasonName(StopReason r);  // "eog", "stop", "length", "context", "cancelled"
+
+// Counts of the engine's events over one generation, summed over models.
+struct Counters {
+  int64_t decode_calls = 0;
+  int64_t tokens_decoded = 0;
+  int64_t scoring_calls = 0;          // batched scoring decodes
+  int64_t candidates_scored = 0;      // (model, candidate) pairs scored by decoding
+  int64_t duplicate_candidates = 0;   // candidates identical to another, scored once
+  int64_t retokenize_changes = 0;     // commits where re-tokenizing changed a model's tokens
+  int64_t rollback_tokens = 0;        // tokens removed from KV caches by those changes
+  int64_t boundary_checks = 0;
+  int64_t merged_segments = 0;
+  int64_t unencodable = 0;            // (model, candidate) pairs a tokenizer could not encode
+};
+
+struct Timings {
+  double total_ms = 0;
+  double generate_ms = 0;  // candidate generation
+  double score_ms = 0;     // cross-scoring
+  double decode_ms = 0;    // inside llama_decode, all models
+  double prompt_ms = 0;    // prompt processing
+};
+
+struct GenerationResult {
+  std::string text;  // the generated text (without the prompt)
+  StopReason stop_reason = StopReason::kMaxTokens;
+  std::vector<Segment> segments;
+  std::vector<std::string> answers;  // rerank / cool+r: the whole answers that were ranked
+  std::vector<double> answer_scores;
+  int n_new_tokens = 0;              // tokens of text under model 0's tokenizer
+  Counters counters;
+  Timings timings;
+  std::vector<std::string> warnings;  // e.g. a model left out because it cannot encode the prompt
+};
+
+// Called as each segment is committed, with the text that is now safe to show (text that
+// might still turn out to begin a stop string is held back). Return false to stop.
+using SegmentCallback = std::function<bool(const Segment& segment, std::string_view delta)>;
+
+class Ensemble {
+ public:
+  // Loads the models (memory-mapped). Fails with a one-line message naming the file.
+  static Status Open(const std::vector<ModelOptions>& models, std::unique_ptr<Ensemble>* out);
+  ~Ensemble();
+  Ensemble(const Ensemble&) = delete;
+  Ensemble& operator=(const Ensemble&) = delete;
+
+  size_t size() const;
+  const ModelInfo& info(size_t i) const;
+
+  // Generates fused text. REQUIRES: no model is vocab-only. `on_segment` may be empty.
+  Status Generate(const Request& request, const SegmentCallback& on_segment, GenerationResult* out);
+
+  // Every common word boundary of `text` (byte offsets in (0, len]): a UAX #29 word
+  // boundary where no model's tokenization of text straddles the offset. Works on
+  // vocab-only models. Fails on invalid UTF-8 or text a tokenizer cannot encode.
+  Status CommonBoundaries(std::string_view text, std::vector<size_t>* out) const;
+
+  // The text of every token of model i's vocabulary (special tokens as their text).
+  Status VocabPieces(size_t i, std::vector<std::string>* out) const;
+
+  // Tokens of `text` under model i (no BOS, special tokens not parsed).
+  Status Tokenize(size_t i, std::string_view text, std::vector<int32_t>* out) const;
+
+  class Impl;
+
+ private:
+  explicit Ensemble(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Parses "cool", "cool-shortest", "rerank", "cool+r", "single".
+bool ParseMethod(std::string_view name, Method* out);
+const char* MethodName(Method m);
+// Parses "mean", "geomean", "sweetspan".
+bool ParseScoreRule(std::string_view name, ScoreRule* out);
+
+}  // namespace coolfusion

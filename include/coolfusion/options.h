@@ -1,0 +1,70 @@
+// Options for loading models and generating fused text. Every default is commented.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace coolfusion {
+
+struct ModelOptions {
+  std::string path;         // GGUF file; memory-mapped
+  int n_ctx = 0;            // context length for the shared text; 0: the model's training
+                            // context, capped at 4096
+  int n_threads = 0;        // CPU threads; 0: all hardware threads
+  int n_gpu_layers = 0;     // layers offloaded to a GPU; -1: all (no effect without a GPU build)
+  double weight = 1.0;      // weight of this model's perplexity in a candidate's score
+  bool vocab_only = false;  // load only the tokenizer (enough for `boundaries`)
+};
+
+enum class Method {
+  kSingle,        // plain greedy generation with model 0 alone
+  kCool,          // Cool-Fusion: segments end at the shortest common word boundary (default)
+  kCoolShortest,  // segments end at the writer's own shortest word boundary
+  kRerank,        // each model writes a whole answer; answers reranked by the score
+  kCoolRerank,    // cool+r: rerank the k whole answers plus the Cool answer
+};
+
+enum class ScoreRule {
+  kMeanPpl,     // the paper's rule: weighted arithmetic mean of per-model perplexities
+  kGeoMeanPpl,  // weighted geometric mean (mean log-perplexity): less ruled by one outlier
+  kSweetSpan,   // SweetSpan's filter, then the arithmetic mean (see sweetspan_ratio)
+};
+
+struct ScoringOptions {
+  ScoreRule rule = ScoreRule::kMeanPpl;  // the paper's arithmetic mean by default
+  // kSweetSpan: while a candidate's max/min perplexity ratio across models exceeds this,
+  // the most surprised model's score of that candidate is dropped.
+  double sweetspan_ratio = 10.0;
+};
+
+struct SamplingOptions {
+  float temperature = 0.0f;  // 0: greedy (the paper's setting)
+  float top_p = 1.0f;        // nucleus sampling when temperature > 0; 1: off
+  uint32_t seed = 0;         // seed of the candidate sampler
+};
+
+struct ChatMessage {
+  std::string role;  // "system", "user" or "assistant"
+  std::string content;
+};
+
+struct GenerateOptions {
+  Method method = Method::kCool;
+  int max_new_tokens = 128;           // -n: counted with model 0's tokenizer; must be > 0
+  std::vector<std::string> stop;      // stop strings; the text ends before the first one
+  SamplingOptions sampling;           // greedy by default
+  ScoringOptions scoring;             // arithmetic mean of PPL by default
+  int max_segment_tokens = 32;        // a candidate that finds no common boundary within
+                                      // this many tokens is cut at its last word boundary
+};
+
+// What to generate from: a raw prompt (`generate`) or chat messages rendered through each
+// model's own GGUF chat template (`chat`).
+struct Request {
+  std::string prompt;                 // used when messages is empty
+  std::vector<ChatMessage> messages;  // non-empty: chat mode
+  GenerateOptions options;
+};
+
+}  // namespace coolfusion

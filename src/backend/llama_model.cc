@@ -1,0 +1,284 @@
+#include "backend/llama_model.h"
+
+#include <gguf.h>
+#include <llama-cpp.h>
+#include <llama.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "backend/log.h"
+
+namespace coolfusion {
+
+namespace {
+
+std::string FileName(const std::string& path) {
+  return std::filesystem::path(path).filename().string();
+}
+
+std::once_flag g_backend_once;
+
+// Checks what llama.cpp would otherwise report as a bare "failed to load": that the file
+// exists, is a GGUF, and (unless vocab-only is wanted) has tensors.
+Status CheckGguf(const ModelOptions& opts) {
+  std::error_code ec;
+  if (!std::filesystem::exists(opts.path, ec)) {
+    return Status::NotFound("model file not found: " + opts.path);
+  }
+  if (std::filesystem::is_directory(opts.path, ec)) {
+    return Status::InvalidArgument("model path is a directory: " + opts.path);
+  }
+  std::ifstream f(opts.path, std::ios::binary);
+  char magic[4] = {};
+  if (!f.read(magic, 4) || std::memcmp(magic, "GGUF", 4) != 0) {
+    return Status::Corruption(opts.path + " is not a GGUF file");
+  }
+  gguf_init_params gp{/*no_alloc=*/true, /*ctx=*/nullptr};
+  gguf_context* g = gguf_init_from_file(opts.path.c_str(), gp);
+  if (g == nullptr) {
+    return Status::Corruption(opts.path + " is a corrupt or truncated GGUF file");
+  }
+  const int64_t n_tensors = gguf_get_n_tensors(g);
+  gguf_free(g);
+  if (n_tensors == 0 && !opts.vocab_only) {
+    return Status::InvalidArgument(opts.path +
+                                   " is a vocab-only GGUF (no weights): it can be used with "
+                                   "`coolfusion boundaries` but cannot generate");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+struct LlamaModel::Handles {
+  llama_model_ptr model;
+  llama_context_ptr ctx;
+  const llama_vocab* vocab = nullptr;
+  llama_batch batch{};
+  int batch_capacity = 0;
+  std::vector<uint8_t> control;  // 1 for control tokens that are not end-of-generation
+
+  ~Handles() {
+    if (batch_capacity > 0) llama_batch_free(batch);
+  }
+};
+
+LlamaModel::LlamaModel() : h_(std::make_unique<Handles>()) {}
+LlamaModel::~LlamaModel() = default;
+
+Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int kv_extra,
+                        std::unique_ptr<LlamaModel>* out) {
+  std::call_once(g_backend_once, [] {
+    InstallBackendLogger();
+    llama_backend_init();
+  });
+  CF_RETURN_IF_ERROR(CheckGguf(opts));
+
+  std::unique_ptr<LlamaModel> m(new LlamaModel());
+  llama_model_params mp = llama_model_default_params();
+  mp.vocab_only = opts.vocab_only;
+  mp.n_gpu_layers = opts.n_gpu_layers;
+  ClearLastBackendError();
+  m->h_->model.reset(llama_model_load_from_file(opts.path.c_str(), mp));
+  if (!m->h_->model) {
+    std::string why = LastBackendError();
+    return Status::Corruption("cannot load " + opts.path +
+                              (why.empty() ? std::string(": unsupported or corrupt model")
+                                           : ": " + why));
+  }
+  llama_model* model = m->h_->model.get();
+  const llama_vocab* vocab = llama_model_get_vocab(model);
+  m->h_->vocab = vocab;
+  m->n_vocab_ = llama_vocab_n_tokens(vocab);
+  m->add_bos_ = llama_vocab_get_add_bos(vocab);
+  m->bos_ = llama_vocab_bos(vocab);
+  m->eos_ = llama_vocab_eot(vocab) != LLAMA_TOKEN_NULL ? llama_vocab_eot(vocab) : llama_vocab_eos(vocab);
+  switch (llama_vocab_type(vocab)) {
+    case LLAMA_VOCAB_TYPE_SPM: m->tokenizer_name_ = "spm"; break;
+    case LLAMA_VOCAB_TYPE_BPE: m->tokenizer_name_ = "bpe"; break;
+    case LLAMA_VOCAB_TYPE_WPM: m->tokenizer_name_ = "wpm"; break;
+    case LLAMA_VOCAB_TYPE_UGM: m->tokenizer_name_ = "ugm"; break;
+    case LLAMA_VOCAB_TYPE_RWKV: m->tokenizer_name_ = "rwkv"; break;
+    default: m->tokenizer_name_ = "other"; break;
+  }
+
+  m->pieces_.resize(m->n_vocab_);
+  m->h_->control.assign(m->n_vocab_, 0);
+  std::vector<char> buf(256);
+  for (Token t = 0; t < m->n_vocab_; ++t) {
+    int n = llama_token_to_piece(vocab, t, buf.data(), (int)buf.size(), 0, true);
+    if (n < 0) {
+      buf.resize(-n);
+      n = llama_token_to_piece(vocab, t, buf.data(), (int)buf.size(), 0, true);
+    }
+    m->pieces_[t].assign(buf.data(), std::max(n, 0));
+    if (llama_vocab_is_control(vocab, t) && !llama_vocab_is_eog(vocab, t)) m->h_->control[t] = 1;
+  }
+  // SentencePiece's dummy prefix: does tokenizing "a" yield a piece with a leading space?
+  std::vector<Token> probe;
+  if (m->Tokenize("a", false, false, &probe).ok() && !probe.empty()) {
+    m->adds_space_prefix_ = !m->pieces_[probe[0]].empty() && m->pieces_[probe[0]][0] == ' ';
+  }
+  if (const char* tmpl = llama_model_chat_template(model, nullptr)) m->chat_template_ = tmpl;
+  m->n_params_ = opts.vocab_only ? 0 : llama_model_n_params(model);
+
+  if (!opts.vocab_only) {
+    int n_ctx = opts.n_ctx > 0 ? opts.n_ctx : std::min(llama_model_n_ctx_train(model), 4096);
+    if (n_ctx < 8) n_ctx = 8;
+    m->n_ctx_ = n_ctx;
+    llama_context_params cp = llama_context_default_params();
+    const int kv_size = n_ctx + std::max(kv_extra, 0);
+    cp.n_ctx = kv_size;
+    cp.n_batch = kv_size;
+    cp.n_ubatch = std::min(kv_size, 512);
+    cp.n_seq_max = std::max(n_seq_max, 1);
+    cp.kv_unified = true;  // candidate sequences share the prefix cells of sequence 0
+    cp.no_perf = true;
+    const int threads = opts.n_threads > 0 ? opts.n_threads
+                                           : std::max(1u, std::thread::hardware_concurrency());
+    cp.n_threads = threads;
+    cp.n_threads_batch = threads;
+    ClearLastBackendError();
+    m->h_->ctx.reset(llama_init_from_model(model, cp));
+    if (!m->h_->ctx) {
+      std::string why = LastBackendError();
+      return Status::ResourceExhausted("cannot create a context of " + std::to_string(kv_size) +
+                                       " tokens for " + opts.path + (why.empty() ? "" : ": " + why));
+    }
+    m->ctx_ = m->h_->ctx.get();
+  }
+  *out = std::move(m);
+  return Status::Ok();
+}
+
+Status LlamaModel::Tokenize(std::string_view text, bool add_bos, bool parse_special,
+                            std::vector<Token>* out) const {
+  const llama_vocab* vocab = h_->vocab;
+  if (text.size() > (size_t)INT32_MAX / 2) return Status::InvalidArgument("text too long to tokenize");
+  out->resize(text.size() + 2);
+  try {
+    int n = llama_tokenize(vocab, text.data(), (int32_t)text.size(), out->data(), (int32_t)out->size(),
+                           add_bos && add_bos_, parse_special);
+    if (n < 0 && n != INT32_MIN) {
+      out->resize(-n);
+      n = llama_tokenize(vocab, text.data(), (int32_t)text.size(), out->data(), (int32_t)out->size(),
+                         add_bos && add_bos_, parse_special);
+    }
+    if (n < 0) return Status::InvalidArgument("text too long to tokenize");
+    out->resize(n);
+  } catch (const std::exception&) {
+    // llama.cpp throws (std::out_of_range) on characters a vocabulary without byte
+    // fallback cannot encode. Name the first such character.
+    out->clear();
+    std::vector<Token> tmp(16);
+    size_t i = 0;
+    while (i < text.size()) {
+      size_t len = 1;
+      const unsigned char c = text[i];
+      if (c >= 0xF0) len = 4; else if (c >= 0xE0) len = 3; else if (c >= 0xC0) len = 2;
+      len = std::min(len, text.size() - i);
+      try {
+        tmp.resize(16);
+        llama_tokenize(vocab, text.data() + i, (int32_t)len, tmp.data(), (int32_t)tmp.size(), false, false);
+      } catch (const std::exception&) {
+        char where[64];
+        uint32_t cp = c;
+        if (len == 2) cp = ((c & 0x1F) << 6) | (text[i + 1] & 0x3F);
+        if (len == 3) cp = ((c & 0x0F) << 12) | ((text[i + 1] & 0x3F) << 6) | (text[i + 2] & 0x3F);
+        if (len == 4) cp = ((c & 0x07) << 18) | ((text[i + 1] & 0x3F) << 12) | ((text[i + 2] & 0x3F) << 6) | (text[i + 3] & 0x3F);
+        std::snprintf(where, sizeof where, "U+%04X at byte %zu", cp, i);
+        return Status::InvalidArgument(std::string("the vocabulary cannot encode character ") + where);
+      }
+      i += len;
+    }
+    return Status::InvalidArgument("the vocabulary cannot encode this text");
+  }
+  return Status::Ok();
+}
+
+bool LlamaModel::IsEog(Token t) const { return llama_vocab_is_eog(h_->vocab, t); }
+
+Status LlamaModel::ApplyChatTemplate(const std::vector<ChatMessage>& messages, std::string* out) const {
+  std::vector<llama_chat_message> msgs;
+  size_t total = 0;
+  for (const auto& m : messages) {
+    msgs.push_back({m.role.c_str(), m.content.c_str()});
+    total += m.role.size() + m.content.size();
+  }
+  if (!chat_template_.empty()) {
+    std::vector<char> buf(2 * total + 256);
+    int n = llama_chat_apply_template(chat_template_.c_str(), msgs.data(), msgs.size(), true,
+                                      buf.data(), (int)buf.size());
+    if (n > (int)buf.size()) {
+      buf.resize(n);
+      n = llama_chat_apply_template(chat_template_.c_str(), msgs.data(), msgs.size(), true,
+                                    buf.data(), (int)buf.size());
+    }
+    if (n >= 0) {
+      out->assign(buf.data(), n);
+      return Status::Ok();
+    }
+  }
+  // Documented fallback for models without a (supported) template: plain role lines.
+  out->clear();
+  for (const auto& m : messages) {
+    std::string role = m.role;
+    if (!role.empty()) role[0] = (char)std::toupper((unsigned char)role[0]);
+    *out += role + ": " + m.content + "\n";
+  }
+  *out += "Assistant:";
+  return Status::Ok();
+}
+
+Status LlamaModel::Decode(const std::vector<BatchItem>& items) {
+  if (items.empty()) return Status::Ok();
+  const int n = (int)items.size();
+  if (n > h_->batch_capacity) {
+    if (h_->batch_capacity > 0) llama_batch_free(h_->batch);
+    h_->batch = llama_batch_init(n, 0, 1);
+    h_->batch_capacity = n;
+  }
+  llama_batch& b = h_->batch;
+  b.n_tokens = n;
+  for (int i = 0; i < n; ++i) {
+    b.token[i] = items[i].token;
+    b.pos[i] = items[i].pos;
+    b.n_seq_id[i] = 1;
+    b.seq_id[i][0] = items[i].seq;
+    b.logits[i] = items[i].want_logits;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const int rc = llama_decode(h_->ctx.get(), b);
+  stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  stats_.calls += 1;
+  stats_.tokens += n;
+  switch (rc) {
+    case 0: return Status::Ok();
+    case 1: return Status::ResourceExhausted("context full (no KV cache slot for " + std::to_string(n) + " tokens)");
+    case 2: return Status::Cancelled("decoding aborted");
+    case -1: return Status::Internal("llama_decode rejected the batch");
+    default: return Status::Internal("llama_decode failed with code " + std::to_string(rc));
+  }
+}
+
+const float* LlamaModel::Logits(int i) const { return llama_get_logits_ith(h_->ctx.get(), i); }
+
+void LlamaModel::SeqRemove(int seq, int p0, int p1) {
+  llama_memory_seq_rm(llama_get_memory(h_->ctx.get()), seq, p0, p1);
+}
+void LlamaModel::SeqCopy(int src, int dst, int p0, int p1) {
+  llama_memory_seq_cp(llama_get_memory(h_->ctx.get()), src, dst, p0, p1);
+}
+void LlamaModel::ClearMemory() { llama_memory_clear(llama_get_memory(h_->ctx.get()), true); }
+
+bool LlamaModel::IsSuppressed(Token t) const { return h_->control[t] != 0; }
+bool LlamaModel::IsControl(Token t) const { return llama_vocab_is_control(h_->vocab, t); }
+
+}  // namespace coolfusion

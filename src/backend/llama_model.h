@@ -1,0 +1,96 @@
+// LlamaModel: one GGUF model and its llama.cpp context. The only place (with its .cc)
+// that talks to llama.h. Owns handles through llama-cpp.h's RAII pointers.
+//
+// Not thread-safe: one LlamaModel serves one generation at a time.
+#pragma once
+
+#include <coolfusion/options.h>
+#include <coolfusion/status.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backend/tokenizer.h"
+
+namespace coolfusion {
+
+struct DecodeStats {
+  int64_t calls = 0;
+  int64_t tokens = 0;
+  double ms = 0;  // wall time inside llama_decode
+};
+
+class LlamaModel final : public Tokenizer {
+ public:
+  // Loads `opts.path`. `n_seq_max` sequences share one unified KV cache of
+  // `kv_size` cells (0: opts.n_ctx). Errors name the file.
+  static Status Load(const ModelOptions& opts, int n_seq_max, int kv_extra,
+                     std::unique_ptr<LlamaModel>* out);
+  ~LlamaModel() override;
+
+  // Tokenizer
+  Status Tokenize(std::string_view text, bool add_bos, bool parse_special,
+                  std::vector<Token>* out) const override;
+  std::string_view Piece(Token t) const override { return pieces_[t]; }
+  bool AddsSpacePrefix() const override { return adds_space_prefix_; }
+
+  bool vocab_only() const { return ctx_ == nullptr; }
+  int32_t n_vocab() const { return n_vocab_; }
+  bool add_bos() const { return add_bos_; }
+  Token bos() const { return bos_; }
+  Token eos() const { return eos_; }  // end-of-generation token used to score "stop here"
+  bool IsEog(Token t) const;
+  // Control tokens that are not end-of-generation: never sampled into text.
+  bool IsSuppressed(Token t) const;
+  // Control (special) tokens, e.g. a chat template's <|im_start|>.
+  bool IsControl(Token t) const;
+  int n_ctx() const { return n_ctx_; }  // limit for the shared text (sequence 0)
+  const std::string& tokenizer_name() const { return tokenizer_name_; }
+  uint64_t n_params() const { return n_params_; }
+  const std::string& chat_template() const { return chat_template_; }
+
+  // Renders chat messages with the model's GGUF template (llama.h's built-in templates).
+  Status ApplyChatTemplate(const std::vector<ChatMessage>& messages, std::string* out) const;
+
+  // One batch entry: token at position `pos` of sequence `seq`; `want_logits` asks for
+  // its output row.
+  struct BatchItem {
+    Token token;
+    int pos;
+    int seq;
+    bool want_logits;
+  };
+  // Decodes one batch. Maps llama_decode's return codes: 1 (no KV slot) is
+  // ResourceExhausted ("context full"); 2 Cancelled; others Internal.
+  Status Decode(const std::vector<BatchItem>& batch);
+  // Logits of batch entry i of the last Decode (REQUIRES: it asked for them).
+  const float* Logits(int i) const;
+
+  void SeqRemove(int seq, int p0, int p1);   // [p0, p1), -1 open
+  void SeqCopy(int src, int dst, int p0, int p1);
+  void ClearMemory();
+
+  const DecodeStats& stats() const { return stats_; }
+  void ResetStats() { stats_ = {}; }
+
+ private:
+  LlamaModel();
+  struct Handles;
+  std::unique_ptr<Handles> h_;
+  void* ctx_ = nullptr;  // llama_context*, null when vocab-only
+  std::vector<std::string> pieces_;
+  int32_t n_vocab_ = 0;
+  bool add_bos_ = false;
+  bool adds_space_prefix_ = false;
+  Token bos_ = -1, eos_ = -1;
+  int n_ctx_ = 0;
+  uint64_t n_params_ = 0;
+  std::string tokenizer_name_;
+  std::string chat_template_;
+  DecodeStats stats_;
+};
+
+}  // namespace coolfusion

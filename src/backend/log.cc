@@ -1,0 +1,46 @@
+#include "backend/log.h"
+
+#include <llama.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+
+namespace coolfusion {
+
+namespace {
+std::atomic<bool> g_verbose{false};
+std::mutex g_mu;
+std::string g_last_error;  // GUARDED_BY(g_mu)
+
+void Log(ggml_log_level level, const char* text, void*) {
+  if (g_verbose) std::fputs(text, stderr);
+  if (level == GGML_LOG_LEVEL_ERROR) {
+    std::string s(text);
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    std::lock_guard<std::mutex> lock(g_mu);
+    g_last_error = s;
+  }
+}
+}  // namespace
+
+void InstallBackendLogger() {
+  const char* v = std::getenv("COOLFUSION_VERBOSE");
+  if (v != nullptr && v[0] != '\0' && v[0] != '0') g_verbose = true;
+  llama_log_set(Log, nullptr);
+}
+
+void SetBackendVerbose(bool verbose) { g_verbose = verbose; }
+
+void ClearLastBackendError() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_last_error.clear();
+}
+
+std::string LastBackendError() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return g_last_error;
+}
+
+}  // namespace coolfusion

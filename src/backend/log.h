@@ -1,0 +1,14 @@
+// Routes llama.cpp/ggml log output: silent by default except errors, which are kept so
+// that a failed load can say why in one line. COOLFUSION_VERBOSE=1 prints everything.
+#pragma once
+
+#include <string>
+
+namespace coolfusion {
+
+void InstallBackendLogger();
+void SetBackendVerbose(bool verbose);
+void ClearLastBackendError();
+std::string LastBackendError();  // the last error line logged by llama.cpp, trimmed
+
+}  // namespace coolfusion

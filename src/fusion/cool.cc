@@ -1,0 +1,119 @@
+// Cool-Fusion (Liu et al., 2407.19807): each model drafts until its text ends at the
+// shortest common word boundary; every model scores every distinct draft; the lowest
+// score is committed to all. `cool-shortest` cuts at the writer's own shortest word
+// boundary instead.
+#include <chrono>
+
+#include "fusion/method.h"
+#include "fusion/step_aligner.h"
+
+namespace coolfusion {
+
+namespace {
+
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+class CoolMethod final : public FusionMethod {
+ public:
+  explicit CoolMethod(bool common) : common_(common) {}
+
+  Status Run(MethodContext& ctx, GenerationResult* out) override {
+    Session& s = *ctx.session;
+    const GenerateOptions& o = *ctx.opts;
+    StepAligner aligner;
+    std::vector<Draft> drafts(s.n_models());
+    std::vector<StepCandidate> cands;
+    while (true) {
+      if (s.NewTokens() >= o.max_new_tokens) {
+        out->stop_reason = StopReason::kMaxTokens;
+        break;
+      }
+      Segment seg;
+      aligner.Prepare(s);
+      const auto t_gen = std::chrono::steady_clock::now();
+      bool context_full = false;
+      for (size_t v = 0; v < s.n_models(); ++v) {
+        Draft& d = drafts[v];
+        d = Draft();
+        if (!s.active((int)v)) continue;
+        auto stop = [&](Draft& dd, bool* done) -> Status {
+          size_t cut = 0;
+          CF_RETURN_IF_ERROR(aligner.FindCut(dd, common_, &cut));
+          if (cut > 0) {
+            dd.cut_tokens = cut;
+            *done = true;
+          }
+          return Status::Ok();
+        };
+        CF_RETURN_IF_ERROR(s.MakeDraft((int)v, o.max_segment_tokens, stop, &d));
+        if (d.cut_tokens == 0) {
+          if (d.eog) {
+            d.cut_tokens = d.tokens.size();
+            d.cut_eog = true;
+          } else if (d.context_full) {
+            d.cut_tokens = d.tokens.size();
+            context_full = true;
+          } else {
+            const size_t c = aligner.LastWordCut(d);
+            d.cut_tokens = c > 0 ? c : d.tokens.size();
+            d.aligned = false;
+          }
+        }
+        CF_RETURN_IF_ERROR(aligner.StartOk(d.text, &d.start_ok));
+      }
+      seg.generate_ms = MsSince(t_gen);
+      const auto t_score = std::chrono::steady_clock::now();
+      int w = 0;
+      CF_RETURN_IF_ERROR(ChooseCandidate(ctx, drafts, &cands, &seg, &w));
+      std::vector<const Draft*> dp;
+      for (const Draft& d : drafts) dp.push_back(d.model >= 0 ? &d : nullptr);
+      seg.aligned = drafts[seg.winner].aligned;
+      CF_RETURN_IF_ERROR(s.Commit(cands, w, dp));
+      seg.score_ms = MsSince(t_score);
+      s.TakeStepStats(&seg.decode_calls, &seg.tokens_decoded);
+      s.counters().boundary_checks = aligner.checks();
+      out->timings.generate_ms += seg.generate_ms;
+      out->timings.score_ms += seg.score_ms;
+      if (!cands[w].start_ok && !out->segments.empty() && !cands[w].text.empty()) {
+        // The previous segment's end stopped being a common boundary: merge the two.
+        seg.text = out->segments.back().text + seg.text;
+        seg.merged = true;
+        out->segments.pop_back();
+        s.counters().merged_segments++;
+      }
+      const bool eog = cands[w].eog;
+      const bool empty = cands[w].text.empty();
+      StopReason reason;
+      if (ctx.emitter->OnSegment(s, std::move(seg), out, &reason)) {
+        out->stop_reason = reason;
+        break;
+      }
+      if (eog) {
+        out->stop_reason = StopReason::kEndOfGeneration;
+        break;
+      }
+      bool full = context_full || empty;
+      for (size_t v = 0; v < s.n_models(); ++v) {
+        if (s.active((int)v) && s.ContextFull((int)v, 2)) full = true;
+      }
+      if (full) {
+        out->stop_reason = StopReason::kContextFull;
+        break;
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  bool common_;
+};
+
+}  // namespace
+
+std::unique_ptr<FusionMethod> MakeCoolMethod(bool common_boundaries) {
+  return std::make_unique<CoolMethod>(common_boundaries);
+}
+
+}  // namespace coolfusion

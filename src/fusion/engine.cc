@@ -1,0 +1,174 @@
+// The public Ensemble: loads models and runs one fusion method per request.
+#include <coolfusion/engine.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "align/token_alignment.h"
+#include "backend/llama_model.h"
+#include "fusion/method.h"
+#include "fusion/scoring.h"
+#include "fusion/session.h"
+
+namespace coolfusion {
+
+class Ensemble::Impl {
+ public:
+  std::vector<std::unique_ptr<LlamaModel>> models;
+  std::vector<ModelInfo> infos;
+  std::vector<double> weights;
+};
+
+Ensemble::Ensemble(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Ensemble::~Ensemble() = default;
+
+Status Ensemble::Open(const std::vector<ModelOptions>& models, std::unique_ptr<Ensemble>* out) {
+  if (models.empty()) return Status::InvalidArgument("no model given (use -m FILE)");
+  if (models.size() > 64) return Status::InvalidArgument("at most 64 models can be fused");
+  auto impl = std::make_unique<Impl>();
+  const int n = (int)models.size();
+  for (int i = 0; i < n; ++i) {
+    const ModelOptions& mo = models[i];
+    if (mo.weight < 0) return Status::InvalidArgument("a model weight must be >= 0");
+    if (mo.n_ctx < 0 || mo.n_ctx > (1 << 20)) return Status::InvalidArgument("context size out of range (0..1048576)");
+    std::unique_ptr<LlamaModel> m;
+    // Scoring sequences: one per distinct candidate (cool+r: n answers + the fused one).
+    CF_RETURN_IF_ERROR(LlamaModel::Load(mo, n + 2, n > 1 ? n + 1 : 0, &m));
+    ModelInfo info;
+    info.path = mo.path;
+    info.name = std::filesystem::path(mo.path).filename().string();
+    info.tokenizer = m->tokenizer_name();
+    info.n_vocab = m->n_vocab();
+    info.n_params = m->n_params();
+    info.n_ctx = m->n_ctx();
+    info.vocab_only = m->vocab_only();
+    info.has_chat_template = !m->chat_template().empty();
+    impl->infos.push_back(info);
+    impl->weights.push_back(mo.weight);
+    impl->models.push_back(std::move(m));
+  }
+  out->reset(new Ensemble(std::move(impl)));
+  return Status::Ok();
+}
+
+size_t Ensemble::size() const { return impl_->models.size(); }
+const ModelInfo& Ensemble::info(size_t i) const { return impl_->infos[i]; }
+
+Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segment, GenerationResult* out) {
+  *out = GenerationResult();
+  const GenerateOptions& o = request.options;
+  if (o.max_new_tokens <= 0) return Status::InvalidArgument("-n must be > 0");
+  if (o.max_new_tokens > (1 << 24)) return Status::InvalidArgument("-n is absurdly large (max 16777216)");
+  if (o.max_segment_tokens <= 0) return Status::InvalidArgument("max segment tokens must be > 0");
+  if (o.sampling.temperature < 0) return Status::InvalidArgument("--temp must be >= 0");
+  if (!(o.sampling.top_p > 0 && o.sampling.top_p <= 1)) return Status::InvalidArgument("--top-p must be in (0, 1]");
+  for (const auto& s : o.stop) {
+    if (s.empty()) return Status::InvalidArgument("a stop string is empty");
+  }
+  for (size_t i = 0; i < size(); ++i) {
+    if (impl_->infos[i].vocab_only) {
+      return Status::InvalidArgument(impl_->infos[i].path + " was loaded vocab-only and cannot generate");
+    }
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<LlamaModel*> models;
+  for (auto& m : impl_->models) {
+    m->ResetStats();
+    models.push_back(m.get());
+  }
+  if (o.method == Method::kSingle) models.resize(1);
+  std::vector<double> weights(impl_->weights.begin(), impl_->weights.begin() + models.size());
+  Session session(models, weights, o);
+  CF_RETURN_IF_ERROR(session.Start(request, &out->warnings));
+  out->timings.prompt_ms = session.DecodeMs();
+
+  std::unique_ptr<FusionMethod> method;
+  switch (o.method) {
+    case Method::kSingle: method = MakeSingleMethod(); break;
+    case Method::kCool: method = MakeCoolMethod(true); break;
+    case Method::kCoolShortest: method = MakeCoolMethod(false); break;
+    case Method::kRerank: method = MakeRerankMethod(false); break;
+    case Method::kCoolRerank: method = MakeRerankMethod(true); break;
+  }
+  std::unique_ptr<ScoringRule> rule = MakeScoringRule(o.scoring);
+  Emitter emitter(o, on_segment);
+  MethodContext ctx{&session, &o, rule.get(), &weights, &emitter};
+  Status st = method->Run(ctx, out);
+  if (!st.ok() && st.code() != Status::Code::kResourceExhausted) return st;
+  if (!st.ok()) {
+    out->warnings.push_back(st.message());
+    out->stop_reason = StopReason::kContextFull;
+  }
+  emitter.Finish(session, out);
+  out->text = session.generated();
+  out->n_new_tokens = session.NewTokens();
+  out->counters = session.counters();
+  for (auto* m : models) {
+    out->counters.decode_calls += m->stats().calls;
+    out->counters.tokens_decoded += m->stats().tokens;
+  }
+  out->timings.decode_ms = session.DecodeMs();
+  out->timings.total_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return Status::Ok();
+}
+
+Status Ensemble::CommonBoundaries(std::string_view text, std::vector<size_t>* out) const {
+  std::vector<const Tokenizer*> toks;
+  for (const auto& m : impl_->models) toks.push_back(m.get());
+  return CommonWordBoundaries(toks, text, out);
+}
+
+Status Ensemble::Tokenize(size_t i, std::string_view text, std::vector<int32_t>* out) const {
+  if (i >= size()) return Status::InvalidArgument("no such model");
+  return impl_->models[i]->Tokenize(text, false, false, out);
+}
+
+Status Ensemble::VocabPieces(size_t i, std::vector<std::string>* out) const {
+  if (i >= size()) return Status::InvalidArgument("no such model");
+  const LlamaModel& m = *impl_->models[i];
+  out->clear();
+  for (Token t = 0; t < m.n_vocab(); ++t) out->emplace_back(m.Piece(t));
+  return Status::Ok();
+}
+
+const char* StopReasonName(StopReason r) {
+  switch (r) {
+    case StopReason::kEndOfGeneration: return "eog";
+    case StopReason::kStopString: return "stop";
+    case StopReason::kMaxTokens: return "length";
+    case StopReason::kContextFull: return "context";
+    case StopReason::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+bool ParseMethod(std::string_view name, Method* out) {
+  if (name == "cool") *out = Method::kCool;
+  else if (name == "cool-shortest") *out = Method::kCoolShortest;
+  else if (name == "rerank") *out = Method::kRerank;
+  else if (name == "cool+r") *out = Method::kCoolRerank;
+  else if (name == "single") *out = Method::kSingle;
+  else return false;
+  return true;
+}
+
+const char* MethodName(Method m) {
+  switch (m) {
+    case Method::kSingle: return "single";
+    case Method::kCool: return "cool";
+    case Method::kCoolShortest: return "cool-shortest";
+    case Method::kRerank: return "rerank";
+    case Method::kCoolRerank: return "cool+r";
+  }
+  return "unknown";
+}
+
+bool ParseScoreRule(std::string_view name, ScoreRule* out) {
+  if (name == "mean") *out = ScoreRule::kMeanPpl;
+  else if (name == "geomean") *out = ScoreRule::kGeoMeanPpl;
+  else if (name == "sweetspan") *out = ScoreRule::kSweetSpan;
+  else return false;
+  return true;
+}
+
+}  // namespace coolfusion

@@ -1,0 +1,83 @@
+// Rerank: each model writes a whole answer; every model scores every answer; the lowest
+// score wins. cool+r adds the Cool answer to the answers being ranked.
+#include <chrono>
+
+#include "fusion/method.h"
+
+namespace coolfusion {
+
+namespace {
+
+class RerankMethod final : public FusionMethod {
+ public:
+  explicit RerankMethod(bool include_cool) : include_cool_(include_cool) {}
+
+  Status Run(MethodContext& ctx, GenerationResult* out) override {
+    Session& s = *ctx.session;
+    const GenerateOptions& o = *ctx.opts;
+    std::string cool_text;
+    bool cool_eog = false;
+    if (include_cool_) {
+      // The Cool answer, generated silently (its stream is not the final answer).
+      SegmentCallback none;
+      Emitter quiet(o, none);
+      MethodContext inner = ctx;
+      inner.emitter = &quiet;
+      GenerationResult cool;
+      CF_RETURN_IF_ERROR(MakeCoolMethod(true)->Run(inner, &cool));
+      cool_text = s.generated();
+      cool_eog = cool.stop_reason == StopReason::kEndOfGeneration;
+      out->timings.generate_ms += cool.timings.generate_ms;
+      out->timings.score_ms += cool.timings.score_ms;
+      CF_RETURN_IF_ERROR(s.ResetToPrompt());
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<Draft> drafts(s.n_models());
+    for (size_t v = 0; v < s.n_models(); ++v) {
+      if (!s.active((int)v)) continue;
+      auto stop = [&](Draft& d, bool* done) -> Status {
+        for (const auto& st : o.stop) {
+          if (!st.empty() && d.text.find(st) != std::string::npos) *done = true;
+        }
+        return Status::Ok();
+      };
+      CF_RETURN_IF_ERROR(s.MakeDraft((int)v, o.max_new_tokens, stop, &drafts[v]));
+      drafts[v].cut_tokens = drafts[v].tokens.size();
+      drafts[v].cut_eog = drafts[v].eog;
+    }
+    Segment seg;
+    seg.generate_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    out->timings.generate_ms += seg.generate_ms;
+    const auto t1 = std::chrono::steady_clock::now();
+    std::vector<StepCandidate> cands;
+    int w = 0;
+    const std::vector<Draft>& model_drafts = drafts;
+    CF_RETURN_IF_ERROR(ChooseCandidate(ctx, model_drafts, &cands, &seg, &w, include_cool_ ? &cool_text : nullptr, cool_eog));
+    std::vector<const Draft*> dp;
+    for (const Draft& d : model_drafts) dp.push_back(d.model >= 0 ? &d : nullptr);
+    CF_RETURN_IF_ERROR(s.Commit(cands, w, dp));
+    seg.score_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
+    out->timings.score_ms += seg.score_ms;
+    s.TakeStepStats(&seg.decode_calls, &seg.tokens_decoded);
+    for (const auto& c : seg.candidates) {
+      out->answers.push_back(c.text);
+      out->answer_scores.push_back(c.score);
+    }
+    const bool eog = cands[w].eog;
+    out->stop_reason = eog ? StopReason::kEndOfGeneration : StopReason::kMaxTokens;
+    StopReason reason;
+    if (ctx.emitter->OnSegment(s, std::move(seg), out, &reason)) out->stop_reason = reason;
+    return Status::Ok();
+  }
+
+ private:
+  bool include_cool_;
+};
+
+}  // namespace
+
+std::unique_ptr<FusionMethod> MakeRerankMethod(bool include_cool) {
+  return std::make_unique<RerankMethod>(include_cool);
+}
+
+}  // namespace coolfusion

@@ -1,0 +1,86 @@
+#include "fusion/scoring.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace coolfusion {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+double WeightedMean(const std::vector<double>& x, const std::vector<double>& w, const std::vector<bool>& used) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (!used[i] || w[i] <= 0) continue;
+    if (std::isinf(x[i])) return kInf;
+    num += w[i] * x[i];
+    den += w[i];
+  }
+  return den > 0 ? num / den : kInf;
+}
+
+// The paper's rule: weighted arithmetic mean of perplexities.
+class MeanPpl final : public ScoringRule {
+ public:
+  double Score(const std::vector<double>& ppl, const std::vector<double>& w, std::vector<bool>* used) const override {
+    used->assign(ppl.size(), true);
+    return WeightedMean(ppl, w, *used);
+  }
+};
+
+// Weighted mean of log-perplexities, reported as a perplexity (geometric mean).
+class GeoMeanPpl final : public ScoringRule {
+ public:
+  double Score(const std::vector<double>& ppl, const std::vector<double>& w, std::vector<bool>* used) const override {
+    used->assign(ppl.size(), true);
+    std::vector<double> logs(ppl.size());
+    for (size_t i = 0; i < ppl.size(); ++i) logs[i] = std::log(std::max(ppl[i], 1e-300));
+    const double m = WeightedMean(logs, w, *used);
+    return std::isinf(m) ? kInf : std::exp(m);
+  }
+};
+
+// SweetSpan's filter: while max/min perplexity across the counted models exceeds the
+// ratio, drop the most surprised model's score; then the arithmetic mean. A model that
+// cannot encode the candidate (inf) is dropped first. At least one score is kept.
+class SweetSpan final : public ScoringRule {
+ public:
+  explicit SweetSpan(double ratio) : ratio_(ratio) {}
+  double Score(const std::vector<double>& ppl, const std::vector<double>& w, std::vector<bool>* used) const override {
+    used->assign(ppl.size(), true);
+    for (size_t i = 0; i < ppl.size(); ++i) {
+      if (w[i] <= 0) (*used)[i] = false;
+    }
+    while (true) {
+      int imax = -1, imin = -1;
+      int n = 0;
+      for (size_t i = 0; i < ppl.size(); ++i) {
+        if (!(*used)[i]) continue;
+        ++n;
+        if (imax < 0 || ppl[i] > ppl[imax]) imax = (int)i;
+        if (imin < 0 || ppl[i] < ppl[imin]) imin = (int)i;
+      }
+      if (n <= 1 || !(ppl[imax] > ratio_ * ppl[imin])) break;
+      (*used)[imax] = false;
+    }
+    return WeightedMean(ppl, w, *used);
+  }
+
+ private:
+  double ratio_;
+};
+
+}  // namespace
+
+std::unique_ptr<ScoringRule> MakeScoringRule(const ScoringOptions& opts) {
+  switch (opts.rule) {
+    case ScoreRule::kGeoMeanPpl: return std::make_unique<GeoMeanPpl>();
+    case ScoreRule::kSweetSpan: return std::make_unique<SweetSpan>(opts.sweetspan_ratio);
+    case ScoreRule::kMeanPpl:
+    default: return std::make_unique<MeanPpl>();
+  }
+}
+
+}  // namespace coolfusion

@@ -1,0 +1,472 @@
+#include "fusion/session.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <limits>
+
+#include "align/token_alignment.h"
+#include "align/word_breaks.h"
+
+namespace coolfusion {
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+size_t CommonPrefix(const std::vector<Token>& a, const std::vector<Token>& b) {
+  size_t n = std::min(a.size(), b.size());
+  size_t i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
+}  // namespace
+
+double NegLogProb(const float* logits, int n, Token t) {
+  float mx = logits[0];
+  for (int i = 1; i < n; ++i) mx = std::max(mx, logits[i]);
+  double sum = 0;
+  for (int i = 0; i < n; ++i) sum += std::exp((double)logits[i] - mx);
+  return std::log(sum) + mx - logits[t];
+}
+
+Session::Session(std::vector<LlamaModel*> models, std::vector<double> weights, const GenerateOptions& opts)
+    : weights_(std::move(weights)), opts_(opts) {
+  m_.resize(models.size());
+  for (size_t v = 0; v < models.size(); ++v) {
+    m_[v].lm = models[v];
+    m_[v].rng.seed(opts.sampling.seed + (uint32_t)v * 7919u);
+  }
+}
+
+int Session::first_active() const {
+  for (size_t v = 0; v < m_.size(); ++v) {
+    if (m_[v].active) return (int)v;
+  }
+  return -1;
+}
+
+Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
+  const bool chat = !req.messages.empty();
+  if (!chat) {
+    CF_RETURN_IF_ERROR(CheckUtf8(req.prompt, "the prompt"));
+    if (req.prompt.empty()) return Status::InvalidArgument("the prompt is empty");
+  } else {
+    for (const auto& msg : req.messages) CF_RETURN_IF_ERROR(CheckUtf8(msg.content, "a chat message"));
+  }
+  for (size_t v = 0; v < m_.size(); ++v) {
+    Model& m = m_[v];
+    LlamaModel& lm = *m.lm;
+    std::string prompt = req.prompt;
+    if (chat) CF_RETURN_IF_ERROR(lm.ApplyChatTemplate(req.messages, &prompt));
+    std::vector<Token> toks;
+    Status st = lm.Tokenize(prompt, true, chat, &toks);
+    if (!st.ok()) {
+      m.active = false;
+      warnings->push_back("model " + std::to_string(v) + " cannot encode the prompt (" + st.message() +
+                          "); fusing without it");
+      continue;
+    }
+    if ((int)toks.size() >= lm.n_ctx()) {
+      return Status::InvalidArgument("the prompt is " + std::to_string(toks.size()) + " tokens for model " +
+                                     std::to_string(v) + ", longer than its context of " +
+                                     std::to_string(lm.n_ctx()) + " (raise -c)");
+    }
+    m.text = prompt;
+    m.prompt_len = prompt.size();
+    m.tokens = toks;
+    // Token ends: BOS is empty; special tokens spell their own text in the template.
+    size_t k0 = (!toks.empty() && lm.add_bos() && toks[0] == lm.bos()) ? 1 : 0;
+    m.min_anchor = 0;
+    m.n_fixed = k0;
+    if (chat) {
+      size_t pos = 0;
+      m.ends.assign(k0, 0);
+      for (size_t i = k0; i < toks.size(); ++i) {
+        pos += lm.Piece(toks[i]).size();
+        m.ends.push_back(pos);
+        if (lm.IsControl(toks[i])) {
+          m.min_anchor = pos;
+          m.n_fixed = i + 1;
+        }
+      }
+      m.ends_ok = pos == prompt.size() || (lm.AddsSpacePrefix() && pos == prompt.size() + 1);
+      if (pos != prompt.size()) m.ends_ok = false;
+    } else {
+      std::vector<Token> body(toks.begin() + k0, toks.end());
+      std::vector<size_t> ends;
+      m.ends_ok = TokenEnds(lm, body, prompt, Anchor{0, true}, &ends);
+      m.ends.assign(k0, 0);
+      m.ends.insert(m.ends.end(), ends.begin(), ends.end());
+      if (!m.ends_ok) m.ends.resize(m.tokens.size(), 0);
+    }
+    lm.ClearMemory();
+    if (m.tokens.empty()) {
+      m.active = false;
+      warnings->push_back("model " + std::to_string(v) + " has no tokens for the prompt; fusing without it");
+      continue;
+    }
+    CF_RETURN_IF_ERROR(DecodeTail(m, 0));
+    m.n_prompt_tokens = m.tokens.size();
+    m.prompt_logits = m.last_logits;
+    m.calls_mark = lm.stats().calls;
+    m.tokens_mark = lm.stats().tokens;
+  }
+  if (first_active() < 0) return Status::InvalidArgument("no model can encode the prompt");
+  generated_.clear();
+  return Status::Ok();
+}
+
+Status Session::ResetToPrompt() {
+  for (Model& m : m_) {
+    if (!m.active) continue;
+    m.text.resize(m.prompt_len);
+    m.tokens.resize(m.n_prompt_tokens);
+    m.ends.resize(m.n_prompt_tokens);
+    m.last_logits = m.prompt_logits;
+    m.lm->SeqRemove(-1, (int)m.n_prompt_tokens, -1);
+    m.lm->SeqRemove(0, (int)m.n_prompt_tokens, -1);
+  }
+  generated_.clear();
+  return Status::Ok();
+}
+
+int Session::NewTokens() const {
+  const int v = first_active();
+  return v < 0 ? 0 : (int)(m_[v].tokens.size() - m_[v].n_prompt_tokens);
+}
+
+bool Session::ContextFull(int v, int more) const {
+  return (int)m_[v].tokens.size() + more >= m_[v].lm->n_ctx();
+}
+
+Status Session::DecodeTail(Model& m, size_t from) {
+  std::vector<LlamaModel::BatchItem> batch;
+  for (size_t i = from; i < m.tokens.size(); ++i) {
+    batch.push_back({m.tokens[i], (int)i, 0, i + 1 == m.tokens.size()});
+  }
+  if (batch.empty()) return Status::Ok();
+  CF_RETURN_IF_ERROR(m.lm->Decode(batch));
+  const float* row = m.lm->Logits((int)batch.size() - 1);
+  m.last_logits.assign(row, row + m.lm->n_vocab());
+  return Status::Ok();
+}
+
+Token Session::Sample(Model& m, const float* logits) {
+  const int n = m.lm->n_vocab();
+  const LlamaModel& lm = *m.lm;
+  if (opts_.sampling.temperature <= 0) {
+    Token best = -1;
+    for (Token t = 0; t < n; ++t) {
+      if (lm.IsSuppressed(t)) continue;
+      if (best < 0 || logits[t] > logits[best]) best = t;
+    }
+    return best;
+  }
+  const double temp = opts_.sampling.temperature;
+  std::vector<std::pair<double, Token>> p;
+  p.reserve(n);
+  float mx = -std::numeric_limits<float>::infinity();
+  for (Token t = 0; t < n; ++t) {
+    if (!lm.IsSuppressed(t)) mx = std::max(mx, logits[t]);
+  }
+  double sum = 0;
+  for (Token t = 0; t < n; ++t) {
+    if (lm.IsSuppressed(t)) continue;
+    const double e = std::exp((logits[t] - mx) / temp);
+    p.push_back({e, t});
+    sum += e;
+  }
+  std::sort(p.begin(), p.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  double keep = 0;
+  size_t cut = p.size();
+  for (size_t i = 0; i < p.size(); ++i) {
+    keep += p[i].first / sum;
+    if (keep >= opts_.sampling.top_p) {
+      cut = i + 1;
+      break;
+    }
+  }
+  double total = 0;
+  for (size_t i = 0; i < cut; ++i) total += p[i].first;
+  std::uniform_real_distribution<double> u(0, total);
+  double r = u(m.rng);
+  for (size_t i = 0; i < cut; ++i) {
+    r -= p[i].first;
+    if (r <= 0) return p[i].second;
+  }
+  return p[cut - 1].second;
+}
+
+Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop, Draft* d) {
+  Model& m = m_[u];
+  LlamaModel& lm = *m.lm;
+  *d = Draft();
+  d->model = u;
+  const int n_vocab = lm.n_vocab();
+  const float* logits = m.last_logits.data();
+  const int base = (int)m.tokens.size();
+  while (true) {
+    if (base + d->n_decoded + 1 >= lm.n_ctx()) {
+      d->context_full = true;
+      break;
+    }
+    const Token t = Sample(m, logits);
+    const double nll = NegLogProb(logits, n_vocab, t);
+    if (lm.IsEog(t)) {
+      d->eog = true;
+      d->eog_nll = nll;
+      break;
+    }
+    d->tokens.push_back(t);
+    d->text += lm.Piece(t);
+    d->ends.push_back(d->text.size());
+    d->nll.push_back(nll);
+    bool done = false;
+    CF_RETURN_IF_ERROR(stop(*d, &done));
+    if (done || (int)d->tokens.size() >= max_tokens) break;
+    CF_RETURN_IF_ERROR(lm.Decode({{t, base + d->n_decoded, 0, true}}));
+    d->n_decoded++;
+    const float* row = lm.Logits(0);
+    d->after.emplace_back(row, row + n_vocab);
+    logits = d->after.back().data();
+  }
+  return Status::Ok();
+}
+
+Anchor Session::TokenAnchor(const Model& m, size_t limit, size_t* k) const {
+  if (m.ends_ok) {
+    size_t lim = limit;
+    while (true) {
+      Anchor a = FindAnchor(m.text, lim, m.min_anchor);
+      if (a.fragment_start) break;
+      // Token i ends at a.pos: the anchor starts token i + 1.
+      auto it = std::lower_bound(m.ends.begin() + m.n_fixed, m.ends.end(), a.pos);
+      if (it != m.ends.end() && *it == a.pos) {
+        // Several tokens may end at a.pos (empty pieces); keep all of them.
+        while (it + 1 != m.ends.end() && *(it + 1) == a.pos) ++it;
+        *k = (size_t)(it - m.ends.begin()) + 1;
+        return a;
+      }
+      if (a.pos == 0) break;
+      lim = a.pos - 1;
+    }
+  }
+  *k = m.n_fixed;
+  return Anchor{m.min_anchor, true};
+}
+
+void Session::SetEnds(Model& m, size_t k, const std::vector<Token>& suffix, Anchor a) {
+  std::vector<size_t> ends;
+  const bool ok = TokenEnds(*m.lm, suffix, m.text, a, &ends);
+  m.ends.resize(k);
+  if (ok) {
+    m.ends.insert(m.ends.end(), ends.begin(), ends.end());
+  } else {
+    m.ends_ok = false;
+    m.ends.resize(k + suffix.size(), a.pos);
+  }
+}
+
+Status Session::Score(const std::vector<StepCandidate>& cands, const std::vector<const Draft*>& drafts,
+                      std::vector<std::vector<double>>* ppl) {
+  ppl->assign(cands.size(), std::vector<double>(m_.size(), kInf));
+  for (size_t v = 0; v < m_.size(); ++v) {
+    Model& m = m_[v];
+    m.scored.assign(cands.size(), Scored());
+    if (!m.active) continue;
+    LlamaModel& lm = *m.lm;
+    const Draft* own = drafts.size() > v ? drafts[v] : nullptr;
+    const std::string own_text = own ? own->Candidate() : std::string();
+    size_t k_anchor = 0;
+    const Anchor anchor = TokenAnchor(m, m.text.empty() ? 0 : m.text.size() - 1, &k_anchor);
+    std::vector<LlamaModel::BatchItem> batch;
+    std::vector<size_t> order;        // candidates decoded, in batch order
+    std::vector<size_t> batch_begin;  // first batch row of each
+    int next_seq = 1;
+    for (size_t c = 0; c < cands.size(); ++c) {
+      if (own && own->cut_eog == cands[c].eog && own_text == cands[c].text) {
+        // The model wrote this candidate: its own tokens' log-likelihoods are known.
+        double sum = 0;
+        size_t n = own->cut_tokens;
+        for (size_t i = 0; i < n; ++i) sum += own->nll[i];
+        if (cands[c].eog) {
+          sum += own->eog_nll;
+          ++n;
+        }
+        (*ppl)[c][v] = n ? std::exp(sum / n) : 1.0;
+        continue;
+      }
+      Scored& sc = m.scored[c];
+      std::string full = m.text + cands[c].text;
+      std::vector<Token> suffix;
+      Status st = TokenizeFrom(lm, full, anchor, &suffix);
+      if (!st.ok()) {
+        counters_.unencodable++;
+        continue;  // ppl stays inf
+      }
+      sc.anchor = anchor;
+      sc.anchor_tokens = k_anchor;
+      sc.tokens.assign(m.tokens.begin(), m.tokens.begin() + k_anchor);
+      sc.tokens.insert(sc.tokens.end(), suffix.begin(), suffix.end());
+      if (cands[c].eog) sc.tokens.push_back(lm.eos());
+      const size_t d = CommonPrefix(m.tokens, sc.tokens);
+      sc.divergence = (int)d;
+      if (d == sc.tokens.size()) {
+        // The candidate adds no token (only possible for an empty text): nothing to score.
+        (*ppl)[c][v] = 1.0;
+        continue;
+      }
+      sc.start = (d == m.tokens.size()) ? (int)d : std::max<int>((int)d - 1, 0);
+      sc.seq = next_seq++;
+      sc.ok = true;
+      lm.SeqCopy(0, sc.seq, 0, sc.start);
+      batch_begin.push_back(batch.size());
+      order.push_back(c);
+      for (size_t i = sc.start; i < sc.tokens.size(); ++i) batch.push_back({sc.tokens[i], (int)i, sc.seq, true});
+    }
+    if (batch.empty()) continue;
+    Status st = lm.Decode(batch);
+    if (!st.ok()) return Status(st.code() == Status::Code::kResourceExhausted
+                                    ? Status::ResourceExhausted("context full while scoring candidates")
+                                    : st);
+    counters_.scoring_calls++;
+    const int n_vocab = lm.n_vocab();
+    for (size_t j = 0; j < order.size(); ++j) {
+      const size_t c = order[j];
+      Scored& sc = m.scored[c];
+      double sum = 0;
+      size_t n = 0;
+      for (size_t i = (size_t)sc.divergence; i < sc.tokens.size(); ++i) {
+        const float* row = nullptr;
+        if (i == 0) continue;  // no context to predict the very first token
+        if ((int)i - 1 < sc.start) {
+          row = m.last_logits.data();  // i - 1 is the last committed token
+        } else {
+          row = lm.Logits((int)(batch_begin[j] + (i - 1 - sc.start)));
+        }
+        sum += NegLogProb(row, n_vocab, sc.tokens[i]);
+        ++n;
+      }
+      (*ppl)[c][v] = n ? std::exp(sum / n) : 1.0;
+      const float* last = lm.Logits((int)(batch_begin[j] + (sc.tokens.size() - 1 - sc.start)));
+      sc.last.assign(last, last + n_vocab);
+      counters_.candidates_scored++;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Session::Retokenize(Model& m, const std::string& new_text) {
+  size_t k = 0;
+  const Anchor a = TokenAnchor(m, m.text.empty() ? 0 : m.text.size() - 1, &k);
+  std::vector<Token> suffix;
+  Status st = TokenizeFrom(*m.lm, new_text, a, &suffix);
+  if (!st.ok()) return st;
+  std::vector<Token> toks(m.tokens.begin(), m.tokens.begin() + k);
+  toks.insert(toks.end(), suffix.begin(), suffix.end());
+  const size_t d = CommonPrefix(m.tokens, toks);
+  size_t from = d;
+  if (d < m.tokens.size()) {
+    counters_.retokenize_changes++;
+    counters_.rollback_tokens += (int64_t)(m.tokens.size() - d);
+    if (from == toks.size()) from = from > 0 ? from - 1 : 0;  // re-decode for logits
+  }
+  m.lm->SeqRemove(0, (int)from, -1);
+  m.text = new_text;
+  m.tokens = std::move(toks);
+  SetEnds(m, k, suffix, a);
+  return DecodeTail(m, from);
+}
+
+Status Session::Commit(const std::vector<StepCandidate>& cands, int c, const std::vector<const Draft*>& drafts) {
+  const StepCandidate& win = cands[c];
+  for (size_t v = 0; v < m_.size(); ++v) {
+    Model& m = m_[v];
+    if (!m.active) continue;
+    LlamaModel& lm = *m.lm;
+    const Draft* own = drafts.size() > v ? drafts[v] : nullptr;
+    const size_t base = m.tokens.size();
+    const std::string new_text = m.text + win.text;
+    if (own && own->cut_eog == win.eog && own->Candidate() == win.text) {
+      // Keep the model's own tokens: its state is exactly its greedy state.
+      const size_t cut = own->cut_tokens;
+      const size_t in_kv = std::min<size_t>(cut, own->n_decoded);
+      lm.SeqRemove(0, (int)(base + in_kv), -1);
+      for (size_t i = 0; i < cut; ++i) {
+        m.tokens.push_back(own->tokens[i]);
+        m.ends.push_back(m.text.size() + own->ends[i]);
+      }
+      m.text = new_text;
+      if (cut > in_kv) {
+        CF_RETURN_IF_ERROR(DecodeTail(m, base + in_kv));
+      } else if (cut > 0) {
+        m.last_logits = own->after[cut - 1];
+      }
+    } else if (c < (int)m.scored.size() && m.scored[c].ok) {
+      Scored& sc = m.scored[c];
+      if (sc.divergence < (int)base) {
+        counters_.retokenize_changes++;
+        counters_.rollback_tokens += (int64_t)base - sc.divergence;
+      }
+      lm.SeqRemove(0, sc.start, -1);
+      lm.SeqCopy(sc.seq, 0, sc.start, -1);
+      std::vector<Token> suffix(sc.tokens.begin() + sc.anchor_tokens, sc.tokens.end() - (win.eog ? 1 : 0));
+      m.tokens = sc.tokens;
+      m.text = new_text;
+      if (win.eog) {
+        m.tokens.pop_back();
+        lm.SeqRemove(0, (int)m.tokens.size(), -1);
+      }
+      SetEnds(m, sc.anchor_tokens, suffix, sc.anchor);
+      m.last_logits = sc.last;
+    } else {
+      lm.SeqRemove(0, (int)base, -1);
+      Status st = Retokenize(m, new_text);
+      if (!st.ok()) {
+        if (st.code() != Status::Code::kInvalidArgument) return st;
+        // This model cannot encode the committed text: it leaves the ensemble.
+        counters_.unencodable++;
+        m.active = false;
+        if (first_active() < 0) return Status::InvalidArgument("no model can encode the generated text");
+      }
+    }
+  }
+  generated_ += win.text;
+  DropDrafts();
+  return Status::Ok();
+}
+
+void Session::DropDrafts() {
+  for (Model& m : m_) {
+    if (!m.active) continue;
+    for (int s = 1; s < (int)m_.size() + 2; ++s) m.lm->SeqRemove(s, -1, -1);
+    m.lm->SeqRemove(0, (int)m.tokens.size(), -1);
+    m.scored.clear();
+  }
+}
+
+Status Session::Truncate(size_t new_len) {
+  // Only used when generation ends (stop strings): the models' states are not reused.
+  if (new_len < generated_.size()) generated_.resize(new_len);
+  return Status::Ok();
+}
+
+void Session::TakeStepStats(std::vector<int>* calls, std::vector<int>* tokens) {
+  calls->assign(m_.size(), 0);
+  tokens->assign(m_.size(), 0);
+  for (size_t v = 0; v < m_.size(); ++v) {
+    const DecodeStats& s = m_[v].lm->stats();
+    (*calls)[v] = (int)(s.calls - m_[v].calls_mark);
+    (*tokens)[v] = (int)(s.tokens - m_[v].tokens_mark);
+    m_[v].calls_mark = s.calls;
+    m_[v].tokens_mark = s.tokens;
+  }
+}
+
+double Session::DecodeMs() const {
+  double ms = 0;
+  for (const Model& m : m_) ms += m.lm->stats().ms;
+  return ms;
+}
+
+}  // namespace coolfusion

@@ -1,0 +1,146 @@
+// Session: the state of one generation over an ensemble. Each model keeps its view of
+// the shared text (its own prompt + the committed text), the tokens of that view in
+// KV sequence 0 of its context, and the logits after the last token. Fusion methods
+// (cool.cc, rerank.cc, ...) are written against this class only.
+//
+// KV discipline: sequence 0 holds the committed tokens, then (during a step) the model's
+// own draft; sequences 1..k hold scoring copies that share sequence 0's prefix cells
+// (unified KV cache) and are dropped at commit.
+#pragma once
+
+#include <coolfusion/engine.h>
+
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "align/token_alignment.h"
+#include "backend/llama_model.h"
+
+namespace coolfusion {
+
+// A model's own continuation of the shared text, sampled token by token.
+struct Draft {
+  int model = -1;
+  std::vector<Token> tokens;               // sampled tokens; the last may be a look-ahead
+  std::vector<size_t> ends;                // end of each token's piece in `text`
+  std::string text;                        // pieces of all sampled tokens
+  std::vector<double> nll;                 // -log p of each token (temperature 1)
+  std::vector<std::vector<float>> after;   // after[k]: logits after decoding tokens[k]
+  int n_decoded = 0;                       // tokens[0..n_decoded) are in the KV cache
+  bool eog = false;                        // the model emitted end-of-generation after `text`
+  double eog_nll = 0;
+  bool context_full = false;               // stopped because the context is full
+  // The candidate the draft proposes: tokens[0..cut_tokens), ending the generation when
+  // cut_eog.
+  size_t cut_tokens = 0;
+  bool cut_eog = false;
+  bool aligned = true;    // the cut is a common word boundary
+  bool start_ok = true;   // the shared text's end stays a common boundary before it
+
+  std::string Candidate() const { return text.substr(0, cut_tokens ? ends[cut_tokens - 1] : 0); }
+};
+
+// A distinct candidate of one step.
+struct StepCandidate {
+  std::string text;
+  bool eog = false;
+  std::vector<int> writers;
+  bool start_ok = true;
+};
+
+class Session {
+ public:
+  Session(std::vector<LlamaModel*> models, std::vector<double> weights, const GenerateOptions& opts);
+
+  // Renders each model's prompt, checks it, tokenizes it and decodes it. A model that
+  // cannot encode its prompt is left out with a warning; none left is an error.
+  Status Start(const Request& request, std::vector<std::string>* warnings);
+  // Back to the state right after Start (for methods that run several passes).
+  Status ResetToPrompt();
+
+  size_t n_models() const { return m_.size(); }
+  bool active(int v) const { return m_[v].active; }
+  int first_active() const;
+  const std::string& generated() const { return generated_; }
+  // Model v's view: its prompt followed by the generated text.
+  const std::string& text(int v) const { return m_[v].text; }
+  size_t min_anchor(int v) const { return m_[v].min_anchor; }
+  const Tokenizer& tokenizer(int v) const { return *m_[v].lm; }
+  // New tokens so far, counted with the first active model's tokenizer.
+  int NewTokens() const;
+  bool ContextFull(int v, int more) const;
+
+  // Samples model u's continuation until `stop(draft)` returns true, max_tokens are
+  // sampled, it emits end-of-generation or its context fills. REQUIRES: no draft of u
+  // is pending (call Commit or DropDrafts first).
+  Status MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop, Draft* d);
+
+  // Every active model scores every candidate: ppl[c][v]. A model reuses its own draft's
+  // log-likelihoods for the candidate it wrote; the others' candidates are scored in one
+  // batched decode per model. `drafts[v]` may be null.
+  Status Score(const std::vector<StepCandidate>& cands, const std::vector<const Draft*>& drafts,
+               std::vector<std::vector<double>>* ppl);
+
+  // Appends cands[c] to every model's state (keeping each model's own tokens where its
+  // draft wrote that text, adopting scored sequences, re-tokenizing otherwise) and drops
+  // all drafts and scoring sequences.
+  Status Commit(const std::vector<StepCandidate>& cands, int c, const std::vector<const Draft*>& drafts);
+  // Drops drafts and scoring sequences without committing anything.
+  void DropDrafts();
+  // Cuts the generated text to new_len bytes when generation ends at a stop string.
+  Status Truncate(size_t new_len);
+
+  Counters& counters() { return counters_; }
+  // Per model: decode calls and tokens since the last call.
+  void TakeStepStats(std::vector<int>* calls, std::vector<int>* tokens);
+  double DecodeMs() const;
+
+ private:
+  struct Scored {
+    bool ok = false;
+    int seq = 0;
+    int start = 0;            // first position decoded in `seq`
+    int divergence = 0;       // first token that differs from the committed tokens
+    size_t anchor_tokens = 0; // tokens kept before the anchor
+    Anchor anchor;
+    std::vector<Token> tokens;  // the model's whole token list for text + candidate
+    std::vector<float> last;    // logits after the last token
+  };
+  struct Model {
+    LlamaModel* lm = nullptr;
+    bool active = true;
+    std::string text;
+    size_t prompt_len = 0;
+    size_t min_anchor = 0;      // no anchor before the last special token of the prompt
+    size_t n_fixed = 0;         // tokens before min_anchor
+    std::vector<Token> tokens;  // committed tokens = KV sequence 0 (when no draft)
+    std::vector<size_t> ends;   // end offset in text of each token
+    bool ends_ok = true;
+    std::vector<float> last_logits;
+    size_t n_prompt_tokens = 0;
+    std::vector<float> prompt_logits;
+    std::mt19937 rng;
+    std::vector<Scored> scored;  // per candidate of the current step
+    int64_t calls_mark = 0, tokens_mark = 0;
+  };
+
+  Token Sample(Model& m, const float* logits);
+  Status DecodeTail(Model& m, size_t from);  // decodes tokens[from..] into seq 0
+  // The nearest anchor below `limit` that starts a token of m's committed tokens.
+  Anchor TokenAnchor(const Model& m, size_t limit, size_t* k) const;
+  Status Retokenize(Model& m, const std::string& new_text);
+  void SetEnds(Model& m, size_t k, const std::vector<Token>& suffix, Anchor a);
+
+  std::vector<Model> m_;
+  std::vector<double> weights_;
+  GenerateOptions opts_;
+  std::string generated_;
+  Counters counters_;
+};
+
+// Exact -log softmax(logits)[t] over n entries.
+double NegLogProb(const float* logits, int n, Token t);
+
+}  // namespace coolfusion

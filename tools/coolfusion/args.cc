@@ -1,0 +1,180 @@
+#include "args.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace coolfusion::cli {
+
+namespace {
+
+Status ParseInt(const std::string& flag, const std::string& v, long lo, long hi, int* out) {
+  char* end = nullptr;
+  errno = 0;
+  const long x = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || errno != 0) return Status::InvalidArgument(flag + " expects an integer, got '" + v + "'");
+  if (x < lo || x > hi) {
+    return Status::InvalidArgument(flag + " must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " + v);
+  }
+  *out = (int)x;
+  return Status::Ok();
+}
+
+Status ParseFloat(const std::string& flag, const std::string& v, double lo, double hi, double* out) {
+  char* end = nullptr;
+  errno = 0;
+  const double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || errno != 0 || x != x) return Status::InvalidArgument(flag + " expects a number, got '" + v + "'");
+  if (x < lo || x > hi) return Status::InvalidArgument(flag + " out of range: " + v);
+  *out = x;
+  return Status::Ok();
+}
+
+// -m PATH[@key=value,...]: per-model options.
+Status ParseModel(const std::string& spec, const ModelOptions& defaults, ModelOptions* out) {
+  *out = defaults;
+  const size_t at = spec.rfind('@');
+  out->path = spec.substr(0, at);
+  if (out->path.empty()) return Status::InvalidArgument("-m expects a file path");
+  if (at == std::string::npos) return Status::Ok();
+  std::stringstream ss(spec.substr(at + 1));
+  std::string kv;
+  while (std::getline(ss, kv, ',')) {
+    const size_t eq = kv.find('=');
+    const std::string k = kv.substr(0, eq);
+    const std::string v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    const std::string flag = "-m ...@" + k;
+    if (k == "ctx") {
+      CF_RETURN_IF_ERROR(ParseInt(flag, v, 0, 1 << 20, &out->n_ctx));
+    } else if (k == "threads") {
+      CF_RETURN_IF_ERROR(ParseInt(flag, v, 0, 1024, &out->n_threads));
+    } else if (k == "ngl") {
+      CF_RETURN_IF_ERROR(ParseInt(flag, v, -1, 100000, &out->n_gpu_layers));
+    } else if (k == "weight") {
+      CF_RETURN_IF_ERROR(ParseFloat(flag, v, 0, 1e6, &out->weight));
+    } else {
+      return Status::InvalidArgument("unknown model option '" + k + "' in -m " + spec + " (ctx, threads, ngl, weight)");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ReadFile(const std::string& path, std::string* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Status::NotFound("cannot read file: " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  *out = ss.str();
+  return Status::Ok();
+}
+
+Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
+  std::vector<std::string> model_specs;
+  ModelOptions defaults;
+  std::string prompt_file;
+  for (int i = first; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&](std::string* v) -> Status {
+      if (i + 1 >= argc) return Status::InvalidArgument("missing value for " + a);
+      *v = argv[++i];
+      return Status::Ok();
+    };
+    std::string v;
+    if (a == "-h" || a == "--help") {
+      out->help = true;
+    } else if (a == "-m" || a == "--model") {
+      CF_RETURN_IF_ERROR(value(&v));
+      model_specs.push_back(v);
+    } else if (a == "-p" || a == "--prompt") {
+      CF_RETURN_IF_ERROR(value(&out->prompt));
+      out->prompt_given = true;
+    } else if (a == "-f" || a == "--file") {
+      CF_RETURN_IF_ERROR(value(&prompt_file));
+    } else if (a == "--system") {
+      CF_RETURN_IF_ERROR(value(&out->system));
+    } else if (a == "--text-file") {
+      CF_RETURN_IF_ERROR(value(&out->text_file));
+    } else if (a == "-n" || a == "--n-predict") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 1 << 24, &out->gen.max_new_tokens));
+    } else if (a == "-c" || a == "--ctx-size") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 0, 1 << 20, &defaults.n_ctx));
+    } else if (a == "-t" || a == "--threads") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 0, 1024, &defaults.n_threads));
+    } else if (a == "-ngl" || a == "--n-gpu-layers" || a == "--gpu-layers") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, -1, 100000, &defaults.n_gpu_layers));
+    } else if (a == "--method") {
+      CF_RETURN_IF_ERROR(value(&v));
+      if (!ParseMethod(v, &out->gen.method)) {
+        return Status::InvalidArgument("unknown --method '" + v + "' (cool, cool-shortest, rerank, cool+r, single)");
+      }
+    } else if (a == "--score") {
+      CF_RETURN_IF_ERROR(value(&v));
+      if (!ParseScoreRule(v, &out->gen.scoring.rule)) {
+        return Status::InvalidArgument("unknown --score '" + v + "' (mean, geomean, sweetspan)");
+      }
+    } else if (a == "--sweetspan-ratio") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseFloat(a, v, 1.0, 1e300, &out->gen.scoring.sweetspan_ratio));
+    } else if (a == "--temp" || a == "--temperature") {
+      CF_RETURN_IF_ERROR(value(&v));
+      double t;
+      CF_RETURN_IF_ERROR(ParseFloat(a, v, 0, 100, &t));
+      out->gen.sampling.temperature = (float)t;
+    } else if (a == "--top-p") {
+      CF_RETURN_IF_ERROR(value(&v));
+      double t;
+      CF_RETURN_IF_ERROR(ParseFloat(a, v, 1e-9, 1, &t));
+      out->gen.sampling.top_p = (float)t;
+    } else if (a == "-s" || a == "--seed") {
+      CF_RETURN_IF_ERROR(value(&v));
+      char* end = nullptr;
+      const unsigned long long s = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || s > std::numeric_limits<uint32_t>::max()) {
+        return Status::InvalidArgument("--seed expects an integer in 0..4294967295");
+      }
+      out->gen.sampling.seed = (uint32_t)s;
+    } else if (a == "--stop" || a == "-r" || a == "--reverse-prompt") {
+      CF_RETURN_IF_ERROR(value(&v));
+      if (v.empty()) return Status::InvalidArgument(a + " expects a non-empty string");
+      out->gen.stop.push_back(v);
+    } else if (a == "--max-segment-tokens") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 4096, &out->gen.max_segment_tokens));
+    } else if (a == "--repeat") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 1000, &out->repeat));
+    } else if (a == "--big") {
+      CF_RETURN_IF_ERROR(value(&v));
+      out->big_models.push_back(v);
+    } else if (a == "--json") {
+      out->json = true;
+    } else if (a == "--trace") {
+      out->trace = true;
+    } else if (a == "--verbose" || a == "-v") {
+      out->verbose = true;
+    } else {
+      return Status::InvalidArgument("unknown argument: " + a + " (see --help)");
+    }
+  }
+  if (!prompt_file.empty()) {
+    if (out->prompt_given) return Status::InvalidArgument("give either -p or -f, not both");
+    CF_RETURN_IF_ERROR(ReadFile(prompt_file, &out->prompt));
+    out->prompt_given = true;
+  }
+  for (const auto& spec : model_specs) {
+    ModelOptions mo;
+    CF_RETURN_IF_ERROR(ParseModel(spec, defaults, &mo));
+    out->models.push_back(mo);
+  }
+  return Status::Ok();
+}
+
+}  // namespace coolfusion::cli

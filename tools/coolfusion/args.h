@@ -1,0 +1,34 @@
+// Command-line parsing in llama.cpp's conventions (-m, -p, -f, -n, -c, -t, -ngl, ...).
+// Every error is one line naming the flag.
+#pragma once
+
+#include <coolfusion/engine.h>
+
+#include <string>
+#include <vector>
+
+namespace coolfusion::cli {
+
+struct CommonArgs {
+  std::vector<ModelOptions> models;  // -m PATH[@ctx=N,threads=N,ngl=N,weight=W]
+  std::string prompt;                // -p TEXT, or -f FILE
+  bool prompt_given = false;
+  std::string system;                // --system TEXT (chat)
+  std::string text_file;             // --text-file FILE (boundaries)
+  GenerateOptions gen;               // -n, --method, --temp, --top-p, --seed, --stop, ...
+  bool json = false;                 // --json
+  bool trace = false;                // --trace: per-step trace on stderr
+  bool verbose = false;              // --verbose: llama.cpp's own log
+  int repeat = 3;                    // bench: --repeat
+  std::string bench_models;          // bench: --big (paths of bench-size models)
+  std::vector<std::string> big_models;
+  bool help = false;
+};
+
+// Parses argv[first..]. Unknown flags, missing values and out-of-range numbers are errors.
+Status ParseArgs(int argc, char** argv, int first, CommonArgs* out);
+
+// Reads a whole file (for -f and --text-file). Errors name the file.
+Status ReadFile(const std::string& path, std::string* out);
+
+}  // namespace coolfusion::cli

@@ -1,0 +1,189 @@
+#include "commands.h"
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "output.h"
+
+namespace coolfusion::cli {
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "error: %s\n", s.message().c_str());
+  return 1;
+}
+
+Status OpenEnsemble(const std::vector<ModelOptions>& models, bool quiet, std::unique_ptr<Ensemble>* out) {
+  if (!quiet) {
+    for (size_t i = 0; i < models.size(); ++i) {
+      std::fprintf(stderr, "loading model %zu/%zu: %s\n", i + 1, models.size(), models[i].path.c_str());
+    }
+  }
+  return Ensemble::Open(models, out);
+}
+
+namespace {
+
+Status RunAndPrint(Ensemble& e, const Request& req, const CommonArgs& a, GenerationResult* r) {
+  size_t step = 0;
+  auto cb = [&](const Segment& seg, std::string_view delta) {
+    if (!a.json && !delta.empty()) {
+      std::fwrite(delta.data(), 1, delta.size(), stdout);
+      std::fflush(stdout);
+    }
+    if (a.trace) std::fprintf(stderr, "%s\n", TraceLine(step++, seg).c_str());
+    return true;
+  };
+  return e.Generate(req, cb, r);
+}
+
+void PrintSummary(const GenerationResult& r) {
+  for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  std::fprintf(stderr,
+               "\n[%zu segments, %d new tokens, stop: %s | %.1f ms total (%.1f generate, %.1f score, %.1f in "
+               "llama_decode) | %.2f tokens/s]\n",
+               r.segments.size(), r.n_new_tokens, StopReasonName(r.stop_reason), r.timings.total_ms,
+               r.timings.generate_ms, r.timings.score_ms, r.timings.decode_ms,
+               r.timings.total_ms > 0 ? r.n_new_tokens * 1000.0 / r.timings.total_ms : 0.0);
+}
+
+}  // namespace
+
+int CmdGenerate(const CommonArgs& a) {
+  if (a.models.empty()) return Fail(Status::InvalidArgument("no model given (use -m FILE)"));
+  if (!a.prompt_given) return Fail(Status::InvalidArgument("no prompt given (use -p TEXT or -f FILE)"));
+  std::unique_ptr<Ensemble> e;
+  Status st = OpenEnsemble(a.models, a.json, &e);
+  if (!st.ok()) return Fail(st);
+  Request req;
+  req.prompt = a.prompt;
+  req.options = a.gen;
+  if (a.models.size() == 1) req.options.method = Method::kSingle;
+  GenerationResult r;
+  st = RunAndPrint(*e, req, a, &r);
+  if (!st.ok()) return Fail(st);
+  if (a.json) {
+    std::printf("%s\n", ResultJson(*e, req.options, r).dump(2).c_str());
+  } else {
+    std::printf("\n");
+    PrintSummary(r);
+  }
+  return 0;
+}
+
+int CmdChat(const CommonArgs& a) {
+  if (a.models.empty()) return Fail(Status::InvalidArgument("no model given (use -m FILE)"));
+  std::unique_ptr<Ensemble> e;
+  Status st = OpenEnsemble(a.models, false, &e);
+  if (!st.ok()) return Fail(st);
+  for (size_t i = 0; i < e->size(); ++i) {
+    std::fprintf(stderr, "model %zu: %s chat template\n", i,
+                 e->info(i).has_chat_template ? "its own GGUF" : "no GGUF template; plain 'Role: text' lines for");
+  }
+  std::fprintf(stderr, "type a message; /reset clears the conversation, /exit or end of input quits\n");
+  std::vector<ChatMessage> messages;
+  if (!a.system.empty()) messages.push_back({"system", a.system});
+  std::string line;
+  while (true) {
+    std::fprintf(stderr, "> ");
+    std::fflush(stderr);
+    if (!std::getline(std::cin, line)) break;
+    if (line == "/exit" || line == "/quit") break;
+    if (line == "/reset") {
+      messages.resize(a.system.empty() ? 0 : 1);
+      continue;
+    }
+    if (line.empty()) continue;
+    messages.push_back({"user", line});
+    Request req;
+    req.messages = messages;
+    req.options = a.gen;
+    if (a.models.size() == 1) req.options.method = Method::kSingle;
+    GenerationResult r;
+    st = RunAndPrint(*e, req, a, &r);
+    if (!st.ok()) {
+      Fail(st);
+      messages.pop_back();
+      continue;
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+    for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    messages.push_back({"assistant", r.text});
+  }
+  return 0;
+}
+
+int CmdBoundaries(const CommonArgs& a) {
+  if (a.models.empty()) return Fail(Status::InvalidArgument("no model given (use -m FILE; vocab-only GGUFs work)"));
+  std::string text = a.prompt;
+  if (!a.text_file.empty()) {
+    Status st = ReadFile(a.text_file, &text);
+    if (!st.ok()) return Fail(st);
+  } else if (!a.prompt_given) {
+    return Fail(Status::InvalidArgument("no text given (use --text-file FILE or -p TEXT)"));
+  }
+  std::vector<ModelOptions> models = a.models;
+  for (auto& m : models) m.vocab_only = true;
+  std::unique_ptr<Ensemble> e;
+  Status st = OpenEnsemble(models, true, &e);
+  if (!st.ok()) return Fail(st);
+  std::vector<size_t> b;
+  st = e->CommonBoundaries(text, &b);
+  if (!st.ok()) return Fail(st);
+
+  // Vocabulary statistics: sizes, pairwise shared token strings, tokens of this text.
+  std::vector<std::set<std::string>> vocab(e->size());
+  nlohmann::json models_j = nlohmann::json::array();
+  for (size_t i = 0; i < e->size(); ++i) {
+    std::vector<std::string> pieces;
+    e->VocabPieces(i, &pieces);
+    vocab[i] = std::set<std::string>(pieces.begin(), pieces.end());
+    std::vector<int32_t> toks;
+    e->Tokenize(i, text, &toks);
+    models_j.push_back({{"path", e->info(i).path},
+                        {"tokenizer", e->info(i).tokenizer},
+                        {"n_vocab", e->info(i).n_vocab},
+                        {"text_tokens", toks.size()}});
+  }
+  nlohmann::json overlap = nlohmann::json::array();
+  for (size_t i = 0; i < e->size(); ++i) {
+    for (size_t j = i + 1; j < e->size(); ++j) {
+      size_t shared = 0;
+      for (const auto& p : vocab[i]) shared += vocab[j].count(p);
+      const size_t uni = vocab[i].size() + vocab[j].size() - shared;
+      overlap.push_back({{"models", {i, j}}, {"shared_pieces", shared},
+                         {"jaccard", uni ? (double)shared / uni : 0.0}});
+    }
+  }
+  if (a.json) {
+    nlohmann::json j;
+    j["boundaries"] = b;
+    j["text_bytes"] = text.size();
+    j["models"] = models_j;
+    j["vocab_overlap"] = overlap;
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("%zu common word boundaries in %zu bytes:", b.size(), text.size());
+    for (size_t x : b) std::printf(" %zu", x);
+    std::printf("\n");
+    size_t prev = 0;
+    std::string seg;
+    for (size_t x : b) {
+      seg += "[" + text.substr(prev, x - prev) + "]";
+      prev = x;
+    }
+    std::printf("%s\n", seg.c_str());
+    for (const auto& o : overlap) {
+      std::printf("models %d and %d share %zu token strings (Jaccard %.3f)\n", o["models"][0].get<int>(),
+                  o["models"][1].get<int>(), o["shared_pieces"].get<size_t>(), o["jaccard"].get<double>());
+    }
+  }
+  return 0;
+}
+
+}  // namespace coolfusion::cli

@@ -1,0 +1,91 @@
+// coolfusion: fuse GGUF language models with different tokenizers at inference time.
+#include <coolfusion/engine.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "args.h"
+#include "commands.h"
+
+namespace {
+
+const char* kUsage = R"(usage: coolfusion COMMAND [options]
+
+Fuses two or more GGUF language models, whatever their tokenizers, at inference time
+(Cool-Fusion, Liu et al., ACL 2025): each model drafts a segment up to a word boundary
+common to all tokenizers, every model scores every draft, the lowest mean perplexity wins.
+
+commands:
+  generate    fused text from a prompt; streams segments as they are committed
+  chat        interactive chat; each model renders the conversation with its own
+              GGUF chat template; the assistant turn is fused
+  boundaries  common word boundaries of a text for some tokenizers (vocab-only GGUFs work)
+  bench       engine overhead, decode calls per segment and fused/single time ratio
+
+model options:
+  -m, --model PATH[@opts]   a GGUF model; repeat for each model to fuse. -m A alone is
+                            plain greedy generation with A. opts, comma-separated:
+                            ctx=N, threads=N, ngl=N, weight=W (score weight, default 1)
+  -c, --ctx-size N          context length per model (default: the model's training
+                            context, at most 4096)
+  -t, --threads N           CPU threads per model (default: all)
+  -ngl, --n-gpu-layers N    layers to offload to a GPU, -1 all (default 0)
+
+generation options:
+  -p, --prompt TEXT         the prompt
+  -f, --file FILE           read the prompt from FILE
+  -n, --n-predict N         new tokens, counted with model 0's tokenizer (default 128);
+                            generation stops after the segment that reaches N
+  --method NAME             cool (default), cool-shortest, rerank, cool+r, single
+  --score RULE              mean (default: arithmetic mean of PPL, the paper's),
+                            geomean (geometric mean), sweetspan (drop outlier scores)
+  --sweetspan-ratio R       sweetspan: drop a model's score while max/min PPL > R (10)
+  --temp T                  sampling temperature for drafts (default 0: greedy)
+  --top-p P                 nucleus sampling when --temp > 0 (default 1)
+  -s, --seed N              sampler seed (default 0)
+  --stop TEXT               stop before TEXT; repeatable
+  --max-segment-tokens N    cut a draft that finds no common boundary after N tokens (32)
+  --system TEXT             chat: a system message
+  --json                    generate: print one JSON object instead of streaming text
+  --trace                   print each step (candidates, per-model PPL, winner) on stderr
+  -v, --verbose             show llama.cpp's log
+
+boundaries options:
+  --text-file FILE          the text (or -p TEXT)
+  --json                    {"boundaries": [byte offsets], "models", "vocab_overlap"}
+
+bench options:
+  -m PATH (2 or 3 times)    tiny models to fuse; --big PATH (2 or 3 times): bench-size models
+  -n N, --repeat K          tokens per run and runs per measurement (default 128, 3)
+
+exit status: 0 on success, 1 on any error (one line on stderr, starting with "error:").
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace coolfusion::cli;
+  if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 1 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::printf("coolfusion 0.1.0\n");
+    return 0;
+  }
+  const std::string cmd = argv[1];
+  CommonArgs args;
+  coolfusion::Status st = ParseArgs(argc, argv, 2, &args);
+  if (!st.ok()) return Fail(st);
+  if (args.help) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (args.verbose) setenv("COOLFUSION_VERBOSE", "1", 1);
+  if (cmd == "generate") return CmdGenerate(args);
+  if (cmd == "chat") return CmdChat(args);
+  if (cmd == "boundaries") return CmdBoundaries(args);
+  if (cmd == "bench") return CmdBench(args);
+  return Fail(coolfusion::Status::InvalidArgument("unknown command '" + cmd + "' (generate, chat, boundaries, bench)"));
+}

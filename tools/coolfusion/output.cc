@@ -1,0 +1,128 @@
+#include "output.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace coolfusion::cli {
+
+namespace {
+nlohmann::json Num(double x) {
+  if (std::isinf(x) || std::isnan(x)) return nullptr;  // JSON has no infinity: null = cannot encode
+  return x;
+}
+}  // namespace
+
+std::string SafeUtf8(const std::string& s) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = s[i];
+    size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
+    if (ok && len == 3) {
+      const uint32_t cp = ((c & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6);
+      ok = cp >= 0x800 && !(cp >= 0xD800 && cp <= 0xDFFF);
+    }
+    if (ok && len == 4) {
+      const uint32_t cp = ((c & 0x07) << 18) | ((s[i + 1] & 0x3F) << 12);
+      ok = cp >= 0x10000 && cp <= 0x10FFFF;
+    }
+    if (ok) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      i += 1;
+    }
+  }
+  return out;
+}
+
+nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const GenerationResult& r) {
+  using nlohmann::json;
+  json j;
+  j["text"] = SafeUtf8(r.text);
+  j["stop_reason"] = StopReasonName(r.stop_reason);
+  j["method"] = MethodName(o.method);
+  json models = json::array();
+  for (size_t i = 0; i < e.size(); ++i) models.push_back(e.info(i).path);
+  j["models"] = models;
+  json segs = json::array();
+  for (const Segment& s : r.segments) {
+    json js;
+    js["text"] = SafeUtf8(s.text);
+    js["winner"] = s.winner;
+    js["aligned"] = s.aligned;
+    if (s.merged) js["merged"] = true;
+    json cands = json::array();
+    for (const Candidate& c : s.candidates) {
+      json jc;
+      jc["model"] = c.writers.empty() ? -1 : c.writers.front();
+      jc["writers"] = c.writers;
+      jc["text"] = SafeUtf8(c.text);
+      if (c.ends_generation) jc["ends_generation"] = true;
+      json ppl = json::array();
+      for (double p : c.ppl) ppl.push_back(Num(p));
+      jc["ppl"] = ppl;
+      jc["mean_ppl"] = Num(c.score);
+      cands.push_back(jc);
+    }
+    js["candidates"] = cands;
+    js["tokens_decoded"] = s.tokens_decoded;
+    js["decode_calls"] = s.decode_calls;
+    js["generate_ms"] = s.generate_ms;
+    js["score_ms"] = s.score_ms;
+    segs.push_back(js);
+  }
+  j["segments"] = segs;
+  if (!r.answers.empty()) {
+    json ans = json::array();
+    for (size_t i = 0; i < r.answers.size(); ++i) {
+      ans.push_back({{"text", SafeUtf8(r.answers[i])}, {"score", Num(r.answer_scores[i])}});
+    }
+    j["answers"] = ans;
+  }
+  j["n_new_tokens"] = r.n_new_tokens;
+  const Counters& c = r.counters;
+  j["counters"] = {{"decode_calls", c.decode_calls},
+                   {"tokens_decoded", c.tokens_decoded},
+                   {"scoring_calls", c.scoring_calls},
+                   {"candidates_scored", c.candidates_scored},
+                   {"duplicate_candidates", c.duplicate_candidates},
+                   {"retokenize_changes", c.retokenize_changes},
+                   {"rollback_tokens", c.rollback_tokens},
+                   {"boundary_checks", c.boundary_checks},
+                   {"merged_segments", c.merged_segments},
+                   {"unencodable", c.unencodable}};
+  const Timings& t = r.timings;
+  j["timings"] = {{"total_ms", t.total_ms},     {"prompt_ms", t.prompt_ms}, {"generate_ms", t.generate_ms},
+                  {"score_ms", t.score_ms},     {"decode_ms", t.decode_ms},
+                  {"tokens_per_s", t.total_ms > 0 ? r.n_new_tokens * 1000.0 / t.total_ms : 0.0}};
+  j["warnings"] = r.warnings;
+  return j;
+}
+
+std::string TraceLine(size_t step, const Segment& seg) {
+  std::string line = "[step " + std::to_string(step) + "] winner=m" + std::to_string(seg.winner) + " " +
+                     nlohmann::json(SafeUtf8(seg.text)).dump();
+  char buf[128];
+  for (size_t i = 0; i < seg.candidates.size(); ++i) {
+    const Candidate& c = seg.candidates[i];
+    line += (i == (size_t)seg.winning_candidate) ? " | *c" : " | c";
+    line += std::to_string(i) + " by";
+    for (int w : c.writers) line += " m" + std::to_string(w);
+    line += " " + nlohmann::json(SafeUtf8(c.text)).dump() + " ppl=[";
+    for (size_t v = 0; v < c.ppl.size(); ++v) {
+      std::snprintf(buf, sizeof buf, "%s%.3g", v ? "," : "", c.ppl[v]);
+      line += buf;
+    }
+    std::snprintf(buf, sizeof buf, "] score=%.4g", c.score);
+    line += buf;
+  }
+  std::snprintf(buf, sizeof buf, " | gen %.2f ms, score %.2f ms", seg.generate_ms, seg.score_ms);
+  line += buf;
+  return line;
+}
+
+}  // namespace coolfusion::cli

@@ -1,0 +1,22 @@
+// Printing results: the --json shape of `generate` and the per-step --trace lines.
+#pragma once
+
+#include <coolfusion/engine.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace coolfusion::cli {
+
+// {"text", "stop_reason", "method", "models", "segments": [{"text", "winner",
+//  "candidates": [{"model", "writers", "text", "ppl", "mean_ppl", ...}], ...}],
+//  "n_new_tokens", "counters", "timings", "warnings"}
+nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const GenerationResult& r);
+
+// One line per committed segment for --trace.
+std::string TraceLine(size_t step, const Segment& seg);
+
+// JSON-safe copy of possibly invalid UTF-8 (invalid bytes become U+FFFD).
+std::string SafeUtf8(const std::string& s);
+
+}  // namespace coolfusion::cli
