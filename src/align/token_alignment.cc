@@ -1,19 +1,22 @@
 #include "align/token_alignment.h"
 
 #include <algorithm>
+#include <cassert>
 
 #include "align/word_breaks.h"
 
 namespace coolfusion {
 
 namespace {
-bool IsSpaceByte(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+bool IsAsciiGraphic(char c) { return c > 0x20 && c < 0x7F; }
+bool IsAsciiLetter(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 }  // namespace
 
 Anchor FindAnchor(std::string_view text, size_t limit, size_t min_pos) {
-  if (limit >= text.size()) limit = text.empty() ? 0 : text.size() - 1;
+  if (text.size() < 3) return Anchor{min_pos, true};
+  if (limit + 2 > text.size()) limit = text.size() - 2;
   for (size_t a = limit; a > min_pos; --a) {
-    if (text[a] == ' ' && !IsSpaceByte(text[a - 1])) return Anchor{a, false};
+    if (text[a] == ' ' && IsAsciiGraphic(text[a - 1]) && IsAsciiLetter(text[a + 1])) return Anchor{a, false};
   }
   return Anchor{min_pos, true};
 }
@@ -22,10 +25,8 @@ Status TokenizeFrom(const Tokenizer& tok, std::string_view text, Anchor a, std::
   std::string_view tail = text.substr(std::min(a.pos, text.size()));
   if (!a.fragment_start && tok.AddsSpacePrefix()) {
     // The tokenizer re-adds the anchor space as its dummy prefix.
+    assert(tail.size() >= 2 && "an anchored text holds more than its anchor space");
     tail.remove_prefix(1);
-    if (tail.empty()) {  // a lone space: encode it as the fragment it is in context
-      return tok.Tokenize(" ", false, false, out);
-    }
   }
   return tok.Tokenize(tail, false, false, out);
 }

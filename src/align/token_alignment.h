@@ -5,11 +5,14 @@
 // u's tokenization of X[:p] is a prefix of u's tokenization of X.
 //
 // Checking that on a whole text costs a tokenization of the text per offset. Instead we
-// tokenize from an *anchor*: a single space after a non-space. Every tokenizer that
-// llama.cpp ships splits before such a space (BPE pre-tokenizers start a word chunk
-// there; SentencePiece pieces do not merge a word with the following "▁"), so the
-// tokens before the anchor do not depend on the text after it, and only the text from
-// the anchor on needs re-encoding ("re-encode only the last few words").
+// tokenize from an *anchor*: a single space between an ASCII graphic character and an
+// ASCII letter ("x| y"; not a digit: deepseek-coder encodes "= 0" as " = " + "0"). The tokenizers llama.cpp ships split there (BPE
+// pre-tokenizers start a word chunk at such a space, and their patterns cover ASCII;
+// SentencePiece pieces do not merge a word with the following "▁"), so the tokens before
+// the anchor do not depend on the text after it, and only the text from the anchor on
+// needs re-encoding ("re-encode only the last few words"). Texts without anchors (CJK,
+// Arabic, ...) fall back to the whole fragment. tests/align checks this on 7 real
+// tokenizers for every anchor of a varied corpus.
 #pragma once
 
 #include <coolfusion/status.h>
@@ -31,7 +34,8 @@ struct Anchor {
   bool fragment_start = true;
 };
 
-// The largest anchor a with min_pos < a <= limit, or {min_pos, fragment_start} if none.
+// The largest anchor a with min_pos < a <= limit (and a + 2 <= len: the anchor space is
+// followed by a character), or {min_pos, fragment_start} if none.
 Anchor FindAnchor(std::string_view text, size_t limit, size_t min_pos);
 
 // Tokens of text[a.pos:] as they appear in the tokenization of text (no BOS).
@@ -48,7 +52,8 @@ class StraddleChecker {
  public:
   // REQUIRES: `tok` outlives this object; text outlives the next Reset.
   Status Reset(const Tokenizer* tok, std::string_view text, Anchor a);
-  // REQUIRES: a.pos < p <= text.size(). On a tokenizer error, *free is false.
+  // REQUIRES: a.pos < p <= text.size(), and p > a.pos + 1 for an anchor space.
+  // On a tokenizer error, *free is false.
   Status StraddleFree(size_t p, bool* free);
   const std::vector<Token>& tokens() const { return tokens_; }
   const std::vector<size_t>& ends() const { return ends_; }

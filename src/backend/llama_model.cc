@@ -73,7 +73,7 @@ struct LlamaModel::Handles {
 LlamaModel::LlamaModel() : h_(std::make_unique<Handles>()) {}
 LlamaModel::~LlamaModel() = default;
 
-Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int kv_extra,
+Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts,
                         std::unique_ptr<LlamaModel>* out) {
   std::call_once(g_backend_once, [] {
     InstallBackendLogger();
@@ -134,7 +134,8 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int kv_extra,
     if (n_ctx < 8) n_ctx = 8;
     m->n_ctx_ = n_ctx;
     llama_context_params cp = llama_context_default_params();
-    const int kv_size = n_ctx + std::max(kv_extra, 0);
+    const int kv_size = n_ctx + std::max(extra_texts, 0) * std::min(n_ctx, 2048);
+    m->n_batch_ = kv_size;
     cp.n_ctx = kv_size;
     cp.n_batch = kv_size;
     cp.n_ubatch = std::min(kv_size, 512);
@@ -240,6 +241,10 @@ Status LlamaModel::ApplyChatTemplate(const std::vector<ChatMessage>& messages, s
 Status LlamaModel::Decode(const std::vector<BatchItem>& items) {
   if (items.empty()) return Status::Ok();
   const int n = (int)items.size();
+  if (n > n_batch_) {
+    return Status::ResourceExhausted("context full (a batch of " + std::to_string(n) + " tokens exceeds " +
+                                     std::to_string(n_batch_) + ")");
+  }
   if (n > h_->batch_capacity) {
     if (h_->batch_capacity > 0) llama_batch_free(h_->batch);
     h_->batch = llama_batch_init(n, 0, 1);

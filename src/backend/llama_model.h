@@ -25,9 +25,10 @@ struct DecodeStats {
 
 class LlamaModel final : public Tokenizer {
  public:
-  // Loads `opts.path`. `n_seq_max` sequences share one unified KV cache of
-  // `kv_size` cells (0: opts.n_ctx). Errors name the file.
-  static Status Load(const ModelOptions& opts, int n_seq_max, int kv_extra,
+  // Loads `opts.path`. `n_seq_max` sequences share one unified KV cache with room for
+  // the shared text (n_ctx cells) plus `extra_texts` scoring sequences of up to
+  // min(n_ctx, 2048) cells each. Errors name the file.
+  static Status Load(const ModelOptions& opts, int n_seq_max, int extra_texts,
                      std::unique_ptr<LlamaModel>* out);
   ~LlamaModel() override;
 
@@ -48,6 +49,7 @@ class LlamaModel final : public Tokenizer {
   // Control (special) tokens, e.g. a chat template's <|im_start|>.
   bool IsControl(Token t) const;
   int n_ctx() const { return n_ctx_; }  // limit for the shared text (sequence 0)
+  int n_batch() const { return n_batch_; }  // most tokens one Decode takes
   const std::string& tokenizer_name() const { return tokenizer_name_; }
   uint64_t n_params() const { return n_params_; }
   const std::string& chat_template() const { return chat_template_; }
@@ -87,6 +89,7 @@ class LlamaModel final : public Tokenizer {
   bool adds_space_prefix_ = false;
   Token bos_ = -1, eos_ = -1;
   int n_ctx_ = 0;
+  int n_batch_ = 0;
   uint64_t n_params_ = 0;
   std::string tokenizer_name_;
   std::string chat_template_;

@@ -53,6 +53,7 @@ Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
   } else {
     for (const auto& msg : req.messages) CF_RETURN_IF_ERROR(CheckUtf8(msg.content, "a chat message"));
   }
+  std::string first_error;
   for (size_t v = 0; v < m_.size(); ++v) {
     Model& m = m_[v];
     LlamaModel& lm = *m.lm;
@@ -62,6 +63,7 @@ Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
     Status st = lm.Tokenize(prompt, true, chat, &toks);
     if (!st.ok()) {
       m.active = false;
+      if (first_error.empty()) first_error = st.message();
       warnings->push_back("model " + std::to_string(v) + " cannot encode the prompt (" + st.message() +
                           "); fusing without it");
       continue;
@@ -111,7 +113,10 @@ Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
     m.calls_mark = lm.stats().calls;
     m.tokens_mark = lm.stats().tokens;
   }
-  if (first_active() < 0) return Status::InvalidArgument("no model can encode the prompt");
+  if (first_active() < 0) {
+    return Status::InvalidArgument(m_.size() == 1 ? "the model cannot encode the prompt: " + first_error
+                                                  : "no model can encode the prompt; model 0: " + first_error);
+  }
   generated_.clear();
   return Status::Ok();
 }
@@ -275,6 +280,7 @@ Status Session::Score(const std::vector<StepCandidate>& cands, const std::vector
     m.scored.assign(cands.size(), Scored());
     if (!m.active) continue;
     LlamaModel& lm = *m.lm;
+    for (int seq = 1; seq <= (int)cands.size(); ++seq) lm.SeqRemove(seq, -1, -1);
     const Draft* own = drafts.size() > v ? drafts[v] : nullptr;
     const std::string own_text = own ? own->Candidate() : std::string();
     size_t k_anchor = 0;

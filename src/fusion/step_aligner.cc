@@ -6,6 +6,12 @@
 
 namespace coolfusion {
 
+namespace {
+// A cut before a UTF-8 continuation byte would split a character (or sit next to a
+// stray byte a model emitted): never a boundary.
+bool IsContinuation(char c) { return ((unsigned char)c & 0xC0) == 0x80; }
+}  // namespace
+
 void StepAligner::Prepare(const Session& s) {
   s_ = &s;
   const size_t n = s.n_models();
@@ -73,6 +79,7 @@ Status StepAligner::FindCut(const Draft& d, bool common, size_t* cut_tokens) {
     const size_t e = d.ends[k];
     if (e == 0) continue;
     if (e > confirmed_limit) break;
+    if (e < d.text.size() && IsContinuation(d.text[e])) continue;
     if (!std::binary_search(words_.begin(), words_.end(), e)) continue;
     bool ok = true;
     for (int v : active_) {
@@ -100,6 +107,7 @@ size_t StepAligner::LastWordCut(const Draft& d) {
   for (size_t k = 0; k < d.tokens.size(); ++k) {
     const size_t e = d.ends[k];
     if (e == 0 || e > confirmed_limit) continue;
+    if (e < d.text.size() && IsContinuation(d.text[e])) continue;
     if (std::binary_search(words_.begin(), words_.end(), e)) best = k + 1;
   }
   return best;
@@ -108,6 +116,10 @@ size_t StepAligner::LastWordCut(const Draft& d) {
 Status StepAligner::StartOk(const std::string& gen, bool* ok) {
   *ok = true;
   if (gen.empty() || icu_tail_.empty()) return Status::Ok();
+  if (IsContinuation(gen[0])) {
+    *ok = false;
+    return Status::Ok();
+  }
   // (a) the step's start is a word boundary of tail + gen
   std::string text = icu_tail_ + gen.substr(0, CompleteUtf8Prefix(gen));
   std::vector<size_t> all;

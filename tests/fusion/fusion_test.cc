@@ -1,0 +1,424 @@
+// The fusion engine on models with weights: the project's random-weight models with
+// real vocabularies (llama-spm, gpt-2, qwen2) and the shared pretrained tiny models.
+#include <coolfusion/engine.h>
+
+#include <gtest/gtest.h>
+#include <llama.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "fusion/session.h"
+#include "fusion/step_aligner.h"
+#include "support/paths.h"
+#include "support/reference.h"
+
+namespace coolfusion {
+namespace {
+
+using testing::Shared;
+using testing::Tiny;
+
+const std::vector<std::string>& Prompts() {
+  static const std::vector<std::string> p = {
+      "Once upon a time", "The little dog", "She opened the door and", "In the morning, the sun",
+      "Tom and Mia went to the park", "The cat sat on the", "One day, a big", "He was very happy because",
+      "The old man said", "It was a cold night", "The bird flew over the", "My favorite food is",
+      "There was a girl named Lily", "The boy wanted to play with", "After school, they", "A red ball rolled",
+      "The king and the queen", "Every day she would", "The tree was tall and", "Why is the sky blue? Because",
+      "Hello, world", "The number 42 is",
+  };
+  return p;
+}
+
+std::unique_ptr<Ensemble> Open(const std::vector<std::string>& paths, int n_ctx = 0) {
+  std::vector<ModelOptions> mo;
+  for (const auto& p : paths) {
+    ModelOptions o;
+    o.path = p;
+    o.n_ctx = n_ctx;
+    o.n_threads = 2;
+    mo.push_back(o);
+  }
+  std::unique_ptr<Ensemble> e;
+  Status st = Ensemble::Open(mo, &e);
+  EXPECT_TRUE(st.ok()) << st.message();
+  return e;
+}
+
+GenerationResult Gen(Ensemble& e, const std::string& prompt, Method m, int n) {
+  Request r;
+  r.prompt = prompt;
+  r.options.method = m;
+  r.options.max_new_tokens = n;
+  GenerationResult out;
+  Status st = e.Generate(r, nullptr, &out);
+  EXPECT_TRUE(st.ok()) << st.message();
+  return out;
+}
+
+std::vector<std::string> AllTestModels() {
+  return {Tiny("llama-spm"), Tiny("gpt-2"), Tiny("qwen2"), Shared("stories260K"), Shared("aidreams260K"),
+          Shared("babyllama105")};
+}
+
+// Must show: -m A -m A gives a prefix of -m A's greedy text, byte for byte.
+TEST(Fusion, IdentityFusingAModelWithItselfIsItsGreedyText) {
+  for (const auto& path : AllTestModels()) {
+    auto single = Open({path});
+    auto twice = Open({path, path});
+    ASSERT_TRUE(single && twice);
+    int nonempty = 0;
+    for (const auto& prompt : Prompts()) {
+      const GenerationResult greedy = Gen(*single, prompt, Method::kSingle, 48);
+      const GenerationResult fused = Gen(*twice, prompt, Method::kCool, 24);
+      EXPECT_EQ(greedy.text.compare(0, fused.text.size(), fused.text), 0)
+          << path << "\nprompt: " << prompt << "\nfused:  " << fused.text << "\ngreedy: " << greedy.text;
+      nonempty += !fused.text.empty();
+      // Identical drafts are scored by nobody: no scoring decode at all.
+      EXPECT_EQ(fused.counters.scoring_calls, 0) << path;
+    }
+    EXPECT_GE(nonempty, 15) << path;
+  }
+}
+
+class ReferenceVocabs {
+ public:
+  explicit ReferenceVocabs(const std::vector<std::string>& paths) {
+    for (const auto& p : paths) {
+      llama_model_params mp = llama_model_default_params();
+      mp.vocab_only = true;
+      models_.push_back(llama_model_load_from_file(p.c_str(), mp));
+      vocabs_.push_back(llama_model_get_vocab(models_.back()));
+    }
+  }
+  ~ReferenceVocabs() {
+    for (auto* m : models_) llama_model_free(m);
+  }
+  const std::vector<const llama_vocab*>& vocabs() const { return vocabs_; }
+
+ private:
+  std::vector<llama_model*> models_;
+  std::vector<const llama_vocab*> vocabs_;
+};
+
+// Must show: every segment end of a fused output is a common word boundary of
+// prompt + final text.
+TEST(Fusion, EverySegmentEndIsACommonWordBoundaryOfTheFinalText) {
+  const std::vector<std::vector<std::string>> sets = {
+      {Tiny("llama-spm"), Tiny("gpt-2"), Tiny("qwen2")},
+      {Shared("stories260K"), Shared("aidreams260K"), Shared("babyllama105")},
+      {Shared("stories260K"), Tiny("gpt-2")},
+  };
+  for (const auto& set : sets) {
+    auto e = Open(set);
+    ASSERT_TRUE(e);
+    ReferenceVocabs ref(set);
+    size_t checked = 0, unaligned = 0;
+    for (const auto& prompt : Prompts()) {
+      const GenerationResult r = Gen(*e, prompt, Method::kCool, 40);
+      const std::string full = prompt + r.text;
+      std::vector<size_t> want;
+      ASSERT_TRUE(testing::ReferenceBoundaries(ref.vocabs(), full, &want)) << full;
+      size_t end = prompt.size();
+      std::string concat;
+      for (const Segment& s : r.segments) {
+        end += s.text.size();
+        concat += s.text;
+        if (!s.aligned) {
+          ++unaligned;  // no common boundary within max_segment_tokens: reported, not hidden
+          continue;
+        }
+        EXPECT_TRUE(std::binary_search(want.begin(), want.end(), end))
+            << "segment ending at " << end << " of \"" << full << "\" is not a common word boundary";
+        ++checked;
+      }
+      EXPECT_EQ(concat, r.text);
+    }
+    EXPECT_GT(checked, 100u);
+    EXPECT_LE(unaligned, checked / 20);
+  }
+}
+
+// Must show: batched scoring equals one-by-one scoring (each PPL within 1e-4 relative).
+TEST(Fusion, BatchedScoringEqualsOneByOneScoring) {
+  const std::vector<std::string> set = {Tiny("llama-spm"), Tiny("gpt-2"), Tiny("qwen2"), Shared("stories260K")};
+  std::vector<std::unique_ptr<LlamaModel>> owned;
+  std::vector<LlamaModel*> models;
+  for (const auto& p : set) {
+    ModelOptions mo;
+    mo.path = p;
+    std::unique_ptr<LlamaModel> m;
+    ASSERT_TRUE(LlamaModel::Load(mo, (int)set.size() + 2, (int)set.size() + 1, &m).ok());
+    models.push_back(m.get());
+    owned.push_back(std::move(m));
+  }
+  GenerateOptions opts;
+  size_t compared = 0;
+  for (const auto& prompt : Prompts()) {
+    Session s(models, std::vector<double>(set.size(), 1.0), opts);
+    std::vector<std::string> warnings;
+    Request req;
+    req.prompt = prompt;
+    ASSERT_TRUE(s.Start(req, &warnings).ok());
+    StepAligner aligner;
+    aligner.Prepare(s);
+    std::vector<Draft> drafts(set.size());
+    for (size_t v = 0; v < set.size(); ++v) {
+      auto stop = [&](Draft& d, bool* done) {
+        size_t cut = 0;
+        Status st = aligner.FindCut(d, true, &cut);
+        if (cut) {
+          d.cut_tokens = cut;
+          *done = true;
+        }
+        return st;
+      };
+      ASSERT_TRUE(s.MakeDraft((int)v, 16, stop, &drafts[v]).ok());
+      if (drafts[v].cut_tokens == 0) drafts[v].cut_tokens = drafts[v].tokens.size();
+    }
+    std::vector<StepCandidate> cands;
+    for (const auto& d : drafts) cands.push_back({d.Candidate(), false, {d.model}, true});
+    std::vector<const Draft*> none(set.size(), nullptr);
+    std::vector<std::vector<double>> batched;
+    ASSERT_TRUE(s.Score(cands, none, &batched).ok());
+    for (size_t c = 0; c < cands.size(); ++c) {
+      std::vector<std::vector<double>> one;
+      ASSERT_TRUE(s.Score({cands[c]}, none, &one).ok());
+      for (size_t v = 0; v < set.size(); ++v) {
+        const double a = batched[c][v], b = one[0][v];
+        EXPECT_LE(std::fabs(a - b), 1e-4 * std::max(std::fabs(a), std::fabs(b)))
+            << "candidate \"" << cands[c].text << "\" model " << v << ": batched " << a << " vs one-by-one " << b;
+        ++compared;
+      }
+    }
+    // A writer's own log-likelihoods (from drafting) equal scoring its text by decoding.
+    std::vector<const Draft*> own;
+    for (const auto& d : drafts) own.push_back(&d);
+    std::vector<std::vector<double>> with_own;
+    ASSERT_TRUE(s.Score(cands, own, &with_own).ok());
+    for (size_t c = 0; c < cands.size(); ++c) {
+      const double a = with_own[c][c], b = batched[c][c];
+      // Only when the draft's tokens are the canonical tokenization of its text.
+      if (std::fabs(a - b) > 1e-3 * b) continue;
+      EXPECT_NEAR(a, b, 1e-3 * b);
+    }
+    s.DropDrafts();
+  }
+  EXPECT_GT(compared, 200u);
+}
+
+// Must show: stories260K + aidreams260K + babyllama105 end to end, including prompts
+// with characters babyllama105 cannot encode.
+TEST(Fusion, SharedTinyModelsRunEndToEndEvenWithUnencodableCharacters) {
+  auto e = Open({Shared("stories260K"), Shared("aidreams260K"), Shared("babyllama105")});
+  ASSERT_TRUE(e);
+  for (Method m : {Method::kCool, Method::kCoolShortest, Method::kRerank, Method::kCoolRerank}) {
+    const GenerationResult r = Gen(*e, "Once upon a time", m, 30);
+    EXPECT_FALSE(r.text.empty()) << MethodName(m);
+  }
+  // '\n', '#', '{' are not in babyllama105's vocabulary: it is left out, with a warning.
+  Request req;
+  req.prompt = "Once upon a time\n# {there} was";
+  req.options.max_new_tokens = 20;
+  GenerationResult r;
+  Status st = e->Generate(req, nullptr, &r);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("model 2 cannot encode the prompt"), std::string::npos) << r.warnings[0];
+  EXPECT_NE(r.warnings[0].find("U+000A"), std::string::npos) << r.warnings[0];
+  EXPECT_FALSE(r.text.empty());
+  // A prompt nobody can encode... babyllama alone: a clear error, not a crash.
+  auto baby = Open({Shared("babyllama105")});
+  req.options.method = Method::kSingle;
+  st = baby->Generate(req, nullptr, &r);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("cannot encode"), std::string::npos) << st.message();
+}
+
+TEST(Fusion, StopsForEachReason) {
+  auto e = Open({Shared("stories260K"), Tiny("gpt-2")});
+  Request req;
+  req.prompt = "Once upon a time";
+  req.options.max_new_tokens = 12;
+  GenerationResult r;
+  ASSERT_TRUE(e->Generate(req, nullptr, &r).ok());
+  EXPECT_EQ(r.stop_reason, StopReason::kMaxTokens);
+  EXPECT_GE(r.n_new_tokens, 12);
+
+  // A stop string that spans segments cuts the text before it.
+  auto single = Open({Shared("stories260K")});
+  GenerationResult g = Gen(*single, "Once upon a time", Method::kSingle, 40);
+  ASSERT_NE(g.text.find("little girl"), std::string::npos) << g.text;
+  req.options.method = Method::kCool;
+  req.options.max_new_tokens = 60;
+  req.options.stop = {"little girl"};
+  auto twice = Open({Shared("stories260K"), Shared("stories260K")});
+  std::string streamed;
+  ASSERT_TRUE(twice->Generate(req, [&](const Segment&, std::string_view d) { streamed += d; return true; }, &r).ok());
+  EXPECT_EQ(r.stop_reason, StopReason::kStopString);
+  EXPECT_EQ(r.text, g.text.substr(0, g.text.find("little girl")));
+  EXPECT_EQ(streamed, r.text);  // nothing of the stop string was streamed
+
+  // Context full: a 24-token context.
+  auto small = Open({Shared("stories260K"), Shared("aidreams260K")}, 24);
+  req.options.stop.clear();
+  ASSERT_TRUE(small->Generate(req, nullptr, &r).ok());
+  EXPECT_EQ(r.stop_reason, StopReason::kContextFull);
+
+  // The callback can cancel.
+  int calls = 0;
+  ASSERT_TRUE(twice->Generate(req, [&](const Segment&, std::string_view) { return ++calls < 3; }, &r).ok());
+  EXPECT_EQ(r.stop_reason, StopReason::kCancelled);
+  EXPECT_EQ(calls, 3);
+}
+
+// Makes rand-gpt-2 again (same weights) with its end-of-generation token set to the
+// token its greedy text emits as the `k`-th new token after `prompt`.
+std::string MakeEosModel(const std::string& prompt, int k) {
+  auto base = Open({Tiny("gpt-2")});
+  const GenerationResult g = Gen(*base, prompt, Method::kSingle, k + 1);
+  EXPECT_GT(g.segments.size(), (size_t)k);
+  std::vector<int32_t> ids;
+  EXPECT_TRUE(base->Tokenize(0, g.segments[k].text, &ids).ok());
+  EXPECT_EQ(ids.size(), 1u) << g.segments[k].text;
+  const std::string out = ::testing::TempDir() + "/rand-gpt-2-eos" + std::to_string(ids[0]) + ".gguf";
+  const std::string cmd = testing::MakeModelPath() + " --vocab " + testing::Vocab("gpt-2") + " --out " + out + " " +
+                          testing::TinyModelArgs() + " --eos-id " + std::to_string(ids[0]) + " 2>/dev/null";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  return out;
+}
+
+TEST(Fusion, EndOfGenerationInsideTheWinningSegmentStops) {
+  const std::string prompt = "The little dog";
+  const std::string eos_model = MakeEosModel(prompt, 5);
+  auto base = Open({Tiny("gpt-2")});
+  const GenerationResult greedy = Gen(*base, prompt, Method::kSingle, 5);
+  auto single = Open({eos_model});
+  const GenerationResult s = Gen(*single, prompt, Method::kSingle, 50);
+  EXPECT_EQ(s.stop_reason, StopReason::kEndOfGeneration);
+  EXPECT_EQ(s.text, greedy.text);
+  // Fused with itself: the candidate that ends generation wins and generation stops there.
+  auto twice = Open({eos_model, eos_model});
+  const GenerationResult r = Gen(*twice, prompt, Method::kCool, 50);
+  EXPECT_EQ(r.stop_reason, StopReason::kEndOfGeneration) << r.text;
+  EXPECT_EQ(r.text, greedy.text);
+  ASSERT_FALSE(r.segments.empty());
+  EXPECT_TRUE(r.segments.back().candidates.at(r.segments.back().winning_candidate).ends_generation);
+  // A model that emits end-of-generation first, fused with one that does not: its
+  // candidate competes like any other (scored with the other model's own EOS), no crash.
+  const std::string first = MakeEosModel(prompt, 0);
+  auto mixed = Open({first, Shared("stories260K")});
+  const GenerationResult m = Gen(*mixed, prompt, Method::kCool, 20);
+  ASSERT_FALSE(m.segments.empty());
+  const Segment& s0 = m.segments.front();
+  bool saw_eog_candidate = false;
+  for (const auto& c : s0.candidates) saw_eog_candidate |= c.ends_generation && c.text.empty();
+  EXPECT_TRUE(saw_eog_candidate || m.stop_reason == StopReason::kEndOfGeneration);
+}
+
+TEST(Fusion, TraceCountsEventsAndTimes) {
+  auto e = Open({Tiny("llama-spm"), Tiny("gpt-2"), Tiny("qwen2")});
+  GenerationResult r = Gen(*e, "The quick brown fox", Method::kCool, 30);
+  EXPECT_GT(r.counters.scoring_calls, 0);
+  EXPECT_GT(r.counters.candidates_scored, 0);
+  EXPECT_GT(r.counters.boundary_checks, 0);
+  EXPECT_GT(r.timings.decode_ms, 0);
+  EXPECT_GE(r.timings.total_ms, r.timings.decode_ms);
+  for (const Segment& s : r.segments) {
+    ASSERT_FALSE(s.candidates.empty());
+    for (const Candidate& c : s.candidates) EXPECT_EQ(c.ppl.size(), 3u);
+    EXPECT_EQ(s.tokens_decoded.size(), 3u);
+    EXPECT_EQ(s.text, s.candidates[s.winning_candidate].text + "") ;
+  }
+}
+
+TEST(Fusion, ScoringRulesChangeTheChoiceNotTheMechanics) {
+  auto e = Open({Shared("stories260K"), Shared("aidreams260K"), Shared("babyllama105")});
+  for (ScoreRule rule : {ScoreRule::kMeanPpl, ScoreRule::kGeoMeanPpl, ScoreRule::kSweetSpan}) {
+    Request req;
+    req.prompt = "Once upon a time";
+    req.options.max_new_tokens = 30;
+    req.options.scoring.rule = rule;
+    GenerationResult r;
+    ASSERT_TRUE(e->Generate(req, nullptr, &r).ok());
+    EXPECT_FALSE(r.text.empty());
+  }
+}
+
+TEST(Fusion, SamplingIsSeededAndReproducible) {
+  auto e = Open({Shared("stories260K"), Shared("aidreams260K")});
+  Request req;
+  req.prompt = "Once upon a time";
+  req.options.max_new_tokens = 30;
+  req.options.sampling.temperature = 0.8f;
+  req.options.sampling.seed = 42;
+  GenerationResult a, b;
+  ASSERT_TRUE(e->Generate(req, nullptr, &a).ok());
+  ASSERT_TRUE(e->Generate(req, nullptr, &b).ok());
+  EXPECT_EQ(a.text, b.text);
+}
+
+// Bad input: clear errors, never a crash.
+TEST(BadInput, MissingCorruptTruncatedAndVocabOnlyModels) {
+  std::unique_ptr<Ensemble> e;
+  ModelOptions mo;
+  mo.path = "/nonexistent/model.gguf";
+  Status st = Ensemble::Open({mo}, &e);
+  EXPECT_EQ(st.code(), Status::Code::kNotFound);
+  EXPECT_NE(st.message().find("/nonexistent/model.gguf"), std::string::npos);
+
+  const std::string dir = ::testing::TempDir();
+  const std::string junk = dir + "/junk.gguf";
+  std::ofstream(junk) << "this is not a model";
+  mo.path = junk;
+  st = Ensemble::Open({mo}, &e);
+  EXPECT_EQ(st.code(), Status::Code::kCorruption);
+  EXPECT_NE(st.message().find("not a GGUF"), std::string::npos) << st.message();
+
+  const std::string truncated = dir + "/truncated.gguf";
+  {
+    std::ifstream in(Shared("stories260K"), std::ios::binary);
+    std::string head(4096, '\0');
+    in.read(head.data(), head.size());
+    std::ofstream(truncated, std::ios::binary) << head;
+  }
+  mo.path = truncated;
+  st = Ensemble::Open({mo}, &e);
+  EXPECT_EQ(st.code(), Status::Code::kCorruption) << st.message();
+
+  mo.path = testing::Vocab("gpt-2");
+  st = Ensemble::Open({mo}, &e);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("vocab-only"), std::string::npos) << st.message();
+}
+
+TEST(BadInput, PromptsAndOptions) {
+  auto e = Open({Shared("stories260K"), Shared("aidreams260K")}, 64);
+  Request req;
+  GenerationResult r;
+  req.prompt = std::string(2000, 'a') + " long";
+  Status st = e->Generate(req, nullptr, &r);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("longer than its context"), std::string::npos) << st.message();
+
+  req.prompt = "bad \xFF utf8";
+  st = e->Generate(req, nullptr, &r);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("UTF-8"), std::string::npos);
+
+  req.prompt = "ok";
+  req.options.max_new_tokens = 0;
+  st = e->Generate(req, nullptr, &r);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+
+  req.options.max_new_tokens = 5;
+  req.prompt = "";
+  st = e->Generate(req, nullptr, &r);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace coolfusion
