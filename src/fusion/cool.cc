@@ -48,6 +48,13 @@ class CoolMethod final : public FusionMethod {
           return Status::Ok();
         };
         CF_RETURN_IF_ERROR(s.MakeDraft((int)v, o.max_segment_tokens, stop, &d));
+        if (d.context_full && d.cut_tokens == 0 && s.n_active() > 1) {
+          // This model's context is full: it leaves the ensemble; the others go on.
+          s.Retire((int)v);
+          out->warnings.push_back("model " + std::to_string(v) + "'s context is full; fusing without it from here");
+          d = Draft();
+          continue;
+        }
         if (d.cut_tokens == 0) {
           if (d.eog) {
             d.cut_tokens = d.tokens.size();
@@ -94,11 +101,8 @@ class CoolMethod final : public FusionMethod {
         out->stop_reason = StopReason::kEndOfGeneration;
         break;
       }
-      bool full = context_full || empty;
-      for (size_t v = 0; v < s.n_models(); ++v) {
-        if (s.active((int)v) && s.ContextFull((int)v, 2)) full = true;
-      }
-      if (full) {
+      const int last = s.first_active();
+      if (context_full || empty || (s.n_active() == 1 && s.ContextFull(last, 2))) {
         out->stop_reason = StopReason::kContextFull;
         break;
       }

@@ -135,6 +135,12 @@ Status Session::ResetToPrompt() {
   return Status::Ok();
 }
 
+int Session::n_active() const {
+  int n = 0;
+  for (const Model& m : m_) n += m.active;
+  return n;
+}
+
 int Session::NewTokens() const {
   const int v = first_active();
   return v < 0 ? 0 : (int)(m_[v].tokens.size() - m_[v].n_prompt_tokens);

@@ -71,6 +71,9 @@ class Session {
   // New tokens so far, counted with the first active model's tokenizer.
   int NewTokens() const;
   bool ContextFull(int v, int more) const;
+  // Takes model v out of the ensemble for the rest of this generation.
+  void Retire(int v) { m_[v].active = false; }
+  int n_active() const;
 
   // Samples model u's continuation until `stop(draft)` returns true, max_tokens are
   // sampled, it emits end-of-generation or its context fills. REQUIRES: no draft of u

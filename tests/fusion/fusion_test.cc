@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <llama.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -284,7 +285,7 @@ std::string MakeEosModel(const std::string& prompt, int k) {
   std::vector<int32_t> ids;
   EXPECT_TRUE(base->Tokenize(0, g.segments[k].text, &ids).ok());
   EXPECT_EQ(ids.size(), 1u) << g.segments[k].text;
-  const std::string out = ::testing::TempDir() + "/rand-gpt-2-eos" + std::to_string(ids[0]) + ".gguf";
+  const std::string out = ::testing::TempDir() + "/rand-gpt-2-eos-" + std::to_string(getpid()) + "-" + std::to_string(ids[0]) + ".gguf";
   const std::string cmd = testing::MakeModelPath() + " --vocab " + testing::Vocab("gpt-2") + " --out " + out + " " +
                           testing::TinyModelArgs() + " --eos-id " + std::to_string(ids[0]) + " 2>/dev/null";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
@@ -370,7 +371,8 @@ TEST(BadInput, MissingCorruptTruncatedAndVocabOnlyModels) {
   EXPECT_EQ(st.code(), Status::Code::kNotFound);
   EXPECT_NE(st.message().find("/nonexistent/model.gguf"), std::string::npos);
 
-  const std::string dir = ::testing::TempDir();
+  const std::string dir = ::testing::TempDir() + "/coolfusion-bad-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
   const std::string junk = dir + "/junk.gguf";
   std::ofstream(junk) << "this is not a model";
   mo.path = junk;

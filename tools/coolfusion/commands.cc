@@ -1,5 +1,7 @@
 #include "commands.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -18,7 +20,8 @@ int Fail(const Status& s) {
 }
 
 Status OpenEnsemble(const std::vector<ModelOptions>& models, bool quiet, std::unique_ptr<Ensemble>* out) {
-  if (!quiet) {
+  // Progress is for people: shown on a terminal only, so that scripts see just errors.
+  if (!quiet && isatty(STDERR_FILENO)) {
     for (size_t i = 0; i < models.size(); ++i) {
       std::fprintf(stderr, "loading model %zu/%zu: %s\n", i + 1, models.size(), models[i].path.c_str());
     }

@@ -1,0 +1,179 @@
+// The `coolfusion` binary as a user runs it: exit codes, one-line errors, --json shapes.
+#include <gtest/gtest.h>
+#include <llama.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "support/corpus.h"
+#include "support/paths.h"
+#include "support/reference.h"
+
+namespace coolfusion {
+namespace {
+
+struct Ran {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// A folder of this process's own: ctest runs the tests of this file in parallel.
+std::string OwnTempDir() {
+  static const std::string dir = [] {
+    const std::string d = ::testing::TempDir() + "/coolfusion-cli-" + std::to_string(getpid());
+    std::system(("mkdir -p " + d).c_str());
+    return d;
+  }();
+  return dir;
+}
+
+Ran Cli(const std::vector<std::string>& args) {
+  const std::string dir = OwnTempDir();
+  std::string cmd = Quote(testing::CliPath());
+  for (const auto& a : args) cmd += " " + Quote(a);
+  cmd += " >" + dir + "/cli.out 2>" + dir + "/cli.err </dev/null";
+  Ran r;
+  const int st = std::system(cmd.c_str());
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r.out = Slurp(dir + "/cli.out");
+  r.err = Slurp(dir + "/cli.err");
+  return r;
+}
+
+std::string TempFile(const std::string& name, const std::string& content) {
+  const std::string p = OwnTempDir() + "/" + name;
+  std::ofstream(p, std::ios::binary) << content;
+  return p;
+}
+
+// One line on stderr, starting with "error:", and exit status 1.
+void ExpectOneLineError(const Ran& r, const std::string& needle) {
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "want \"" << needle << "\" in: " << r.err;
+}
+
+const std::string kStories = testing::Shared("stories260K");
+const std::string kDreams = testing::Shared("aidreams260K");
+
+TEST(Cli, BadInputGivesOneLineErrorAndExitOne) {
+  ExpectOneLineError(Cli({"generate", "-m", "/no/such.gguf", "-p", "hi"}), "not found: /no/such.gguf");
+  ExpectOneLineError(Cli({"generate", "-m", TempFile("junk.gguf", "hello"), "-p", "hi"}), "is not a GGUF file");
+  ExpectOneLineError(Cli({"generate", "-m", testing::Vocab("gpt-2"), "-p", "hi"}), "vocab-only");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-m", kDreams, "-c", "32", "-p", std::string(400, 'x') + " y"}),
+                     "longer than its context");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-f", TempFile("bad.txt", "ab\xC3\x28")}), "not valid UTF-8");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--frobnicate"}), "unknown argument: --frobnicate");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "-n", "0"}), "-n must be in 1..");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "-n", "lots"}), "-n expects an integer");
+  ExpectOneLineError(Cli({"generate", "-p", "hi"}), "no model given");
+  ExpectOneLineError(Cli({"generate", "-m", kStories}), "no prompt given");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--method", "magic"}), "unknown --method");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "-c"}), "missing value for -c");
+  ExpectOneLineError(Cli({"generate", "-m", kStories + "@speed=9", "-p", "hi"}), "unknown model option");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-f", "/no/prompt.txt"}), "cannot read file");
+  ExpectOneLineError(Cli({"frobnicate"}), "unknown command");
+  ExpectOneLineError(Cli({"boundaries", "-m", testing::Vocab("gpt-2"), "-p", "a\xFF"}), "not valid UTF-8");
+}
+
+TEST(Cli, HelpTellsEveryCommandAndFlag) {
+  Ran r = Cli({"--help"});
+  EXPECT_EQ(r.code, 0);
+  for (const char* s : {"generate", "chat", "boundaries", "bench", "-m", "-p", "-f", "-n", "-c", "-t", "-ngl",
+                        "--method", "--temp", "--seed", "--stop", "--json", "--score", "--text-file"}) {
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  }
+  EXPECT_EQ(Cli({"generate", "--help"}).code, 0);
+}
+
+TEST(Cli, GenerateStreamsTextAndJsonHasTheDocumentedShape) {
+  Ran plain = Cli({"generate", "-m", kStories, "-m", kDreams, "-p", "Once upon a time", "-n", "20"});
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  Ran js = Cli({"generate", "-m", kStories, "-m", kDreams, "-p", "Once upon a time", "-n", "20", "--json"});
+  ASSERT_EQ(js.code, 0) << js.err;
+  const auto j = nlohmann::json::parse(js.out);
+  const std::string text = j.at("text");
+  EXPECT_EQ(plain.out, text + "\n");  // streamed text is the same text
+  EXPECT_EQ(j.at("stop_reason"), "length");
+  std::string concat;
+  for (const auto& s : j.at("segments")) {
+    concat += s.at("text").get<std::string>();
+    const int winner = s.at("winner");
+    EXPECT_TRUE(winner == 0 || winner == 1);
+    ASSERT_FALSE(s.at("candidates").empty());
+    for (const auto& c : s.at("candidates")) {
+      EXPECT_TRUE(c.contains("model") && c.contains("text") && c.contains("mean_ppl"));
+      EXPECT_EQ(c.at("ppl").size(), 2u);
+    }
+  }
+  EXPECT_EQ(concat, text);
+  EXPECT_TRUE(j.at("timings").contains("total_ms"));
+  EXPECT_TRUE(j.at("counters").contains("retokenize_changes"));
+}
+
+TEST(Cli, OneModelIsPlainGreedyGeneration) {
+  Ran r = Cli({"generate", "-m", kStories, "-p", "Once upon a time", "-n", "16", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("method"), "single");
+  EXPECT_EQ(j.at("text"), ", there was a little girl named Lily. She loved to play");
+}
+
+TEST(Cli, BoundariesJsonEqualsTheDefinition) {
+  std::vector<std::string> args = {"boundaries", "--json"};
+  std::vector<const llama_vocab*> vocabs;
+  std::vector<llama_model*> models;
+  for (const auto& v : testing::BoundaryVocabs()) {
+    args.push_back("-m");
+    args.push_back(testing::Vocab(v));
+    llama_model_params mp = llama_model_default_params();
+    mp.vocab_only = true;
+    models.push_back(llama_model_load_from_file(testing::Vocab(v).c_str(), mp));
+    vocabs.push_back(llama_model_get_vocab(models.back()));
+  }
+  const auto corpus = testing::MakeCorpus(20, 99);
+  for (size_t i = 0; i < corpus.size(); ++i) {
+    auto a = args;
+    a.push_back("--text-file");
+    a.push_back(TempFile("text" + std::to_string(i) + ".txt", corpus[i]));
+    Ran r = Cli(a);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    std::vector<size_t> want;
+    ASSERT_TRUE(testing::ReferenceBoundaries(vocabs, corpus[i], &want));
+    EXPECT_EQ(j.at("boundaries").get<std::vector<size_t>>(), want) << corpus[i];
+    EXPECT_EQ(j.at("models").size(), 7u);
+    EXPECT_EQ(j.at("vocab_overlap").size(), 21u);
+  }
+  for (auto* m : models) llama_model_free(m);
+}
+
+TEST(Cli, ChatReadsTurnsFromStdin) {
+  const std::string dir = OwnTempDir();
+  const std::string cmd = "printf 'Hello there\\n/exit\\n' | " + Quote(testing::CliPath()) + " chat -m " + kStories +
+                          " -m " + kDreams + " -n 12 >" + dir + "/chat.out 2>" + dir + "/chat.err";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_FALSE(Slurp(dir + "/chat.out").empty());
+  EXPECT_NE(Slurp(dir + "/chat.err").find("plain 'Role: text' lines"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace coolfusion
