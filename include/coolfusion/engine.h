@@ -45,8 +45,10 @@ struct Segment {
   bool merged = false;       // the previous segment's end stopped being a boundary and was
                              // merged into this one
   double generate_ms = 0, score_ms = 0;
-  std::vector<int> tokens_decoded;  // per model, in this step
+  std::vector<int> tokens_decoded;  // per model, in this step (drafts, scoring, commit)
   std::vector<int> decode_calls;    // per model, in this step
+  std::vector<int> draft_decodes;   // per model: decode calls spent on its own draft
+  std::vector<int> scoring_calls;   // per model: batched scoring decodes (0 or 1)
 };
 
 enum class StopReason { kEndOfGeneration, kStopString, kMaxTokens, kContextFull, kCancelled };

@@ -80,6 +80,11 @@ class CoolMethod final : public FusionMethod {
       CF_RETURN_IF_ERROR(s.Commit(cands, w, dp));
       seg.score_ms = MsSince(t_score);
       s.TakeStepStats(&seg.decode_calls, &seg.tokens_decoded);
+      s.TakeScoringCalls(&seg.scoring_calls);
+      seg.draft_decodes.assign(s.n_models(), 0);
+      for (const Draft& d : drafts) {
+        if (d.model >= 0) seg.draft_decodes[d.model] = d.n_decoded;
+      }
       s.counters().boundary_checks = aligner.checks();
       out->timings.generate_ms += seg.generate_ms;
       out->timings.score_ms += seg.score_ms;

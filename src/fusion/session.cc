@@ -7,6 +7,7 @@
 
 #include "align/token_alignment.h"
 #include "align/word_breaks.h"
+#include "fusion/logits.h"
 
 namespace coolfusion {
 
@@ -21,13 +22,7 @@ size_t CommonPrefix(const std::vector<Token>& a, const std::vector<Token>& b) {
 }
 }  // namespace
 
-double NegLogProb(const float* logits, int n, Token t) {
-  float mx = logits[0];
-  for (int i = 1; i < n; ++i) mx = std::max(mx, logits[i]);
-  double sum = 0;
-  for (int i = 0; i < n; ++i) sum += std::exp((double)logits[i] - mx);
-  return std::log(sum) + mx - logits[t];
-}
+double NegLogProb(const float* logits, int n, Token t) { return LogSumExp(logits, n) - logits[t]; }
 
 Session::Session(std::vector<LlamaModel*> models, std::vector<double> weights, const GenerateOptions& opts)
     : weights_(std::move(weights)), opts_(opts) {
@@ -166,7 +161,9 @@ Token Session::Sample(Model& m, const float* logits) {
   const int n = m.lm->n_vocab();
   const LlamaModel& lm = *m.lm;
   if (opts_.sampling.temperature <= 0) {
-    Token best = -1;
+    const Token fast = ArgMax(logits, n);
+    if (!lm.IsSuppressed(fast)) return fast;
+    Token best = -1;  // rare: the best token is a control token; skip all of them
     for (Token t = 0; t < n; ++t) {
       if (lm.IsSuppressed(t)) continue;
       if (best < 0 || logits[t] > logits[best]) best = t;
@@ -222,16 +219,14 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draf
       break;
     }
     const Token t = Sample(m, logits);
-    const double nll = NegLogProb(logits, n_vocab, t);
     if (lm.IsEog(t)) {
       d->eog = true;
-      d->eog_nll = nll;
+      d->eog_token = t;
       break;
     }
     d->tokens.push_back(t);
     d->text += lm.Piece(t);
     d->ends.push_back(d->text.size());
-    d->nll.push_back(nll);
     bool done = false;
     CF_RETURN_IF_ERROR(stop(*d, &done));
     if (done || (int)d->tokens.size() >= max_tokens) break;
@@ -281,6 +276,11 @@ void Session::SetEnds(Model& m, size_t k, const std::vector<Token>& suffix, Anch
 Status Session::Score(const std::vector<StepCandidate>& cands, const std::vector<const Draft*>& drafts,
                       std::vector<std::vector<double>>* ppl) {
   ppl->assign(cands.size(), std::vector<double>(m_.size(), kInf));
+  if (cands.size() == 1 && cands[0].writers.size() == (size_t)n_active()) {
+    for (auto& x : (*ppl)[0]) x = std::numeric_limits<double>::quiet_NaN();
+    for (Model& m : m_) m.scored.assign(1, Scored());
+    return Status::Ok();
+  }
   for (size_t v = 0; v < m_.size(); ++v) {
     Model& m = m_[v];
     m.scored.assign(cands.size(), Scored());
@@ -297,12 +297,14 @@ Status Session::Score(const std::vector<StepCandidate>& cands, const std::vector
     int next_seq = 1;
     for (size_t c = 0; c < cands.size(); ++c) {
       if (own && own->cut_eog == cands[c].eog && own_text == cands[c].text) {
-        // The model wrote this candidate: its own tokens' log-likelihoods are known.
+        // The model wrote this candidate: the logits it sampled from score it.
+        const int nv = lm.n_vocab();
+        auto row = [&](size_t i) { return i == 0 ? m.last_logits.data() : own->after[i - 1].data(); };
         double sum = 0;
         size_t n = own->cut_tokens;
-        for (size_t i = 0; i < n; ++i) sum += own->nll[i];
+        for (size_t i = 0; i < n; ++i) sum += NegLogProb(row(i), nv, own->tokens[i]);
         if (cands[c].eog) {
-          sum += own->eog_nll;
+          sum += NegLogProb(row(n), nv, own->eog_token);
           ++n;
         }
         (*ppl)[c][v] = n ? std::exp(sum / n) : 1.0;
@@ -342,6 +344,7 @@ Status Session::Score(const std::vector<StepCandidate>& cands, const std::vector
                                     ? Status::ResourceExhausted("context full while scoring candidates")
                                     : st);
     counters_.scoring_calls++;
+    m.scoring_calls++;
     const int n_vocab = lm.n_vocab();
     for (size_t j = 0; j < order.size(); ++j) {
       const size_t c = order[j];
@@ -472,6 +475,14 @@ void Session::TakeStepStats(std::vector<int>* calls, std::vector<int>* tokens) {
     (*tokens)[v] = (int)(s.tokens - m_[v].tokens_mark);
     m_[v].calls_mark = s.calls;
     m_[v].tokens_mark = s.tokens;
+  }
+}
+
+void Session::TakeScoringCalls(std::vector<int>* calls) {
+  calls->assign(m_.size(), 0);
+  for (size_t v = 0; v < m_.size(); ++v) {
+    (*calls)[v] = m_[v].scoring_calls;
+    m_[v].scoring_calls = 0;
   }
 }
 

@@ -26,11 +26,10 @@ struct Draft {
   std::vector<Token> tokens;               // sampled tokens; the last may be a look-ahead
   std::vector<size_t> ends;                // end of each token's piece in `text`
   std::string text;                        // pieces of all sampled tokens
-  std::vector<double> nll;                 // -log p of each token (temperature 1)
   std::vector<std::vector<float>> after;   // after[k]: logits after decoding tokens[k]
   int n_decoded = 0;                       // tokens[0..n_decoded) are in the KV cache
   bool eog = false;                        // the model emitted end-of-generation after `text`
-  double eog_nll = 0;
+  Token eog_token = -1;
   bool context_full = false;               // stopped because the context is full
   // The candidate the draft proposes: tokens[0..cut_tokens), ending the generation when
   // cut_eog.
@@ -81,8 +80,10 @@ class Session {
   Status MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop, Draft* d);
 
   // Every active model scores every candidate: ppl[c][v]. A model reuses its own draft's
-  // log-likelihoods for the candidate it wrote; the others' candidates are scored in one
-  // batched decode per model. `drafts[v]` may be null.
+  // logits for the candidate it wrote (no decode); the others' candidates are scored in
+  // one batched decode per model. `drafts[v]` may be null. With a single candidate
+  // written by every active model there is nothing to choose: nothing is computed and
+  // every ppl is NaN.
   Status Score(const std::vector<StepCandidate>& cands, const std::vector<const Draft*>& drafts,
                std::vector<std::vector<double>>* ppl);
 
@@ -96,6 +97,8 @@ class Session {
   Status Truncate(size_t new_len);
 
   Counters& counters() { return counters_; }
+  // Per model: batched scoring decodes since the last call.
+  void TakeScoringCalls(std::vector<int>* calls);
   // Per model: decode calls and tokens since the last call.
   void TakeStepStats(std::vector<int>* calls, std::vector<int>* tokens);
   double DecodeMs() const;
@@ -127,6 +130,7 @@ class Session {
     std::mt19937 rng;
     std::vector<Scored> scored;  // per candidate of the current step
     int64_t calls_mark = 0, tokens_mark = 0;
+    int scoring_calls = 0;
   };
 
   Token Sample(Model& m, const float* logits);

@@ -1,5 +1,167 @@
+// coolfusion bench: the engine's costs, measured side by side in one run, for 2 and 3
+// models: (1) the share of fused wall time spent outside llama_decode; (2) decode calls
+// and tokens per committed segment per model; (3) R = fused time / sum over models of
+// single-model greedy time for the same number of new tokens (each model's own count of
+// the fused text's tokens).
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 
 namespace coolfusion::cli {
-int CmdBench(const CommonArgs&) { return Fail(Status::Unsupported("bench: not yet")); }
+
+namespace {
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+struct SetResult {
+  nlohmann::json json;
+};
+
+Status BenchSet(const std::string& label, const std::vector<ModelOptions>& models, const CommonArgs& a,
+                nlohmann::json* out) {
+  std::unique_ptr<Ensemble> fused;
+  CF_RETURN_IF_ERROR(Ensemble::Open(models, &fused));
+  std::vector<std::unique_ptr<Ensemble>> singles(models.size());
+  for (size_t u = 0; u < models.size(); ++u) CF_RETURN_IF_ERROR(Ensemble::Open({models[u]}, &singles[u]));
+  const std::string prompt = a.prompt_given ? a.prompt : "Once upon a time";
+  const size_t k = models.size();
+
+  std::vector<double> t_fused, t_decode, t_singles, ratio;
+  std::vector<double> seg_calls(k), seg_tokens(k), seg_draft(k), seg_scoring(k);
+  double segments = 0, no_scoring_segments = 0, new_tokens = 0;
+  std::vector<double> single_tokens(k), single_ms(k);
+  for (int rep = 0; rep <= a.repeat; ++rep) {  // rep 0 warms up and is not counted
+    Request req;
+    req.prompt = prompt;
+    req.options = a.gen;
+    req.options.method = Method::kCool;
+    GenerationResult r;
+    CF_RETURN_IF_ERROR(fused->Generate(req, nullptr, &r));
+    double sum_single = 0;
+    std::vector<double> ms(k), toks(k);
+    for (size_t u = 0; u < k; ++u) {
+      std::vector<int32_t> ids;
+      CF_RETURN_IF_ERROR(fused->Tokenize(u, r.text, &ids));
+      Request sreq;
+      sreq.prompt = prompt;
+      sreq.options = a.gen;
+      sreq.options.method = Method::kSingle;
+      sreq.options.max_new_tokens = std::max<int>(1, (int)ids.size());
+      GenerationResult sr;
+      CF_RETURN_IF_ERROR(singles[u]->Generate(sreq, nullptr, &sr));
+      ms[u] = sr.timings.total_ms;
+      toks[u] = sr.n_new_tokens;
+      sum_single += sr.timings.total_ms;
+    }
+    if (rep == 0) continue;
+    t_fused.push_back(r.timings.total_ms);
+    t_decode.push_back(r.timings.decode_ms);
+    t_singles.push_back(sum_single);
+    ratio.push_back(r.timings.total_ms / sum_single);
+    new_tokens += r.n_new_tokens;
+    for (const Segment& s : r.segments) {
+      segments += 1;
+      bool scored = false;
+      for (size_t v = 0; v < k; ++v) {
+        seg_calls[v] += s.decode_calls[v];
+        seg_tokens[v] += s.tokens_decoded[v];
+        seg_draft[v] += s.draft_decodes[v];
+        seg_scoring[v] += s.scoring_calls[v];
+        scored |= s.scoring_calls[v] > 0;
+      }
+      no_scoring_segments += !scored;
+    }
+    for (size_t u = 0; u < k; ++u) {
+      single_ms[u] += ms[u];
+      single_tokens[u] += toks[u];
+    }
+  }
+  const double reps = a.repeat;
+  const double fused_ms = Median(t_fused), decode_ms = Median(t_decode), sum_ms = Median(t_singles);
+  const double share = fused_ms > 0 ? (fused_ms - decode_ms) / fused_ms : 0;
+  std::printf("\n== %s, %zu models:", label.c_str(), k);
+  for (const auto& m : models) std::printf(" %s", std::filesystem::path(m.path).filename().c_str());
+  std::printf("\n   fused (cool): %.1f ms for %.0f new tokens in %.0f segments (median of %d)\n", fused_ms,
+              new_tokens / reps, segments / reps, a.repeat);
+  std::printf("   (1) engine overhead: %.1f%% of fused wall time outside llama_decode (goal <= 5%%)\n", 100 * share);
+  std::printf("   (2) per committed segment, per model: decode calls = draft decodes + scoring calls + other\n");
+  nlohmann::json per_model = nlohmann::json::array();
+  for (size_t v = 0; v < k; ++v) {
+    const double n = std::max(segments, 1.0);
+    const double other = (seg_calls[v] - seg_draft[v] - seg_scoring[v]) / n;
+    std::printf("       model %zu: %.2f = %.2f + %.2f + %.2f calls, %.2f tokens decoded\n", v, seg_calls[v] / n,
+                seg_draft[v] / n, seg_scoring[v] / n, other, seg_tokens[v] / n);
+    per_model.push_back({{"calls_per_segment", seg_calls[v] / n},
+                         {"draft_calls_per_segment", seg_draft[v] / n},
+                         {"scoring_calls_per_segment", seg_scoring[v] / n},
+                         {"other_calls_per_segment", other},
+                         {"tokens_per_segment", seg_tokens[v] / n},
+                         {"single_tokens", single_tokens[v] / reps},
+                         {"single_ms", single_ms[v] / reps}});
+  }
+  std::printf("       segments where all candidates agreed (no scoring call): %.0f of %.0f\n", no_scoring_segments,
+              segments);
+  std::printf("   (3) single-model greedy for the same new tokens:");
+  for (size_t v = 0; v < k; ++v) std::printf(" m%zu %.0f tok %.1f ms;", v, single_tokens[v] / reps, single_ms[v] / reps);
+  std::printf("\n       R = fused / sum of singles = %.1f / %.1f = %.2f (median ratio %.2f; goal <= 1.5 for "
+              "bench-size models)\n", fused_ms, sum_ms, fused_ms / sum_ms, Median(ratio));
+  std::fflush(stdout);
+  *out = {{"label", label},
+          {"models", nlohmann::json::array()},
+          {"fused_ms", fused_ms},
+          {"decode_ms", decode_ms},
+          {"overhead_share", share},
+          {"sum_single_ms", sum_ms},
+          {"R", fused_ms / sum_ms},
+          {"segments", segments / reps},
+          {"no_scoring_segments", no_scoring_segments / reps},
+          {"new_tokens", new_tokens / reps},
+          {"per_model", per_model}};
+  for (const auto& m : models) (*out)["models"].push_back(m.path);
+  return Status::Ok();
+}
+
+}  // namespace
+
+int CmdBench(const CommonArgs& a) {
+  if (a.models.size() < 2 && a.big_models.size() < 2) {
+    return Fail(Status::InvalidArgument("bench needs 2 or 3 models: -m A -m B [-m C] and/or --big X --big Y [--big Z]"));
+  }
+  std::vector<std::pair<std::string, std::vector<ModelOptions>>> groups;
+  if (a.models.size() >= 2) groups.push_back({"tiny", a.models});
+  if (a.big_models.size() >= 2) {
+    std::vector<ModelOptions> big;
+    for (const auto& p : a.big_models) {
+      ModelOptions mo = a.models.empty() ? ModelOptions() : a.models[0];
+      mo.path = p;
+      mo.weight = 1;
+      big.push_back(mo);
+    }
+    groups.push_back({"bench-size", big});
+  }
+  std::printf("coolfusion bench: -n %d, %d repeats (+1 warm-up), greedy, method cool, score %s\n",
+              a.gen.max_new_tokens, a.repeat, a.gen.scoring.rule == ScoreRule::kMeanPpl ? "mean" : "other");
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& [label, models] : groups) {
+    for (size_t k = 2; k <= std::min<size_t>(3, models.size()); ++k) {
+      std::vector<ModelOptions> sub(models.begin(), models.begin() + k);
+      nlohmann::json j;
+      Status st = BenchSet(label, sub, a, &j);
+      if (!st.ok()) return Fail(st);
+      all.push_back(j);
+    }
+  }
+  if (a.json) std::printf("%s\n", nlohmann::json{{"bench", all}}.dump(2).c_str());
+  return 0;
+}
+
 }  // namespace coolfusion::cli

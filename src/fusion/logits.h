@@ -1,0 +1,15 @@
+// Hot loops over a row of logits (n_vocab floats, up to ~250k): kept in one file that
+// is compiled for vectorization (see src/CMakeLists.txt).
+#pragma once
+
+#include <cstdint>
+
+namespace coolfusion {
+
+// log(sum_i exp(x[i])), computed stably. REQUIRES: n > 0, x finite.
+double LogSumExp(const float* x, int n);
+
+// Index of the largest x[i] (the first on ties).
+int32_t ArgMax(const float* x, int n);
+
+}  // namespace coolfusion
