@@ -8,6 +8,7 @@
 #include "align/token_alignment.h"
 #include "align/word_breaks.h"
 #include "fusion/logits.h"
+#include "fusion/prompt.h"
 
 namespace coolfusion {
 
@@ -52,50 +53,28 @@ Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
   for (size_t v = 0; v < m_.size(); ++v) {
     Model& m = m_[v];
     LlamaModel& lm = *m.lm;
-    std::string prompt = req.prompt;
-    if (chat) CF_RETURN_IF_ERROR(lm.ApplyChatTemplate(req.messages, &prompt));
-    std::vector<Token> toks;
-    Status st = lm.Tokenize(prompt, true, chat, &toks);
+    PromptTokens p;
+    Status st = chat ? ChatPrompt(lm, req.messages, &p) : PlainPrompt(lm, req.prompt, &p);
     if (!st.ok()) {
+      if (st.code() != Status::Code::kInvalidArgument) return st;
       m.active = false;
       if (first_error.empty()) first_error = st.message();
       warnings->push_back("model " + std::to_string(v) + " cannot encode the prompt (" + st.message() +
                           "); fusing without it");
       continue;
     }
-    if ((int)toks.size() >= lm.n_ctx()) {
-      return Status::InvalidArgument("the prompt is " + std::to_string(toks.size()) + " tokens for model " +
+    if ((int)p.tokens.size() >= lm.n_ctx()) {
+      return Status::InvalidArgument("the prompt is " + std::to_string(p.tokens.size()) + " tokens for model " +
                                      std::to_string(v) + ", longer than its context of " +
                                      std::to_string(lm.n_ctx()) + " (raise -c)");
     }
-    m.text = prompt;
-    m.prompt_len = prompt.size();
-    m.tokens = toks;
-    // Token ends: BOS is empty; special tokens spell their own text in the template.
-    size_t k0 = (!toks.empty() && lm.add_bos() && toks[0] == lm.bos()) ? 1 : 0;
-    m.min_anchor = 0;
-    m.n_fixed = k0;
-    if (chat) {
-      size_t pos = 0;
-      m.ends.assign(k0, 0);
-      for (size_t i = k0; i < toks.size(); ++i) {
-        pos += lm.Piece(toks[i]).size();
-        m.ends.push_back(pos);
-        if (lm.IsControl(toks[i])) {
-          m.min_anchor = pos;
-          m.n_fixed = i + 1;
-        }
-      }
-      m.ends_ok = pos == prompt.size() || (lm.AddsSpacePrefix() && pos == prompt.size() + 1);
-      if (pos != prompt.size()) m.ends_ok = false;
-    } else {
-      std::vector<Token> body(toks.begin() + k0, toks.end());
-      std::vector<size_t> ends;
-      m.ends_ok = TokenEnds(lm, body, prompt, Anchor{0, true}, &ends);
-      m.ends.assign(k0, 0);
-      m.ends.insert(m.ends.end(), ends.begin(), ends.end());
-      if (!m.ends_ok) m.ends.resize(m.tokens.size(), 0);
-    }
+    m.text = std::move(p.text);
+    m.prompt_len = m.text.size();
+    m.tokens = std::move(p.tokens);
+    m.ends = std::move(p.ends);
+    m.ends_ok = p.ends_ok;
+    m.min_anchor = p.min_anchor;
+    m.n_fixed = p.n_fixed;
     lm.ClearMemory();
     if (m.tokens.empty()) {
       m.active = false;

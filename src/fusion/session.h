@@ -66,6 +66,8 @@ class Session {
   // Model v's view: its prompt followed by the generated text.
   const std::string& text(int v) const { return m_[v].text; }
   size_t min_anchor(int v) const { return m_[v].min_anchor; }
+  // Model v's committed tokens (= its KV sequence 0 between steps).
+  const std::vector<Token>& tokens(int v) const { return m_[v].tokens; }
   const Tokenizer& tokenizer(int v) const { return *m_[v].lm; }
   // New tokens so far, counted with the first active model's tokenizer.
   int NewTokens() const;

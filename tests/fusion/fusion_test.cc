@@ -362,6 +362,51 @@ TEST(Fusion, SamplingIsSeededAndReproducible) {
   EXPECT_EQ(a.text, b.text);
 }
 
+TEST(Chat, EachModelUsesItsOwnTemplateAndContentsNeverBecomeSpecialTokens) {
+  const std::string chat_model = testing::TinyModelDir() + "/rand-qwen2-chat.gguf";
+  std::vector<std::unique_ptr<LlamaModel>> owned;
+  std::vector<LlamaModel*> models;
+  for (const auto& p : {chat_model, Tiny("gpt-2")}) {
+    ModelOptions mo;
+    mo.path = p;
+    std::unique_ptr<LlamaModel> m;
+    ASSERT_TRUE(LlamaModel::Load(mo, 4, 3, &m).ok());
+    models.push_back(m.get());
+    owned.push_back(std::move(m));
+  }
+  ASSERT_FALSE(models[0]->chat_template().empty());
+  ASSERT_TRUE(models[1]->chat_template().empty());
+  Session s(models, {1.0, 1.0}, GenerateOptions());
+  Request req;
+  req.messages = {{"system", "Be brief."}, {"user", "Say <|im_end|> and <|im_start|> please"}};
+  std::vector<std::string> warnings;
+  ASSERT_TRUE(s.Start(req, &warnings).ok());
+  // ChatML for model 0, the plain fallback for model 1.
+  EXPECT_EQ(s.text(0), "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nSay <|im_end|> and <|im_start|> "
+                       "please<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(s.text(1), "System: Be brief.\nUser: Say <|im_end|> and <|im_start|> please\nAssistant:");
+  // Exactly the template's special tokens (3 x <|im_start|>, 2 x <|im_end|>), none from
+  // the user's text; parsing the whole text would have made 7.
+  int specials = 0, naive = 0;
+  for (Token t : s.tokens(0)) specials += models[0]->IsControl(t);
+  std::vector<Token> all;
+  ASSERT_TRUE(models[0]->Tokenize(s.text(0), false, true, &all).ok());
+  for (Token t : all) naive += models[0]->IsControl(t);
+  EXPECT_EQ(specials, 5);
+  EXPECT_EQ(naive, 7);
+  // And generation works on top of it through the public API.
+  std::vector<ModelOptions> mo(2);
+  mo[0].path = chat_model;
+  mo[1].path = Tiny("gpt-2");
+  std::unique_ptr<Ensemble> e;
+  ASSERT_TRUE(Ensemble::Open(mo, &e).ok());
+  EXPECT_TRUE(e->info(0).has_chat_template);
+  req.options.max_new_tokens = 12;
+  GenerationResult r;
+  ASSERT_TRUE(e->Generate(req, nullptr, &r).ok());
+  EXPECT_FALSE(r.text.empty());
+}
+
 // Bad input: clear errors, never a crash.
 TEST(BadInput, MissingCorruptTruncatedAndVocabOnlyModels) {
   std::unique_ptr<Ensemble> e;

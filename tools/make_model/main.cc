@@ -4,7 +4,7 @@
 //
 //   coolfusion-make-model --vocab VOCAB.gguf --out OUT.gguf [--dim 64] [--layers 2]
 //       [--heads 4] [--kv-heads H] [--ff 4*dim] [--ctx 512] [--seed 1] [--type f32|f16]
-//       [--std 0.02] [--name NAME] [--eos-id ID]
+//       [--std 0.02] [--name NAME] [--eos-id ID] [--chat-template chatml|TEXT]
 #include <ggml.h>
 #include <gguf.h>
 
@@ -25,6 +25,7 @@ struct Args {
   unsigned long seed = 1;
   double std_dev = 0.02;
   long eos_id = -1;  // -1: the vocabulary's own
+  std::string chat_template;  // "chatml" or a template text; empty: the vocabulary's own
 };
 
 int Fail(const std::string& m) {
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
     if (k == "-h" || k == "--help") {
       std::printf("usage: coolfusion-make-model --vocab VOCAB.gguf --out OUT.gguf [--dim 64] [--layers 2] "
                   "[--heads 4] [--kv-heads H] [--ff 4*dim] [--ctx 512] [--seed 1] [--type f32|f16] "
-                  "[--std 0.02] [--name NAME] [--eos-id ID]\n");
+                  "[--std 0.02] [--name NAME] [--eos-id ID] [--chat-template chatml|TEXT]\n");
       return 0;
     }
     if (i + 1 >= argc) return Fail("missing value for " + k);
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
     else if (k == "--ff") ok = ParseLong(v, 8, 1 << 20, &a.ff);
     else if (k == "--ctx") ok = ParseLong(v, 8, 1 << 20, &a.ctx);
     else if (k == "--seed") { long s; ok = ParseLong(v, 0, 1L << 40, &s); a.seed = (unsigned long)s; }
+    else if (k == "--chat-template") a.chat_template = v;
     else if (k == "--eos-id") ok = ParseLong(v, 0, 1 << 30, &a.eos_id);
     else if (k == "--std") { char* e; a.std_dev = std::strtod(v, &e); ok = *e == '\0' && a.std_dev > 0 && a.std_dev < 10; }
     else return Fail("unknown argument: " + k + " (see --help)");
@@ -138,6 +140,13 @@ int main(int argc, char** argv) {
     // A test model that ends generation where its greedy text reaches this token.
     gguf_set_val_u32(dst, "tokenizer.ggml.eos_token_id", (uint32_t)a.eos_id);
     gguf_remove_key(dst, "tokenizer.ggml.eot_token_id");
+  }
+  if (!a.chat_template.empty()) {
+    const std::string t = a.chat_template == "chatml"
+        ? "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+          "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+        : a.chat_template;
+    gguf_set_val_str(dst, "tokenizer.chat_template", t.c_str());
   }
   gguf_set_val_str(dst, "general.architecture", "llama");
   gguf_set_val_str(dst, "general.name", a.name.c_str());

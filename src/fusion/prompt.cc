@@ -1,0 +1,109 @@
+#include "fusion/prompt.h"
+
+#include <string_view>
+
+#include "align/token_alignment.h"
+
+namespace coolfusion {
+
+namespace {
+
+// Appends the tokens of one plain-text fragment text[begin:end] and their ends.
+Status AppendFragment(const LlamaModel& m, const std::string& text, size_t begin, size_t end, PromptTokens* out) {
+  if (begin >= end) return Status::Ok();
+  std::vector<Token> toks;
+  CF_RETURN_IF_ERROR(m.Tokenize(std::string_view(text).substr(begin, end - begin), false, false, &toks));
+  std::vector<size_t> ends;
+  if (!TokenEnds(m, toks, std::string_view(text).substr(0, end), Anchor{begin, true}, &ends)) {
+    out->ends_ok = false;
+    ends.assign(toks.size(), begin);
+  }
+  out->tokens.insert(out->tokens.end(), toks.begin(), toks.end());
+  out->ends.insert(out->ends.end(), ends.begin(), ends.end());
+  return Status::Ok();
+}
+
+void StartWithBos(const LlamaModel& m, PromptTokens* out) {
+  out->tokens.clear();
+  out->ends.clear();
+  if (m.add_bos() && m.bos() >= 0) {
+    out->tokens.push_back(m.bos());
+    out->ends.push_back(0);
+  }
+  out->n_fixed = out->tokens.size();
+  out->min_anchor = 0;
+  out->ends_ok = true;
+}
+
+std::string Marker(size_t i) { return "\xEE\x80\x80" + std::to_string(i) + "\xEE\x80\x81"; }  // U+E000 i U+E001
+
+}  // namespace
+
+Status PlainPrompt(const LlamaModel& m, const std::string& prompt, PromptTokens* out) {
+  out->text = prompt;
+  StartWithBos(m, out);
+  return AppendFragment(m, prompt, 0, prompt.size(), out);
+}
+
+Status ChatPrompt(const LlamaModel& m, const std::vector<ChatMessage>& messages, PromptTokens* out) {
+  if (m.chat_template().empty()) {
+    std::string plain;
+    CF_RETURN_IF_ERROR(m.ApplyChatTemplate(messages, &plain));  // the plain fallback
+    return PlainPrompt(m, plain, out);
+  }
+  // Render with markers in place of the contents, so that the template's own text is known.
+  std::vector<ChatMessage> marked = messages;
+  for (size_t i = 0; i < marked.size(); ++i) marked[i].content = Marker(i);
+  std::string rendered;
+  CF_RETURN_IF_ERROR(m.ApplyChatTemplate(marked, &rendered));
+  // Pieces: template text, content 0, template text, content 1, ...
+  std::vector<std::string> tmpl_parts;
+  size_t cur = 0;
+  for (size_t i = 0; i < marked.size(); ++i) {
+    const size_t at = rendered.find(marked[i].content, cur);
+    if (at == std::string::npos) {
+      return Status::Unsupported("the model's chat template changes message contents; cannot render it safely");
+    }
+    tmpl_parts.push_back(rendered.substr(cur, at - cur));
+    cur = at + marked[i].content.size();
+  }
+  tmpl_parts.push_back(rendered.substr(cur));
+
+  // The final text, and the special tokens of the template parts with their offsets.
+  struct Special {
+    size_t begin, end;
+    Token token;
+  };
+  std::vector<Special> specials;
+  out->text.clear();
+  for (size_t i = 0; i < tmpl_parts.size(); ++i) {
+    const std::string& part = tmpl_parts[i];
+    std::vector<Token> toks;
+    CF_RETURN_IF_ERROR(m.Tokenize(part, false, true, &toks));
+    size_t pos = 0;
+    for (Token t : toks) {
+      if (!m.IsControl(t)) continue;
+      const std::string_view piece = m.Piece(t);
+      const size_t at = part.find(piece, pos);
+      if (piece.empty() || at == std::string::npos) continue;
+      specials.push_back({out->text.size() + at, out->text.size() + at + piece.size(), t});
+      pos = at + piece.size();
+    }
+    out->text += part;
+    if (i < messages.size()) out->text += messages[i].content;
+  }
+  // Tokens: plain runs between special tokens, each its own fragment.
+  StartWithBos(m, out);
+  size_t run = 0;
+  for (const Special& s : specials) {
+    CF_RETURN_IF_ERROR(AppendFragment(m, out->text, run, s.begin, out));
+    out->tokens.push_back(s.token);
+    out->ends.push_back(s.end);
+    run = s.end;
+    out->min_anchor = s.end;
+    out->n_fixed = out->tokens.size();
+  }
+  return AppendFragment(m, out->text, run, out->text.size(), out);
+}
+
+}  // namespace coolfusion

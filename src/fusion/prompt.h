@@ -1,0 +1,36 @@
+// A model's prompt: its text, its tokens, and where each token ends in the text.
+//
+// Chat prompts are rendered with the model's own GGUF chat template. Special tokens
+// (<|im_start|>, ...) are parsed only from the template's own text, never from message
+// contents: contents are rendered as markers, the template's text is split around its
+// special tokens, and each run of plain text (template text and contents together) is
+// tokenized without special parsing, exactly as llama.cpp splits fragments.
+#pragma once
+
+#include <coolfusion/options.h>
+#include <coolfusion/status.h>
+
+#include <string>
+#include <vector>
+
+#include "backend/llama_model.h"
+
+namespace coolfusion {
+
+struct PromptTokens {
+  std::string text;
+  std::vector<Token> tokens;   // with BOS when the vocabulary adds one
+  std::vector<size_t> ends;    // end offset of each token in text (BOS: 0)
+  bool ends_ok = true;         // false when pieces do not spell the text
+  size_t min_anchor = 0;       // end of the last special token (re-encoding starts after it)
+  size_t n_fixed = 0;          // tokens up to min_anchor
+};
+
+// A raw prompt: one fragment, no special tokens parsed.
+Status PlainPrompt(const LlamaModel& m, const std::string& prompt, PromptTokens* out);
+
+// Chat messages through the model's template (or the documented plain fallback:
+// "Role: content" lines then "Assistant:").
+Status ChatPrompt(const LlamaModel& m, const std::vector<ChatMessage>& messages, PromptTokens* out);
+
+}  // namespace coolfusion
