@@ -97,6 +97,7 @@ Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
 
 Status Session::ResetToPrompt() {
   for (Model& m : m_) {
+    m.carry = Draft();
     if (!m.active) continue;
     m.text.resize(m.prompt_len);
     m.tokens.resize(m.n_prompt_tokens);
@@ -187,11 +188,29 @@ Token Session::Sample(Model& m, const float* logits) {
 Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop, Draft* d) {
   Model& m = m_[u];
   LlamaModel& lm = *m.lm;
-  *d = Draft();
+  *d = std::move(m.carry);
+  m.carry = Draft();
   d->model = u;
+  d->cut_tokens = 0;
+  d->cut_eog = false;
+  d->aligned = true;
+  d->start_ok = true;
+  d->context_full = false;
   const int n_vocab = lm.n_vocab();
-  const float* logits = m.last_logits.data();
   const int base = (int)m.tokens.size();
+  if (!d->tokens.empty()) {
+    bool done = false;
+    CF_RETURN_IF_ERROR(stop(*d, &done));
+    if (done || (int)d->tokens.size() >= max_tokens) return Status::Ok();
+  }
+  if (d->eog) return Status::Ok();
+  if ((int)d->tokens.size() > d->n_decoded) {  // a carried look-ahead token
+    CF_RETURN_IF_ERROR(lm.Decode({{d->tokens[d->n_decoded], base + d->n_decoded, 0, true}}));
+    d->n_decoded++;
+    const float* row = lm.Logits(0);
+    d->after.emplace_back(row, row + n_vocab);
+  }
+  const float* logits = d->n_decoded > 0 ? d->after.back().data() : m.last_logits.data();
   while (true) {
     if (base + d->n_decoded + 1 >= lm.n_ctx()) {
       d->context_full = true;
@@ -382,19 +401,21 @@ Status Session::Commit(const std::vector<StepCandidate>& cands, int c, const std
     const size_t base = m.tokens.size();
     const std::string new_text = m.text + win.text;
     if (own && own->cut_eog == win.eog && own->Candidate() == win.text) {
-      // Keep the model's own tokens: its state is exactly its greedy state.
+      // Keep the model's own tokens: its state is exactly its greedy state. What it
+      // drafted past the cut (decoded, in KV) starts its next draft.
       const size_t cut = own->cut_tokens;
       const size_t in_kv = std::min<size_t>(cut, own->n_decoded);
-      lm.SeqRemove(0, (int)(base + in_kv), -1);
       for (size_t i = 0; i < cut; ++i) {
         m.tokens.push_back(own->tokens[i]);
         m.ends.push_back(m.text.size() + own->ends[i]);
       }
       m.text = new_text;
       if (cut > in_kv) {
+        lm.SeqRemove(0, (int)(base + in_kv), -1);
         CF_RETURN_IF_ERROR(DecodeTail(m, base + in_kv));
-      } else if (cut > 0) {
-        m.last_logits = own->after[cut - 1];
+      } else {
+        if (cut > 0) m.last_logits = own->after[cut - 1];
+        if (!win.eog) m.carry = CarryPast(*own, cut);
       }
     } else if (c < (int)m.scored.size() && m.scored[c].ok) {
       Scored& sc = m.scored[c];
@@ -434,9 +455,23 @@ void Session::DropDrafts() {
   for (Model& m : m_) {
     if (!m.active) continue;
     for (int s = 1; s < (int)m_.size() + 2; ++s) m.lm->SeqRemove(s, -1, -1);
-    m.lm->SeqRemove(0, (int)m.tokens.size(), -1);
+    m.lm->SeqRemove(0, (int)m.tokens.size() + m.carry.n_decoded, -1);
     m.scored.clear();
   }
+}
+
+Draft Session::CarryPast(const Draft& d, size_t cut) {
+  Draft c;
+  c.model = d.model;
+  const size_t cut_bytes = cut > 0 ? d.ends[cut - 1] : 0;
+  c.tokens.assign(d.tokens.begin() + cut, d.tokens.end());
+  for (size_t i = cut; i < d.ends.size(); ++i) c.ends.push_back(d.ends[i] - cut_bytes);
+  c.text = d.text.substr(cut_bytes);
+  c.after.assign(d.after.begin() + std::min(cut, d.after.size()), d.after.end());
+  c.n_decoded = d.n_decoded - (int)cut;
+  c.eog = d.eog;
+  c.eog_token = d.eog_token;
+  return c;
 }
 
 Status Session::Truncate(size_t new_len) {

@@ -77,8 +77,9 @@ class Session {
   int n_active() const;
 
   // Samples model u's continuation until `stop(draft)` returns true, max_tokens are
-  // sampled, it emits end-of-generation or its context fills. REQUIRES: no draft of u
-  // is pending (call Commit or DropDrafts first).
+  // sampled, it emits end-of-generation or its context fills. When u's previous draft
+  // won, the part of it past the cut (already decoded) starts this draft: nothing is
+  // decoded twice. REQUIRES: no draft of u is pending (call Commit or DropDrafts first).
   Status MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop, Draft* d);
 
   // Every active model scores every candidate: ppl[c][v]. A model reuses its own draft's
@@ -131,6 +132,7 @@ class Session {
     std::vector<float> prompt_logits;
     std::mt19937 rng;
     std::vector<Scored> scored;  // per candidate of the current step
+    Draft carry;                 // the winning draft's tokens past its cut (KV kept)
     int64_t calls_mark = 0, tokens_mark = 0;
     int scoring_calls = 0;
   };
@@ -141,6 +143,7 @@ class Session {
   Anchor TokenAnchor(const Model& m, size_t limit, size_t* k) const;
   Status Retokenize(Model& m, const std::string& new_text);
   void SetEnds(Model& m, size_t k, const std::vector<Token>& suffix, Anchor a);
+  static Draft CarryPast(const Draft& d, size_t cut);
 
   std::vector<Model> m_;
   std::vector<double> weights_;
