@@ -83,6 +83,7 @@ struct GenerationResult {
   std::vector<std::string> answers;  // rerank / cool+r: the whole answers that were ranked
   std::vector<double> answer_scores;
   int n_new_tokens = 0;              // tokens of text under model 0's tokenizer
+  int n_prompt_tokens = 0;           // tokens of the prompt under the same model
   Counters counters;
   Timings timings;
   std::vector<std::string> warnings;  // e.g. a model left out because it cannot encode the prompt
@@ -105,6 +106,11 @@ class Ensemble {
 
   // Generates fused text. REQUIRES: no model is vocab-only. `on_segment` may be empty.
   Status Generate(const Request& request, const SegmentCallback& on_segment, GenerationResult* out);
+
+  // The checks Generate makes before generating (options, UTF-8, prompt rendering and
+  // tokenization, context), without decoding: lets a server answer 400 before it starts
+  // a stream. Thread-safe with respect to other Validate calls, not to Generate.
+  Status Validate(const Request& request) const;
 
   // Every common word boundary of `text` (byte offsets in (0, len]): a UAX #29 word
   // boundary where no model's tokenization of text straddles the offset. Works on

@@ -57,6 +57,7 @@ struct GenerateOptions {
   ScoringOptions scoring;             // arithmetic mean of PPL by default
   int max_segment_tokens = 32;        // a candidate that finds no common boundary within
                                       // this many tokens is cut at its last word boundary
+  int only_model = -1;                // >= 0: plain generation with that model alone
 };
 
 // What to generate from: a raw prompt (`generate`) or chat messages rendered through each

@@ -6,7 +6,9 @@
 
 #include "align/token_alignment.h"
 #include "backend/llama_model.h"
+#include "align/word_breaks.h"
 #include "fusion/method.h"
+#include "fusion/prompt.h"
 #include "fusion/scoring.h"
 #include "fusion/session.h"
 
@@ -54,9 +56,9 @@ Status Ensemble::Open(const std::vector<ModelOptions>& models, std::unique_ptr<E
 size_t Ensemble::size() const { return impl_->models.size(); }
 const ModelInfo& Ensemble::info(size_t i) const { return impl_->infos[i]; }
 
-Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segment, GenerationResult* out) {
-  *out = GenerationResult();
-  const GenerateOptions& o = request.options;
+namespace {
+
+Status CheckOptions(const GenerateOptions& o, size_t n_models) {
   if (o.max_new_tokens <= 0) return Status::InvalidArgument("-n must be > 0");
   if (o.max_new_tokens > (1 << 24)) return Status::InvalidArgument("-n is absurdly large (max 16777216)");
   if (o.max_segment_tokens <= 0) return Status::InvalidArgument("max segment tokens must be > 0");
@@ -65,6 +67,46 @@ Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segm
   for (const auto& s : o.stop) {
     if (s.empty()) return Status::InvalidArgument("a stop string is empty");
   }
+  if (o.only_model >= (int)n_models) return Status::InvalidArgument("no such model");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Ensemble::Validate(const Request& request) const {
+  CF_RETURN_IF_ERROR(CheckOptions(request.options, size()));
+  const bool chat = !request.messages.empty();
+  if (!chat) {
+    CF_RETURN_IF_ERROR(CheckUtf8(request.prompt, "the prompt"));
+    if (request.prompt.empty()) return Status::InvalidArgument("the prompt is empty");
+  }
+  size_t encodable = 0;
+  Status first;
+  for (size_t i = 0; i < size(); ++i) {
+    if (request.options.only_model >= 0 && (int)i != request.options.only_model) continue;
+    const LlamaModel& m = *impl_->models[i];
+    if (m.vocab_only()) return Status::InvalidArgument(impl_->infos[i].path + " was loaded vocab-only and cannot generate");
+    PromptTokens p;
+    Status st = chat ? ChatPrompt(m, request.messages, &p) : PlainPrompt(m, request.prompt, &p);
+    if (st.code() == Status::Code::kInvalidArgument) {
+      if (first.ok()) first = st;
+      continue;
+    }
+    CF_RETURN_IF_ERROR(st);
+    if ((int)p.tokens.size() >= m.n_ctx()) {
+      return Status::InvalidArgument("the prompt is " + std::to_string(p.tokens.size()) + " tokens for model " +
+                                     std::to_string(i) + ", longer than its context of " + std::to_string(m.n_ctx()));
+    }
+    ++encodable;
+  }
+  if (encodable == 0) return Status::InvalidArgument("no model can encode the prompt: " + first.message());
+  return Status::Ok();
+}
+
+Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segment, GenerationResult* out) {
+  *out = GenerationResult();
+  const GenerateOptions& o = request.options;
+  CF_RETURN_IF_ERROR(CheckOptions(o, size()));
   for (size_t i = 0; i < size(); ++i) {
     if (impl_->infos[i].vocab_only) {
       return Status::InvalidArgument(impl_->infos[i].path + " was loaded vocab-only and cannot generate");
@@ -76,14 +118,22 @@ Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segm
     m->ResetStats();
     models.push_back(m.get());
   }
-  if (o.method == Method::kSingle) models.resize(1);
-  std::vector<double> weights(impl_->weights.begin(), impl_->weights.begin() + models.size());
+  std::vector<double> weights = impl_->weights;
+  Method method_kind = o.method;
+  if (o.only_model >= 0) {
+    models = {models[o.only_model]};
+    weights = {1.0};
+    method_kind = Method::kSingle;
+  } else if (o.method == Method::kSingle) {
+    models.resize(1);
+    weights.resize(1);
+  }
   Session session(models, weights, o);
   CF_RETURN_IF_ERROR(session.Start(request, &out->warnings));
   out->timings.prompt_ms = session.DecodeMs();
 
   std::unique_ptr<FusionMethod> method;
-  switch (o.method) {
+  switch (method_kind) {
     case Method::kSingle: method = MakeSingleMethod(); break;
     case Method::kCool: method = MakeCoolMethod(true); break;
     case Method::kCoolShortest: method = MakeCoolMethod(false); break;
@@ -102,6 +152,7 @@ Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segm
   emitter.Finish(session, out);
   out->text = session.generated();
   out->n_new_tokens = session.NewTokens();
+  out->n_prompt_tokens = session.NumPromptTokens();
   out->counters = session.counters();
   for (auto* m : models) {
     out->counters.decode_calls += m->stats().calls;

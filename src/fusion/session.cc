@@ -116,6 +116,11 @@ int Session::n_active() const {
   return n;
 }
 
+int Session::NumPromptTokens() const {
+  const int v = first_active();
+  return v < 0 ? 0 : (int)m_[v].n_prompt_tokens;
+}
+
 int Session::NewTokens() const {
   const int v = first_active();
   return v < 0 ? 0 : (int)(m_[v].tokens.size() - m_[v].n_prompt_tokens);

@@ -71,6 +71,7 @@ class Session {
   const Tokenizer& tokenizer(int v) const { return *m_[v].lm; }
   // New tokens so far, counted with the first active model's tokenizer.
   int NewTokens() const;
+  int NumPromptTokens() const;
   bool ContextFull(int v, int more) const;
   // Takes model v out of the ensemble for the rest of this generation.
   void Retire(int v) { m_[v].active = false; }

@@ -73,6 +73,7 @@ int CmdGenerate(const CommonArgs& a) {
     std::printf("%s\n", ResultJson(*e, req.options, r).dump(2).c_str());
   } else {
     std::printf("\n");
+    std::fflush(stdout);
     PrintSummary(r);
   }
   return 0;
@@ -88,6 +89,14 @@ int CmdChat(const CommonArgs& a) {
                  e->info(i).has_chat_template ? "its own GGUF" : "no GGUF template; plain 'Role: text' lines for");
   }
   std::fprintf(stderr, "type a message; /reset clears the conversation, /exit or end of input quits\n");
+  CommonArgs args = a;
+  for (size_t i = 0; i < e->size(); ++i) {
+    // A model without a template knows no end of turn: stop at the next "User:" line.
+    if (!e->info(i).has_chat_template) {
+      args.gen.stop.push_back("\nUser:");
+      break;
+    }
+  }
   std::vector<ChatMessage> messages;
   if (!a.system.empty()) messages.push_back({"system", a.system});
   std::string line;
@@ -104,10 +113,10 @@ int CmdChat(const CommonArgs& a) {
     messages.push_back({"user", line});
     Request req;
     req.messages = messages;
-    req.options = a.gen;
+    req.options = args.gen;
     if (a.models.size() == 1) req.options.method = Method::kSingle;
     GenerationResult r;
-    st = RunAndPrint(*e, req, a, &r);
+    st = RunAndPrint(*e, req, args, &r);
     if (!st.ok()) {
       Fail(st);
       messages.pop_back();

@@ -1,0 +1,64 @@
+// SlotPool: the server's concurrency, apart from HTTP and JSON. N slots, each an
+// Ensemble of its own (its own llama.cpp contexts, so its own KV sequences in every
+// model; weights are memory-mapped once by the OS), and a bounded wait queue.
+//
+// Thread-safe. A Lease gives one thread exclusive use of one slot until destroyed.
+#pragma once
+
+#include <coolfusion/engine.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace coolfusion::server {
+
+class SlotPool {
+ public:
+  // REQUIRES: slots non-empty.
+  SlotPool(std::vector<std::unique_ptr<Ensemble>> slots, size_t max_waiting);
+
+  // Exclusive use of one slot; the slot is free again when the Lease is destroyed.
+  class Lease {
+   public:
+    ~Lease();
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Ensemble& ensemble() const;
+    int index() const { return index_; }
+
+   private:
+    friend class SlotPool;
+    Lease(SlotPool* p, int i) : pool_(p), index_(i) {}
+    SlotPool* pool_;
+    int index_;
+  };
+
+  // Waits for a free slot. Returns ResourceExhausted at once when max_waiting requests
+  // are already waiting; Cancelled when `cancelled()` turns true while waiting (polled
+  // every `poll`); DeadlineExceeded-like ResourceExhausted after `timeout`.
+  Status Acquire(const std::function<bool()>& cancelled, std::chrono::milliseconds poll,
+                 std::chrono::milliseconds timeout, std::unique_ptr<Lease>* out);
+
+  size_t size() const { return slots_.size(); }
+  size_t busy() const;
+  size_t waiting() const;
+  // Any slot's ensemble, for read-only model information. Thread-safe: ModelInfo is
+  // immutable after Open.
+  const Ensemble& any() const { return *slots_[0]; }
+
+ private:
+  void Release(int i);
+
+  std::vector<std::unique_ptr<Ensemble>> slots_;
+  const size_t max_waiting_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<bool> in_use_;  // GUARDED_BY(mu_)
+  size_t waiting_ = 0;        // GUARDED_BY(mu_)
+};
+
+}  // namespace coolfusion::server
