@@ -154,6 +154,29 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "--big") {
       CF_RETURN_IF_ERROR(value(&v));
       out->big_models.push_back(v);
+    } else if (a == "--host") {
+      CF_RETURN_IF_ERROR(value(&out->host));
+    } else if (a == "--port") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 0, 65535, &out->port));
+    } else if (a == "-np" || a == "--parallel") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 256, &out->parallel));
+    } else if (a == "--max-queue") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 0, 100000, &out->max_queue));
+    } else if (a == "--max-body") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 1024, 1 << 30, &out->max_body));
+    } else if (a == "--max-tokens") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 1 << 24, &out->max_tokens));
+    } else if (a == "--queue-timeout") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 86400, &out->queue_timeout));
+    } else if (a == "--api-key") {
+      CF_RETURN_IF_ERROR(value(&out->api_key));
+      if (out->api_key.empty()) return Status::InvalidArgument("--api-key must not be empty");
     } else if (a == "--json") {
       out->json = true;
     } else if (a == "--trace") {

@@ -23,6 +23,15 @@ struct CommonArgs {
   std::string bench_models;          // bench: --big (paths of bench-size models)
   std::vector<std::string> big_models;
   bool help = false;
+  // serve
+  std::string host = "127.0.0.1";    // --host
+  int port = 8080;                    // --port
+  int parallel = 1;                   // -np, --parallel
+  int max_queue = 16;                 // --max-queue
+  int max_body = 1 << 20;             // --max-body (bytes)
+  int max_tokens = 2048;              // --max-tokens (largest max_tokens a request may ask)
+  int queue_timeout = 120;            // --queue-timeout (seconds)
+  std::string api_key;                // --api-key
 };
 
 // Parses argv[first..]. Unknown flags, missing values and out-of-range numbers are errors.

@@ -9,6 +9,7 @@ int CmdGenerate(const CommonArgs& a);
 int CmdChat(const CommonArgs& a);
 int CmdBoundaries(const CommonArgs& a);
 int CmdBench(const CommonArgs& a);
+int CmdServe(const CommonArgs& a);
 
 // Prints "error: <message>" on stderr and returns 1.
 int Fail(const Status& s);

@@ -22,6 +22,8 @@ commands:
               GGUF chat template; the assistant turn is fused
   boundaries  common word boundaries of a text for some tokenizers (vocab-only GGUFs work)
   bench       engine overhead, decode calls per segment and fused/single time ratio
+  serve       OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions,
+              /v1/models, /health, /metrics) and a web playground at /
 
 model options:
   -m, --model PATH[@opts]   a GGUF model; repeat for each model to fuse. -m A alone is
@@ -55,6 +57,16 @@ boundaries options:
   --text-file FILE          the text (or -p TEXT)
   --json                    {"boundaries": [byte offsets], "models", "vocab_overlap"}
 
+serve options:
+  --host ADDR               address to bind (default 127.0.0.1)
+  --port N                  port (default 8080; 0 picks a free one)
+  -np, --parallel N         request slots, each with its own contexts (default 1)
+  --max-queue N             requests that may wait for a slot; more get 429 (default 16)
+  --queue-timeout S         a waiting request gives up after S seconds: 429 (default 120)
+  --max-body BYTES          request body limit; larger gets 413 (default 1048576)
+  --max-tokens N            largest max_tokens a request may ask for (default 2048)
+  --api-key KEY             require "Authorization: Bearer KEY" on /v1/*
+
 bench options:
   -m PATH (2 or 3 times)    tiny models to fuse; --big PATH (2 or 3 times): bench-size models
   -n N, --repeat K          tokens per run and runs per measurement (default 128, 3)
@@ -87,5 +99,7 @@ int main(int argc, char** argv) {
   if (cmd == "chat") return CmdChat(args);
   if (cmd == "boundaries") return CmdBoundaries(args);
   if (cmd == "bench") return CmdBench(args);
-  return Fail(coolfusion::Status::InvalidArgument("unknown command '" + cmd + "' (generate, chat, boundaries, bench)"));
+  if (cmd == "serve") return CmdServe(args);
+  return Fail(coolfusion::Status::InvalidArgument("unknown command '" + cmd +
+                                                  "' (generate, chat, boundaries, bench, serve)"));
 }

@@ -1,0 +1,63 @@
+// The OpenAI-compatible API's JSON: request parsing and validation, response and
+// stream-chunk building, error objects. No HTTP and no threads here.
+#pragma once
+
+#include <coolfusion/engine.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace coolfusion::server {
+
+inline constexpr const char* kEnsembleModelId = "coolfusion";
+
+struct Limits {
+  int max_tokens = 2048;       // largest max_tokens a request may ask for
+  int default_max_tokens = 256;
+  size_t max_messages = 1024;
+};
+
+struct ApiRequest {
+  bool chat = false;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  bool trace = false;          // coolfusion.trace: per-segment provenance
+  std::string model;           // as asked
+  Request request;             // what the engine runs
+};
+
+struct ApiError {
+  int status = 400;
+  std::string type = "invalid_request_error";
+  std::string message;
+  std::string param;  // empty: null
+  std::string code;   // empty: null
+};
+
+// model_ids[0] is the ensemble; model_ids[1 + i] is source model i.
+// Returns false and fills *err on any problem with the body.
+bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const std::vector<std::string>& model_ids,
+                  ApiRequest* out, ApiError* err);
+
+std::string ErrorBody(const ApiError& e);
+// The error for a failed Status from the engine.
+ApiError ErrorFromStatus(const Status& s);
+
+const char* FinishReason(StopReason r);  // "stop" or "length"
+
+nlohmann::json SegmentTrace(const Segment& s, const std::vector<std::string>& model_ids);
+
+nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, const std::string& id, int64_t created,
+                              const std::vector<std::string>& model_ids);
+
+// One streamed chunk. `delta` may be empty; finish_reason null when empty.
+nlohmann::json ChunkBody(const ApiRequest& r, const std::string& id, int64_t created, std::string_view delta,
+                         bool first, const char* finish_reason, const Segment* trace,
+                         const std::vector<std::string>& model_ids);
+nlohmann::json UsageChunk(const ApiRequest& r, const std::string& id, int64_t created, const GenerationResult& g);
+
+nlohmann::json ModelsBody(const std::vector<std::string>& model_ids, const std::vector<std::string>& paths);
+
+}  // namespace coolfusion::server

@@ -1,0 +1,32 @@
+#include <algorithm>
+#include <cstdio>
+
+#include "commands.h"
+#include "server/http_server.h"
+
+namespace coolfusion::cli {
+
+int CmdServe(const CommonArgs& a) {
+  if (a.models.empty()) return Fail(Status::InvalidArgument("no model given (use -m FILE)"));
+  server::ServerOptions o;
+  o.host = a.host;
+  o.port = a.port;
+  o.parallel = a.parallel;
+  o.max_queue = (size_t)a.max_queue;
+  o.queue_timeout_s = a.queue_timeout;
+  o.max_body = (size_t)a.max_body;
+  o.limits.max_tokens = a.max_tokens;
+  o.limits.default_max_tokens = std::min(a.gen.max_new_tokens, a.max_tokens);
+  o.api_key = a.api_key;
+  std::fprintf(stderr, "loading %zu model(s) into %d slot(s)...\n", a.models.size(), a.parallel);
+  Status st = server::RunServer(a.models, o, [&](int port) {
+    std::fprintf(stderr, "coolfusion serve: listening on http://%s:%d (%d slot(s)%s)\n", a.host.c_str(), port,
+                 a.parallel, a.api_key.empty() ? "" : ", API key required");
+    std::fflush(stderr);
+  });
+  if (!st.ok()) return Fail(st);
+  std::fprintf(stderr, "coolfusion serve: stopped\n");
+  return 0;
+}
+
+}  // namespace coolfusion::cli
