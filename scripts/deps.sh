@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages coolfusion needs (only those missing), as root or via sudo.
 set -euo pipefail
-pkgs=(build-essential cmake ccache git pkg-config libicu-dev libgtest-dev nlohmann-json3-dev)
+pkgs=(build-essential cmake ccache git pkg-config libicu-dev libgtest-dev nlohmann-json3-dev libcpp-httplib-dev
+      curl chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -12,4 +13,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The end-to-end tests' clients: the official openai package and playwright-core (which
+# drives Debian's Chromium; it downloads no browser of its own).
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$root/tests/e2e/node_modules/openai" ] || [ ! -d "$root/tests/e2e/node_modules/playwright-core" ]; then
+  (cd "$root/tests/e2e" && npm ci --no-audit --no-fund --silent)
 fi

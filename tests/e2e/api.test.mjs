@@ -1,0 +1,178 @@
+// The server driven with curl and with the official openai client, unchanged (base URL only).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import OpenAI from 'openai';
+import { startServer, health, readSse } from './server.mjs';
+
+const run = promisify(execFile);
+let srv;
+before(async () => { srv = await startServer(['-np', '2', '--max-body', '65536']); });
+after(async () => { await srv.stop(); });
+
+async function curl(args) {
+  const { stdout } = await run('curl', ['-s', '-w', '\n%{http_code}', ...args]);
+  const cut = stdout.lastIndexOf('\n');
+  return { body: stdout.slice(0, cut), status: Number(stdout.slice(cut + 1)) };
+}
+
+test('curl: health, models, completions, chat, streaming', async () => {
+  let r = await curl([srv.url + '/health']);
+  assert.equal(r.status, 200);
+  assert.equal(JSON.parse(r.body).status, 'ok');
+  r = await curl([srv.url + '/v1/models']);
+  const ids = JSON.parse(r.body).data.map((m) => m.id);
+  assert.equal(ids[0], 'coolfusion');
+  assert.equal(ids.length, 3);
+  r = await curl([srv.url + '/v1/completions', '-H', 'Content-Type: application/json',
+    '-d', JSON.stringify({ prompt: 'Once upon a time', max_tokens: 16 })]);
+  assert.equal(r.status, 200);
+  const c = JSON.parse(r.body);
+  assert.equal(c.object, 'text_completion');
+  assert.ok(c.choices[0].text.length > 0);
+  assert.ok(c.usage.completion_tokens >= 16);
+  r = await curl(['-N', srv.url + '/v1/chat/completions', '-d',
+    JSON.stringify({ messages: [{ role: 'user', content: 'Tell me a story' }], max_tokens: 12, stream: true })]);
+  assert.equal(r.status, 200);
+  assert.ok(r.body.trim().endsWith('data: [DONE]'));
+});
+
+test('openai client: non-streaming and streaming chat, completions, models', async () => {
+  const client = new OpenAI({ baseURL: srv.url + '/v1', apiKey: 'unused' });
+  const models = await client.models.list();
+  assert.equal(models.data[0].id, 'coolfusion');
+  const chat = await client.chat.completions.create({
+    model: 'coolfusion', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 16 });
+  assert.equal(chat.object, 'chat.completion');
+  assert.ok(chat.choices[0].message.content.length > 0);
+  assert.ok(['stop', 'length'].includes(chat.choices[0].finish_reason));
+  const stream = await client.chat.completions.create({
+    model: 'coolfusion', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 16, stream: true,
+    stream_options: { include_usage: true } });
+  let text = '', chunks = 0, usage = null, finish = null;
+  for await (const chunk of stream) {
+    chunks++;
+    if (chunk.usage) usage = chunk.usage;
+    const ch = chunk.choices[0];
+    if (ch) { text += ch.delta.content || ''; if (ch.finish_reason) finish = ch.finish_reason; }
+  }
+  assert.ok(chunks > 3);
+  assert.ok(text.length > 0);
+  assert.ok(finish);
+  assert.ok(usage && usage.completion_tokens > 0);
+  const comp = await client.completions.create({ model: 'coolfusion', prompt: 'Once upon a time', max_tokens: 8 });
+  assert.ok(comp.choices[0].text.length > 0);
+  // A single source model by its id.
+  const one = await client.completions.create({ model: ids(models)[1], prompt: 'Once upon a time', max_tokens: 8 });
+  assert.ok(one.choices[0].text.length > 0);
+});
+
+function ids(models) { return models.data.map((m) => m.id); }
+
+test('coolfusion.trace returns per-segment provenance', async () => {
+  const res = await fetch(srv.url + '/v1/chat/completions', { method: 'POST', body: JSON.stringify({
+    messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 16,
+    coolfusion: { method: 'cool', trace: true } }) });
+  const j = await res.json();
+  const segs = j.coolfusion.segments;
+  assert.ok(segs.length > 1);
+  assert.equal(segs.map((s) => s.text).join(''), j.choices[0].message.content);
+  for (const s of segs) {
+    assert.ok(s.candidates.length >= 1);
+    assert.ok(s.winner >= 0);
+    for (const c of s.candidates) assert.equal(c.ppl.length, 2);
+  }
+  const st = await fetch(srv.url + '/v1/chat/completions', { method: 'POST', body: JSON.stringify({
+    messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 8, stream: true,
+    coolfusion: { trace: true } }) });
+  const { events, done } = await readSse(st);
+  assert.ok(done);
+  assert.ok(events.some((e) => e.coolfusion && e.coolfusion.segment.candidates.length >= 1));
+});
+
+test('bad requests get the right 4xx with an OpenAI error body; the server keeps serving', async () => {
+  const post = (body, path = '/v1/chat/completions') =>
+    curl(['-X', 'POST', srv.url + path, '-H', 'Content-Type: application/json', '--data-binary', body]);
+  const cases = [
+    [await post('{"messages": [ broken'), 400, null],
+    [await post('{"messages": "hello"}'), 400, 'messages'],
+    [await post('{"messages": [{"role": "user", "content": "x"}], "max_tokens": "ten"}'), 400, 'max_tokens'],
+    [await post('{"messages": [{"role": "user", "content": "x"}], "temperature": 9}'), 400, 'temperature'],
+    [await post('{"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}'), 404, 'model'],
+    [await post(JSON.stringify({ prompt: 'x'.repeat(70000) }), '/v1/completions'), 413, null],
+    [await post('{"prompt": "' + 'word '.repeat(3000) + '"}', '/v1/completions'), 400, null],
+    [await curl([srv.url + '/v1/nothing-here']), 404, null],
+  ];
+  for (const [r, status, param] of cases) {
+    assert.equal(r.status, status, r.body);
+    const e = JSON.parse(r.body).error;
+    assert.equal(typeof e.message, 'string');
+    assert.ok(e.type);
+    if (param) assert.equal(e.param, param);
+  }
+  assert.equal((await health(srv.url)).status, 'ok');
+  const ok = await post('{"messages": [{"role": "user", "content": "still there?"}], "max_tokens": 4}');
+  assert.equal(ok.status, 200);
+});
+
+test('API key: missing or wrong key is 401; the right key works', async () => {
+  const keyed = await startServer(['--api-key', 'sekret']);
+  try {
+    const body = JSON.stringify({ prompt: 'hi', max_tokens: 2 });
+    let r = await curl([keyed.url + '/v1/completions', '-d', body]);
+    assert.equal(r.status, 401);
+    assert.equal(JSON.parse(r.body).error.code, 'invalid_api_key');
+    r = await curl([keyed.url + '/v1/completions', '-H', 'Authorization: Bearer wrong', '-d', body]);
+    assert.equal(r.status, 401);
+    r = await curl([keyed.url + '/v1/completions', '-H', 'Authorization: Bearer sekret', '-d', body]);
+    assert.equal(r.status, 200);
+    const client = new OpenAI({ baseURL: keyed.url + '/v1', apiKey: 'sekret' });
+    assert.ok((await client.models.list()).data.length === 3);
+    assert.equal((await health(keyed.url)).status, 'ok');  // /health needs no key
+  } finally {
+    await keyed.stop();
+  }
+});
+
+test('a client killed mid-stream frees its slot within a second', async () => {
+  const one = await startServer(['-np', '1', '--max-tokens', '100000', '-c', '2048'],
+    [process.env.COOLFUSION_LONG_MODEL, process.env.COOLFUSION_LONG_MODEL]);
+  try {
+    const body = JSON.stringify({ prompt: 'Once upon a time', max_tokens: 100000, stream: true });
+    const child = spawn('curl', ['-sN', one.url + '/v1/completions', '-d', body], { stdio: ['ignore', 'pipe', 'ignore'] });
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    assert.equal((await health(one.url)).slots_busy, 1);
+    child.kill('SIGKILL');
+    const t0 = Date.now();
+    while ((await health(one.url)).slots_busy !== 0) {
+      assert.ok(Date.now() - t0 < 1000, 'slot still busy after 1 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const freedMs = Date.now() - t0;
+    const metrics = await (await fetch(one.url + '/metrics')).text();
+    assert.match(metrics, /coolfusion_cancelled_total 1/);
+    console.log(`slot freed ${freedMs} ms after the client was killed`);
+    // The slot serves the next request.
+    const r = await curl([one.url + '/v1/completions', '-d', JSON.stringify({ prompt: 'Hello', max_tokens: 4 })]);
+    assert.equal(r.status, 200);
+  } finally {
+    await one.stop();
+  }
+});
+
+test('requests beyond the slots and the queue get 429', async () => {
+  const one = await startServer(['-np', '1', '--max-queue', '0', '--max-tokens', '100000', '-c', '2048'],
+    [process.env.COOLFUSION_LONG_MODEL, process.env.COOLFUSION_LONG_MODEL]);
+  try {
+    const body = JSON.stringify({ prompt: 'Once upon a time', max_tokens: 100000, stream: true });
+    const child = spawn('curl', ['-sN', one.url + '/v1/completions', '-d', body], { stdio: ['ignore', 'pipe', 'ignore'] });
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    const r = await curl([one.url + '/v1/completions', '-d', JSON.stringify({ prompt: 'Hi', max_tokens: 2 })]);
+    assert.equal(r.status, 429);
+    assert.equal(JSON.parse(r.body).error.type, 'rate_limit_error');
+    child.kill('SIGKILL');
+  } finally {
+    await one.stop();
+  }
+});

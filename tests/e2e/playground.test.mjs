@@ -1,0 +1,46 @@
+// The web playground in a real browser (Debian's Chromium, headless, via playwright-core):
+// a fused answer whose segments are coloured by the model that won them, and a hover
+// that shows the candidates and their scores. Leaves a screenshot in $COOLFUSION_OUT.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+import { startServer, OUT } from './server.mjs';
+
+let srv, browser;
+before(async () => {
+  srv = await startServer();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+after(async () => { await browser?.close(); await srv?.stop(); });
+
+test('playground shows a fused answer coloured by winning model, with candidates on hover', async () => {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+  await page.goto(srv.url + '/');
+  await page.waitForSelector('.legend span');
+  assert.equal(await page.locator('.legend span').count(), 2);
+  await page.fill('#maxTokens', '48');
+  await page.fill('#input', 'Once upon a time');
+  await page.click('#send');
+  await page.waitForSelector('.msg.assistant[data-done="true"]', { timeout: 30000 });
+  const segs = page.locator('.msg.assistant .seg');
+  const n = await segs.count();
+  assert.ok(n > 5, `only ${n} segments`);
+  const winners = new Set(await segs.evaluateAll((els) => els.map((e) => e.dataset.winner)));
+  const colours = new Set(await segs.evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor)));
+  assert.ok(winners.size >= 2, 'segments from both models');
+  assert.equal(colours.size, winners.size, 'one colour per winning model');
+  // Hover a segment that had competing candidates.
+  const idx = await segs.evaluateAll((els) => els.findIndex((e) => e.dataset.winner === '1'));
+  await segs.nth(Math.max(idx, 0)).hover();
+  await page.waitForSelector('#tip', { state: 'visible' });
+  const tip = await page.locator('#tip').innerText();
+  assert.match(tip, /winner: m\d/);
+  assert.match(tip, /PPL m0/);
+  assert.match(tip, /score/);
+  await page.screenshot({ path: `${OUT}/playground.png` });
+  console.log(`screenshot: ${OUT}/playground.png`);
+});
