@@ -6,6 +6,7 @@
 #include <llama.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -465,6 +466,68 @@ TEST(BadInput, PromptsAndOptions) {
   req.prompt = "";
   st = e->Generate(req, nullptr, &r);
   EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+}
+
+// Hostile inputs: each gets a clear error or a correct result, and none changes what a
+// later, ordinary request produces on the same ensemble.
+TEST(Hostile, InputsGiveClearErrorsAndDoNotCorruptLaterRequests) {
+  auto e = Open({Shared("stories260K"), Shared("aidreams260K")});
+  const std::string baseline = Gen(*e, "Once upon a time", Method::kCool, 24).text;
+  ASSERT_FALSE(baseline.empty());
+  auto check_later = [&](const std::string& what) {
+    EXPECT_EQ(Gen(*e, "Once upon a time", Method::kCool, 24).text, baseline) << "after " << what;
+  };
+  auto run = [&](const std::string& prompt, int n, GenerationResult* r) {
+    Request req;
+    req.prompt = prompt;
+    req.options.max_new_tokens = n;
+    return e->Generate(req, nullptr, r);
+  };
+  GenerationResult r;
+  // A 1 MB prompt: longer than every context, refused without decoding.
+  const auto t0 = std::chrono::steady_clock::now();
+  Status st = run(std::string(1 << 20, 'a'), 8, &r);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("longer than its context"), std::string::npos) << st.message();
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
+  check_later("a 1 MB prompt");
+  // Zero-length prompt.
+  EXPECT_EQ(run("", 8, &r).code(), Status::Code::kInvalidArgument);
+  // NUL bytes are valid UTF-8: encoded (byte fallback) and generated from.
+  st = run(std::string("Once\0upon\0a time", 17), 8, &r);
+  EXPECT_TRUE(st.ok()) << st.message();
+  check_later("NUL bytes");
+  // Invalid UTF-8 and a lone surrogate encoded in UTF-8 (U+D800).
+  EXPECT_EQ(run("bad \xC3\x28 text", 8, &r).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(run("lone \xED\xA0\x80 surrogate", 8, &r).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(run("overlong \xC0\xAF", 8, &r).code(), Status::Code::kInvalidArgument);
+  check_later("invalid UTF-8");
+  // -n huge: generation ends when the contexts are full, not never.
+  st = run("Once upon a time", 1 << 24, &r);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(r.stop_reason, StopReason::kContextFull);
+  check_later("-n huge");
+}
+
+TEST(Hostile, WildlyDifferentContextSizes) {
+  std::vector<ModelOptions> mo(2);
+  mo[0].path = Shared("stories260K");
+  mo[0].n_ctx = 24;  // fills after a few segments
+  mo[1].path = Shared("aidreams260K");
+  mo[1].n_ctx = 2048;
+  std::unique_ptr<Ensemble> e;
+  ASSERT_TRUE(Ensemble::Open(mo, &e).ok());
+  GenerationResult r = Gen(*e, "Once upon a time", Method::kCool, 80);
+  EXPECT_EQ(r.stop_reason, StopReason::kMaxTokens);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("model 0's context is full"), std::string::npos);
+  // A prompt too long for the small context is refused up front with its numbers.
+  Request req;
+  req.prompt = std::string(200, 'x') + " the end";
+  req.options.max_new_tokens = 4;
+  Status st = e->Generate(req, nullptr, &r);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("context of 24"), std::string::npos) << st.message();
 }
 
 }  // namespace

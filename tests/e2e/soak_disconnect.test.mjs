@@ -1,0 +1,79 @@
+// Soak with clients that disconnect at random points: `coolfusion serve --parallel 4`
+// under sustained load from this process on loopback, bounded in time. Reports requests
+// completed, errors (apart from the deliberate disconnects), p50/p99 latency and RSS at
+// start and end. Length: COOLFUSION_SOAK_SECONDS (CI: 60; the documented run: 600).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, readSse, health } from './server.mjs';
+
+const SECONDS = Number(process.env.COOLFUSION_SOAK_SECONDS || 60);
+const CLIENTS = Number(process.env.COOLFUSION_SOAK_CLIENTS || 8);
+
+function percentile(sorted, p) { return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : 0; }
+
+test(`soak with random disconnects: ${CLIENTS} clients, ${SECONDS} s`, { timeout: (SECONDS + 120) * 1000 }, async () => {
+  const srv = await startServer(['-np', '4', '--max-queue', '32']);
+  try {
+    const rssBoot = srv.rssKb();
+    let rssStart = rssBoot;  // taken again after a short warm-up (first allocations, page-ins)
+    const warm = setTimeout(() => { rssStart = srv.rssKb(); }, Math.min(10000, SECONDS * 100));
+    const prompts = ['Once upon a time', 'The little dog', 'She opened the door', 'In the park', 'A big red ball'];
+    let completed = 0, disconnected = 0, errors = 0;
+    const latencies = [];
+    const failures = [];
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const deadline = Date.now() + SECONDS * 1000;
+    async function client(i) {
+      let n = 0;
+      while (Date.now() < deadline) {
+        const abort = new AbortController();
+        const cut = rand() < 0.3;  // 30% of requests are abandoned at a random point
+        const timer = cut ? setTimeout(() => abort.abort(), 5 + rand() * 300) : null;
+        const t0 = Date.now();
+        try {
+          const stream = rand() < 0.8;
+          const res = await fetch(srv.url + '/v1/chat/completions', { method: 'POST', signal: abort.signal,
+            body: JSON.stringify({ messages: [{ role: 'user', content: prompts[(i + n++) % prompts.length] }],
+              max_tokens: 16 + Math.floor(rand() * 48), stream }) });
+          if (res.status !== 200) { errors++; failures.push(`status ${res.status}`); continue; }
+          if (stream) {
+            const { done } = await readSse(res);
+            if (!done) { errors++; failures.push('stream without [DONE]'); continue; }
+          } else {
+            const j = await res.json();
+            if (!j.choices) { errors++; failures.push('no choices'); continue; }
+          }
+          latencies.push(Date.now() - t0);
+          completed++;
+        } catch (e) {
+          if (abort.signal.aborted) disconnected++;
+          else { errors++; failures.push(String(e)); }
+        } finally {
+          if (timer) clearTimeout(timer);
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: CLIENTS }, (_, i) => client(i)));
+    clearTimeout(warm);
+    // Every slot is free again once the clients are gone.
+    const t0 = Date.now();
+    while ((await health(srv.url)).slots_busy !== 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+    const idle = (await health(srv.url)).slots_busy === 0;
+    const rssEnd = srv.rssKb();
+    latencies.sort((a, b) => a - b);
+    const growth = (rssEnd - rssStart) / rssStart;
+    console.log(`soak-disconnect: ${SECONDS} s, ${CLIENTS} clients: ${completed} completed, ${disconnected} ` +
+      `deliberate disconnects, ${errors} errors; latency p50 ${percentile(latencies, 0.5)} ms, ` +
+      `p99 ${percentile(latencies, 0.99)} ms; RSS ${rssBoot} kB at boot, ${rssStart} kB after warm-up -> ` +
+      `${rssEnd} kB at end ` +
+      `(${(100 * growth).toFixed(1)}%)`);
+    assert.deepEqual(failures.slice(0, 5), []);
+    assert.equal(errors, 0);
+    assert.ok(idle, 'slots still busy after the clients left');
+    assert.ok(completed > 0 && disconnected > 0);
+    assert.ok(growth < 0.05, `RSS grew ${(100 * growth).toFixed(1)}%`);
+  } finally {
+    await srv.stop();
+  }
+});

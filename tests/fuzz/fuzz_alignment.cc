@@ -1,0 +1,59 @@
+// Offset bookkeeping: re-encoding from an anchor must equal the whole text's tokens, an
+// anchored straddle check must equal the whole-text check, token ends must spell the
+// text, and the UTF-8 helpers must agree. The first byte picks the tokenizer.
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "align/token_alignment.h"
+#include "align/word_breaks.h"
+#include "vocabs.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace coolfusion;
+  if (size < 1) return 0;
+  auto& vocabs = fuzz::Vocabs();
+  const LlamaModel& m = *vocabs[data[0] % vocabs.size()].model;
+  const std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
+
+  const size_t complete = CompleteUtf8Prefix(text);
+  if (complete > text.size()) __builtin_trap();
+  if (IsValidUtf8(text) && complete != text.size()) __builtin_trap();
+  if (!IsValidUtf8(text)) return 0;
+
+  std::vector<Token> full;
+  if (!TokenizeFrom(m, text, Anchor{0, true}, &full).ok()) return 0;
+  std::vector<size_t> ends;
+  const bool ends_ok = TokenEnds(m, full, text, Anchor{0, true}, &ends);
+  if (ends_ok && !ends.empty() && ends.back() != text.size()) __builtin_trap();
+  if (ends_ok && !std::is_sorted(ends.begin(), ends.end())) __builtin_trap();
+
+  StraddleChecker whole;
+  if (!whole.Reset(&m, text, Anchor{0, true}).ok()) __builtin_trap();
+  int anchors = 0;
+  for (size_t lim = text.size(); lim > 0 && anchors < 8; ++anchors) {
+    const Anchor a = FindAnchor(text, lim, 0);
+    if (a.fragment_start) break;
+    lim = a.pos;
+    if (a.pos == 0 || text[a.pos] != ' ') __builtin_trap();
+    if (ends_ok) {
+      // The anchor is a token boundary of the whole text, and re-encoding from it is exact.
+      auto it = std::find(ends.begin(), ends.end(), a.pos);
+      if (it == ends.end()) __builtin_trap();
+      std::vector<Token> tail;
+      if (!TokenizeFrom(m, text, a, &tail).ok()) __builtin_trap();
+      std::vector<Token> spliced(full.begin(), full.begin() + (it - ends.begin()) + 1);
+      spliced.insert(spliced.end(), tail.begin(), tail.end());
+      if (spliced != full) __builtin_trap();
+    }
+    StraddleChecker anchored;
+    if (!anchored.Reset(&m, text, a).ok()) __builtin_trap();
+    for (size_t p = a.pos + 2, n = 0; p <= text.size() && n < 12; ++p, ++n) {
+      bool f1 = false, f2 = false;
+      whole.StraddleFree(p, &f1);
+      anchored.StraddleFree(p, &f2);
+      if (f1 != f2) __builtin_trap();
+    }
+  }
+  return 0;
+}
