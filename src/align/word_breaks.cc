@@ -87,6 +87,23 @@ size_t CompleteUtf8Prefix(std::string_view s) {
   return (k + 1 < need) ? n - 1 - k : n;
 }
 
+std::string ToValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t bad = 0;
+    if (IsValidUtf8(s.substr(i), &bad)) {
+      out.append(s.substr(i));
+      break;
+    }
+    out.append(s.substr(i, bad));
+    out += "\xEF\xBF\xBD";
+    i += bad + 1;
+  }
+  return out;
+}
+
 Status CheckUtf8(std::string_view text, std::string_view what) {
   size_t bad = 0;
   if (!IsValidUtf8(text, &bad)) {

@@ -5,6 +5,7 @@
 #include <coolfusion/status.h>
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -20,6 +21,9 @@ bool IsValidUtf8(std::string_view text, size_t* bad_at = nullptr);
 
 // Length of the longest prefix of `text` that does not end inside a UTF-8 sequence.
 size_t CompleteUtf8Prefix(std::string_view text);
+
+// `text` with every ill-formed byte replaced by U+FFFD (for JSON, which needs UTF-8).
+std::string ToValidUtf8(std::string_view text);
 
 // Status form of IsValidUtf8 with a message naming `what` and the offset.
 Status CheckUtf8(std::string_view text, std::string_view what);

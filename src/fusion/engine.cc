@@ -193,23 +193,26 @@ const char* StopReasonName(StopReason r) {
   return "unknown";
 }
 
+namespace {
+constexpr std::pair<Method, const char*> kMethodNames[] = {
+    {Method::kSingle, "single"},   {Method::kCool, "cool"},     {Method::kCoolShortest, "cool-shortest"},
+    {Method::kRerank, "rerank"},   {Method::kCoolRerank, "cool+r"},
+};
+}  // namespace
+
 bool ParseMethod(std::string_view name, Method* out) {
-  if (name == "cool") *out = Method::kCool;
-  else if (name == "cool-shortest") *out = Method::kCoolShortest;
-  else if (name == "rerank") *out = Method::kRerank;
-  else if (name == "cool+r") *out = Method::kCoolRerank;
-  else if (name == "single") *out = Method::kSingle;
-  else return false;
-  return true;
+  for (const auto& [m, n] : kMethodNames) {
+    if (name == n) {
+      *out = m;
+      return true;
+    }
+  }
+  return false;
 }
 
 const char* MethodName(Method m) {
-  switch (m) {
-    case Method::kSingle: return "single";
-    case Method::kCool: return "cool";
-    case Method::kCoolShortest: return "cool-shortest";
-    case Method::kRerank: return "rerank";
-    case Method::kCoolRerank: return "cool+r";
+  for (const auto& [mm, n] : kMethodNames) {
+    if (mm == m) return n;
   }
   return "unknown";
 }

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "align/word_breaks.h"
+
 namespace coolfusion::server {
 
 namespace {
@@ -17,33 +19,7 @@ bool Fail(ApiError* err, std::string message, std::string param = "", int status
   return false;
 }
 
-std::string Safe(const std::string& s) {
-  // JSON needs valid UTF-8; generated text can end inside a character.
-  std::string out;
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = s[i];
-    size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-    bool ok = len > 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
-    if (ok && len == 3) {
-      const uint32_t cp = ((c & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6);
-      ok = cp >= 0x800 && !(cp >= 0xD800 && cp <= 0xDFFF);
-    }
-    if (ok && len == 4) {
-      const uint32_t cp = ((c & 0x07) << 18) | ((s[i + 1] & 0x3F) << 12);
-      ok = cp >= 0x10000 && cp <= 0x10FFFF;
-    }
-    if (ok) {
-      out.append(s, i, len);
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
-}
+std::string Safe(const std::string& s) { return ToValidUtf8(s); }  // JSON needs valid UTF-8
 
 json Num(double x) {
   if (std::isnan(x) || std::isinf(x)) return nullptr;

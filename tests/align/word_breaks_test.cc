@@ -51,5 +51,12 @@ TEST(Utf8, CompletePrefixDropsOnlyATruncatedTail) {
   EXPECT_EQ(CompleteUtf8Prefix("\xF0\x9F\x98"), 0u);
 }
 
+TEST(Utf8, ToValidReplacesEachIllFormedByte) {
+  EXPECT_EQ(ToValidUtf8("ok"), "ok");
+  EXPECT_EQ(ToValidUtf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(ToValidUtf8("\xE6\x97"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // truncated: each byte replaced
+  EXPECT_TRUE(IsValidUtf8(ToValidUtf8("x\xED\xA0\x80y\xC0\xAF")));
+}
+
 }  // namespace
 }  // namespace coolfusion
