@@ -123,13 +123,36 @@ class Service {
     const std::string id = NewId(chat);
     const int64_t created = (int64_t)std::time(nullptr);
     if (!ar->stream) {
-      GenerationResult g;
-      const auto t0 = std::chrono::steady_clock::now();
-      st = (*lease)->ensemble().Generate(ar->request, nullptr, &g);
-      lease->reset();
-      if (!st.ok()) return SendError(res, ErrorFromStatus(st));
-      metrics_.CountGeneration(g.n_new_tokens, (int)g.segments.size(), Seconds(t0), false);
-      res.set_content(CompletionBody(*ar, g, id, created, ids_).dump(), "application/json");
+      // The JSON comes at the end; while generating, a space (valid leading JSON
+      // whitespace) every quarter second finds out whether the client is still there,
+      // so that a client that went away cancels its generation and frees its slot.
+      res.set_chunked_content_provider(
+          "application/json", [this, ar, lease, id, created](size_t, httplib::DataSink& sink) {
+            bool gone = false;
+            auto last = std::chrono::steady_clock::now();
+            GenerationResult g;
+            const auto t0 = last;
+            Status st = (*lease)->ensemble().Generate(
+                ar->request,
+                [&](const Segment&, std::string_view) {
+                  const auto now = std::chrono::steady_clock::now();
+                  if (now - last > std::chrono::milliseconds(250)) {
+                    last = now;
+                    if (!sink.write(" ", 1)) gone = true;
+                  }
+                  return !gone;
+                },
+                &g);
+            lease->reset();
+            metrics_.CountGeneration(g.n_new_tokens, (int)g.segments.size(), Seconds(t0), gone);
+            if (!gone) {
+              const std::string body =
+                  st.ok() ? CompletionBody(*ar, g, id, created, ids_).dump() : ErrorBody(ErrorFromStatus(st));
+              sink.write(body.data(), body.size());
+            }
+            sink.done();
+            return true;
+          });
       return;
     }
     res.set_header("Cache-Control", "no-cache");

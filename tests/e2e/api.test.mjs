@@ -150,8 +150,22 @@ test('a client killed mid-stream frees its slot within a second', async () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     const freedMs = Date.now() - t0;
+    // The same for a non-streaming request: the server notices within a second.
+    const quiet = spawn('curl', ['-s', one.url + '/v1/completions', '-d',
+      JSON.stringify({ prompt: 'Once upon a time', max_tokens: 100000 })], { stdio: 'ignore' });
+    const t1 = Date.now();
+    while ((await health(one.url)).slots_busy !== 1) {
+      assert.ok(Date.now() - t1 < 5000, 'non-streaming request never started');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    quiet.kill('SIGKILL');
+    const t2 = Date.now();
+    while ((await health(one.url)).slots_busy !== 0) {
+      assert.ok(Date.now() - t2 < 1000, 'slot still busy 1 s after a non-streaming client was killed');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const metrics = await (await fetch(one.url + '/metrics')).text();
-    assert.match(metrics, /coolfusion_cancelled_total 1/);
+    assert.match(metrics, /coolfusion_cancelled_total 2/);
     console.log(`slot freed ${freedMs} ms after the client was killed`);
     // The slot serves the next request.
     const r = await curl([one.url + '/v1/completions', '-d', JSON.stringify({ prompt: 'Hello', max_tokens: 4 })]);
