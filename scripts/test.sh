@@ -17,7 +17,7 @@ echo "== test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
 "$root/scripts/build_asan.sh" -DCOOLFUSION_SOAK_SECONDS=60
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=64
 export LSAN_OPTIONS=suppressions="$root/tests/lsan.supp":print_suppressions=0
-export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions="$root/tests/ubsan.supp"
 (cd build-asan && ctest --output-on-failure -j "$(nproc)" --timeout 1800)
 
 echo "== fuzzing: each target for ${COOLFUSION_FUZZ_SECONDS:-60} s"
