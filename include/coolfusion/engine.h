@@ -72,7 +72,8 @@ struct Timings {
   double total_ms = 0;
   double generate_ms = 0;  // candidate generation
   double score_ms = 0;     // cross-scoring
-  double decode_ms = 0;    // inside llama_decode, all models
+  double decode_ms = 0;    // inside llama_decode, summed over models (exceeds total_ms when
+                           // the models run in parallel)
   double prompt_ms = 0;    // prompt processing
 };
 

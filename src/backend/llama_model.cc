@@ -146,6 +146,8 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
                                            : std::max(1u, std::thread::hardware_concurrency());
     cp.n_threads = threads;
     cp.n_threads_batch = threads;
+    m->requested_threads_ = opts.n_threads;
+    m->load_threads_ = threads;
     ClearLastBackendError();
     m->h_->ctx.reset(llama_init_from_model(model, cp));
     if (!m->h_->ctx) {
@@ -281,6 +283,12 @@ void LlamaModel::SeqRemove(int seq, int p0, int p1) {
 void LlamaModel::SeqCopy(int src, int dst, int p0, int p1) {
   llama_memory_seq_cp(llama_get_memory(h_->ctx.get()), src, dst, p0, p1);
 }
+void LlamaModel::SetThreads(int n) {
+  if (ctx_ == nullptr) return;
+  const int t = n > 0 ? n : load_threads_;
+  llama_set_n_threads(h_->ctx.get(), t, t);
+}
+
 void LlamaModel::ClearMemory() { llama_memory_clear(llama_get_memory(h_->ctx.get()), true); }
 
 bool LlamaModel::IsSuppressed(Token t) const { return h_->control[t] != 0; }

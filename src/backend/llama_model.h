@@ -75,6 +75,11 @@ class LlamaModel final : public Tokenizer {
   void SeqCopy(int src, int dst, int p0, int p1);
   void ClearMemory();
 
+  // Threads llama.cpp uses for this model's decodes. 0 restores the load-time choice
+  // (-t / threads=, else all hardware threads).
+  void SetThreads(int n);
+  int requested_threads() const { return requested_threads_; }  // 0: not set by the user
+
   const DecodeStats& stats() const { return stats_; }
   void ResetStats() { stats_ = {}; }
 
@@ -90,6 +95,8 @@ class LlamaModel final : public Tokenizer {
   Token bos_ = -1, eos_ = -1;
   int n_ctx_ = 0;
   int n_batch_ = 0;
+  int requested_threads_ = 0;
+  int load_threads_ = 1;
   uint64_t n_params_ = 0;
   std::string tokenizer_name_;
   std::string chat_template_;

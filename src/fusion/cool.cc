@@ -22,7 +22,6 @@ class CoolMethod final : public FusionMethod {
   Status Run(MethodContext& ctx, GenerationResult* out) override {
     Session& s = *ctx.session;
     const GenerateOptions& o = *ctx.opts;
-    StepAligner aligner;
     std::vector<Draft> drafts(s.n_models());
     std::vector<StepCandidate> cands;
     while (true) {
@@ -31,13 +30,19 @@ class CoolMethod final : public FusionMethod {
         break;
       }
       Segment seg;
-      aligner.Prepare(s);
       const auto t_gen = std::chrono::steady_clock::now();
       bool context_full = false;
-      for (size_t v = 0; v < s.n_models(); ++v) {
+      // Each model drafts on its own thread, with its own aligner.
+      const size_t n = s.n_models();
+      std::vector<StepAligner> aligners(n);
+      std::vector<char> full(n, 0);
+      for (size_t v = 0; v < n; ++v) {
+        drafts[v] = Draft();
+        if (s.active((int)v)) aligners[v].Prepare(s);
+      }
+      CF_RETURN_IF_ERROR(s.ForEachActive([&](int v) -> Status {
         Draft& d = drafts[v];
-        d = Draft();
-        if (!s.active((int)v)) continue;
+        StepAligner& aligner = aligners[v];
         auto stop = [&](Draft& dd, bool* done) -> Status {
           size_t cut = 0;
           CF_RETURN_IF_ERROR(aligner.FindCut(dd, common_, &cut));
@@ -47,28 +52,35 @@ class CoolMethod final : public FusionMethod {
           }
           return Status::Ok();
         };
-        CF_RETURN_IF_ERROR(s.MakeDraft((int)v, o.max_segment_tokens, stop, &d));
-        if (d.context_full && d.cut_tokens == 0 && s.n_active() > 1) {
-          // This model's context is full: it leaves the ensemble; the others go on.
-          s.Retire((int)v);
-          out->warnings.push_back("model " + std::to_string(v) + "'s context is full; fusing without it from here");
-          d = Draft();
-          continue;
-        }
+        CF_RETURN_IF_ERROR(s.MakeDraft(v, o.max_segment_tokens, stop, &d));
         if (d.cut_tokens == 0) {
           if (d.eog) {
             d.cut_tokens = d.tokens.size();
             d.cut_eog = true;
           } else if (d.context_full) {
             d.cut_tokens = d.tokens.size();
-            context_full = true;
+            full[v] = 1;
           } else {
             const size_t c = aligner.LastWordCut(d);
             d.cut_tokens = c > 0 ? c : d.tokens.size();
             d.aligned = false;
           }
         }
-        CF_RETURN_IF_ERROR(aligner.StartOk(d.text, &d.start_ok));
+        return aligner.StartOk(d.text, &d.start_ok);
+      }));
+      for (const StepAligner& a : aligners) s.counters().boundary_checks += a.checks();
+      // Models whose context is full leave the ensemble while others have room.
+      bool some_room = false;
+      for (size_t v = 0; v < n; ++v) some_room |= s.active((int)v) && !full[v];
+      for (size_t v = 0; v < n; ++v) {
+        if (!full[v]) continue;
+        if (!some_room) {
+          context_full = true;
+          continue;
+        }
+        s.Retire((int)v);
+        out->warnings.push_back("model " + std::to_string(v) + "'s context is full; fusing without it from here");
+        drafts[v] = Draft();
       }
       seg.generate_ms = MsSince(t_gen);
       const auto t_score = std::chrono::steady_clock::now();
@@ -85,7 +97,6 @@ class CoolMethod final : public FusionMethod {
       for (const Draft& d : drafts) {
         if (d.model >= 0) seg.draft_decodes[d.model] = d.n_decoded;
       }
-      s.counters().boundary_checks = aligner.checks();
       out->timings.generate_ms += seg.generate_ms;
       out->timings.score_ms += seg.score_ms;
       if (!cands[w].start_ok && !out->segments.empty() && !cands[w].text.empty()) {

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "align/token_alignment.h"
 #include "backend/llama_model.h"
@@ -128,6 +129,14 @@ Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segm
     models.resize(1);
     weights.resize(1);
   }
+  // Thread budgets: models that run side by side share the cores unless the user set
+  // threads per model.
+  const bool side_by_side = o.parallel_models && models.size() > 1;
+  const int hw = (int)std::max(1u, std::thread::hardware_concurrency());
+  for (LlamaModel* m : models) {
+    m->SetThreads(m->requested_threads() > 0 ? m->requested_threads()
+                                             : side_by_side ? std::max(1, hw / (int)models.size()) : 0);
+  }
   Session session(models, weights, o);
   CF_RETURN_IF_ERROR(session.Start(request, &out->warnings));
   out->timings.prompt_ms = session.DecodeMs();
@@ -153,7 +162,7 @@ Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segm
   out->text = session.generated();
   out->n_new_tokens = session.NewTokens();
   out->n_prompt_tokens = session.NumPromptTokens();
-  out->counters = session.counters();
+  out->counters = session.TotalCounters();
   for (auto* m : models) {
     out->counters.decode_calls += m->stats().calls;
     out->counters.tokens_decoded += m->stats().tokens;

@@ -4,6 +4,7 @@
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <thread>
 
 #include "align/token_alignment.h"
 #include "align/word_breaks.h"
@@ -284,13 +285,18 @@ Status Session::Score(const std::vector<StepCandidate>& cands, const std::vector
     for (Model& m : m_) m.scored.assign(1, Scored());
     return Status::Ok();
   }
-  for (size_t v = 0; v < m_.size(); ++v) {
-    Model& m = m_[v];
-    m.scored.assign(cands.size(), Scored());
-    if (!m.active) continue;
-    LlamaModel& lm = *m.lm;
+  for (Model& m : m_) m.scored.assign(cands.size(), Scored());
+  return ForEachActive([&](int v) {
+    return ScoreModel(v, cands, drafts.size() > (size_t)v ? drafts[v] : nullptr, ppl);
+  });
+}
+
+Status Session::ScoreModel(int v, const std::vector<StepCandidate>& cands, const Draft* own,
+                           std::vector<std::vector<double>>* ppl) {
+  Model& m = m_[v];
+  LlamaModel& lm = *m.lm;
+  {
     for (int seq = 1; seq <= (int)cands.size(); ++seq) lm.SeqRemove(seq, -1, -1);
-    const Draft* own = drafts.size() > v ? drafts[v] : nullptr;
     const std::string own_text = own ? own->Candidate() : std::string();
     size_t k_anchor = 0;
     const Anchor anchor = TokenAnchor(m, m.text.empty() ? 0 : m.text.size() - 1, &k_anchor);
@@ -318,7 +324,7 @@ Status Session::Score(const std::vector<StepCandidate>& cands, const std::vector
       std::vector<Token> suffix;
       Status st = TokenizeFrom(lm, full, anchor, &suffix);
       if (!st.ok()) {
-        counters_.unencodable++;
+        m.counters.unencodable++;
         continue;  // ppl stays inf
       }
       sc.anchor = anchor;
@@ -341,12 +347,12 @@ Status Session::Score(const std::vector<StepCandidate>& cands, const std::vector
       order.push_back(c);
       for (size_t i = sc.start; i < sc.tokens.size(); ++i) batch.push_back({sc.tokens[i], (int)i, sc.seq, true});
     }
-    if (batch.empty()) continue;
+    if (batch.empty()) return Status::Ok();
     Status st = lm.Decode(batch);
     if (!st.ok()) return Status(st.code() == Status::Code::kResourceExhausted
                                     ? Status::ResourceExhausted("context full while scoring candidates")
                                     : st);
-    counters_.scoring_calls++;
+    m.counters.scoring_calls++;
     m.scoring_calls++;
     const int n_vocab = lm.n_vocab();
     for (size_t j = 0; j < order.size(); ++j) {
@@ -368,7 +374,7 @@ Status Session::Score(const std::vector<StepCandidate>& cands, const std::vector
       (*ppl)[c][v] = n ? std::exp(sum / n) : 1.0;
       const float* last = lm.Logits((int)(batch_begin[j] + (sc.tokens.size() - 1 - sc.start)));
       sc.last.assign(last, last + n_vocab);
-      counters_.candidates_scored++;
+      m.counters.candidates_scored++;
     }
   }
   return Status::Ok();
@@ -385,8 +391,8 @@ Status Session::Retokenize(Model& m, const std::string& new_text) {
   const size_t d = CommonPrefix(m.tokens, toks);
   size_t from = d;
   if (d < m.tokens.size()) {
-    counters_.retokenize_changes++;
-    counters_.rollback_tokens += (int64_t)(m.tokens.size() - d);
+    m.counters.retokenize_changes++;
+    m.counters.rollback_tokens += (int64_t)(m.tokens.size() - d);
     if (from == toks.size()) from = from > 0 ? from - 1 : 0;  // re-decode for logits
   }
   m.lm->SeqRemove(0, (int)from, -1);
@@ -398,61 +404,67 @@ Status Session::Retokenize(Model& m, const std::string& new_text) {
 
 Status Session::Commit(const std::vector<StepCandidate>& cands, int c, const std::vector<const Draft*>& drafts) {
   const StepCandidate& win = cands[c];
-  for (size_t v = 0; v < m_.size(); ++v) {
-    Model& m = m_[v];
-    if (!m.active) continue;
-    LlamaModel& lm = *m.lm;
-    const Draft* own = drafts.size() > v ? drafts[v] : nullptr;
-    const size_t base = m.tokens.size();
-    const std::string new_text = m.text + win.text;
-    if (own && own->cut_eog == win.eog && own->Candidate() == win.text) {
-      // Keep the model's own tokens: its state is exactly its greedy state. What it
-      // drafted past the cut (decoded, in KV) starts its next draft.
-      const size_t cut = own->cut_tokens;
-      const size_t in_kv = std::min<size_t>(cut, own->n_decoded);
-      for (size_t i = 0; i < cut; ++i) {
-        m.tokens.push_back(own->tokens[i]);
-        m.ends.push_back(m.text.size() + own->ends[i]);
-      }
-      m.text = new_text;
-      if (cut > in_kv) {
-        lm.SeqRemove(0, (int)(base + in_kv), -1);
-        CF_RETURN_IF_ERROR(DecodeTail(m, base + in_kv));
-      } else {
-        if (cut > 0) m.last_logits = own->after[cut - 1];
-        if (!win.eog) m.carry = CarryPast(*own, cut);
-      }
-    } else if (c < (int)m.scored.size() && m.scored[c].ok) {
-      Scored& sc = m.scored[c];
-      if (sc.divergence < (int)base) {
-        counters_.retokenize_changes++;
-        counters_.rollback_tokens += (int64_t)base - sc.divergence;
-      }
-      lm.SeqRemove(0, sc.start, -1);
-      lm.SeqCopy(sc.seq, 0, sc.start, -1);
-      std::vector<Token> suffix(sc.tokens.begin() + sc.anchor_tokens, sc.tokens.end() - (win.eog ? 1 : 0));
-      m.tokens = sc.tokens;
-      m.text = new_text;
-      if (win.eog) {
-        m.tokens.pop_back();
-        lm.SeqRemove(0, (int)m.tokens.size(), -1);
-      }
-      SetEnds(m, sc.anchor_tokens, suffix, sc.anchor);
-      m.last_logits = sc.last;
-    } else {
-      lm.SeqRemove(0, (int)base, -1);
-      Status st = Retokenize(m, new_text);
-      if (!st.ok()) {
-        if (st.code() != Status::Code::kInvalidArgument) return st;
-        // This model cannot encode the committed text: it leaves the ensemble.
-        counters_.unencodable++;
-        m.active = false;
-        if (first_active() < 0) return Status::InvalidArgument("no model can encode the generated text");
-      }
-    }
+  for (Model& m : m_) m.failed = false;
+  CF_RETURN_IF_ERROR(ForEachActive([&](int v) {
+    return CommitModel(v, win, c, drafts.size() > (size_t)v ? drafts[v] : nullptr);
+  }));
+  for (Model& m : m_) {
+    if (m.failed) m.active = false;  // cannot encode the committed text: leaves the ensemble
   }
+  if (first_active() < 0) return Status::InvalidArgument("no model can encode the generated text");
   generated_ += win.text;
   DropDrafts();
+  return Status::Ok();
+}
+
+Status Session::CommitModel(int v, const StepCandidate& win, int c, const Draft* own) {
+  Model& m = m_[v];
+  LlamaModel& lm = *m.lm;
+  const size_t base = m.tokens.size();
+  const std::string new_text = m.text + win.text;
+  if (own && own->cut_eog == win.eog && own->Candidate() == win.text) {
+    // Keep the model's own tokens: its state is exactly its greedy state. What it
+    // drafted past the cut (decoded, in KV) starts its next draft.
+    const size_t cut = own->cut_tokens;
+    const size_t in_kv = std::min<size_t>(cut, own->n_decoded);
+    for (size_t i = 0; i < cut; ++i) {
+      m.tokens.push_back(own->tokens[i]);
+      m.ends.push_back(m.text.size() + own->ends[i]);
+    }
+    m.text = new_text;
+    if (cut > in_kv) {
+      lm.SeqRemove(0, (int)(base + in_kv), -1);
+      CF_RETURN_IF_ERROR(DecodeTail(m, base + in_kv));
+    } else {
+      if (cut > 0) m.last_logits = own->after[cut - 1];
+      if (!win.eog) m.carry = CarryPast(*own, cut);
+    }
+  } else if (c < (int)m.scored.size() && m.scored[c].ok) {
+    Scored& sc = m.scored[c];
+    if (sc.divergence < (int)base) {
+      m.counters.retokenize_changes++;
+      m.counters.rollback_tokens += (int64_t)base - sc.divergence;
+    }
+    lm.SeqRemove(0, sc.start, -1);
+    lm.SeqCopy(sc.seq, 0, sc.start, -1);
+    std::vector<Token> suffix(sc.tokens.begin() + sc.anchor_tokens, sc.tokens.end() - (win.eog ? 1 : 0));
+    m.tokens = sc.tokens;
+    m.text = new_text;
+    if (win.eog) {
+      m.tokens.pop_back();
+      lm.SeqRemove(0, (int)m.tokens.size(), -1);
+    }
+    SetEnds(m, sc.anchor_tokens, suffix, sc.anchor);
+    m.last_logits = sc.last;
+  } else {
+    lm.SeqRemove(0, (int)base, -1);
+    Status st = Retokenize(m, new_text);
+    if (!st.ok()) {
+      if (st.code() != Status::Code::kInvalidArgument) return st;
+      m.counters.unencodable++;
+      m.failed = true;
+    }
+  }
   return Status::Ok();
 }
 
@@ -482,6 +494,37 @@ Draft Session::CarryPast(const Draft& d, size_t cut) {
 Status Session::Truncate(size_t new_len) {
   // Only used when generation ends (stop strings): the models' states are not reused.
   if (new_len < generated_.size()) generated_.resize(new_len);
+  return Status::Ok();
+}
+
+Counters Session::TotalCounters() const {
+  Counters t = counters_;
+  for (const Model& m : m_) {
+    const Counters& c = m.counters;
+    t.scoring_calls += c.scoring_calls;
+    t.candidates_scored += c.candidates_scored;
+    t.retokenize_changes += c.retokenize_changes;
+    t.rollback_tokens += c.rollback_tokens;
+    t.unencodable += c.unencodable;
+  }
+  return t;
+}
+
+Status Session::ForEachActive(const std::function<Status(int)>& fn) {
+  std::vector<int> act;
+  for (size_t v = 0; v < m_.size(); ++v) {
+    if (m_[v].active) act.push_back((int)v);
+  }
+  if (!opts_.parallel_models || act.size() < 2) {
+    for (int v : act) CF_RETURN_IF_ERROR(fn(v));
+    return Status::Ok();
+  }
+  std::vector<Status> st(act.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < act.size(); ++i) threads.emplace_back([&, i] { st[i] = fn(act[i]); });
+  st[0] = fn(act[0]);
+  for (auto& t : threads) t.join();
+  for (const Status& x : st) CF_RETURN_IF_ERROR(x);
   return Status::Ok();
 }
 

@@ -100,7 +100,14 @@ class Session {
   // Cuts the generated text to new_len bytes when generation ends at a stop string.
   Status Truncate(size_t new_len);
 
+  // Events counted on the calling thread (ChooseCandidate, the methods).
   Counters& counters() { return counters_; }
+  // Those plus every model's own events.
+  Counters TotalCounters() const;
+  // Runs fn(v) for every active model: in parallel threads (one per model) when the
+  // options allow, else in order. Returns the first error. fn may touch only model v's
+  // state (drafts, KV, its counters).
+  Status ForEachActive(const std::function<Status(int)>& fn);
   // Per model: batched scoring decodes since the last call.
   void TakeScoringCalls(std::vector<int>* calls);
   // Per model: decode calls and tokens since the last call.
@@ -134,6 +141,8 @@ class Session {
     std::mt19937 rng;
     std::vector<Scored> scored;  // per candidate of the current step
     Draft carry;                 // the winning draft's tokens past its cut (KV kept)
+    Counters counters;           // this model's events (updated only by its own thread)
+    bool failed = false;         // set by a parallel phase; applied after it
     int64_t calls_mark = 0, tokens_mark = 0;
     int scoring_calls = 0;
   };
@@ -143,6 +152,9 @@ class Session {
   // The nearest anchor below `limit` that starts a token of m's committed tokens.
   Anchor TokenAnchor(const Model& m, size_t limit, size_t* k) const;
   Status Retokenize(Model& m, const std::string& new_text);
+  Status ScoreModel(int v, const std::vector<StepCandidate>& cands, const Draft* own,
+                    std::vector<std::vector<double>>* ppl);
+  Status CommitModel(int v, const StepCandidate& win, int c, const Draft* own);
   void SetEnds(Model& m, size_t k, const std::vector<Token>& suffix, Anchor a);
   static Draft CarryPast(const Draft& d, size_t cut);
 

@@ -41,7 +41,7 @@ std::unique_ptr<Ensemble> Open(const std::vector<std::string>& paths, int n_ctx 
     ModelOptions o;
     o.path = p;
     o.n_ctx = n_ctx;
-    o.n_threads = 2;
+    o.n_threads = 1;  // tests run side by side (ctest -j), sanitized builds too
     mo.push_back(o);
   }
   std::unique_ptr<Ensemble> e;
@@ -152,6 +152,7 @@ TEST(Fusion, BatchedScoringEqualsOneByOneScoring) {
   for (const auto& p : set) {
     ModelOptions mo;
     mo.path = p;
+    mo.n_threads = 1;
     std::unique_ptr<LlamaModel> m;
     ASSERT_TRUE(LlamaModel::Load(mo, (int)set.size() + 2, (int)set.size() + 1, &m).ok());
     models.push_back(m.get());
@@ -323,7 +324,17 @@ TEST(Fusion, EndOfGenerationInsideTheWinningSegmentStops) {
 
 TEST(Fusion, TraceCountsEventsAndTimes) {
   auto e = Open({Tiny("llama-spm"), Tiny("gpt-2"), Tiny("qwen2")});
-  GenerationResult r = Gen(*e, "The quick brown fox", Method::kCool, 30);
+  Request req;
+  req.prompt = "The quick brown fox";
+  req.options.max_new_tokens = 30;
+  req.options.parallel_models = false;  // decode time summed over models is then <= wall time
+  GenerationResult r;
+  ASSERT_TRUE(e->Generate(req, nullptr, &r).ok());
+  // The same text when the models run side by side.
+  req.options.parallel_models = true;
+  GenerationResult p;
+  ASSERT_TRUE(e->Generate(req, nullptr, &p).ok());
+  EXPECT_EQ(p.text, r.text);
   EXPECT_GT(r.counters.scoring_calls, 0);
   EXPECT_GT(r.counters.candidates_scored, 0);
   EXPECT_GT(r.counters.boundary_checks, 0);
@@ -370,6 +381,7 @@ TEST(Chat, EachModelUsesItsOwnTemplateAndContentsNeverBecomeSpecialTokens) {
   for (const auto& p : {chat_model, Tiny("gpt-2")}) {
     ModelOptions mo;
     mo.path = p;
+    mo.n_threads = 1;
     std::unique_ptr<LlamaModel> m;
     ASSERT_TRUE(LlamaModel::Load(mo, 4, 3, &m).ok());
     models.push_back(m.get());
@@ -397,6 +409,7 @@ TEST(Chat, EachModelUsesItsOwnTemplateAndContentsNeverBecomeSpecialTokens) {
   EXPECT_EQ(naive, 7);
   // And generation works on top of it through the public API.
   std::vector<ModelOptions> mo(2);
+  mo[0].n_threads = mo[1].n_threads = 1;
   mo[0].path = chat_model;
   mo[1].path = Tiny("gpt-2");
   std::unique_ptr<Ensemble> e;
@@ -511,6 +524,7 @@ TEST(Hostile, InputsGiveClearErrorsAndDoNotCorruptLaterRequests) {
 
 TEST(Hostile, WildlyDifferentContextSizes) {
   std::vector<ModelOptions> mo(2);
+  mo[0].n_threads = mo[1].n_threads = 1;
   mo[0].path = Shared("stories260K");
   mo[0].n_ctx = 24;  // fills after a few segments
   mo[1].path = Shared("aidreams260K");

@@ -15,6 +15,7 @@ std::vector<std::unique_ptr<Ensemble>> Slots(int n) {
   for (int i = 0; i < n; ++i) {
     ModelOptions mo;
     mo.path = testing::Shared("stories260K");
+    mo.n_threads = 1;
     std::unique_ptr<Ensemble> e;
     EXPECT_TRUE(Ensemble::Open({mo}, &e).ok());
     v.push_back(std::move(e));

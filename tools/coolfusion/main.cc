@@ -48,6 +48,8 @@ generation options:
   -s, --seed N              sampler seed (default 0)
   --stop TEXT               stop before TEXT; repeatable
   --max-segment-tokens N    cut a draft that finds no common boundary after N tokens (32)
+  --sequential              run the models one after another within a step (default:
+                            in parallel threads, sharing the cores unless -t is given)
   --system TEXT             chat: a system message
   --json                    generate: print one JSON object instead of streaming text
   --trace                   print each step (candidates, per-model PPL, winner) on stderr

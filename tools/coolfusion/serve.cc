@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdio>
+#include <thread>
 
 #include "commands.h"
 #include "server/http_server.h"
@@ -18,8 +19,15 @@ int CmdServe(const CommonArgs& a) {
   o.limits.max_tokens = a.max_tokens;
   o.limits.default_max_tokens = std::min(a.gen.max_new_tokens, a.max_tokens);
   o.api_key = a.api_key;
+  // Slots share the cores: unless -t says otherwise, each slot's models get
+  // hardware threads / slots (at least 1).
+  std::vector<ModelOptions> models = a.models;
+  const int hw = (int)std::max(1u, std::thread::hardware_concurrency());
+  for (auto& m : models) {
+    if (m.n_threads == 0) m.n_threads = std::max(1, hw / a.parallel);
+  }
   std::fprintf(stderr, "loading %zu model(s) into %d slot(s)...\n", a.models.size(), a.parallel);
-  Status st = server::RunServer(a.models, o, [&](int port) {
+  Status st = server::RunServer(models, o, [&](int port) {
     std::fprintf(stderr, "coolfusion serve: listening on http://%s:%d (%d slot(s)%s)\n", a.host.c_str(), port,
                  a.parallel, a.api_key.empty() ? "" : ", API key required");
     std::fflush(stderr);
