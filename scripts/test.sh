@@ -14,7 +14,7 @@ echo "== test suite (normal build)"
 [ $fast = 1 ] && exit 0
 
 echo "== test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
-"$root/scripts/build_asan.sh" -DCOOLFUSION_SOAK_SECONDS=60
+"$root/scripts/build_asan.sh" -DCOOLFUSION_SOAK_SECONDS=60 -DCOOLFUSION_SOAK_MAX_RSS_GROWTH=0.6
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=64
 export LSAN_OPTIONS=suppressions="$root/tests/lsan.supp":print_suppressions=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions="$root/tests/ubsan.supp"

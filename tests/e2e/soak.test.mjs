@@ -42,7 +42,10 @@ test(`${CLIENTS} concurrent streaming clients for ${SECONDS} s`, { timeout: (SEC
       `RSS ${rssStart} kB after warm-up -> ${rssEnd} kB at end (${(100 * growth).toFixed(1)}%)`);
     assert.equal(errors, 0);
     assert.ok(completed > CLIENTS);
-    assert.ok(growth < 0.05, `RSS grew ${(100 * growth).toFixed(1)}%`);
+    // Under AddressSanitizer freed memory sits in quarantine and its allocator keeps
+    // pages, so the sanitized run passes a looser bound (tests/CMakeLists.txt).
+    const maxGrowth = Number(process.env.COOLFUSION_SOAK_MAX_RSS_GROWTH || 0.05);
+    assert.ok(growth < maxGrowth, `RSS grew ${(100 * growth).toFixed(1)}% (bound ${100 * maxGrowth}%)`);
   } finally {
     await srv.stop();
   }

@@ -72,7 +72,10 @@ test(`soak with random disconnects: ${CLIENTS} clients, ${SECONDS} s`, { timeout
     assert.equal(errors, 0);
     assert.ok(idle, 'slots still busy after the clients left');
     assert.ok(completed > 0 && disconnected > 0);
-    assert.ok(growth < 0.05, `RSS grew ${(100 * growth).toFixed(1)}%`);
+    // Under AddressSanitizer freed memory sits in quarantine and its allocator keeps
+    // pages, so the sanitized run passes a looser bound (tests/CMakeLists.txt).
+    const maxGrowth = Number(process.env.COOLFUSION_SOAK_MAX_RSS_GROWTH || 0.05);
+    assert.ok(growth < maxGrowth, `RSS grew ${(100 * growth).toFixed(1)}% (bound ${100 * maxGrowth}%)`);
   } finally {
     await srv.stop();
   }
