@@ -31,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   StraddleChecker whole;
   if (!whole.Reset(&m, text, Anchor{0, true}).ok()) __builtin_trap();
   int anchors = 0;
-  for (size_t lim = text.size(); lim > 0 && anchors < 8; ++anchors) {
+  for (size_t lim = text.size(); lim > 0 && anchors < 3; ++anchors) {
     const Anchor a = FindAnchor(text, lim, 0);
     if (a.fragment_start) break;
     lim = a.pos;
@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     StraddleChecker anchored;
     if (!anchored.Reset(&m, text, a).ok()) __builtin_trap();
-    for (size_t p = a.pos + 2, n = 0; p <= text.size() && n < 12; ++p, ++n) {
+    for (size_t p = a.pos + 2, n = 0; p <= text.size() && n < 6; ++p, ++n) {
       bool f1 = false, f2 = false;
       whole.StraddleFree(p, &f1);
       anchored.StraddleFree(p, &f2);
