@@ -20,7 +20,6 @@ struct CommonArgs {
   bool trace = false;                // --trace: per-step trace on stderr
   bool verbose = false;              // --verbose: llama.cpp's own log
   int repeat = 3;                    // bench: --repeat
-  std::string bench_models;          // bench: --big (paths of bench-size models)
   std::vector<std::string> big_models;
   bool help = false;
   // serve
