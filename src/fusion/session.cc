@@ -28,6 +28,7 @@ double NegLogProb(const float* logits, int n, Token t) { return LogSumExp(logits
 
 Session::Session(std::vector<LlamaModel*> models, std::vector<double> weights, const GenerateOptions& opts)
     : weights_(std::move(weights)), opts_(opts) {
+  if (opts.parallel_models && models.size() > 1) pool_ = std::make_unique<WorkerPool>((int)models.size() - 1);
   m_.resize(models.size());
   for (size_t v = 0; v < models.size(); ++v) {
     m_[v].lm = models[v];
@@ -520,10 +521,7 @@ Status Session::ForEachActive(const std::function<Status(int)>& fn) {
     return Status::Ok();
   }
   std::vector<Status> st(act.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < act.size(); ++i) threads.emplace_back([&, i] { st[i] = fn(act[i]); });
-  st[0] = fn(act[0]);
-  for (auto& t : threads) t.join();
+  pool_->Run((int)act.size(), [&](int i) { st[i] = fn(act[i]); });
   for (const Status& x : st) CF_RETURN_IF_ERROR(x);
   return Status::Ok();
 }

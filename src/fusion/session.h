@@ -11,12 +11,14 @@
 #include <coolfusion/engine.h>
 
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "align/token_alignment.h"
 #include "backend/llama_model.h"
+#include "fusion/worker_pool.h"
 
 namespace coolfusion {
 
@@ -163,6 +165,7 @@ class Session {
   GenerateOptions opts_;
   std::string generated_;
   Counters counters_;
+  std::unique_ptr<WorkerPool> pool_;  // null when the models run one after another
 };
 
 // Exact -log softmax(logits)[t] over n entries.

@@ -1,0 +1,39 @@
+// WorkerPool: a fixed set of threads that run one batch of tasks at a time. Threads live
+// as long as the pool, so per-thread state (ICU's word iterator, ggml's thread pools)
+// survives from one fusion step to the next. Not reentrant: one Run at a time.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace coolfusion {
+
+class WorkerPool {
+ public:
+  explicit WorkerPool(int workers);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Calls fn(i) for every i in [0, n): i = 0 on the calling thread, the others on the
+  // workers; returns when all have returned. REQUIRES: 1 <= n <= workers + 1.
+  void Run(int n, const std::function<void(int)>& fn);
+
+ private:
+  void Loop(int index);
+
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable start_cv_, done_cv_;
+  const std::function<void(int)>* fn_ = nullptr;  // GUARDED_BY(mu_)
+  int n_ = 0;                                      // GUARDED_BY(mu_)
+  uint64_t batch_ = 0;                             // GUARDED_BY(mu_)
+  int pending_ = 0;                                // GUARDED_BY(mu_)
+  bool stop_ = false;                              // GUARDED_BY(mu_)
+};
+
+}  // namespace coolfusion
