@@ -4,7 +4,7 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      e.g. scripts/fuzz.sh 3600 alignment
 #   COOLFUSION_FUZZ_RUNS=1000000 scripts/fuzz.sh 0 request   (a number of executions instead)
 # Uses $b/ (ASan + UBSan; scripts/test.sh or scripts/build_asan.sh make it), or
-# the faster UBSan-only build with COOLFUSION_FUZZ_BUILD=build-fuzz (scripts/build_fuzz.sh),
+# the faster UBSan-only build with COOLFUSION_FUZZ_BUILD=build-fuzz (scripts/build_asan.sh --ub-only),
 # for campaigns of millions of executions.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
