@@ -20,7 +20,8 @@ test(`${CLIENTS} concurrent streaming clients for ${SECONDS} s`, { timeout: (SEC
       let n = 0;
       while (Date.now() < deadline) {
         try {
-          const res = await fetch(srv.url + '/v1/chat/completions', { method: 'POST', body: JSON.stringify({
+          const res = await fetch(srv.url + '/v1/chat/completions', { method: 'POST', signal: AbortSignal.timeout(60000),
+            body: JSON.stringify({
             messages: [{ role: 'user', content: prompts[(i + n++) % prompts.length] }], max_tokens: 32, stream: true,
             stream_options: { include_usage: true } }) });
           if (res.status !== 200) { errors++; continue; }

@@ -33,7 +33,7 @@ test(`soak with random disconnects: ${CLIENTS} clients, ${SECONDS} s`, { timeout
         const t0 = Date.now();
         try {
           const stream = rand() < 0.8;
-          const res = await fetch(srv.url + '/v1/chat/completions', { method: 'POST', signal: abort.signal,
+          const res = await fetch(srv.url + '/v1/chat/completions', { method: 'POST', signal: AbortSignal.any([abort.signal, AbortSignal.timeout(60000)]),
             body: JSON.stringify({ messages: [{ role: 'user', content: prompts[(i + n++) % prompts.length] }],
               max_tokens: 16 + Math.floor(rand() * 48), stream }) });
           if (res.status !== 200) { errors++; failures.push(`status ${res.status}`); continue; }
