@@ -58,8 +58,9 @@ struct GenerateOptions {
   int max_segment_tokens = 32;        // a candidate that finds no common boundary within
                                       // this many tokens is cut at its last word boundary
   int only_model = -1;                // >= 0: plain generation with that model alone
-  bool parallel_models = true;        // draft, score and commit the models in parallel
-                                      // threads (each with its own thread budget)
+  bool parallel_models = false;       // draft, score and commit the models in parallel
+                                      // threads sharing the cores (off: one after another,
+                                      // each with all threads; faster on a small CPU)
 };
 
 // What to generate from: a raw prompt (`generate`) or chat messages rendered through each

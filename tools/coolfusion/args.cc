@@ -177,8 +177,8 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "--api-key") {
       CF_RETURN_IF_ERROR(value(&out->api_key));
       if (out->api_key.empty()) return Status::InvalidArgument("--api-key must not be empty");
-    } else if (a == "--sequential") {
-      out->gen.parallel_models = false;
+    } else if (a == "--parallel-models") {
+      out->gen.parallel_models = true;
     } else if (a == "--json") {
       out->json = true;
     } else if (a == "--trace") {

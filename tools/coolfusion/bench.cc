@@ -99,8 +99,9 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
   const double share = fused_ms > 0 ? (fused_ms - decode_ms) / fused_ms : 0;
   std::printf("\n== %s, %zu models:", label.c_str(), k);
   for (const auto& m : models) std::printf(" %s", std::filesystem::path(m.path).filename().c_str());
-  std::printf("\n   fused (cool): %.1f ms for %.0f new tokens in %.0f segments (median of %d)\n", fused_ms,
-              new_tokens / reps, segments / reps, a.repeat);
+  std::printf("\n   fused (cool): %.1f ms sequential, %.1f ms with --parallel-models, for %.0f new tokens in "
+              "%.0f segments (median of %d)\n",
+              fused_ms, parallel_ms, new_tokens / reps, segments / reps, a.repeat);
   std::printf("   (1) engine overhead: %.1f%% of fused wall time outside llama_decode (sequential run; goal <= 5%%)\n",
               100 * share);
   std::printf("   (2) per committed segment, per model: decode calls = draft decodes + scoring calls + other\n");

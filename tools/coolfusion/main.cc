@@ -48,8 +48,9 @@ generation options:
   -s, --seed N              sampler seed (default 0)
   --stop TEXT               stop before TEXT; repeatable
   --max-segment-tokens N    cut a draft that finds no common boundary after N tokens (32)
-  --sequential              run the models one after another within a step (default:
-                            in parallel threads, sharing the cores unless -t is given)
+  --parallel-models         run the models side by side within a step, one thread each,
+                            sharing the cores unless -t is given (default: one after
+                            another, each with all threads: faster on a small CPU)
   --system TEXT             chat: a system message
   --json                    generate: print one JSON object instead of streaming text
   --trace                   print each step (candidates, per-model PPL, winner) on stderr
