@@ -29,7 +29,17 @@ export async function startServer(extra = [], models = MODELS) {
     proc, port, url,
     log: () => log,
     rssKb: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))[1]),
-    stop: () => new Promise((resolve) => { proc.once('exit', resolve); proc.kill('SIGTERM'); }),
+    // SIGTERM, and SIGKILL if the server has not exited 5 s later (a slow shutdown must not
+    // hang the test run; it is reported on stderr).
+    stop: () => new Promise((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+      const timer = setTimeout(() => {
+        console.error('server did not exit 5 s after SIGTERM; killing it');
+        proc.kill('SIGKILL');
+      }, 5000);
+      proc.once('exit', () => { clearTimeout(timer); resolve(); });
+      proc.kill('SIGTERM');
+    }),
   };
 }
 
