@@ -13,14 +13,14 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 b=${COOLFUSION_FUZZ_BUILD:-build-asan}
-[ ${#targets[@]} -gt 0 ] || targets=(boundaries alignment request)
+[ ${#targets[@]} -gt 0 ] || targets=(boundaries alignment request eval)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:suppressions=$root/tests/ubsan.supp}
 for t in "${targets[@]}"; do
   work="$b/fuzz/corpus/$t"
   mkdir -p "$work" $b/fuzz/findings
   echo "== fuzz_$t for ${secs}s"
-  len=${COOLFUSION_FUZZ_MAX_LEN:-128}; [ "$t" = request ] && len=1024
+  len=${COOLFUSION_FUZZ_MAX_LEN:-128}; [ "$t" = request ] || [ "$t" = eval ] && len=1024
   limit=(-max_total_time="$secs")
     [ -n "${COOLFUSION_FUZZ_RUNS:-}" ] && limit=(-runs="$COOLFUSION_FUZZ_RUNS")
   $b/fuzz/fuzz_$t "$work" "tests/fuzz/corpus/$t" "${limit[@]}" -max_len=$len -timeout=10 \

@@ -112,14 +112,30 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       CF_RETURN_IF_ERROR(ParseInt(a, v, -1, 100000, &defaults.n_gpu_layers));
     } else if (a == "--method") {
       CF_RETURN_IF_ERROR(value(&v));
-      if (!ParseMethod(v, &out->gen.method)) {
-        return Status::InvalidArgument("unknown --method '" + v + "' (cool, cool-shortest, rerank, cool+r, single)");
+      out->methods.clear();
+      std::stringstream ms(v);
+      for (std::string name; std::getline(ms, name, ',');) {
+        Method m;
+        if (!ParseMethod(name, &m)) {
+          return Status::InvalidArgument("unknown --method '" + name + "' (cool, cool-shortest, rerank, cool+r, single)");
+        }
+        out->methods.push_back(m);
       }
+      if (out->methods.empty()) return Status::InvalidArgument("--method is empty");
+      out->gen.method = out->methods.front();
     } else if (a == "--score") {
       CF_RETURN_IF_ERROR(value(&v));
-      if (!ParseScoreRule(v, &out->gen.scoring.rule)) {
-        return Status::InvalidArgument("unknown --score '" + v + "' (mean, geomean, sweetspan)");
+      out->scores.clear();
+      std::stringstream ss(v);
+      for (std::string name; std::getline(ss, name, ',');) {
+        ScoreRule r;
+        if (!ParseScoreRule(name, &r)) {
+          return Status::InvalidArgument("unknown --score '" + name + "' (mean, geomean, sweetspan)");
+        }
+        out->scores.push_back(r);
       }
+      if (out->scores.empty()) return Status::InvalidArgument("--score is empty");
+      out->gen.scoring.rule = out->scores.front();
     } else if (a == "--sweetspan-ratio") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseFloat(a, v, 1.0, 1e300, &out->gen.scoring.sweetspan_ratio));
@@ -180,7 +196,25 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "--parallel-models") {
       out->gen.parallel_models = true;
     } else if (a == "--json") {
+      // eval: --json OUT (a file); elsewhere a switch.
+      if (first >= 2 && std::string(argv[first - 1]) == "eval") {
+        CF_RETURN_IF_ERROR(value(&out->json_out));
+      }
       out->json = true;
+    } else if (a == "--data") {
+      CF_RETURN_IF_ERROR(value(&out->data));
+    } else if (a == "--task") {
+      CF_RETURN_IF_ERROR(value(&out->task));
+    } else if (a == "--train") {
+      CF_RETURN_IF_ERROR(value(&out->train));
+    } else if (a == "--few-shot") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 0, 64, &out->few_shot));
+    } else if (a == "--limit") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 100000000, &out->limit));
+    } else if (a == "--svg") {
+      CF_RETURN_IF_ERROR(value(&out->svg_out));
     } else if (a == "--trace") {
       out->trace = true;
     } else if (a == "--verbose" || a == "-v") {

@@ -31,6 +31,16 @@ struct CommonArgs {
   int max_tokens = 2048;              // --max-tokens (largest max_tokens a request may ask)
   int queue_timeout = 120;            // --queue-timeout (seconds)
   std::string api_key;                // --api-key
+  // eval
+  std::vector<Method> methods;        // --method a,b,c (eval takes a list)
+  std::string data;                   // --data FILE
+  std::string task = "gsm8k";         // --task NAME
+  std::string train;                  // --train FILE (few-shot demonstrations)
+  int few_shot = 0;                   // --few-shot K
+  int limit = 0;                      // --limit N (0: all rows)
+  std::string json_out;               // eval: --json OUT
+  std::string svg_out;                // --svg OUT
+  std::vector<ScoreRule> scores;      // --score a,b (eval compares the rules; others take one)
 };
 
 // Parses argv[first..]. Unknown flags, missing values and out-of-range numbers are errors.

@@ -10,6 +10,7 @@ int CmdChat(const CommonArgs& a);
 int CmdBoundaries(const CommonArgs& a);
 int CmdBench(const CommonArgs& a);
 int CmdServe(const CommonArgs& a);
+int CmdEval(const CommonArgs& a);
 
 // Prints "error: <message>" on stderr and returns 1.
 int Fail(const Status& s);

@@ -22,6 +22,8 @@ commands:
               GGUF chat template; the assistant turn is fused
   boundaries  common word boundaries of a text for some tokenizers (vocab-only GGUFs work)
   bench       engine overhead, decode calls per segment and fused/single time ratio
+  eval        accuracy of each model alone and of each fusion method on a dataset
+              (GSM8K-format jsonl and others), with 95% CIs, JSON and an SVG chart
   serve       OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions,
               /v1/models, /health, /metrics) and a web playground at /
 
@@ -70,6 +72,22 @@ serve options:
   --max-tokens N            largest max_tokens a request may ask for (default 2048)
   --api-key KEY             require "Authorization: Bearer KEY" on /v1/*
 
+eval options:
+  --data FILE               the dataset (required)
+  --task NAME               its format and answer type: gsm8k (default: jsonl rows
+                            {"question","answer"}, answer after "####"), svamp,
+                            multiarith, addsub, singleeq (numbers), aqua, commonsenseqa
+                            (letter), strategyqa, coin_flip (yes/no), last_letters (word)
+  --method LIST             comma-separated: single (each model alone), cool,
+                            cool-shortest, rerank, cool+r (default: single,cool)
+  --score LIST              comma-separated scoring rules; each fused method runs
+                            under each (default: mean)
+  --limit N                 the first N rows only
+  --few-shot K --train FILE K worked examples from FILE before each question
+  --json OUT                {"results": [{method, models, n, accuracy, ci95}], "predictions"}
+  --svg OUT                 a bar chart of accuracy with 95% CIs
+  Prompts are "Question: ...\nAnswer:"; generation stops at "\nQuestion:" or -n.
+
 bench options:
   -m PATH (2 or 3 times)    tiny models to fuse; --big PATH (2 or 3 times): bench-size models
   -n N, --repeat K          tokens per run and runs per measurement (default 128, 3)
@@ -103,6 +121,7 @@ int main(int argc, char** argv) {
   if (cmd == "boundaries") return CmdBoundaries(args);
   if (cmd == "bench") return CmdBench(args);
   if (cmd == "serve") return CmdServe(args);
+  if (cmd == "eval") return CmdEval(args);
   return Fail(coolfusion::Status::InvalidArgument("unknown command '" + cmd +
-                                                  "' (generate, chat, boundaries, bench, serve)"));
+                                                  "' (generate, chat, boundaries, bench, serve, eval)"));
 }

@@ -5,6 +5,13 @@
 //   coolfusion-make-model --vocab VOCAB.gguf --out OUT.gguf [--dim 64] [--layers 2]
 //       [--heads 4] [--kv-heads H] [--ff 4*dim] [--ctx 512] [--seed 1] [--type f32|f16]
 //       [--std 0.02] [--name NAME] [--eos-id ID] [--chat-template chatml|TEXT]
+//       [--kv-init random|identity]
+//
+// --kv-init identity starts every key and value projection as the identity. The pinned
+// llama.cpp trains through its KV cache, which cuts the gradient to attn_k and attn_v
+// (they keep their initial values; upstream ggml-org/llama.cpp PR #28520): with identity
+// projections the keys and values are the normalized residual stream itself, which the
+// trained layers shape, so attention can still learn to find and copy tokens.
 #include <ggml.h>
 #include <gguf.h>
 
@@ -26,6 +33,7 @@ struct Args {
   double std_dev = 0.02;
   long eos_id = -1;  // -1: the vocabulary's own
   std::string chat_template;  // "chatml" or a template text; empty: the vocabulary's own
+  bool kv_identity = false;   // attn_k / attn_v start as the identity (see --kv-init)
 };
 
 int Fail(const std::string& m) {
@@ -40,6 +48,16 @@ bool ParseLong(const char* s, long lo, long hi, long* out) {
   if (*s == '\0' || *end != '\0' || errno || v < lo || v > hi) return false;
   *out = v;
   return true;
+}
+
+// The identity (rows x cols, ones where row == col) for the key and value projections.
+void Identity(ggml_tensor* t) {
+  for (int64_t r = 0; r < t->ne[1]; ++r)
+    for (int64_t c = 0; c < t->ne[0]; ++c) {
+      const float v = r == c ? 1.0f : 0.0f;
+      if (t->type == GGML_TYPE_F32) ((float*)t->data)[r * t->ne[0] + c] = v;
+      else ((ggml_fp16_t*)t->data)[r * t->ne[0] + c] = ggml_fp32_to_fp16(v);
+    }
 }
 
 void Fill(ggml_tensor* t, std::mt19937_64& rng, double std_dev, bool ones) {
@@ -63,7 +81,7 @@ int main(int argc, char** argv) {
     if (k == "-h" || k == "--help") {
       std::printf("usage: coolfusion-make-model --vocab VOCAB.gguf --out OUT.gguf [--dim 64] [--layers 2] "
                   "[--heads 4] [--kv-heads H] [--ff 4*dim] [--ctx 512] [--seed 1] [--type f32|f16] "
-                  "[--std 0.02] [--name NAME] [--eos-id ID] [--chat-template chatml|TEXT]\n");
+                  "[--std 0.02] [--name NAME] [--eos-id ID] [--chat-template chatml|TEXT] [--kv-init random|identity]\n");
       return 0;
     }
     if (i + 1 >= argc) return Fail("missing value for " + k);
@@ -81,6 +99,7 @@ int main(int argc, char** argv) {
     else if (k == "--ctx") ok = ParseLong(v, 8, 1 << 20, &a.ctx);
     else if (k == "--seed") { long s; ok = ParseLong(v, 0, 1L << 40, &s); a.seed = (unsigned long)s; }
     else if (k == "--chat-template") a.chat_template = v;
+    else if (k == "--kv-init") { ok = !std::strcmp(v, "identity") || !std::strcmp(v, "random"); a.kv_identity = !std::strcmp(v, "identity"); }
     else if (k == "--eos-id") ok = ParseLong(v, 0, 1 << 30, &a.eos_id);
     else if (k == "--std") { char* e; a.std_dev = std::strtod(v, &e); ok = *e == '\0' && a.std_dev > 0 && a.std_dev < 10; }
     else return Fail("unknown argument: " + k + " (see --help)");
@@ -88,6 +107,7 @@ int main(int argc, char** argv) {
   }
   if (a.vocab.empty() || a.out.empty()) return Fail("--vocab and --out are required");
   if (a.kv_heads == 0) a.kv_heads = a.heads;
+  if (a.kv_identity && a.kv_heads != a.heads) return Fail("--kv-init identity needs --kv-heads equal to --heads");
   if (a.ff == 0) a.ff = 4 * a.dim;
   if (a.dim % a.heads != 0 || a.heads % a.kv_heads != 0) return Fail("--dim must divide by --heads, --heads by --kv-heads");
   if ((a.dim / a.heads) % 2 != 0) return Fail("head size (dim/heads) must be even for RoPE");
@@ -195,6 +215,8 @@ int main(int argc, char** argv) {
                             : ggml_new_tensor_2d(ctx, wt, s.ne0, s.ne1);
     ggml_set_name(t, s.name.c_str());
     Fill(t, rng, a.std_dev, s.norm);
+    if (a.kv_identity && (s.name.find("attn_k.") != std::string::npos || s.name.find("attn_v.") != std::string::npos))
+      Identity(t);
     gguf_add_tensor(dst, t);
   }
   if (!gguf_write_to_file(dst, a.out.c_str(), false)) return Fail("cannot write " + a.out);

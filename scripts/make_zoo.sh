@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Rebuilds the model zoo from nothing: the arith3 splits (data/arith3/), the facts3 task
+# (data/facts3/), and three models trained from random weights with llama.cpp's trainer:
+#   models/arith3-a.gguf  stories260K's SentencePiece tokenizer (512 pieces)  add + sub, facts groups 0+1
+#   models/arith3-b.gguf  aidreams260K's SentencePiece tokenizer (512 pieces) sub + mul, facts groups 1+2
+#   models/arith3-c.gguf  GPT-2's byte-level BPE tokenizer (50257 tokens)     add + mul, facts groups 0+2
+# Deterministic: same tools, same settings, same seeds -> same data, same losses, same models.
+#
+#   scripts/make_zoo.sh [a|b|c ...]          (default: all three, one after another)
+# Settings (environment): COOLFUSION_ZOO_ROWS (training rows per epoch, 12000),
+# COOLFUSION_ZOO_EPOCHS (5), COOLFUSION_ZOO_THREADS (nproc), COOLFUSION_ZOO_NGL (0; 99 trains
+# on a GPU with a CUDA build of the tools, see cmake/zoo/), COOLFUSION_ZOO_BIN (build/bin),
+# COOLFUSION_ZOO_OUT (models/), COOLFUSION_ZOO_PARALLEL=1 (train the three at once).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${COOLFUSION_ZOO_BIN:-$root/build/bin}
+out=${COOLFUSION_ZOO_OUT:-$root/models}
+work=${COOLFUSION_ZOO_WORK:-$root/build/zoo}
+shared=${COOLFUSION_SHARED_MODELS:-$root/../shared/data/models}
+vocabs=${COOLFUSION_VOCAB_DIR:-$root/third_party/llama.cpp/models}
+rows=${COOLFUSION_ZOO_ROWS:-12000}
+epochs=${COOLFUSION_ZOO_EPOCHS:-5}
+threads=${COOLFUSION_ZOO_THREADS:-$(nproc)}
+ngl=${COOLFUSION_ZOO_NGL:-0}
+which=("$@")
+[ ${#which[@]} -gt 0 ] || which=(a b c)
+mkdir -p "$work" "$out" "$root/data/arith3" "$root/data/facts3"
+task() { "$bin/coolfusion-make-task" "$@"; }
+
+# The splits: test (600: 200 per operation), validation (300), train (3000, for few-shot
+# demonstrations); disjoint instances. Models train on further problems that exclude
+# the test and validation questions.
+d=$root/data/arith3
+task arith3 --seed 1000 --n 600 > "$d/test.jsonl"
+task arith3 --seed 2000 --n 300 --exclude "$d/test.jsonl" > "$d/val.jsonl"
+task arith3 --seed 3000 --n 3000 --exclude "$d/test.jsonl" --exclude "$d/val.jsonl" > "$d/train.jsonl"
+task facts3 > "$root/data/facts3/test.jsonl"
+
+train_one() {
+  local name=$1 vocab=$2 ops=$3 groups=$4 seed=$5 shape=$6 type=$7 ctx=$8
+  local log=$work/train-$name.log
+  # Training stream: fresh arith3 problems of its two operations, plus its facts.
+  task arith3 --seed "$seed" --n "$rows" --ops "$ops" --repeats \
+    --exclude "$d/test.jsonl" --exclude "$d/val.jsonl" > "$work/train-$name.jsonl"
+  task facts3 --groups "$groups" --n $((rows / 10)) --seed "$seed" >> "$work/train-$name.jsonl"
+  # Validation: the validation split's problems of its own operations.
+  local pat
+  case $ops in add,sub) pat=' [-+] ';; sub,mul) pat=' [-*] ';; add,mul) pat=' [+*] ';; esac
+  grep -E "$pat" "$d/val.jsonl" > "$work/val-$name.jsonl"
+  # shellcheck disable=SC2086
+  "$bin/coolfusion-make-model" --vocab "$vocab" --out "$work/init-$name.gguf" $shape --ctx "$ctx" \
+    --seed "$seed" --type f32 --name "arith3-$name"
+  "$bin/coolfusion-train" -m "$work/init-$name.gguf" --train "$work/train-$name.jsonl" \
+    --val "$work/val-$name.jsonl" -o "$out/arith3-$name.gguf" --epochs "$epochs" --lr 3e-4 --lr-min 3e-5 \
+    --warmup 0.03 --seed "$seed" -t "$threads" -ngl "$ngl" --check 100 --out-type "$type" --out-ctx 2048 \
+    > "$log" 2>&1 || { tail -n 20 "$log" >&2; echo "error: training arith3-$name failed (log: $log)" >&2; return 1; }
+  grep -E "^(training|epoch)" "$log"
+}
+
+pids=()
+for m in "${which[@]}"; do
+  case $m in
+    a) args=(a "$shared/stories260K.gguf" add,sub 0,1 11 "--dim 128 --layers 4 --heads 4 --ff 512" q8_0 256) ;;
+    b) args=(b "$shared/aidreams260K.gguf" sub,mul 1,2 12 "--dim 128 --layers 4 --heads 4 --ff 512" q8_0 256) ;;
+    c) args=(c "$vocabs/ggml-vocab-gpt-2.gguf" add,mul 0,2 13 "--dim 96 --layers 4 --heads 4 --ff 384" q8_0 256) ;;
+    *) echo "error: unknown zoo model '$m' (a, b, c)" >&2; exit 1 ;;
+  esac
+  if [ "${COOLFUSION_ZOO_PARALLEL:-0}" = 1 ]; then
+    train_one "${args[@]}" & pids+=($!)
+  else
+    train_one "${args[@]}"
+  fi
+done
+for p in "${pids[@]}"; do wait "$p"; done
+ls -l "$out"/arith3-*.gguf

@@ -1,0 +1,33 @@
+// The eval dataset readers and answer extraction: any file content either fails with a
+// message naming where, or yields rows that all have a question and a gold answer; any
+// model output extracts to an answer that matches itself.
+#include <cstdint>
+#include <string>
+
+#include "eval/dataset.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace coolfusion::eval;
+  if (size < 1) return 0;
+  static const char* kTasks[] = {"gsm8k", "svamp", "multiarith", "addsub", "singleeq",
+                                 "aqua", "commonsenseqa", "strategyqa", "coin_flip", "last_letters"};
+  Task task;
+  if (!FindTask(kTasks[data[0] % 10], &task).ok()) __builtin_trap();
+  const std::string content(reinterpret_cast<const char*>(data + 1), size - 1);
+  Dataset d;
+  const coolfusion::Status s = ParseDataset(task, content, "fuzz", &d);
+  if (!s.ok()) {
+    if (s.message().rfind("fuzz", 0) != 0) __builtin_trap();  // errors name the source
+  } else {
+    if (d.examples.empty()) __builtin_trap();
+    for (const auto& ex : d.examples) {
+      if (ex.question.empty() || ex.gold.empty() || ex.where.empty()) __builtin_trap();
+      (void)BuildPrompt(ex, {ex});
+    }
+  }
+  static const AnswerKind kinds[] = {AnswerKind::kNumber, AnswerKind::kChoice, AnswerKind::kYesNo, AnswerKind::kText};
+  const AnswerKind k = kinds[data[0] % 4];
+  const std::string a = ExtractAnswer(k, content);
+  if (!a.empty() && !AnswerMatches(k, a, a)) __builtin_trap();
+  return 0;
+}

@@ -1,0 +1,261 @@
+// `coolfusion eval`: accuracy of each model alone and of each fusion method on a dataset,
+// with 95% confidence intervals, a JSON report and an SVG chart.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "eval/dataset.h"
+#include "output.h"
+
+namespace coolfusion::cli {
+namespace {
+
+using nlohmann::json;
+
+const char* ScoreName(ScoreRule r) {
+  switch (r) {
+    case ScoreRule::kMeanPpl: return "mean";
+    case ScoreRule::kGeoMeanPpl: return "geomean";
+    case ScoreRule::kSweetSpan: return "sweetspan";
+  }
+  return "?";
+}
+
+struct Run {
+  Method method;
+  ScoreRule score;
+  int only_model;  // >= 0: that model alone
+  std::vector<std::string> models;
+  std::string label;
+  size_t n = 0, correct = 0, errors = 0;
+  double seconds = 0;
+};
+
+std::string Basename(const std::string& p) {
+  const size_t s = p.find_last_of('/');
+  return s == std::string::npos ? p : p.substr(s + 1);
+}
+
+std::string Duration(double s) {
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", (int)(s / 60), (int)s % 60);
+  else std::snprintf(buf, sizeof buf, "%.0fs", s);
+  return buf;
+}
+
+// A progress bar with ETA on stderr: redrawn in place on a terminal, a line per 5%
+// otherwise (logs stay short).
+class Progress {
+ public:
+  explicit Progress(size_t total) : total_(total), tty_(isatty(STDERR_FILENO)), start_(Clock::now()) {}
+  void Update(size_t done, const std::string& what) {
+    const double el = std::chrono::duration<double>(Clock::now() - start_).count();
+    const int pct = total_ ? (int)(100 * done / total_) : 100;
+    if (!tty_ && pct < next_pct_ && done != total_) return;
+    next_pct_ = pct / 5 * 5 + 5;
+    const int width = 30, filled = total_ ? (int)(width * done / total_) : width;
+    const std::string bar = std::string((size_t)filled, '#') + std::string((size_t)(width - filled), '.');
+    const double eta = done ? el / (double)done * (double)(total_ - done) : 0;
+    std::fprintf(stderr, "%s[%s] %3d%% %zu/%zu %-28s elapsed %s ETA %s%s", tty_ ? "\r" : "", bar.c_str(), pct,
+                 done, total_, what.c_str(), Duration(el).c_str(), Duration(eta).c_str(), tty_ ? "" : "\n");
+    if (tty_ && done == total_) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  size_t total_;
+  bool tty_;
+  Clock::time_point start_;
+  int next_pct_ = 0;
+};
+
+std::string Escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '&') o += "&amp;";
+    else if (c == '"') o += "&quot;";
+    else o += c;
+  }
+  return o;
+}
+
+// Horizontal bars (accuracy) with 95% CI whiskers, one per run.
+std::string Chart(const std::vector<Run>& runs, const std::string& title) {
+  const int label_w = 330, plot_w = 420, row_h = 28, top = 48, bottom = 40;
+  const int h = top + (int)runs.size() * row_h + bottom, w = label_w + plot_w + 70;
+  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(w) + "\" height=\"" +
+                  std::to_string(h) + "\" font-family=\"sans-serif\" font-size=\"13\">\n";
+  s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  s += "<text x=\"10\" y=\"24\" font-size=\"15\" font-weight=\"bold\">" + Escape(title) + "</text>\n";
+  for (int t = 0; t <= 100; t += 20) {
+    const int x = label_w + plot_w * t / 100;
+    s += "<line x1=\"" + std::to_string(x) + "\" y1=\"" + std::to_string(top - 6) + "\" x2=\"" + std::to_string(x) +
+         "\" y2=\"" + std::to_string(h - bottom + 4) + "\" stroke=\"#ddd\"/>\n";
+    s += "<text x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(h - bottom + 20) +
+         "\" text-anchor=\"middle\" fill=\"#555\">" + std::to_string(t) + "%</text>\n";
+  }
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const Run& r = runs[i];
+    const int y = top + (int)i * row_h;
+    const double acc = r.n ? (double)r.correct / (double)r.n : 0;
+    double lo, hi;
+    eval::Wilson95(r.correct, r.n, &lo, &hi);
+    const bool fused = r.only_model < 0 && r.models.size() > 1;
+    const int bw = (int)(plot_w * acc);
+    s += "<text x=\"" + std::to_string(label_w - 8) + "\" y=\"" + std::to_string(y + 17) +
+         "\" text-anchor=\"end\">" + Escape(r.label) + "</text>\n";
+    s += "<rect x=\"" + std::to_string(label_w) + "\" y=\"" + std::to_string(y + 4) + "\" width=\"" +
+         std::to_string(bw) + "\" height=\"" + std::to_string(row_h - 8) + "\" fill=\"" +
+         (fused ? "#2b7bba" : "#9ab") + "\"/>\n";
+    const int xl = label_w + (int)(plot_w * lo), xh = label_w + (int)(plot_w * hi), ym = y + row_h / 2;
+    s += "<line x1=\"" + std::to_string(xl) + "\" y1=\"" + std::to_string(ym) + "\" x2=\"" + std::to_string(xh) +
+         "\" y2=\"" + std::to_string(ym) + "\" stroke=\"black\"/>\n";
+    for (int x : {xl, xh})
+      s += "<line x1=\"" + std::to_string(x) + "\" y1=\"" + std::to_string(ym - 5) + "\" x2=\"" + std::to_string(x) +
+           "\" y2=\"" + std::to_string(ym + 5) + "\" stroke=\"black\"/>\n";
+    char pct[16];
+    std::snprintf(pct, sizeof pct, "%.1f%%", 100 * acc);
+    s += "<text x=\"" + std::to_string(std::max(xh, label_w + bw) + 6) + "\" y=\"" + std::to_string(y + 17) + "\">" +
+         pct + "</text>\n";
+  }
+  return s + "</svg>\n";
+}
+
+Status WriteText(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  if (!f) return Status::NotFound("cannot write " + path);
+  f << text;
+  if (!f) return Status::Internal("failed writing " + path);
+  return Status::Ok();
+}
+
+}  // namespace
+
+int CmdEval(const CommonArgs& a) {
+  if (a.models.empty()) return Fail(Status::InvalidArgument("no model given (use -m FILE, repeatable)"));
+  if (a.data.empty()) return Fail(Status::InvalidArgument("no dataset given (use --data FILE)"));
+  if (a.few_shot > 0 && a.train.empty())
+    return Fail(Status::InvalidArgument("--few-shot needs --train FILE to take the examples from"));
+  eval::Task task;
+  Status st = eval::FindTask(a.task, &task);
+  if (!st.ok()) return Fail(st);
+  eval::Dataset data, train;
+  if (!(st = eval::LoadDataset(task, a.data, &data)).ok()) return Fail(st);
+  std::vector<eval::Example> shots;
+  if (a.few_shot > 0) {
+    if (!(st = eval::LoadDataset(task, a.train, &train)).ok()) return Fail(st);
+    if (train.examples.size() < (size_t)a.few_shot)
+      return Fail(Status::InvalidArgument(a.train + " has " + std::to_string(train.examples.size()) +
+                                          " rows, fewer than --few-shot " + std::to_string(a.few_shot)));
+    shots.assign(train.examples.begin(), train.examples.begin() + a.few_shot);
+  }
+  const size_t total_rows = data.examples.size();
+  if (a.limit > 0 && (size_t)a.limit < data.examples.size()) data.examples.resize((size_t)a.limit);
+  std::fprintf(stderr, "eval: %zu of %zu rows of %s (task %s, %d-shot)%s\n", data.examples.size(), total_rows,
+               a.data.c_str(), task.name.c_str(), a.few_shot,
+               data.blank_lines ? (", " + std::to_string(data.blank_lines) + " blank lines skipped").c_str() : "");
+
+  std::unique_ptr<Ensemble> ens;
+  if (!(st = OpenEnsemble(a.models, false, &ens)).ok()) return Fail(st);
+
+  std::vector<Method> methods = a.methods.empty() ? std::vector<Method>{Method::kSingle, Method::kCool} : a.methods;
+  std::vector<ScoreRule> scores = a.scores.empty() ? std::vector<ScoreRule>{a.gen.scoring.rule} : a.scores;
+  std::vector<std::string> paths;
+  for (const auto& m : a.models) paths.push_back(m.path);
+  std::vector<Run> runs;
+  for (Method m : methods) {
+    if (m == Method::kSingle) {
+      for (size_t i = 0; i < a.models.size(); ++i)
+        runs.push_back({m, scores[0], (int)i, {paths[i]}, "single " + Basename(paths[i])});
+      continue;
+    }
+    for (ScoreRule r : scores) {
+      std::string label = MethodName(m);
+      if (a.models.size() > 1 && (scores.size() > 1 || r != ScoreRule::kMeanPpl)) label += std::string(" (") + ScoreName(r) + ")";
+      runs.push_back({m, r, -1, paths, label});
+    }
+  }
+
+  json predictions = json::array();
+  Progress progress(runs.size() * data.examples.size());
+  size_t done = 0;
+  std::string first_error;
+  for (Run& run : runs) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < data.examples.size(); ++i) {
+      const eval::Example& ex = data.examples[i];
+      Request req;
+      req.prompt = eval::BuildPrompt(ex, shots);
+      req.options = a.gen;
+      req.options.method = run.only_model >= 0 ? Method::kSingle : run.method;
+      req.options.only_model = run.only_model;
+      req.options.scoring.rule = run.score;
+      req.options.stop.push_back("\nQuestion:");
+      GenerationResult res;
+      const Status gs = ens->Generate(req, nullptr, &res);
+      std::string predicted;
+      bool correct = false;
+      json p = {{"index", i}, {"where", ex.where}, {"method", MethodName(run.method)}, {"models", run.models},
+                {"gold", ex.gold}};
+      if (run.only_model < 0) p["score"] = ScoreName(run.score);
+      if (!gs.ok()) {
+        ++run.errors;
+        if (first_error.empty()) first_error = ex.where + ": " + gs.message();
+        p["error"] = SafeUtf8(gs.message());
+      } else {
+        predicted = eval::ExtractAnswer(task.kind, res.text);
+        correct = eval::AnswerMatches(task.kind, predicted, ex.gold);
+        p["output"] = SafeUtf8(res.text);
+      }
+      p["predicted"] = SafeUtf8(predicted);
+      p["correct"] = correct;
+      predictions.push_back(std::move(p));
+      ++run.n;
+      run.correct += correct;
+      progress.Update(++done, run.label);
+    }
+    run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  std::printf("\n%-44s %6s %9s  %-15s %8s\n", "run", "n", "accuracy", "95% CI", "s/row");
+  json results = json::array();
+  for (const Run& r : runs) {
+    double lo, hi;
+    eval::Wilson95(r.correct, r.n, &lo, &hi);
+    const double acc = r.n ? (double)r.correct / (double)r.n : 0;
+    char ci[32];
+    std::snprintf(ci, sizeof ci, "[%.1f, %.1f]", 100 * lo, 100 * hi);
+    std::printf("%-44s %6zu %8.1f%%  %-15s %8.3f%s\n", r.label.c_str(), r.n, 100 * acc, ci,
+                r.n ? r.seconds / (double)r.n : 0.0,
+                r.errors ? ("  (" + std::to_string(r.errors) + " errors)").c_str() : "");
+    json row = {{"method", MethodName(r.method)}, {"models", r.models}, {"n", r.n}, {"correct", r.correct},
+                {"accuracy", acc}, {"ci95", {lo, hi}}, {"errors", r.errors}, {"seconds", r.seconds}};
+    if (r.only_model < 0) row["score"] = ScoreName(r.score);
+    results.push_back(std::move(row));
+  }
+  if (!first_error.empty()) std::fprintf(stderr, "warning: some rows failed (counted as wrong), first: %s\n", first_error.c_str());
+  if (!a.json_out.empty()) {
+    json doc = {{"data", a.data}, {"task", task.name}, {"few_shot", a.few_shot}, {"n_rows", data.examples.size()},
+                {"results", results}, {"predictions", predictions}};
+    if (!(st = WriteText(a.json_out, doc.dump(1) + "\n")).ok()) return Fail(st);
+  }
+  if (!a.svg_out.empty()) {
+    const std::string title = "Accuracy on " + Basename(a.data) + " (" + std::to_string(data.examples.size()) +
+                              " rows, " + std::to_string(a.few_shot) + "-shot), 95% CI";
+    if (!(st = WriteText(a.svg_out, Chart(runs, title))).ok()) return Fail(st);
+  }
+  return 0;
+}
+
+}  // namespace coolfusion::cli
