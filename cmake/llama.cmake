@@ -37,5 +37,11 @@ set(GGML_NATIVE OFF CACHE BOOL "")
 set(GGML_AVX2 ON CACHE BOOL "")
 set(GGML_FMA ON CACHE BOOL "")
 set(GGML_F16C ON CACHE BOOL "")
+# ggml's RPC backend: a model's layers can run on `rpc-server` workers (-m A.gguf@rpc=HOST:PORT).
+set(GGML_RPC ON CACHE BOOL "" FORCE)
 add_subdirectory("${_llama_dir}" "${CMAKE_BINARY_DIR}/llama.cpp" EXCLUDE_FROM_ALL)
+# llama.cpp's RPC worker, from the same pinned source (build/bin/rpc-server).
+add_executable(rpc-server "${_llama_dir}/tools/rpc/rpc-server.cpp")
+target_link_libraries(rpc-server PRIVATE ggml)
+set_target_properties(rpc-server PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 set(COOLFUSION_HAVE_GGUF_WRITER ON)

@@ -15,6 +15,9 @@ struct ModelOptions {
   int n_gpu_layers = 0;     // layers offloaded to a GPU; -1: all (no effect without a GPU build)
   double weight = 1.0;      // weight of this model's perplexity in a candidate's score
   bool vocab_only = false;  // load only the tokenizer (enough for `boundaries`)
+  std::vector<std::string> rpc;  // "host:port" of llama.cpp rpc-server workers: the model's
+                                 // layers run there (all of them unless n_gpu_layers says
+                                 // otherwise); empty: this machine
 };
 
 enum class Method {

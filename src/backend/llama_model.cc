@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "backend/log.h"
+#include "backend/rpc.h"
 
 namespace coolfusion {
 
@@ -85,6 +86,19 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
   llama_model_params mp = llama_model_default_params();
   mp.vocab_only = opts.vocab_only;
   mp.n_gpu_layers = opts.n_gpu_layers;
+  std::vector<ggml_backend_dev_t> devices;
+  if (!opts.rpc.empty() && !opts.vocab_only) {
+    // Every layer on the workers unless -ngl asks for fewer; the list ends with null.
+    Status st = RpcDevices(opts.rpc, &devices);
+    if (!st.ok()) {
+      return st.code() == Status::Code::kNotFound ? Status::NotFound(opts.path + ": " + st.message())
+                                                  : Status::InvalidArgument(opts.path + ": " + st.message());
+    }
+    devices.push_back(nullptr);
+    mp.devices = devices.data();
+    if (mp.n_gpu_layers == 0) mp.n_gpu_layers = -1;
+    m->rpc_ = opts.rpc;
+  }
   ClearLastBackendError();
   m->h_->model.reset(llama_model_load_from_file(opts.path.c_str(), mp));
   if (!m->h_->model) {
@@ -266,6 +280,10 @@ Status LlamaModel::Decode(const std::vector<BatchItem>& items) {
   stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   stats_.calls += 1;
   stats_.tokens += n;
+  if (!rpc_.empty()) {
+    const std::string dead = FailedRpcEndpoint(rpc_);
+    if (!dead.empty()) return Status::Internal("RPC worker " + dead + " failed (it died or the connection broke)");
+  }
   switch (rc) {
     case 0: return Status::Ok();
     case 1: return Status::ResourceExhausted("context full (no KV cache slot for " + std::to_string(n) + " tokens)");

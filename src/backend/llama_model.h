@@ -66,7 +66,8 @@ class LlamaModel final : public Tokenizer {
     bool want_logits;
   };
   // Decodes one batch. Maps llama_decode's return codes: 1 (no KV slot) is
-  // ResourceExhausted ("context full"); 2 Cancelled; others Internal.
+  // ResourceExhausted ("context full"); 2 Cancelled; others Internal. A model on RPC
+  // workers whose connection broke fails with Unavailable-style Internal naming the worker.
   Status Decode(const std::vector<BatchItem>& batch);
   // Logits of batch entry i of the last Decode (REQUIRES: it asked for them).
   const float* Logits(int i) const;
@@ -100,6 +101,7 @@ class LlamaModel final : public Tokenizer {
   uint64_t n_params_ = 0;
   std::string tokenizer_name_;
   std::string chat_template_;
+  std::vector<std::string> rpc_;  // endpoints this model's layers run on
   DecodeStats stats_;
 };
 

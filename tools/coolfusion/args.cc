@@ -41,6 +41,7 @@ Status ParseModel(const std::string& spec, const ModelOptions& defaults, ModelOp
   if (at == std::string::npos) return Status::Ok();
   std::stringstream ss(spec.substr(at + 1));
   std::string kv;
+  bool rpc_from_defaults = true;
   while (std::getline(ss, kv, ',')) {
     const size_t eq = kv.find('=');
     const std::string k = kv.substr(0, eq);
@@ -54,8 +55,13 @@ Status ParseModel(const std::string& spec, const ModelOptions& defaults, ModelOp
       CF_RETURN_IF_ERROR(ParseInt(flag, v, -1, 100000, &out->n_gpu_layers));
     } else if (k == "weight") {
       CF_RETURN_IF_ERROR(ParseFloat(flag, v, 0, 1e6, &out->weight));
+    } else if (k == "rpc") {
+      if (v.empty()) return Status::InvalidArgument("-m ...@rpc= expects HOST:PORT");
+      if (rpc_from_defaults) out->rpc.clear();  // the model's own workers replace --rpc's
+      rpc_from_defaults = false;
+      out->rpc.push_back(v);
     } else {
-      return Status::InvalidArgument("unknown model option '" + k + "' in -m " + spec + " (ctx, threads, ngl, weight)");
+      return Status::InvalidArgument("unknown model option '" + k + "' in -m " + spec + " (ctx, threads, ngl, weight, rpc)");
     }
   }
   return Status::Ok();
@@ -107,6 +113,14 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "-t" || a == "--threads") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseInt(a, v, 0, 1024, &defaults.n_threads));
+    } else if (a == "--rpc") {
+      // llama.cpp's flag: comma-separated workers, here for every model without its own rpc=
+      CF_RETURN_IF_ERROR(value(&v));
+      std::stringstream rs(v);
+      defaults.rpc.clear();
+      for (std::string ep; std::getline(rs, ep, ',');)
+        if (!ep.empty()) defaults.rpc.push_back(ep);
+      if (defaults.rpc.empty()) return Status::InvalidArgument("--rpc expects HOST:PORT[,HOST:PORT...]");
     } else if (a == "-ngl" || a == "--n-gpu-layers" || a == "--gpu-layers") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseInt(a, v, -1, 100000, &defaults.n_gpu_layers));

@@ -30,7 +30,10 @@ commands:
 model options:
   -m, --model PATH[@opts]   a GGUF model; repeat for each model to fuse. -m A alone is
                             plain greedy generation with A. opts, comma-separated:
-                            ctx=N, threads=N, ngl=N, weight=W (score weight, default 1)
+                            ctx=N, threads=N, ngl=N, weight=W (score weight, default 1),
+                            rpc=HOST:PORT (run its layers on that llama.cpp rpc-server
+                            worker; repeat rpc= for several workers)
+  --rpc HOST:PORT[,...]     workers for every model that names none of its own
   -c, --ctx-size N          context length per model (default: the model's training
                             context, at most 4096)
   -t, --threads N           CPU threads per model (default: all)
