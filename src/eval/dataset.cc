@@ -341,8 +341,8 @@ void Wilson95(size_t correct, size_t n, double* lo, double* hi) {
   const double denom = 1 + z * z / nn;
   const double centre = (p + z * z / (2 * nn)) / denom;
   const double half = z * std::sqrt(p * (1 - p) / nn + z * z / (4 * nn * nn)) / denom;
-  *lo = std::max(0.0, centre - half);
-  *hi = std::min(1.0, centre + half);
+  *lo = correct == 0 ? 0.0 : std::max(0.0, centre - half);
+  *hi = correct == n ? 1.0 : std::min(1.0, centre + half);
 }
 
 }  // namespace coolfusion::eval

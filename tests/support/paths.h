@@ -12,6 +12,9 @@ inline std::string SharedModelDir() { return COOLFUSION_SHARED_MODEL_DIR; }
 inline std::string TinyModelDir() { return COOLFUSION_TINY_MODEL_DIR; }
 inline std::string CliPath() { return COOLFUSION_CLI; }
 inline std::string MakeModelPath() { return COOLFUSION_MAKE_MODEL; }
+inline std::string MakeTaskPath() { return COOLFUSION_MAKE_TASK; }
+inline std::string TrainPath() { return COOLFUSION_TRAIN; }
+inline std::string SourceDir() { return COOLFUSION_SOURCE_DIR; }
 // The arguments the build gives coolfusion-make-model for the rand-* models.
 inline std::string TinyModelArgs() { return COOLFUSION_TINY_MODEL_ARGS; }
 

@@ -276,6 +276,11 @@ int main(int argc, char** argv) {
   if (!model) return Fail("cannot load model " + a.model);
   const llama_vocab* vocab = llama_model_get_vocab(model);
   const size_t n_ctx = (size_t)llama_model_n_ctx_train(model);
+  // Training attends to the window's own keys and values (patches/llama.cpp/0001), which
+  // needs the KV cache to be exactly one window: llama.cpp pads caches to 256 cells.
+  if (n_ctx % 256 != 0)
+    return Fail(a.model + ": its context length " + std::to_string(n_ctx) +
+                " is the training window and must be a multiple of 256 (coolfusion-make-model --ctx)");
   const llama_token eog = llama_vocab_eos(vocab) >= 0 ? llama_vocab_eos(vocab) : llama_vocab_eot(vocab);
   if (eog < 0) return Fail(a.model + " has no end-of-generation token");
 

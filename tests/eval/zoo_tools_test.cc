@@ -1,0 +1,172 @@
+// The zoo tools as a user runs them: coolfusion-make-task writes the committed splits
+// exactly, from the issue's templates, disjoint; coolfusion-train is reproducible (same
+// command and seed: same losses, same model file); `coolfusion eval` reports the
+// documented JSON.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "support/paths.h"
+
+namespace coolfusion {
+namespace {
+
+std::string Dir() {
+  static const std::string d = [] {
+    const std::string p = ::testing::TempDir() + "/coolfusion-zoo-" + std::to_string(getpid());
+    std::system(("mkdir -p " + p).c_str());
+    return p;
+  }();
+  return d;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Runs a shell command line; returns its exit code, stdout in *out.
+int Sh(const std::string& cmd, std::string* out = nullptr) {
+  const std::string o = Dir() + "/sh.out";
+  const int st = std::system(("(" + cmd + ") >" + o + " 2>" + Dir() + "/sh.err").c_str());
+  if (out) *out = Slurp(o);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+std::vector<nlohmann::json> Rows(const std::string& text) {
+  std::vector<nlohmann::json> rows;
+  std::stringstream ss(text);
+  for (std::string line; std::getline(ss, line);)
+    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+TEST(ZooTools, MakeTaskReproducesTheCommittedSplitsFromTheTemplates) {
+  const std::string task = testing::MakeTaskPath(), data = testing::SourceDir() + "/data/arith3/";
+  std::string test, val;
+  ASSERT_EQ(Sh(task + " arith3 --seed 1000 --n 600", &test), 0);
+  EXPECT_EQ(test, Slurp(data + "test.jsonl"));
+  ASSERT_EQ(Sh(task + " arith3 --seed 2000 --n 300 --exclude " + data + "test.jsonl", &val), 0);
+  EXPECT_EQ(val, Slurp(data + "val.jsonl"));
+  const std::regex add(R"((\w+) has (\d+) (\w+)\. \1 finds (\d+) more \3\. How many \3 does \1 have now\?)");
+  const std::regex sub(R"((\w+) has (\d+) (\w+)\. \1 gives (\d+) \3 to (\w+)\. How many \3 does \1 have now\?)");
+  const std::regex mul(R"((\w+) has (\d+) bags with (\d+) (\w+) in each bag\. How many \4 does \1 have\?)");
+  const std::set<std::string> names = {"Ann", "Ben", "Cara", "Dan", "Eva", "Finn", "Gus", "Hana", "Ivo", "Jill"};
+  std::map<char, int> per_op;
+  std::set<std::string> questions;
+  for (const auto& r : Rows(test)) {
+    const std::string q = r["question"], a = r["answer"];
+    EXPECT_TRUE(questions.insert(q).second) << "repeated: " << q;
+    std::smatch m;
+    long x, y, z;
+    char op;
+    if (std::regex_match(q, m, add)) {
+      op = '+', x = std::stol(m[2]), y = std::stol(m[4]), z = x + y;
+      EXPECT_TRUE(x >= 1 && x <= 20 && y >= 1 && y <= 20) << q;
+    } else if (std::regex_match(q, m, sub)) {
+      op = '-', x = std::stol(m[2]), y = std::stol(m[4]), z = x - y;
+      EXPECT_TRUE(1 <= y && y <= x && x <= 30) << q;
+      EXPECT_NE(m[1].str(), m[5].str()) << q;
+      EXPECT_TRUE(names.count(m[5])) << q;
+    } else if (std::regex_match(q, m, mul)) {
+      op = '*', x = std::stol(m[2]), y = std::stol(m[3]), z = x * y;
+      EXPECT_TRUE(x >= 2 && x <= 9 && y >= 2 && y <= 9) << q;
+    } else {
+      ADD_FAILURE() << "no template matches: " << q;
+      continue;
+    }
+    EXPECT_TRUE(names.count(m[1])) << q;
+    ++per_op[op];
+    EXPECT_EQ(a, std::to_string(x) + " " + op + " " + std::to_string(y) + " = " + std::to_string(z) + "\n#### " +
+                     std::to_string(z));
+  }
+  EXPECT_EQ(per_op['+'], 200);
+  EXPECT_EQ(per_op['-'], 200);
+  EXPECT_EQ(per_op['*'], 200);
+  for (const auto& r : Rows(val)) EXPECT_FALSE(questions.count(r["question"])) << "val row in test";
+  // Another seed: a fresh test set, same shape.
+  std::string other;
+  ASSERT_EQ(Sh(task + " arith3 --seed 77 --n 600", &other), 0);
+  EXPECT_NE(other, test);
+  EXPECT_EQ(Rows(other).size(), 600u);
+}
+
+TEST(ZooTools, TrainingIsReproducible) {
+  const std::string d = Dir();
+  ASSERT_EQ(Sh(testing::MakeTaskPath() + " arith3 --seed 5 --n 120 --ops add,sub > " + d + "/t.jsonl"), 0);
+  ASSERT_EQ(Sh(testing::MakeTaskPath() + " arith3 --seed 6 --n 20 --ops add,sub > " + d + "/v.jsonl"), 0);
+  ASSERT_EQ(Sh(testing::MakeModelPath() + " --vocab " + testing::Shared("stories260K") + " --out " + d +
+               "/m.gguf --dim 32 --layers 1 --heads 2 --ff 64 --ctx 256 --type f32 --seed 3"),
+            0);
+  std::string log[2];
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(Sh(testing::TrainPath() + " -m " + d + "/m.gguf --train " + d + "/t.jsonl --val " + d +
+                     "/v.jsonl -o " + d + "/out" + std::to_string(i) + ".gguf --epochs 2 --seed 9 -t 1 --check 3",
+                 &log[i]),
+              0)
+        << Slurp(d + "/sh.err");
+  }
+  EXPECT_NE(log[0].find("epoch 2: train loss"), std::string::npos) << log[0];
+  EXPECT_NE(log[0].find("validation loss"), std::string::npos) << log[0];
+  EXPECT_EQ(log[0], log[1]);
+  EXPECT_EQ(Slurp(d + "/out0.gguf"), Slurp(d + "/out1.gguf"));
+  // A bad input file is an error naming the line.
+  std::ofstream(d + "/bad.jsonl") << "{\"question\": \"q\", \"answer\": \"#### 1\"}\n{oops\n";
+  EXPECT_EQ(Sh(testing::TrainPath() + " -m " + d + "/m.gguf --train " + d + "/bad.jsonl --val " + d +
+               "/v.jsonl -o " + d + "/x.gguf"),
+            1);
+  EXPECT_NE(Slurp(d + "/sh.err").find("bad.jsonl:2"), std::string::npos) << Slurp(d + "/sh.err");
+  // A training window the trainer cannot use is an error, not an abort.
+  ASSERT_EQ(Sh(testing::MakeModelPath() + " --vocab " + testing::Shared("stories260K") + " --out " + d +
+               "/m128.gguf --dim 32 --layers 1 --heads 2 --ff 64 --ctx 128 --type f32"),
+            0);
+  EXPECT_EQ(Sh(testing::TrainPath() + " -m " + d + "/m128.gguf --train " + d + "/t.jsonl --val " + d +
+               "/v.jsonl -o " + d + "/x.gguf"),
+            1);
+  EXPECT_NE(Slurp(d + "/sh.err").find("multiple of 256"), std::string::npos) << Slurp(d + "/sh.err");
+}
+
+TEST(ZooTools, EvalWritesTheDocumentedJsonAndChart) {
+  const std::string d = Dir();
+  ASSERT_EQ(Sh(testing::MakeTaskPath() + " arith3 --seed 8 --n 6 > " + d + "/e.jsonl"), 0);
+  std::string out;
+  const std::string a = testing::Tiny("llama-spm"), b = testing::Tiny("gpt-2");
+  ASSERT_EQ(Sh(testing::CliPath() + " eval --data " + d + "/e.jsonl -m " + a + " -m " + b +
+                   " --method single,cool,cool+r -n 8 -t 1 --json " + d + "/e.json --svg " + d + "/e.svg",
+               &out),
+            0)
+      << Slurp(d + "/sh.err");
+  const auto j = nlohmann::json::parse(Slurp(d + "/e.json"));
+  ASSERT_EQ(j["results"].size(), 4u);  // single x 2, cool, cool+r
+  EXPECT_EQ(j["results"][0]["method"], "single");
+  EXPECT_EQ(j["results"][0]["models"], nlohmann::json::array({a}));
+  EXPECT_EQ(j["results"][2]["method"], "cool");
+  EXPECT_EQ(j["results"][2]["models"], nlohmann::json::array({a, b}));
+  for (const auto& r : j["results"]) {
+    EXPECT_EQ(r["n"], 6);
+    EXPECT_LE(r["ci95"][0].get<double>(), r["accuracy"].get<double>());
+    EXPECT_GE(r["ci95"][1].get<double>(), r["accuracy"].get<double>());
+  }
+  EXPECT_EQ(j["predictions"].size(), 24u);
+  EXPECT_NE(Slurp(d + "/e.svg").find("<svg"), std::string::npos);
+  EXPECT_NE(out.find("95% CI"), std::string::npos);
+  // Empty file and a row without a final answer: errors naming the file and line.
+  std::ofstream(d + "/empty.jsonl").close();
+  EXPECT_EQ(Sh(testing::CliPath() + " eval --data " + d + "/empty.jsonl -m " + a), 1);
+  EXPECT_NE(Slurp(d + "/sh.err").find("empty.jsonl: no rows"), std::string::npos);
+  std::ofstream(d + "/noanswer.jsonl") << "{\"question\": \"q\", \"answer\": \"1 + 1 = 2\"}\n";
+  EXPECT_EQ(Sh(testing::CliPath() + " eval --data " + d + "/noanswer.jsonl -m " + a), 1);
+  EXPECT_NE(Slurp(d + "/sh.err").find("noanswer.jsonl:1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace coolfusion
