@@ -37,6 +37,7 @@ int Fail(const std::string& m) {
 struct Args {
   std::string model, train, val, out, out_type = "f16";
   long epochs = 1, threads = 2, check = 60, out_ctx = 2048, seed = 1, ngl = 0;
+  bool pack = true;  // --no-pack: one example per window (no attention across examples)
   double lr = 3e-4, lr_min = 3e-5, warmup = 0.03, wd = 0.0;
 };
 
@@ -85,12 +86,13 @@ std::string Prompt(const Row& r) { return "Question: " + r.question + "\nAnswer:
 // Packs whole examples into windows of n_ctx + 1 tokens (inputs are the first n_ctx,
 // labels the last n_ctx), padding each window's tail with end-of-generation.
 std::vector<std::vector<llama_token>> Pack(const std::vector<std::vector<llama_token>>& examples,
-                                           const std::vector<size_t>& order, size_t n_ctx, llama_token pad) {
+                                           const std::vector<size_t>& order, size_t n_ctx, llama_token pad,
+                                           bool pack) {
   std::vector<std::vector<llama_token>> windows;
   std::vector<llama_token> cur;
   for (size_t i : order) {
     const auto& e = examples[i];
-    if (cur.size() + e.size() > n_ctx + 1 && !cur.empty()) {
+    if ((!pack || cur.size() + e.size() > n_ctx + 1) && !cur.empty()) {
       cur.resize(n_ctx + 1, pad);
       windows.push_back(std::move(cur));
       cur.clear();
@@ -225,9 +227,11 @@ const char* kUsage =
     "usage: coolfusion-train -m MODEL.gguf --train TRAIN.jsonl --val VAL.jsonl -o OUT.gguf\n"
     "         [--epochs 1] [--lr 3e-4] [--lr-min 3e-5] [--warmup 0.03] [--wd 0]\n"
     "         [--seed 1] [-t 2] [-ngl 0] [--check 60] [--out-ctx 2048] [--out-type f16|q8_0|f32]\n"
+    "         [--no-pack]\n"
     "Trains MODEL (f32 weights; its context length is the training window) with AdamW and\n"
     "writes OUT. --warmup is a fraction of all steps; --check is how many validation rows\n"
-    "are answered greedily after each epoch. -ngl 99 trains on a GPU (a CUDA build).\n";
+    "are answered greedily after each epoch. -ngl 99 trains on a GPU (a CUDA build).\n"
+    "Examples are packed whole into windows; --no-pack gives each its own window.\n";
 
 }  // namespace
 
@@ -238,6 +242,10 @@ int main(int argc, char** argv) {
     if (k == "-h" || k == "--help") {
       std::fputs(kUsage, stdout);
       return 0;
+    }
+    if (k == "--no-pack") {
+      a.pack = false;
+      continue;
     }
     if (i + 1 >= argc) return Fail("missing value for " + k);
     const char* v = argv[++i];
@@ -301,10 +309,10 @@ int main(int argc, char** argv) {
 
   std::vector<size_t> val_order(val_ex.size());
   for (size_t i = 0; i < val_order.size(); ++i) val_order[i] = i;
-  const auto val_windows = Pack(val_ex, val_order, n_ctx, eog);
+  const auto val_windows = Pack(val_ex, val_order, n_ctx, eog, a.pack);
   std::vector<size_t> order(train_ex.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  const size_t n_train_windows = Pack(train_ex, order, n_ctx, eog).size();
+  const size_t n_train_windows = Pack(train_ex, order, n_ctx, eog, a.pack).size();
 
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = (uint32_t)n_ctx;
@@ -336,7 +344,7 @@ int main(int argc, char** argv) {
   ggml_opt_result_t res_train = ggml_opt_result_init(), res_val = ggml_opt_result_init();
   for (long epoch = 0; epoch < a.epochs; ++epoch) {
     for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[(size_t)(rng() % i)]);
-    auto windows = Pack(train_ex, order, n_ctx, eog);
+    auto windows = Pack(train_ex, order, n_ctx, eog, a.pack);
     const size_t n_tw = windows.size();
     windows.insert(windows.end(), val_windows.begin(), val_windows.end());
     ggml_opt_dataset_t ds = ggml_opt_dataset_init(GGML_TYPE_I32, GGML_TYPE_I32, (int64_t)n_ctx, (int64_t)n_ctx,
