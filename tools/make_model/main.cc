@@ -24,7 +24,13 @@
 #include <string>
 #include <vector>
 
+#include "../common/tool_flags.h"
+
 namespace {
+
+using coolfusion::tools::Fail;
+using coolfusion::tools::ParseLong;
+using coolfusion::tools::ParseDouble;
 
 struct Args {
   std::string vocab, out, name = "coolfusion-random", type = "f32";
@@ -35,20 +41,6 @@ struct Args {
   std::string chat_template;  // "chatml" or a template text; empty: the vocabulary's own
   bool kv_identity = false;   // attn_k / attn_v start as the identity (see --kv-init)
 };
-
-int Fail(const std::string& m) {
-  std::fprintf(stderr, "error: %s\n", m.c_str());
-  return 1;
-}
-
-bool ParseLong(const char* s, long lo, long hi, long* out) {
-  char* end = nullptr;
-  errno = 0;
-  const long v = std::strtol(s, &end, 10);
-  if (*s == '\0' || *end != '\0' || errno || v < lo || v > hi) return false;
-  *out = v;
-  return true;
-}
 
 // The identity (rows x cols, ones where row == col) for the key and value projections.
 void Identity(ggml_tensor* t) {

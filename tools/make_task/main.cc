@@ -25,16 +25,17 @@
 #include <string>
 #include <vector>
 
+#include "../common/tool_flags.h"
+
 namespace {
+
+using coolfusion::tools::Fail;
+using coolfusion::tools::ParseLong;
+using coolfusion::tools::ParseDouble;
 
 constexpr const char* kNames[] = {"Ann", "Ben", "Cara", "Dan", "Eva", "Finn", "Gus", "Hana", "Ivo", "Jill"};
 constexpr const char* kItems[] = {"apples", "pens", "books", "cards", "shells", "coins", "stamps", "marbles"};
 constexpr const char* kColours[] = {"red", "blue", "green", "yellow", "pink", "black", "white", "brown"};
-
-int Fail(const std::string& m) {
-  std::fprintf(stderr, "error: %s\n", m.c_str());
-  return 1;
-}
 
 // Same numbers on every platform: mt19937_64's output is fixed by the standard; the
 // standard distributions are not.
@@ -91,15 +92,6 @@ std::vector<std::string> Split(const std::string& s) {
   std::stringstream ss(s);
   for (std::string x; std::getline(ss, x, ',');) out.push_back(x);
   return out;
-}
-
-bool ParseLong(const char* s, long lo, long hi, long* out) {
-  char* end = nullptr;
-  errno = 0;
-  const long v = std::strtol(s, &end, 10);
-  if (*s == '\0' || *end != '\0' || errno || v < lo || v > hi) return false;
-  *out = v;
-  return true;
 }
 
 void Print(const Problem& p) {

@@ -13,6 +13,7 @@
 // Same command, same seed, same thread count: same losses (ggml's CPU kernels are
 // deterministic).
 #include <ggml-opt.h>
+#include <llama-cpp.h>
 #include <llama.h>
 #include <nlohmann/json.hpp>
 
@@ -27,12 +28,13 @@
 #include <string>
 #include <vector>
 
+#include "../common/tool_flags.h"
+
 namespace {
 
-int Fail(const std::string& m) {
-  std::fprintf(stderr, "error: %s\n", m.c_str());
-  return 1;
-}
+using coolfusion::tools::Fail;
+using coolfusion::tools::ParseLong;
+using coolfusion::tools::ParseDouble;
 
 struct Args {
   std::string model, train, val, out, out_type = "f16";
@@ -188,23 +190,6 @@ bool Save(const llama_model* model, const Args& a) {
   return rc == 0;
 }
 
-bool ParseLong(const char* s, long lo, long hi, long* out) {
-  char* end = nullptr;
-  errno = 0;
-  const long v = std::strtol(s, &end, 10);
-  if (*s == '\0' || *end != '\0' || errno || v < lo || v > hi) return false;
-  *out = v;
-  return true;
-}
-
-bool ParseDouble(const char* s, double lo, double hi, double* out) {
-  char* end = nullptr;
-  const double v = std::strtod(s, &end);
-  if (*s == '\0' || *end != '\0' || !(v >= lo && v <= hi)) return false;
-  *out = v;
-  return true;
-}
-
 // Progress on long epochs: a line per tenth of the windows (logs stay readable).
 void Progress(bool train, ggml_opt_context_t, ggml_opt_dataset_t, ggml_opt_result_t result, int64_t ibatch,
               int64_t ibatch_max, int64_t t_start_us) {
@@ -280,7 +265,8 @@ int main(int argc, char** argv) {
   llama_model_params mp = llama_model_default_params();
   mp.load_mode = LLAMA_LOAD_MODE_NONE;  // the trainer writes into the weights
   mp.n_gpu_layers = (int32_t)a.ngl;  // 0: CPU; a GPU build trains there with -ngl 99
-  llama_model* model = llama_model_load_from_file(a.model.c_str(), mp);
+  llama_model_ptr model_owner(llama_model_load_from_file(a.model.c_str(), mp));
+  llama_model* model = model_owner.get();
   if (!model) return Fail("cannot load model " + a.model);
   const llama_vocab* vocab = llama_model_get_vocab(model);
   const size_t n_ctx = (size_t)llama_model_n_ctx_train(model);
@@ -320,7 +306,8 @@ int main(int argc, char** argv) {
   cp.n_threads = cp.n_threads_batch = (int32_t)a.threads;
   cp.type_k = cp.type_v = GGML_TYPE_F32;  // OUT_PROD has no f16
   cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-  llama_context* ctx = llama_init_from_model(model, cp);
+  llama_context_ptr ctx_owner(llama_init_from_model(model, cp));
+  llama_context* ctx = ctx_owner.get();
   if (!ctx) return Fail("cannot create a training context");
 
   Schedule sched{a.lr, a.lr_min, a.wd, 0, (long)(n_train_windows * (size_t)a.epochs)};
@@ -342,6 +329,10 @@ int main(int argc, char** argv) {
 
   std::mt19937_64 rng((uint64_t)a.seed);
   ggml_opt_result_t res_train = ggml_opt_result_init(), res_val = ggml_opt_result_init();
+  struct Results {
+    ggml_opt_result_t a, b;
+    ~Results() { ggml_opt_result_free(a), ggml_opt_result_free(b); }
+  } results_owner{res_train, res_val};
   for (long epoch = 0; epoch < a.epochs; ++epoch) {
     for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[(size_t)(rng() % i)]);
     auto windows = Pack(train_ex, order, n_ctx, eog, a.pack);
@@ -376,11 +367,9 @@ int main(int argc, char** argv) {
     // After every epoch, so that a run cut short still leaves its latest model.
     if (!Save(model, a)) return Fail("cannot write " + a.out);
   }
-  ggml_opt_result_free(res_train);
-  ggml_opt_result_free(res_val);
 
-  llama_free(ctx);
-  llama_model_free(model);
+  ctx_owner.reset();
+  model_owner.reset();
   std::fprintf(stderr, "done: %s (%s, context length %ld)\n", a.out.c_str(), a.out_type.c_str(), a.out_ctx);
   llama_backend_free();
   return 0;
