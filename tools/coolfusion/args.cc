@@ -32,6 +32,28 @@ Status ParseFloat(const std::string& flag, const std::string& v, double lo, doub
   return Status::Ok();
 }
 
+// "a,b,c" -> {"a", "b", "c"}, empty items dropped.
+std::vector<std::string> SplitList(const std::string& v) {
+  std::vector<std::string> out;
+  std::stringstream ss(v);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// A comma-separated list of names, each parsed by `parse`; the error names the flag.
+template <typename T, typename Parse>
+Status ParseList(const std::string& flag, const std::string& v, Parse parse, const char* known, std::vector<T>* out) {
+  out->clear();
+  for (const std::string& name : SplitList(v)) {
+    T x;
+    if (!parse(name, &x)) return Status::InvalidArgument("unknown " + flag + " '" + name + "' (" + known + ")");
+    out->push_back(x);
+  }
+  if (out->empty()) return Status::InvalidArgument(flag + " is empty");
+  return Status::Ok();
+}
+
 // -m PATH[@key=value,...]: per-model options.
 Status ParseModel(const std::string& spec, const ModelOptions& defaults, ModelOptions* out) {
   *out = defaults;
@@ -116,39 +138,20 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "--rpc") {
       // llama.cpp's flag: comma-separated workers, here for every model without its own rpc=
       CF_RETURN_IF_ERROR(value(&v));
-      std::stringstream rs(v);
-      defaults.rpc.clear();
-      for (std::string ep; std::getline(rs, ep, ',');)
-        if (!ep.empty()) defaults.rpc.push_back(ep);
+      defaults.rpc = SplitList(v);
       if (defaults.rpc.empty()) return Status::InvalidArgument("--rpc expects HOST:PORT[,HOST:PORT...]");
     } else if (a == "-ngl" || a == "--n-gpu-layers" || a == "--gpu-layers") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseInt(a, v, -1, 100000, &defaults.n_gpu_layers));
     } else if (a == "--method") {
       CF_RETURN_IF_ERROR(value(&v));
-      out->methods.clear();
-      std::stringstream ms(v);
-      for (std::string name; std::getline(ms, name, ',');) {
-        Method m;
-        if (!ParseMethod(name, &m)) {
-          return Status::InvalidArgument("unknown --method '" + name + "' (cool, cool-shortest, rerank, cool+r, single)");
-        }
-        out->methods.push_back(m);
-      }
-      if (out->methods.empty()) return Status::InvalidArgument("--method is empty");
+      CF_RETURN_IF_ERROR(ParseList(a, v, [](const std::string& n, Method* m) { return ParseMethod(n, m); },
+                                   "cool, cool-shortest, rerank, cool+r, single", &out->methods));
       out->gen.method = out->methods.front();
     } else if (a == "--score") {
       CF_RETURN_IF_ERROR(value(&v));
-      out->scores.clear();
-      std::stringstream ss(v);
-      for (std::string name; std::getline(ss, name, ',');) {
-        ScoreRule r;
-        if (!ParseScoreRule(name, &r)) {
-          return Status::InvalidArgument("unknown --score '" + name + "' (mean, geomean, sweetspan)");
-        }
-        out->scores.push_back(r);
-      }
-      if (out->scores.empty()) return Status::InvalidArgument("--score is empty");
+      CF_RETURN_IF_ERROR(ParseList(a, v, [](const std::string& n, ScoreRule* r) { return ParseScoreRule(n, r); },
+                                   "mean, geomean, sweetspan", &out->scores));
       out->gen.scoring.rule = out->scores.front();
     } else if (a == "--sweetspan-ratio") {
       CF_RETURN_IF_ERROR(value(&v));
