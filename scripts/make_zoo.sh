@@ -8,7 +8,7 @@
 #
 #   scripts/make_zoo.sh [a|b|c ...]          (default: all three, one after another)
 # Settings (environment): COOLFUSION_ZOO_ROWS (training rows per epoch, 12000),
-# COOLFUSION_ZOO_EPOCHS (5), COOLFUSION_ZOO_THREADS (nproc), COOLFUSION_ZOO_NGL (0; 99 trains
+# COOLFUSION_ZOO_EPOCHS (3), COOLFUSION_ZOO_THREADS (nproc), COOLFUSION_ZOO_NGL (0; 99 trains
 # on a GPU with a CUDA build of the tools, see cmake/zoo/), COOLFUSION_ZOO_BIN (build/bin),
 # COOLFUSION_ZOO_OUT (models/), COOLFUSION_ZOO_PARALLEL=1 (train the three at once).
 set -euo pipefail
@@ -19,7 +19,7 @@ work=${COOLFUSION_ZOO_WORK:-$root/build/zoo}
 shared=${COOLFUSION_SHARED_MODELS:-$root/../shared/data/models}
 vocabs=${COOLFUSION_VOCAB_DIR:-$root/third_party/llama.cpp/models}
 rows=${COOLFUSION_ZOO_ROWS:-12000}
-epochs=${COOLFUSION_ZOO_EPOCHS:-5}
+epochs=${COOLFUSION_ZOO_EPOCHS:-3}
 threads=${COOLFUSION_ZOO_THREADS:-$(nproc)}
 ngl=${COOLFUSION_ZOO_NGL:-0}
 which=("$@")
@@ -51,7 +51,7 @@ train_one() {
   "$bin/coolfusion-make-model" --vocab "$vocab" --out "$work/init-$name.gguf" $shape --ctx "$ctx" \
     --seed "$seed" --type f32 --name "arith3-$name"
   "$bin/coolfusion-train" -m "$work/init-$name.gguf" --train "$work/train-$name.jsonl" \
-    --val "$work/val-$name.jsonl" -o "$out/arith3-$name.gguf" --epochs "$epochs" --lr 3e-4 --lr-min 3e-5 \
+    --val "$work/val-$name.jsonl" -o "$out/arith3-$name.gguf" --epochs "$epochs" --lr 1e-3 --lr-min 1e-4 \
     --warmup 0.03 --seed "$seed" -t "$threads" -ngl "$ngl" --check 100 --out-type "$type" --out-ctx 2048 \
     > "$log" 2>&1 || { tail -n 20 "$log" >&2; echo "error: training arith3-$name failed (log: $log)" >&2; return 1; }
   grep -E "^(training|epoch)" "$log"

@@ -135,6 +135,28 @@ TEST(ZooTools, TrainingIsReproducible) {
   EXPECT_NE(Slurp(d + "/sh.err").find("multiple of 256"), std::string::npos) << Slurp(d + "/sh.err");
 }
 
+// The optimizer really learns: a small model shown 20 problems 20 times answers them.
+// Regression test for patches/llama.cpp/0003 (ggml-opt summed every gradient since the
+// first step into its accumulators; the same run then answered none of them).
+TEST(ZooTools, TrainerLearnsTheProblemsItIsShown) {
+  const std::string d = Dir();
+  ASSERT_EQ(Sh(testing::MakeTaskPath() + " arith3 --seed 21 --n 20 --ops add,sub > " + d + "/p20.jsonl"), 0);
+  ASSERT_EQ(Sh("for i in $(seq 20); do cat " + d + "/p20.jsonl; done > " + d + "/p400.jsonl"), 0);
+  ASSERT_EQ(Sh(testing::MakeModelPath() + " --vocab " + testing::Shared("stories260K") + " --out " + d +
+               "/m64.gguf --dim 64 --layers 2 --heads 4 --ff 256 --ctx 256 --type f32 --seed 3"),
+            0);
+  std::string log;
+  ASSERT_EQ(Sh(testing::TrainPath() + " -m " + d + "/m64.gguf --train " + d + "/p400.jsonl --val " + d +
+                   "/p20.jsonl -o " + d + "/m64-out.gguf --epochs 3 --lr 3e-3 --lr-min 3e-4 --warmup 0.05 "
+                   "--seed 1 -t 2 --check 20 --out-type f32",
+               &log),
+            0)
+      << Slurp(d + "/sh.err");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(log, m, std::regex(R"(epoch 3: .*greedy accuracy ([0-9.]+)%)"))) << log;
+  EXPECT_GE(std::stod(m[1]), 80.0) << log;
+}
+
 TEST(ZooTools, EvalWritesTheDocumentedJsonAndChart) {
   const std::string d = Dir();
   ASSERT_EQ(Sh(testing::MakeTaskPath() + " arith3 --seed 8 --n 6 > " + d + "/e.jsonl"), 0);
