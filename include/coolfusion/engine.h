@@ -134,7 +134,7 @@ class Ensemble {
 // Parses "cool", "cool-shortest", "rerank", "cool+r", "single".
 bool ParseMethod(std::string_view name, Method* out);
 const char* MethodName(Method m);
-// Parses "mean", "geomean", "sweetspan".
+// Parses "mean", "geomean", "sweetspan", "median".
 bool ParseScoreRule(std::string_view name, ScoreRule* out);
 
 }  // namespace coolfusion

@@ -32,6 +32,7 @@ enum class ScoreRule {
   kMeanPpl,     // the paper's rule: weighted arithmetic mean of per-model perplexities
   kGeoMeanPpl,  // weighted geometric mean (mean log-perplexity): less ruled by one outlier
   kSweetSpan,   // SweetSpan's filter, then the arithmetic mean (see sweetspan_ratio)
+  kMedianPpl,   // weighted median: no single model's outlier perplexity decides (3+ models)
 };
 
 struct ScoringOptions {

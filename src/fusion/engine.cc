@@ -230,6 +230,7 @@ bool ParseScoreRule(std::string_view name, ScoreRule* out) {
   if (name == "mean") *out = ScoreRule::kMeanPpl;
   else if (name == "geomean") *out = ScoreRule::kGeoMeanPpl;
   else if (name == "sweetspan") *out = ScoreRule::kSweetSpan;
+  else if (name == "median") *out = ScoreRule::kMedianPpl;
   else return false;
   return true;
 }

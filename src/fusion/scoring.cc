@@ -72,12 +72,44 @@ class SweetSpan final : public ScoringRule {
   double ratio_;
 };
 
+// Weighted median of the perplexities: the score a candidate gets from the middle model.
+// One model's extreme perplexity (a token it never saw in training, a skill it lacks)
+// cannot decide alone; with two models it is their arithmetic mean.
+class MedianPpl final : public ScoringRule {
+ public:
+  double Score(const std::vector<double>& ppl, const std::vector<double>& w, std::vector<bool>* used) const override {
+    std::vector<std::pair<double, double>> v;  // (ppl, weight)
+    double total = 0;
+    used->assign(ppl.size(), false);
+    for (size_t i = 0; i < ppl.size(); ++i) {
+      if (w[i] <= 0) continue;
+      (*used)[i] = true;
+      v.push_back({ppl[i], w[i]});
+      total += w[i];
+    }
+    if (v.empty()) return kInf;
+    std::sort(v.begin(), v.end());
+    double cum = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      cum += v[i].second;
+      if (cum > total / 2 * (1 + 1e-12)) return v[i].first;
+      // exactly half the weight at or below v[i]: the middle lies between v[i] and v[i+1]
+      if (cum >= total / 2 * (1 - 1e-12) && i + 1 < v.size()) {
+        if (std::isinf(v[i + 1].first)) return kInf;
+        return (v[i].first + v[i + 1].first) / 2;
+      }
+    }
+    return v.back().first;
+  }
+};
+
 }  // namespace
 
 std::unique_ptr<ScoringRule> MakeScoringRule(const ScoringOptions& opts) {
   switch (opts.rule) {
     case ScoreRule::kGeoMeanPpl: return std::make_unique<GeoMeanPpl>();
     case ScoreRule::kSweetSpan: return std::make_unique<SweetSpan>(opts.sweetspan_ratio);
+    case ScoreRule::kMedianPpl: return std::make_unique<MedianPpl>();
     case ScoreRule::kMeanPpl:
     default: return std::make_unique<MeanPpl>();
   }

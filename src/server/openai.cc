@@ -157,7 +157,7 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const 
     }
     if (c.contains("score")) {
       if (!c["score"].is_string() || !ParseScoreRule(c["score"].get<std::string>(), &o.scoring.rule)) {
-        return Fail(err, "'coolfusion.score' must be one of mean, geomean, sweetspan", "coolfusion.score");
+        return Fail(err, "'coolfusion.score' must be one of mean, geomean, sweetspan, median", "coolfusion.score");
       }
     }
     if (c.contains("trace")) {

@@ -350,7 +350,7 @@ TEST(Fusion, TraceCountsEventsAndTimes) {
 
 TEST(Fusion, ScoringRulesChangeTheChoiceNotTheMechanics) {
   auto e = Open({Shared("stories260K"), Shared("aidreams260K"), Shared("babyllama105")});
-  for (ScoreRule rule : {ScoreRule::kMeanPpl, ScoreRule::kGeoMeanPpl, ScoreRule::kSweetSpan}) {
+  for (ScoreRule rule : {ScoreRule::kMeanPpl, ScoreRule::kGeoMeanPpl, ScoreRule::kSweetSpan, ScoreRule::kMedianPpl}) {
     Request req;
     req.prompt = "Once upon a time";
     req.options.max_new_tokens = 30;

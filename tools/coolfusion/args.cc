@@ -151,7 +151,7 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "--score") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseList(a, v, [](const std::string& n, ScoreRule* r) { return ParseScoreRule(n, r); },
-                                   "mean, geomean, sweetspan", &out->scores));
+                                   "mean, geomean, sweetspan, median", &out->scores));
       out->gen.scoring.rule = out->scores.front();
     } else if (a == "--sweetspan-ratio") {
       CF_RETURN_IF_ERROR(value(&v));

@@ -24,6 +24,7 @@ const char* ScoreName(ScoreRule r) {
     case ScoreRule::kMeanPpl: return "mean";
     case ScoreRule::kGeoMeanPpl: return "geomean";
     case ScoreRule::kSweetSpan: return "sweetspan";
+    case ScoreRule::kMedianPpl: return "median";
   }
   return "?";
 }

@@ -46,7 +46,8 @@ generation options:
                             generation stops after the segment that reaches N
   --method NAME             cool (default), cool-shortest, rerank, cool+r, single
   --score RULE              mean (default: arithmetic mean of PPL, the paper's),
-                            geomean (geometric mean), sweetspan (drop outlier scores)
+                            geomean (geometric mean), sweetspan (drop outlier scores),
+                            median (the middle model's PPL; for 3+ models)
   --sweetspan-ratio R       sweetspan: drop a model's score while max/min PPL > R (10)
   --temp T                  sampling temperature for drafts (default 0: greedy)
   --top-p P                 nucleus sampling when --temp > 0 (default 1)

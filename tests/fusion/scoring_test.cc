@@ -1,0 +1,77 @@
+// The scoring rules as pure functions: per-model perplexities of one candidate in, one
+// score out (lower wins), and which models' scores counted.
+#include "fusion/scoring.h"
+
+#include <coolfusion/engine.h>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+namespace coolfusion {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+double Score(ScoreRule rule, const std::vector<double>& ppl, std::vector<double> w = {},
+             std::vector<bool>* used_out = nullptr) {
+  if (w.empty()) w.assign(ppl.size(), 1.0);
+  ScoringOptions o;
+  o.rule = rule;
+  std::vector<bool> used;
+  const double s = MakeScoringRule(o)->Score(ppl, w, &used);
+  if (used_out) *used_out = used;
+  return s;
+}
+
+TEST(Scoring, MeanIsThePapersWeightedArithmeticMean) {
+  EXPECT_DOUBLE_EQ(Score(ScoreRule::kMeanPpl, {2, 4, 9}), 5);
+  EXPECT_DOUBLE_EQ(Score(ScoreRule::kMeanPpl, {2, 4}, {3, 1}), 2.5);
+  EXPECT_EQ(Score(ScoreRule::kMeanPpl, {2, kInf}), kInf);  // a model that cannot encode it
+}
+
+TEST(Scoring, GeoMeanIsTheMeanLogPerplexity) {
+  EXPECT_NEAR(Score(ScoreRule::kGeoMeanPpl, {1, 100}), 10, 1e-9);
+  EXPECT_NEAR(Score(ScoreRule::kGeoMeanPpl, {2, 8}, {1, 0}), 2, 1e-9);  // weight 0: not counted
+}
+
+TEST(Scoring, SweetSpanDropsTheMostSurprisedModelWhileTheSpreadIsLarge) {
+  std::vector<bool> used;
+  EXPECT_DOUBLE_EQ(Score(ScoreRule::kSweetSpan, {1, 2, 1000}, {}, &used), 1.5);
+  EXPECT_EQ(used, (std::vector<bool>{true, true, false}));
+  EXPECT_DOUBLE_EQ(Score(ScoreRule::kSweetSpan, {3, 4, 5}, {}, &used), 4);  // within 10x: all count
+  EXPECT_EQ(used, (std::vector<bool>{true, true, true}));
+}
+
+TEST(Scoring, MedianIsTheMiddleModelsPerplexity) {
+  std::vector<bool> used;
+  // One model's astronomic perplexity (a token it never saw) does not decide...
+  EXPECT_DOUBLE_EQ(Score(ScoreRule::kMedianPpl, {1.2, 1e9, 1.5}, {}, &used), 1.5);
+  EXPECT_EQ(used, (std::vector<bool>{true, true, true}));
+  // ...where the arithmetic mean is that perplexity's, whatever the other two say.
+  EXPECT_GT(Score(ScoreRule::kMeanPpl, {1.2, 1e9, 1.5}), 1e8);
+  // Two models: the mean of the two; an even count: the mean of the middle two.
+  EXPECT_DOUBLE_EQ(Score(ScoreRule::kMedianPpl, {2, 6}), 4);
+  EXPECT_DOUBLE_EQ(Score(ScoreRule::kMedianPpl, {1, 2, 6, 100}), 4);
+  // Weights: the weighted median; weight 0 is left out.
+  EXPECT_DOUBLE_EQ(Score(ScoreRule::kMedianPpl, {1, 5, 9}, {1, 1, 3}), 9);
+  EXPECT_DOUBLE_EQ(Score(ScoreRule::kMedianPpl, {1, 5, 9}, {1, 1, 0}, &used), 3);
+  EXPECT_EQ(used, (std::vector<bool>{true, true, false}));
+  // Infinite perplexities: in the middle, the score is infinite; at an end, not.
+  EXPECT_DOUBLE_EQ(Score(ScoreRule::kMedianPpl, {1, 2, kInf}), 2);
+  EXPECT_EQ(Score(ScoreRule::kMedianPpl, {1, kInf, kInf}), kInf);
+  EXPECT_EQ(Score(ScoreRule::kMedianPpl, {1, 2}, {0, 0}), kInf);
+}
+
+TEST(Scoring, RulesParseByName) {
+  ScoreRule r;
+  ASSERT_TRUE(ParseScoreRule("median", &r));
+  EXPECT_EQ(r, ScoreRule::kMedianPpl);
+  ASSERT_TRUE(ParseScoreRule("geomean", &r));
+  EXPECT_EQ(r, ScoreRule::kGeoMeanPpl);
+  EXPECT_FALSE(ParseScoreRule("avg", &r));
+}
+
+}  // namespace
+}  // namespace coolfusion
