@@ -6,7 +6,7 @@
 #   arith3     data/arith3/test.jsonl (600): each model alone, cool, cool-shortest, rerank, cool+r
 #   fresh      a new arith3 test set from the same templates, another seed
 #              (COOLFUSION_EVAL_SEED, default 4242): single x3, cool, cool+r
-#   rules      cool under each scoring rule (mean, geomean, sweetspan) on arith3 and facts3,
+#   rules      cool under each scoring rule (mean, geomean, sweetspan, median) on arith3 and facts3,
 #              and on a mismatched pair: zoo model A with stories260K (a model trained on
 #              children's stories, same tokenizer family, no arithmetic)
 # COOLFUSION_EVAL_LIMIT=N evaluates only the first N rows of each set (a quick look).
@@ -32,8 +32,8 @@ ev() {  # NAME ARGS...: one eval, JSON in build/eval/NAME.json, chart in OUT/NAM
 ev arith3 --data data/arith3/test.jsonl -m $A -m $B -m $C --method single,cool,cool-shortest,rerank,cool+r
 "$bin/coolfusion-make-task" arith3 --seed "$seed" --n 600 > build/eval/arith3-seed$seed.jsonl
 ev arith3-fresh --data build/eval/arith3-seed$seed.jsonl -m $A -m $B -m $C --method single,cool,cool+r
-ev rules-arith3 --data data/arith3/test.jsonl -m $A -m $B -m $C --method cool --score mean,geomean,sweetspan
-ev rules-facts3 --data data/facts3/test.jsonl -m $A -m $B -m $C --method single,cool --score mean,geomean,sweetspan
+ev rules-arith3 --data data/arith3/test.jsonl -m $A -m $B -m $C --method cool --score mean,geomean,sweetspan,median
+ev rules-facts3 --data data/facts3/test.jsonl -m $A -m $B -m $C --method single,cool --score mean,geomean,sweetspan,median
 ev rules-mismatched --data data/arith3/test.jsonl -m $A -m "$shared/stories260K.gguf" \
-  --method single,cool --score mean,geomean,sweetspan
+  --method single,cool --score mean,geomean,sweetspan,median
 echo "charts in $out/, JSON (with every prediction) in build/eval/"

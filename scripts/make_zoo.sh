@@ -7,7 +7,8 @@
 # Deterministic: same tools, same settings, same seeds -> same data, same losses, same models.
 #
 #   scripts/make_zoo.sh [a|b|c ...]          (default: all three, one after another)
-# Settings (environment): COOLFUSION_ZOO_ROWS (training rows per epoch, 12000),
+# Settings (environment): COOLFUSION_ZOO_ROWS (story problems per epoch, 12000),
+# COOLFUSION_ZOO_DRILLS (bare-arithmetic rows per epoch, as many as ROWS),
 # COOLFUSION_ZOO_EPOCHS (3), COOLFUSION_ZOO_THREADS (nproc), COOLFUSION_ZOO_NGL (0; 99 trains
 # on a GPU with a CUDA build of the tools, see cmake/zoo/), COOLFUSION_ZOO_BIN (build/bin),
 # COOLFUSION_ZOO_OUT (models/), COOLFUSION_ZOO_PARALLEL=1 (train the three at once).
@@ -20,6 +21,7 @@ shared=${COOLFUSION_SHARED_MODELS:-$root/../shared/data/models}
 vocabs=${COOLFUSION_VOCAB_DIR:-$root/third_party/llama.cpp/models}
 rows=${COOLFUSION_ZOO_ROWS:-12000}
 epochs=${COOLFUSION_ZOO_EPOCHS:-3}
+drills=${COOLFUSION_ZOO_DRILLS:-$rows}
 threads=${COOLFUSION_ZOO_THREADS:-$(nproc)}
 ngl=${COOLFUSION_ZOO_NGL:-0}
 which=("$@")
@@ -43,6 +45,9 @@ train_one() {
   task arith3 --seed "$seed" --n "$rows" --ops "$ops" --repeats \
     --exclude "$d/test.jsonl" --exclude "$d/val.jsonl" > "$work/train-$name.jsonl"
   task facts3 --groups "$groups" --n $((rows / 10)) --seed "$seed" >> "$work/train-$name.jsonl"
+  # Drills: the same operations without the story, so that the arithmetic is most of the
+  # tokens of these rows (in the stories it is 3 tokens of ~85).
+  [ "$drills" -gt 0 ] && task drill --seed "$seed" --n "$drills" --ops "$ops" >> "$work/train-$name.jsonl"
   # Validation: the validation split's problems of its own operations.
   local pat
   case $ops in add,sub) pat=' [-+] ';; sub,mul) pat=' [-*] ';; add,mul) pat=' [+*] ';; esac

@@ -2,11 +2,13 @@
 // ({"question", "answer"}, the answer ending in "#### X"), deterministically from a seed.
 //
 //   arith3: add / sub / mul word problems from fixed templates (see models/README.md).
+//   drill:  arith3's operands and answers without the story, for training.
 //   facts3: a made-up knowledge base (60 creatures, each with a favourite colour) in
 //           three groups of 20; a model trained on two groups knows two thirds of it.
 //
 //   coolfusion-make-task arith3 --seed S --n N [--ops add,sub,mul] [--exclude F.jsonl]... [--repeats]
 //   coolfusion-make-task facts3 [--groups 0,1,2] [--n N --seed S]
+//   coolfusion-make-task drill --seed S --n N [--ops add,sub,mul]
 //
 // arith3 with --n divisible by the number of ops gives exactly n/ops problems per
 // operation, interleaved; no question repeats (unless --repeats: training sets larger than
@@ -49,7 +51,9 @@ struct Problem {
   std::string question, answer;
 };
 
-Problem Arith(const std::string& op, Rng& r) {
+// drill: the same operands and answer line as arith3, without the story ("What is 6 + 2?"
+// -> "6 + 2 = 8\n#### 8"): short rows where the arithmetic is most of the tokens.
+Problem Arith(const std::string& op, Rng& r, bool drill = false) {
   const std::string n = kNames[r.Int(0, 9)];
   const std::string item = kItems[r.Int(0, 7)];
   long a, b, c;
@@ -70,6 +74,7 @@ Problem Arith(const std::string& op, Rng& r) {
         " in each bag. How many " + item + " does " + n + " have?";
   }
   const std::string cs = std::to_string(c);
+  if (drill) q = "What is " + std::to_string(a) + " " + sign + " " + std::to_string(b) + "?";
   return {q, std::to_string(a) + " " + sign + " " + std::to_string(b) + " = " + cs + "\n#### " + cs};
 }
 
@@ -105,11 +110,13 @@ int main(int argc, char** argv) {
     std::printf(
         "usage: coolfusion-make-task arith3 --seed S --n N [--ops add,sub,mul] [--exclude F.jsonl]... [--repeats]\n"
         "       coolfusion-make-task facts3 [--groups 0,1,2] [--n N --seed S]\n"
+        "       coolfusion-make-task drill --seed S --n N [--ops add,sub,mul]\n"
         "Writes GSM8K-format jsonl to stdout. facts3 without --n lists each fact of the groups once.\n");
     return argc < 2 ? 1 : 0;
   }
   const std::string task = argv[1];
-  if (task != "arith3" && task != "facts3") return Fail("unknown task '" + task + "' (arith3 or facts3)");
+  if (task != "arith3" && task != "facts3" && task != "drill")
+    return Fail("unknown task '" + task + "' (arith3, facts3 or drill)");
   long seed = 1, n = -1;
   std::vector<std::string> ops = {"add", "sub", "mul"};
   std::vector<std::string> groups = {"0", "1", "2"};
@@ -166,7 +173,11 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  if (n < 0) return Fail("arith3 needs --n");
+  if (n < 0) return Fail(task + " needs --n");
+  if (task == "drill") {
+    for (long i = 0; i < n; ++i) Print(Arith(ops[(size_t)(i % (long)ops.size())], r, true));
+    return 0;
+  }
   std::set<std::string> seen = excluded;
   for (long i = 0; i < n; ++i) {
     const std::string& op = ops[(size_t)(i % (long)ops.size())];
