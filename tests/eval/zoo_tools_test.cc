@@ -98,6 +98,20 @@ TEST(ZooTools, MakeTaskReproducesTheCommittedSplitsFromTheTemplates) {
   ASSERT_EQ(Sh(task + " arith3 --seed 77 --n 600", &other), 0);
   EXPECT_NE(other, test);
   EXPECT_EQ(Rows(other).size(), 600u);
+  // Drills: the same operations and answer lines, without the story.
+  std::string drill;
+  ASSERT_EQ(Sh(task + " drill --seed 3 --n 40 --ops add,sub", &drill), 0);
+  const std::regex bare(R"(What is (\d+) ([-+]) (\d+)\?)");
+  ASSERT_EQ(Rows(drill).size(), 40u);
+  for (const auto& r : Rows(drill)) {
+    const std::string q = r["question"], a = r["answer"];
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(q, m, bare)) << q;
+    const long x = std::stol(m[1]), y = std::stol(m[3]), z = m[2] == "+" ? x + y : x - y;
+    EXPECT_GE(z, 0) << q;
+    EXPECT_EQ(a, m[1].str() + " " + m[2].str() + " " + m[3].str() + " = " + std::to_string(z) + "\n#### " +
+                     std::to_string(z));
+  }
 }
 
 TEST(ZooTools, TrainingIsReproducible) {
