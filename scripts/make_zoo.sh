@@ -8,7 +8,6 @@
 #
 #   scripts/make_zoo.sh [a|b|c ...]          (default: all three, one after another)
 # Settings (environment): COOLFUSION_ZOO_ROWS (story problems per epoch, 12000),
-
 # COOLFUSION_ZOO_EPOCHS (3), COOLFUSION_ZOO_THREADS (nproc), COOLFUSION_ZOO_NGL (0; 99 trains
 # on a GPU with a CUDA build of the tools, see cmake/zoo/), COOLFUSION_ZOO_BIN (build/bin),
 # COOLFUSION_ZOO_OUT (models/), COOLFUSION_ZOO_PARALLEL=1 (train the three at once).

@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
     else if (k == "--chat-template") a.chat_template = v;
     else if (k == "--kv-init") { ok = !std::strcmp(v, "identity") || !std::strcmp(v, "random"); a.kv_identity = !std::strcmp(v, "identity"); }
     else if (k == "--eos-id") ok = ParseLong(v, 0, 1 << 30, &a.eos_id);
-    else if (k == "--std") { char* e; a.std_dev = std::strtod(v, &e); ok = *e == '\0' && a.std_dev > 0 && a.std_dev < 10; }
+    else if (k == "--std") ok = ParseDouble(v, 0.0, 10.0, &a.std_dev) && a.std_dev > 0 && a.std_dev < 10;
     else return Fail("unknown argument: " + k + " (see --help)");
     if (!ok) return Fail("bad value for " + k + ": " + v);
   }

@@ -33,7 +33,6 @@ namespace {
 
 using coolfusion::tools::Fail;
 using coolfusion::tools::ParseLong;
-using coolfusion::tools::ParseDouble;
 
 constexpr const char* kNames[] = {"Ann", "Ben", "Cara", "Dan", "Eva", "Finn", "Gus", "Hana", "Ivo", "Jill"};
 constexpr const char* kItems[] = {"apples", "pens", "books", "cards", "shells", "coins", "stamps", "marbles"};
@@ -74,6 +73,8 @@ Problem Arith(const std::string& op, Rng& r, bool drill = false) {
         " in each bag. How many " + item + " does " + n + " have?";
   }
   const std::string cs = std::to_string(c);
+  // A drill draws the same numbers as a story (name and item included), so a seed gives
+  // the same operands either way; only the question text differs.
   if (drill) q = "What is " + std::to_string(a) + " " + sign + " " + std::to_string(b) + "?";
   return {q, std::to_string(a) + " " + sign + " " + std::to_string(b) + " = " + cs + "\n#### " + cs};
 }
