@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { startServer, OUT } from './server.mjs';
+import { startServer, OUT, ms } from './server.mjs';
 
 let srv, browser;
 before(async () => {
@@ -25,7 +25,7 @@ test('playground shows a fused answer coloured by winning model, with candidates
   await page.fill('#maxTokens', '48');
   await page.fill('#input', 'Once upon a time');
   await page.click('#send');
-  await page.waitForSelector('.msg.assistant[data-done="true"]', { timeout: 30000 });
+  await page.waitForSelector('.msg.assistant[data-done="true"]', { timeout: ms(30000) });
   const segs = page.locator('.msg.assistant .seg');
   const n = await segs.count();
   assert.ok(n > 5, `only ${n} segments`);

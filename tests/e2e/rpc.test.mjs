@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import net from 'node:net';
-import { BIN, MODELS, startServer, health } from './server.mjs';
+import { BIN, MODELS, startServer, health, ms } from './server.mjs';
 
 const RPC_SERVER = process.env.COOLFUSION_RPC_SERVER;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -89,7 +89,7 @@ test('a worker killed under a running server: clear error within 5 s, the server
     w.proc.kill('SIGKILL');
     const killedAt = Date.now();
     const r = await inflight;
-    assert.ok(Date.now() - killedAt < 5000, `answered ${Date.now() - killedAt} ms after the kill`);
+    assert.ok(Date.now() - killedAt < ms(5000), `answered ${Date.now() - killedAt} ms after the kill`);
     assert.ok(r.status >= 500 || r.body.error, `expected an error, got ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
     // Later requests fail fast with the same clear error; the server itself stays up.
     const again = await ask();

@@ -5,6 +5,10 @@ import { readFileSync } from 'node:fs';
 export const BIN = process.env.COOLFUSION_BIN;
 export const MODELS = (process.env.COOLFUSION_MODELS || '').split(',').filter(Boolean);
 export const OUT = process.env.COOLFUSION_OUT || '.';
+// Multiplies the tests' time bounds: 1 in the normal build, larger under sanitizers (ctest
+// sets it from COOLFUSION_TEST_TIME_SCALE; see tests/CMakeLists.txt).
+export const TIME_SCALE = Number(process.env.COOLFUSION_TEST_TIME_SCALE || 1);
+export const ms = (n) => n * TIME_SCALE;
 if (!BIN || MODELS.length === 0) {
   throw new Error('set COOLFUSION_BIN and COOLFUSION_MODELS (ctest does: see tests/CMakeLists.txt)');
 }
@@ -16,7 +20,7 @@ export async function startServer(extra = [], models = MODELS) {
   const proc = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start: ' + log)), 30000);
+    const timer = setTimeout(() => reject(new Error('server did not start: ' + log)), ms(30000));
     proc.stderr.on('data', (d) => {
       log += d;
       const m = /listening on http:\/\/[^:]+:(\d+)/.exec(log);
