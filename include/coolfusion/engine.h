@@ -74,7 +74,8 @@ struct Timings {
   double score_ms = 0;     // cross-scoring
   double decode_ms = 0;    // inside llama_decode, summed over models (exceeds total_ms when
                            // the models run in parallel)
-  double prompt_ms = 0;    // prompt processing
+  double prompt_ms = 0;    // prompt processing (wall time; the models side by side with
+                           // --parallel-models)
 };
 
 struct GenerationResult {

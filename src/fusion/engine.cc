@@ -138,8 +138,10 @@ Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segm
                                              : side_by_side ? std::max(1, hw / (int)models.size()) : 0);
   }
   Session session(models, weights, o);
+  const auto t_prompt = std::chrono::steady_clock::now();
   CF_RETURN_IF_ERROR(session.Start(request, &out->warnings));
-  out->timings.prompt_ms = session.DecodeMs();
+  out->timings.prompt_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_prompt).count();
 
   std::unique_ptr<FusionMethod> method;
   switch (method_kind) {

@@ -83,16 +83,21 @@ Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
       warnings->push_back("model " + std::to_string(v) + " has no tokens for the prompt; fusing without it");
       continue;
     }
-    CF_RETURN_IF_ERROR(DecodeTail(m, 0));
-    m.n_prompt_tokens = m.tokens.size();
-    m.prompt_logits = m.last_logits;
-    m.calls_mark = lm.stats().calls;
-    m.tokens_mark = lm.stats().tokens;
   }
   if (first_active() < 0) {
     return Status::InvalidArgument(m_.size() == 1 ? "the model cannot encode the prompt: " + first_error
                                                   : "no model can encode the prompt; model 0: " + first_error);
   }
+  // The prompts are decoded side by side too (with --parallel-models).
+  CF_RETURN_IF_ERROR(ForEachActive([&](int v) {
+    Model& m = m_[v];
+    CF_RETURN_IF_ERROR(DecodeTail(m, 0));
+    m.n_prompt_tokens = m.tokens.size();
+    m.prompt_logits = m.last_logits;
+    m.calls_mark = m.lm->stats().calls;
+    m.tokens_mark = m.lm->stats().tokens;
+    return Status::Ok();
+  }));
   generated_.clear();
   return Status::Ok();
 }

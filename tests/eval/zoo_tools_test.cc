@@ -171,6 +171,36 @@ TEST(ZooTools, TrainerLearnsTheProblemsItIsShown) {
   EXPECT_GE(std::stod(m[1]), 80.0) << log;
 }
 
+// make-model writes f16, then lets llama.cpp quantize (q8_0, q4_0): each file is smaller
+// than the last, loads, and generates (alone and fused with another type).
+TEST(ZooTools, MakeModelWritesQuantizedModelsThatGenerate) {
+  const std::string d = Dir();
+  std::map<std::string, size_t> bytes;
+  for (const std::string type : {"f16", "q8_0", "q4_0"}) {
+    const std::string out = d + "/quant-" + type + ".gguf";
+    ASSERT_EQ(Sh(testing::MakeModelPath() + " --vocab " + testing::Vocab("gpt-2") + " --out " + out +
+                 " --dim 256 --layers 1 --heads 4 --ff 512 --seed 4 --type " + type),
+              0)
+        << Slurp(d + "/sh.err");
+    bytes[type] = Slurp(out).size();
+    EXPECT_FALSE(std::ifstream(out + ".f16.tmp").good()) << "temporary file left behind";
+  }
+  EXPECT_LT(bytes["q4_0"], bytes["q8_0"]);
+  EXPECT_LT(bytes["q8_0"], bytes["f16"] * 6 / 10);
+  std::string text;
+  ASSERT_EQ(Sh(testing::CliPath() + " generate -m " + d + "/quant-q4_0.gguf -m " + d +
+                   "/quant-f16.gguf -p 'The city' -n 8 -t 1 --json",
+               &text),
+            0)
+      << Slurp(d + "/sh.err");
+  const nlohmann::json j = nlohmann::json::parse(text);
+  EXPECT_GE(j["n_new_tokens"].get<int>(), 8);
+  EXPECT_EQ(Sh(testing::MakeModelPath() + " --vocab " + testing::Vocab("gpt-2") + " --out " + d +
+               "/bad.gguf --type q5_1"),
+            1);
+  EXPECT_NE(Slurp(d + "/sh.err").find("bad value for --type: q5_1"), std::string::npos);
+}
+
 TEST(ZooTools, EvalWritesTheDocumentedJsonAndChart) {
   const std::string d = Dir();
   ASSERT_EQ(Sh(testing::MakeTaskPath() + " arith3 --seed 8 --n 6 > " + d + "/e.jsonl"), 0);

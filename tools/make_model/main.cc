@@ -1,9 +1,11 @@
 // coolfusion-make-model: writes a llama-architecture GGUF with the vocabulary of a real
 // tokenizer (any GGUF, e.g. llama.cpp's models/ggml-vocab-*.gguf) and seeded random
-// weights. Used for tests (tiny) and benchmarks (>= 500M parameters).
+// weights. Used for tests (tiny) and benchmarks (>= 500M parameters). q8_0 and q4_0 are
+// written as f16 and then quantized by llama.cpp (llama_model_quantize), as a user's
+// quantized GGUF would be.
 //
 //   coolfusion-make-model --vocab VOCAB.gguf --out OUT.gguf [--dim 64] [--layers 2]
-//       [--heads 4] [--kv-heads H] [--ff 4*dim] [--ctx 512] [--seed 1] [--type f32|f16]
+//       [--heads 4] [--kv-heads H] [--ff 4*dim] [--ctx 512] [--seed 1] [--type f32|f16|q8_0|q4_0]
 //       [--std 0.02] [--name NAME] [--eos-id ID] [--chat-template chatml|TEXT]
 //       [--kv-init random|identity]
 //
@@ -14,7 +16,9 @@
 // trained layers shape, so attention can still learn to find and copy tokens.
 #include <ggml.h>
 #include <gguf.h>
+#include <llama.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -22,6 +26,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../common/tool_flags.h"
@@ -72,7 +77,7 @@ int main(int argc, char** argv) {
     const std::string k = argv[i];
     if (k == "-h" || k == "--help") {
       std::printf("usage: coolfusion-make-model --vocab VOCAB.gguf --out OUT.gguf [--dim 64] [--layers 2] "
-                  "[--heads 4] [--kv-heads H] [--ff 4*dim] [--ctx 512] [--seed 1] [--type f32|f16] "
+                  "[--heads 4] [--kv-heads H] [--ff 4*dim] [--ctx 512] [--seed 1] [--type f32|f16|q8_0|q4_0] "
                   "[--std 0.02] [--name NAME] [--eos-id ID] [--chat-template chatml|TEXT] [--kv-init random|identity]\n");
       return 0;
     }
@@ -82,7 +87,7 @@ int main(int argc, char** argv) {
     if (k == "--vocab") a.vocab = v;
     else if (k == "--out") a.out = v;
     else if (k == "--name") a.name = v;
-    else if (k == "--type") { a.type = v; ok = a.type == "f32" || a.type == "f16"; }
+    else if (k == "--type") { a.type = v; ok = a.type == "f32" || a.type == "f16" || a.type == "q8_0" || a.type == "q4_0"; }
     else if (k == "--dim") ok = ParseLong(v, 8, 65536, &a.dim);
     else if (k == "--layers") ok = ParseLong(v, 1, 1024, &a.layers);
     else if (k == "--heads") ok = ParseLong(v, 1, 1024, &a.heads);
@@ -172,7 +177,8 @@ int main(int argc, char** argv) {
   gguf_set_val_f32(dst, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
   gguf_set_val_u32(dst, "llama.vocab_size", (uint32_t)n_vocab);
 
-  const ggml_type wt = a.type == "f16" ? GGML_TYPE_F16 : GGML_TYPE_F32;
+  const bool quantize = a.type == "q8_0" || a.type == "q4_0";
+  const ggml_type wt = a.type == "f32" ? GGML_TYPE_F32 : GGML_TYPE_F16;
   const long kv_dim = a.dim / a.heads * a.kv_heads;
   struct Spec { std::string name; long ne0, ne1; bool norm; };
   std::vector<Spec> specs = {{"token_embd.weight", a.dim, n_vocab, false}};
@@ -211,7 +217,21 @@ int main(int argc, char** argv) {
       Identity(t);
     gguf_add_tensor(dst, t);
   }
-  if (!gguf_write_to_file(dst, a.out.c_str(), false)) return Fail("cannot write " + a.out);
+  const std::string path = quantize ? a.out + ".f16.tmp" : a.out;
+  if (!gguf_write_to_file(dst, path.c_str(), false)) return Fail("cannot write " + path);
+  if (quantize) {
+    // llama.cpp's per-tensor progress is noise here; its errors still reach stderr.
+    llama_log_set([](ggml_log_level level, const char* text, void*) {
+      if (level == GGML_LOG_LEVEL_ERROR) std::fputs(text, stderr);
+    }, nullptr);
+    llama_backend_init();
+    llama_model_quantize_params qp = llama_model_quantize_default_params();
+    qp.nthread = (int32_t)std::max(1u, std::thread::hardware_concurrency());
+    qp.ftype = a.type == "q8_0" ? LLAMA_FTYPE_MOSTLY_Q8_0 : LLAMA_FTYPE_MOSTLY_Q4_0;
+    const uint32_t rc = llama_model_quantize(path.c_str(), a.out.c_str(), &qp);
+    std::remove(path.c_str());
+    if (rc != 0) return Fail("cannot quantize " + a.out + " to " + a.type);
+  }
   std::fprintf(stderr, "wrote %s: %.1fM parameters, vocab %ld (%s), dim %ld, %ld layers, %s\n", a.out.c_str(),
                n_params / 1e6, n_vocab, a.vocab.c_str(), a.dim, a.layers, a.type.c_str());
   ggml_free(ctx);
