@@ -16,8 +16,6 @@
 // trained layers shape, so attention can still learn to find and copy tokens.
 #include <ggml.h>
 #include <gguf.h>
-#include <llama.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -29,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/quantize.h"
 #include "../common/tool_flags.h"
 
 namespace {
@@ -36,6 +35,8 @@ namespace {
 using coolfusion::tools::Fail;
 using coolfusion::tools::ParseLong;
 using coolfusion::tools::ParseDouble;
+using coolfusion::tools::QuantizeGguf;
+using coolfusion::tools::QuietLlamaLog;
 
 struct Args {
   std::string vocab, out, name = "coolfusion-random", type = "f32";
@@ -220,17 +221,11 @@ int main(int argc, char** argv) {
   const std::string path = quantize ? a.out + ".f16.tmp" : a.out;
   if (!gguf_write_to_file(dst, path.c_str(), false)) return Fail("cannot write " + path);
   if (quantize) {
-    // llama.cpp's per-tensor progress is noise here; its errors still reach stderr.
-    llama_log_set([](ggml_log_level level, const char* text, void*) {
-      if (level == GGML_LOG_LEVEL_ERROR) std::fputs(text, stderr);
-    }, nullptr);
+    llama_log_set(QuietLlamaLog, nullptr);
     llama_backend_init();
-    llama_model_quantize_params qp = llama_model_quantize_default_params();
-    qp.nthread = (int32_t)std::max(1u, std::thread::hardware_concurrency());
-    qp.ftype = a.type == "q8_0" ? LLAMA_FTYPE_MOSTLY_Q8_0 : LLAMA_FTYPE_MOSTLY_Q4_0;
-    const uint32_t rc = llama_model_quantize(path.c_str(), a.out.c_str(), &qp);
+    const bool ok = QuantizeGguf(path, a.out, a.type, (int)std::max(1u, std::thread::hardware_concurrency()));
     std::remove(path.c_str());
-    if (rc != 0) return Fail("cannot quantize " + a.out + " to " + a.type);
+    if (!ok) return Fail("cannot quantize " + a.out + " to " + a.type);
   }
   std::fprintf(stderr, "wrote %s: %.1fM parameters, vocab %ld (%s), dim %ld, %ld layers, %s\n", a.out.c_str(),
                n_params / 1e6, n_vocab, a.vocab.c_str(), a.dim, a.layers, a.type.c_str());

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/quantize.h"
 #include "../common/tool_flags.h"
 
 namespace {
@@ -35,6 +36,8 @@ namespace {
 using coolfusion::tools::Fail;
 using coolfusion::tools::ParseLong;
 using coolfusion::tools::ParseDouble;
+using coolfusion::tools::QuantizeGguf;
+using coolfusion::tools::QuietLlamaLog;
 
 struct Args {
   std::string model, train, val, out, out_type = "f16";
@@ -181,13 +184,9 @@ bool Save(const llama_model* model, const Args& a) {
   ov[0].tag = LLAMA_KV_OVERRIDE_TYPE_INT;
   std::snprintf(ov[0].key, sizeof ov[0].key, "llama.context_length");
   ov[0].val_i64 = a.out_ctx;
-  llama_model_quantize_params qp = llama_model_quantize_default_params();
-  qp.nthread = (int32_t)a.threads;
-  qp.ftype = a.out_type == "f32" ? LLAMA_FTYPE_ALL_F32 : a.out_type == "f16" ? LLAMA_FTYPE_MOSTLY_F16 : LLAMA_FTYPE_MOSTLY_Q8_0;
-  qp.kv_overrides = ov;
-  const uint32_t rc = llama_model_quantize(tmp.c_str(), a.out.c_str(), &qp);
+  const bool ok = QuantizeGguf(tmp, a.out, a.out_type, (int)a.threads, ov);
   std::remove(tmp.c_str());
-  return rc == 0;
+  return ok;
 }
 
 // Progress on long epochs: a line per tenth of the windows (logs stay readable).
@@ -202,10 +201,6 @@ void Progress(bool train, ggml_opt_context_t, ggml_opt_dataset_t, ggml_opt_resul
   std::fprintf(stderr, "  train %3d%% (%lld/%lld windows) loss %.4f, %.0f s, ETA %.0f s\n",
                (int)(100 * ibatch / ibatch_max), (long long)ibatch, (long long)ibatch_max, loss, elapsed,
                elapsed / (double)ibatch * (double)(ibatch_max - ibatch));
-}
-
-void Quiet(ggml_log_level level, const char* text, void*) {
-  if (level >= GGML_LOG_LEVEL_ERROR) std::fputs(text, stderr);
 }
 
 const char* kUsage =
@@ -260,7 +255,7 @@ int main(int argc, char** argv) {
   std::string err;
   if (!ReadRows(a.train, &train, &err) || !ReadRows(a.val, &val, &err)) return Fail(err);
 
-  llama_log_set(Quiet, nullptr);
+  llama_log_set(QuietLlamaLog, nullptr);
   llama_backend_init();
   llama_model_params mp = llama_model_default_params();
   mp.load_mode = LLAMA_LOAD_MODE_NONE;  // the trainer writes into the weights
