@@ -277,6 +277,9 @@ Status LlamaModel::Decode(const std::vector<BatchItem>& items) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   const int rc = llama_decode(h_->ctx.get(), b);
+  // llama_decode may return before the backend is done (RPC, GPU); wait here, so that the
+  // time is counted where it is spent and a caller that decodes one model at a time does.
+  if (rc == 0) llama_synchronize(h_->ctx.get());
   stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   stats_.calls += 1;
   stats_.tokens += n;

@@ -28,7 +28,7 @@ double NegLogProb(const float* logits, int n, Token t) { return LogSumExp(logits
 
 Session::Session(std::vector<LlamaModel*> models, std::vector<double> weights, const GenerateOptions& opts)
     : weights_(std::move(weights)), opts_(opts) {
-  if (opts.parallel_models && models.size() > 1) pool_ = std::make_unique<WorkerPool>((int)models.size() - 1);
+  if (models.size() > 1) pool_ = std::make_unique<WorkerPool>((int)models.size() - 1);
   m_.resize(models.size());
   for (size_t v = 0; v < models.size(); ++v) {
     m_[v].lm = models[v];
@@ -197,7 +197,8 @@ Token Session::Sample(Model& m, const float* logits) {
   return p[cut - 1].second;
 }
 
-Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop, Draft* d) {
+Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop, Draft* d,
+                          const NewsSource* news) {
   Model& m = m_[u];
   LlamaModel& lm = *m.lm;
   *d = std::move(m.carry);
@@ -217,7 +218,7 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draf
   }
   if (d->eog) return Status::Ok();
   if ((int)d->tokens.size() > d->n_decoded) {  // a carried look-ahead token
-    CF_RETURN_IF_ERROR(lm.Decode({{d->tokens[d->n_decoded], base + d->n_decoded, 0, true}}));
+    CF_RETURN_IF_ERROR(DecodeWithNews(m, {{d->tokens[d->n_decoded], base + d->n_decoded, 0, true}}, news, d->text));
     d->n_decoded++;
     const float* row = lm.Logits(0);
     d->after.emplace_back(row, row + n_vocab);
@@ -240,7 +241,7 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draf
     bool done = false;
     CF_RETURN_IF_ERROR(stop(*d, &done));
     if (done || (int)d->tokens.size() >= max_tokens) break;
-    CF_RETURN_IF_ERROR(lm.Decode({{t, base + d->n_decoded, 0, true}}));
+    CF_RETURN_IF_ERROR(DecodeWithNews(m, {{t, base + d->n_decoded, 0, true}}, news, d->text));
     d->n_decoded++;
     const float* row = lm.Logits(0);
     d->after.emplace_back(row, row + n_vocab);
@@ -283,6 +284,110 @@ void Session::SetEnds(Model& m, size_t k, const std::vector<Token>& suffix, Anch
   }
 }
 
+void Session::PlanPreScore(Model& m, const DraftNews& news, std::vector<LlamaModel::BatchItem>* batch,
+                           std::vector<PreJob>* jobs) {
+  LlamaModel& lm = *m.lm;
+  if (m.pre.size() != m_.size()) m.pre.resize(m_.size());
+  Pre& p = m.pre[news.model];
+  size_t k_anchor = 0;
+  const Anchor anchor = TokenAnchor(m, m.text.empty() ? 0 : m.text.size() - 1, &k_anchor);
+  std::vector<Token> suffix;
+  if (news.text.empty() || !TokenizeFrom(lm, m.text + news.text, anchor, &suffix).ok()) return;
+  std::vector<Token> toks(m.tokens.begin(), m.tokens.begin() + k_anchor);
+  toks.insert(toks.end(), suffix.begin(), suffix.end());
+  const size_t d = CommonPrefix(m.tokens, toks);
+  if (d == toks.size()) return;
+  const int start = (d == m.tokens.size()) ? (int)d : std::max<int>((int)d - 1, 0);
+  const int seq = 1 + news.model;
+  if (p.seq == 0 || p.start != start) {
+    lm.SeqRemove(seq, -1, -1);
+    lm.SeqCopy(0, seq, 0, start);
+    p.seq = seq;
+    p.start = start;
+    p.tokens.assign(toks.begin(), toks.begin() + start);
+    p.rows.clear();
+  }
+  const size_t keep = std::max<size_t>(CommonPrefix(p.tokens, toks), (size_t)start);
+  if (keep < p.tokens.size()) {
+    lm.SeqRemove(seq, (int)keep, -1);
+    p.tokens.resize(keep);
+    p.rows.resize(keep - start);
+  }
+  if (keep == toks.size()) return;
+  PreJob job;
+  job.model = news.model;
+  job.first_row = batch->size();
+  for (size_t i = keep; i < toks.size(); ++i) {
+    batch->push_back({toks[i], (int)i, seq, true});
+    job.tokens.push_back(toks[i]);
+  }
+  jobs->push_back(std::move(job));
+}
+
+void Session::CollectPreScore(Model& m, const std::vector<PreJob>& jobs) {
+  const int n_vocab = m.lm->n_vocab();
+  for (const PreJob& job : jobs) {
+    Pre& p = m.pre[job.model];
+    for (size_t j = 0; j < job.tokens.size(); ++j) {
+      const float* row = m.lm->Logits((int)(job.first_row + j));
+      p.rows.emplace_back(row, row + n_vocab);
+      p.tokens.push_back(job.tokens[j]);
+    }
+    m.counters.prescored_tokens += (int64_t)job.tokens.size();
+  }
+}
+
+void Session::DropPreScore(Model& m, const std::vector<PreJob>& jobs) {
+  for (const PreJob& job : jobs) {
+    m.lm->SeqRemove(1 + job.model, -1, -1);
+    m.pre[job.model] = Pre();
+  }
+}
+
+Status Session::DecodeWithNews(Model& m, std::vector<LlamaModel::BatchItem> batch, const NewsSource* news,
+                               const std::string& own_text) {
+  std::vector<PreJob> jobs;
+  if (news != nullptr) {
+    std::vector<DraftNews> items;
+    (*news)(&items);
+    const size_t own = batch.size();
+    for (const DraftNews& n : items) {
+      if (own_text.compare(0, n.text.size(), n.text) != 0) PlanPreScore(m, n, &batch, &jobs);
+    }
+    if (!jobs.empty()) {
+      Status st = GatedDecode(m, batch);
+      if (st.ok()) {
+        CollectPreScore(m, jobs);
+        return st;
+      }
+      // No room for the others' tokens (or a failure that the model's own tokens will
+      // hit again): drop them and decode the model's own tokens alone.
+      DropPreScore(m, jobs);
+      batch.resize(own);
+    }
+  }
+  if (batch.empty()) return Status::Ok();
+  return GatedDecode(m, batch);
+}
+
+Status Session::PreScore(int v, const std::vector<DraftNews>& news, const std::string& own_text) {
+  Model& m = m_[v];
+  std::vector<LlamaModel::BatchItem> batch;
+  std::vector<PreJob> jobs;
+  for (const DraftNews& n : news) {
+    if (own_text.compare(0, n.text.size(), n.text) != 0) PlanPreScore(m, n, &batch, &jobs);
+  }
+  if (batch.empty()) return Status::Ok();
+  Status st = GatedDecode(m, batch);
+  if (!st.ok()) {
+    DropPreScore(m, jobs);
+    // No room: Score says so if it matters.
+    return st.code() == Status::Code::kResourceExhausted ? Status::Ok() : st;
+  }
+  CollectPreScore(m, jobs);
+  return Status::Ok();
+}
+
 Status Session::Score(const std::vector<StepCandidate>& cands, const std::vector<const Draft*>& drafts,
                       std::vector<std::vector<double>>* ppl) {
   ppl->assign(cands.size(), std::vector<double>(m_.size(), kInf));
@@ -302,14 +407,14 @@ Status Session::ScoreModel(int v, const std::vector<StepCandidate>& cands, const
   Model& m = m_[v];
   LlamaModel& lm = *m.lm;
   {
-    for (int seq = 1; seq <= (int)cands.size(); ++seq) lm.SeqRemove(seq, -1, -1);
+    if (m.pre.size() != m_.size()) m.pre.resize(m_.size());
     const std::string own_text = own ? own->Candidate() : std::string();
     size_t k_anchor = 0;
     const Anchor anchor = TokenAnchor(m, m.text.empty() ? 0 : m.text.size() - 1, &k_anchor);
     std::vector<LlamaModel::BatchItem> batch;
     std::vector<size_t> order;        // candidates decoded, in batch order
     std::vector<size_t> batch_begin;  // first batch row of each
-    int next_seq = 1;
+    std::vector<size_t> no_decode;    // candidates pre-scored whole
     for (size_t c = 0; c < cands.size(); ++c) {
       if (own && own->cut_eog == cands[c].eog && own_text == cands[c].text) {
         // The model wrote this candidate: the logits it sampled from score it.
@@ -346,42 +451,67 @@ Status Session::ScoreModel(int v, const std::vector<StepCandidate>& cands, const
         continue;
       }
       sc.start = (d == m.tokens.size()) ? (int)d : std::max<int>((int)d - 1, 0);
-      sc.seq = next_seq++;
+      // The sequence of one of the candidate's writers (none for an extra candidate): what
+      // was pre-scored there and still matches is kept.
+      Pre* p = nullptr;
+      sc.seq = (int)m_.size() + 1;
+      for (int u : cands[c].writers) {
+        Pre& q = m.pre[u];
+        if (p == nullptr || (q.seq != 0 && q.start == sc.start && q.tokens.size() > p->tokens.size())) {
+          p = &q;
+          sc.seq = 1 + u;
+        }
+      }
       sc.ok = true;
-      lm.SeqCopy(0, sc.seq, 0, sc.start);
+      sc.kept = sc.start;
+      if (p != nullptr && p->seq == sc.seq && p->start == sc.start) {
+        sc.kept = std::min(CommonPrefix(p->tokens, sc.tokens), sc.tokens.size());
+        sc.kept = std::max(sc.kept, (size_t)sc.start);
+        lm.SeqRemove(sc.seq, (int)sc.kept, -1);
+        sc.pre_rows = &p->rows;
+      } else {
+        lm.SeqRemove(sc.seq, -1, -1);
+        lm.SeqCopy(0, sc.seq, 0, sc.start);
+      }
+      if (sc.kept == sc.tokens.size()) {
+        no_decode.push_back(c);
+        continue;
+      }
       batch_begin.push_back(batch.size());
       order.push_back(c);
-      for (size_t i = sc.start; i < sc.tokens.size(); ++i) batch.push_back({sc.tokens[i], (int)i, sc.seq, true});
+      for (size_t i = sc.kept; i < sc.tokens.size(); ++i) batch.push_back({sc.tokens[i], (int)i, sc.seq, true});
     }
-    if (batch.empty()) return Status::Ok();
-    Status st = lm.Decode(batch);
-    if (!st.ok()) return Status(st.code() == Status::Code::kResourceExhausted
-                                    ? Status::ResourceExhausted("context full while scoring candidates")
-                                    : st);
-    m.counters.scoring_calls++;
-    m.scoring_calls++;
+    if (!batch.empty()) {
+      Status st = lm.Decode(batch);
+      if (!st.ok()) return Status(st.code() == Status::Code::kResourceExhausted
+                                      ? Status::ResourceExhausted("context full while scoring candidates")
+                                      : st);
+      m.counters.scoring_calls++;
+      m.scoring_calls++;
+    }
     const int n_vocab = lm.n_vocab();
-    for (size_t j = 0; j < order.size(); ++j) {
-      const size_t c = order[j];
+    auto finish = [&](size_t c, size_t first_row) {
       Scored& sc = m.scored[c];
+      // Logits after token i: the last committed token's, pre-scored, or from the batch.
+      auto after = [&](size_t i) -> const float* {
+        if ((int)i < sc.start) return m.last_logits.data();
+        if (i < sc.kept) return (*sc.pre_rows)[i - sc.start].data();
+        return lm.Logits((int)(first_row + (i - sc.kept)));
+      };
       double sum = 0;
       size_t n = 0;
       for (size_t i = (size_t)sc.divergence; i < sc.tokens.size(); ++i) {
-        const float* row = nullptr;
         if (i == 0) continue;  // no context to predict the very first token
-        if ((int)i - 1 < sc.start) {
-          row = m.last_logits.data();  // i - 1 is the last committed token
-        } else {
-          row = lm.Logits((int)(batch_begin[j] + (i - 1 - sc.start)));
-        }
-        sum += NegLogProb(row, n_vocab, sc.tokens[i]);
+        sum += NegLogProb(after(i - 1), n_vocab, sc.tokens[i]);
         ++n;
       }
       (*ppl)[c][v] = n ? std::exp(sum / n) : 1.0;
-      const float* last = lm.Logits((int)(batch_begin[j] + (sc.tokens.size() - 1 - sc.start)));
+      const float* last = after(sc.tokens.size() - 1);
       sc.last.assign(last, last + n_vocab);
       m.counters.candidates_scored++;
-    }
+    };
+    for (size_t j = 0; j < order.size(); ++j) finish(order[j], batch_begin[j]);
+    for (size_t c : no_decode) finish(c, 0);
   }
   return Status::Ok();
 }
@@ -480,6 +610,7 @@ void Session::DropDrafts() {
     for (int s = 1; s < (int)m_.size() + 2; ++s) m.lm->SeqRemove(s, -1, -1);
     m.lm->SeqRemove(0, (int)m.tokens.size() + m.carry.n_decoded, -1);
     m.scored.clear();
+    m.pre.clear();
   }
 }
 
@@ -512,6 +643,7 @@ Counters Session::TotalCounters() const {
     t.retokenize_changes += c.retokenize_changes;
     t.rollback_tokens += c.rollback_tokens;
     t.unencodable += c.unencodable;
+    t.prescored_tokens += c.prescored_tokens;
   }
   return t;
 }
@@ -529,6 +661,24 @@ Status Session::ForEachActive(const std::function<Status(int)>& fn) {
   pool_->Run((int)act.size(), [&](int i) { st[i] = fn(act[i]); });
   for (const Status& x : st) CF_RETURN_IF_ERROR(x);
   return Status::Ok();
+}
+
+Status Session::ForEachActiveThreaded(const std::function<Status(int)>& fn) {
+  std::vector<int> act;
+  for (size_t v = 0; v < m_.size(); ++v) {
+    if (m_[v].active) act.push_back((int)v);
+  }
+  if (act.size() < 2) return act.empty() ? Status::Ok() : fn(act[0]);
+  std::vector<Status> st(act.size());
+  pool_->Run((int)act.size(), [&](int i) { st[i] = fn(act[i]); });
+  for (const Status& x : st) CF_RETURN_IF_ERROR(x);
+  return Status::Ok();
+}
+
+Status Session::GatedDecode(Model& m, const std::vector<LlamaModel::BatchItem>& batch) {
+  std::unique_lock<std::mutex> lock(decode_gate_, std::defer_lock);
+  if (!opts_.parallel_models) lock.lock();
+  return m.lm->Decode(batch);
 }
 
 void Session::TakeStepStats(std::vector<int>* calls, std::vector<int>* tokens) {

@@ -11,6 +11,7 @@
 #include <coolfusion/engine.h>
 
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <random>
 #include <string>
@@ -42,6 +43,15 @@ struct Draft {
 
   std::string Candidate() const { return text.substr(0, cut_tokens ? ends[cut_tokens - 1] : 0); }
 };
+
+// Another model's draft text so far (or, when `done`, its candidate).
+struct DraftNews {
+  int model = -1;
+  std::string text;
+  bool done = false;
+};
+// Fills the news that arrived since the last call (no waiting).
+using NewsSource = std::function<void(std::vector<DraftNews>*)>;
 
 // A distinct candidate of one step.
 struct StepCandidate {
@@ -83,7 +93,10 @@ class Session {
   // sampled, it emits end-of-generation or its context fills. When u's previous draft
   // won, the part of it past the cut (already decoded) starts this draft: nothing is
   // decoded twice. REQUIRES: no draft of u is pending (call Commit or DropDrafts first).
-  Status MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop, Draft* d);
+  // `news`, when set, is asked before each decode for other models' drafts to pre-score
+  // in the same batch (see PreScore).
+  Status MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop, Draft* d,
+                   const NewsSource* news = nullptr);
 
   // Every active model scores every candidate: ppl[c][v]. A model reuses its own draft's
   // logits for the candidate it wrote (no decode); the others' candidates are scored in
@@ -92,6 +105,16 @@ class Session {
   // every ppl is NaN.
   Status Score(const std::vector<StepCandidate>& cands, const std::vector<const Draft*>& drafts,
                std::vector<std::vector<double>>* ppl);
+
+  // Pre-scoring: model v decodes other models' drafts, as far as they are written, into
+  // the scoring sequences it will use for their candidates, so that Score has little
+  // left to decode. While v drafts, those tokens join the batches of its own draft
+  // (MakeDraft's `news`); once its draft is done, PreScore decodes them on their own.
+  // Score keeps what still matches its own tokenization of each candidate and decodes
+  // the rest, so the scores are the same. Touches only model v.
+  // News that v's own draft text `own_text` starts with is left out: v scores what it
+  // wrote itself from its own logits.
+  Status PreScore(int v, const std::vector<DraftNews>& news, const std::string& own_text);
 
   // Appends cands[c] to every model's state (keeping each model's own tokens where its
   // draft wrote that text, adopting scored sequences, re-tokenizing otherwise) and drops
@@ -110,6 +133,10 @@ class Session {
   // options allow, else in order. Returns the first error. fn may touch only model v's
   // state (drafts, KV, its counters).
   Status ForEachActive(const std::function<Status(int)>& fn);
+  // Like ForEachActive, but always on threads of their own (for phases where the models
+  // wait for each other's progress); without --parallel-models only one of them decodes
+  // at a time (MakeDraft, PreScore), so that they do not run side by side.
+  Status ForEachActiveThreaded(const std::function<Status(int)>& fn);
   // Per model: batched scoring decodes since the last call.
   void TakeScoringCalls(std::vector<int>* calls);
   // Per model: decode calls and tokens since the last call.
@@ -126,6 +153,15 @@ class Session {
     Anchor anchor;
     std::vector<Token> tokens;  // the model's whole token list for text + candidate
     std::vector<float> last;    // logits after the last token
+    size_t kept = 0;            // tokens [start, kept) were pre-scored (PreScore)
+    const std::vector<std::vector<float>>* pre_rows = nullptr;
+  };
+  // Model v's decoded tokens of another model's draft (see PreScore).
+  struct Pre {
+    int seq = 0;                 // 0: none
+    int start = 0;               // first position decoded in `seq`
+    std::vector<Token> tokens;   // the whole token list; [start, size) decoded
+    std::vector<std::vector<float>> rows;  // rows[i - start]: logits after tokens[i]
   };
   struct Model {
     LlamaModel* lm = nullptr;
@@ -142,6 +178,7 @@ class Session {
     std::vector<float> prompt_logits;
     std::mt19937 rng;
     std::vector<Scored> scored;  // per candidate of the current step
+    std::vector<Pre> pre;        // per writer of the current step
     Draft carry;                 // the winning draft's tokens past its cut (KV kept)
     Counters counters;           // this model's events (updated only by its own thread)
     bool failed = false;         // set by a parallel phase; applied after it
@@ -149,6 +186,21 @@ class Session {
     int scoring_calls = 0;
   };
 
+  // One pre-scoring job of a batch: model `model`'s tokens in rows [first_row, +size).
+  struct PreJob {
+    int model = -1;
+    size_t first_row = 0;
+    std::vector<Token> tokens;
+  };
+  void PlanPreScore(Model& m, const DraftNews& news, std::vector<LlamaModel::BatchItem>* batch,
+                    std::vector<PreJob>* jobs);
+  void CollectPreScore(Model& m, const std::vector<PreJob>& jobs);
+  void DropPreScore(Model& m, const std::vector<PreJob>& jobs);
+  // Decodes `batch` (the model's own tokens) with the news' tokens added.
+  Status DecodeWithNews(Model& m, std::vector<LlamaModel::BatchItem> batch, const NewsSource* news,
+                        const std::string& own_text);
+  // Decodes; one model at a time when the models run one after another.
+  Status GatedDecode(Model& m, const std::vector<LlamaModel::BatchItem>& batch);
   Token Sample(Model& m, const float* logits);
   Status DecodeTail(Model& m, size_t from);  // decodes tokens[from..] into seq 0
   // The nearest anchor below `limit` that starts a token of m's committed tokens.
@@ -165,7 +217,9 @@ class Session {
   GenerateOptions opts_;
   std::string generated_;
   Counters counters_;
-  std::unique_ptr<WorkerPool> pool_;  // null when the models run one after another
+  std::unique_ptr<WorkerPool> pool_;  // null with a single model
+  std::mutex decode_gate_;            // held around decodes of threaded phases when the
+                                      // models run one after another
 };
 
 // Exact -log softmax(logits)[t] over n entries.

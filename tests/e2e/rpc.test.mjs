@@ -55,6 +55,14 @@ test('fused text is the same with the models on two RPC workers as with both loc
     assert.ok(a.text.length > 0);
     assert.equal(b.text, a.text);
     assert.deepEqual(b.segments.map((s) => s.text), a.segments.map((s) => s.text));
+    // The models side by side (each on its own worker, pre-scoring each other's drafts in
+    // step): the same text again.
+    const side = await generate([`${MODELS[0]}@rpc=${w1.endpoint}`, `${MODELS[1]}@rpc=${w2.endpoint}`],
+      ['--parallel-models']);
+    assert.equal(side.code, 0, side.err);
+    const c = JSON.parse(side.out);
+    assert.equal(c.text, a.text);
+    assert.ok(c.counters.prescored_tokens > 0, 'no draft was pre-scored');
   } finally {
     w1.proc.kill('SIGKILL');
     w2.proc.kill('SIGKILL');

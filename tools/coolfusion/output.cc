@@ -71,7 +71,8 @@ nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const Gen
                    {"rollback_tokens", c.rollback_tokens},
                    {"boundary_checks", c.boundary_checks},
                    {"merged_segments", c.merged_segments},
-                   {"unencodable", c.unencodable}};
+                   {"unencodable", c.unencodable},
+                   {"prescored_tokens", c.prescored_tokens}};
   const Timings& t = r.timings;
   j["timings"] = {{"total_ms", t.total_ms},     {"prompt_ms", t.prompt_ms}, {"generate_ms", t.generate_ms},
                   {"score_ms", t.score_ms},     {"decode_ms", t.decode_ms},
