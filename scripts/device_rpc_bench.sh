@@ -38,6 +38,6 @@ run() {  # name args...: one bench configuration, skipped when time is short
   timeout "$(( $(left) - 20 ))" scripts/rpc_bench.sh --pair q4 "$@" > "$out/$name.log" 2>&1
   echo "== $name (rc=$?, $(($(date +%s) - t0)) s)"; cat "$out/$name.log"
 }
-run greedy_1t --coordinator-cores 4-15
-run sampled_1t --temp 0.8 --coordinator-cores 4-15 --repeat 3
+run greedy_1t --worker-cores 0:2 --coordinator-cores 4-15 --repeat 3
+run sampled_1t --temp 0.8 --worker-cores 0:2 --coordinator-cores 4-15 --repeat 3
 run greedy_4t --threads 4 --worker-cores 0-3:4-7 --coordinator-cores 8-15 --repeat 3

@@ -49,11 +49,12 @@ class DraftBoard {
     done_[v] = 1;
     cv_.notify_all();
   }
-  // The news for model v's next batch (see the class comment).
-  void Next(int v, std::vector<DraftNews>* news) {
+  // The news for model v's next batch (see the class comment): the others' drafts as of
+  // their token `stage_[v] + ahead`.
+  void Next(int v, std::vector<DraftNews>* news, size_t ahead = 1) {
     news->clear();
     std::unique_lock<std::mutex> lock(mu_);
-    const size_t k = ++stage_[v];
+    const size_t k = stage_[v] += ahead;
     cv_.wait(lock, [&] {
       for (size_t u = 0; u < n_; ++u) {
         if ((int)u != v && !done_[u] && lens_[u].size() < k) return false;
@@ -71,16 +72,20 @@ class DraftBoard {
   }
   // Model v, done drafting: pre-scores the others' drafts until all are
   // done and their candidates taken.
+  // Its batches take 1, 2, 4, ... more tokens of the others each: one batch per token
+  // would keep closest to a long draft, but costs a decode per token where decodes run
+  // one at a time (the models one after the other, or a memory-bound backend).
   Status PreScoreOthers(Session& s, int v, const std::string& own_text) {
     std::vector<DraftNews> news;
-    while (true) {
+    size_t ahead = 1;
+    for (;; ahead *= 2) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         bool left = false;
         for (size_t u = 0; u < n_; ++u) left |= (int)u != v && !taken_[v][u];
         if (!left) return Status::Ok();
       }
-      Next(v, &news);
+      Next(v, &news, ahead);
       CF_RETURN_IF_ERROR(s.PreScore(v, news, own_text));
     }
   }
@@ -97,7 +102,7 @@ class DraftBoard {
   std::vector<std::vector<size_t>> lens_;    // its length after each sampled token
   std::vector<char> done_;
   std::vector<std::string> final_;           // each model's candidate, once done
-  std::vector<size_t> stage_;                // batches each model has asked news for
+  std::vector<size_t> stage_;                // the others' token each model took last
   std::vector<std::vector<char>> taken_;     // taken_[v][u]: v took u's candidate
 };
 

@@ -352,7 +352,10 @@ Status Session::DecodeWithNews(Model& m, std::vector<LlamaModel::BatchItem> batc
     (*news)(&items);
     const size_t own = batch.size();
     for (const DraftNews& n : items) {
-      if (own_text.compare(0, n.text.size(), n.text) != 0) PlanPreScore(m, n, &batch, &jobs);
+      // While the two drafts agree (one is a prefix of the other), the model may still
+      // write the same candidate itself and then score it from its own logits.
+      const size_t common = std::min(n.text.size(), own_text.size());
+      if (n.text.compare(0, common, own_text, 0, common) != 0) PlanPreScore(m, n, &batch, &jobs);
     }
     if (!jobs.empty()) {
       Status st = GatedDecode(m, batch);

@@ -111,9 +111,11 @@ class Session {
   // left to decode. While v drafts, those tokens join the batches of its own draft
   // (MakeDraft's `news`); once its draft is done, PreScore decodes them on their own.
   // Score keeps what still matches its own tokenization of each candidate and decodes
-  // the rest, so the scores are the same. Touches only model v.
-  // News that v's own draft text `own_text` starts with is left out: v scores what it
-  // wrote itself from its own logits.
+  // the rest: the same tokens are scored, only batched differently (which moves
+  // llama.cpp's results in the last bits). Touches only model v.
+  // News that v's own draft text `own_text` starts with is left out (so are, while v
+  // drafts, drafts that v's text starts with): v scores what it wrote itself from its
+  // own logits.
   Status PreScore(int v, const std::vector<DraftNews>& news, const std::string& own_text);
 
   // Appends cands[c] to every model's state (keeping each model's own tokens where its
