@@ -28,7 +28,9 @@ double NegLogProb(const float* logits, int n, Token t) { return LogSumExp(logits
 
 Session::Session(std::vector<LlamaModel*> models, std::vector<double> weights, const GenerateOptions& opts)
     : weights_(std::move(weights)), opts_(opts) {
-  if (models.size() > 1) pool_ = std::make_unique<WorkerPool>((int)models.size() - 1);
+  // Side by side, the calling thread runs one model; one after the other, it decodes for
+  // all of them (ForEachActiveThreaded).
+  if (models.size() > 1) pool_ = std::make_unique<WorkerPool>((int)models.size() - (opts.parallel_models ? 1 : 0));
   m_.resize(models.size());
   for (size_t v = 0; v < models.size(); ++v) {
     m_[v].lm = models[v];
@@ -673,15 +675,58 @@ Status Session::ForEachActiveThreaded(const std::function<Status(int)>& fn) {
   }
   if (act.size() < 2) return act.empty() ? Status::Ok() : fn(act[0]);
   std::vector<Status> st(act.size());
-  pool_->Run((int)act.size(), [&](int i) { st[i] = fn(act[i]); });
+  if (opts_.parallel_models) {
+    pool_->Run((int)act.size(), [&](int i) { st[i] = fn(act[i]); });
+  } else {
+    // The models' threads hand their decodes to this thread, which runs them one at a
+    // time: one after the other in time, and on one thread (ggml's CPU thread team is per
+    // calling thread; switching teams at every decode costs more than a tiny decode).
+    {
+      std::lock_guard<std::mutex> lock(exec_mu_);
+      exec_running_ = (int)act.size();
+    }
+    pool_->Run((int)act.size() + 1, [&](int i) {
+      if (i == 0) {
+        ServeDecodes();
+        return;
+      }
+      st[i - 1] = fn(act[i - 1]);
+      std::lock_guard<std::mutex> lock(exec_mu_);
+      --exec_running_;
+      exec_cv_.notify_all();
+    });
+  }
   for (const Status& x : st) CF_RETURN_IF_ERROR(x);
   return Status::Ok();
 }
 
+void Session::ServeDecodes() {
+  std::unique_lock<std::mutex> lock(exec_mu_);
+  while (true) {
+    exec_cv_.wait(lock, [&] { return exec_job_ != nullptr || exec_running_ == 0; });
+    if (exec_job_ == nullptr) return;
+    DecodeJob* job = exec_job_;
+    exec_job_ = nullptr;
+    lock.unlock();
+    job->status = job->lm->Decode(*job->batch);
+    lock.lock();
+    job->done = true;
+    exec_cv_.notify_all();
+  }
+}
+
 Status Session::GatedDecode(Model& m, const std::vector<LlamaModel::BatchItem>& batch) {
-  std::unique_lock<std::mutex> lock(decode_gate_, std::defer_lock);
-  if (!opts_.parallel_models) lock.lock();
-  return m.lm->Decode(batch);
+  std::unique_lock<std::mutex> lock(exec_mu_);
+  if (exec_running_ == 0) {  // no ForEachActiveThreaded serving (e.g. a single model left)
+    lock.unlock();
+    return m.lm->Decode(batch);
+  }
+  DecodeJob job{m.lm, &batch};
+  exec_cv_.wait(lock, [&] { return exec_job_ == nullptr; });
+  exec_job_ = &job;
+  exec_cv_.notify_all();
+  exec_cv_.wait(lock, [&] { return job.done; });
+  return job.status;
 }
 
 void Session::TakeStepStats(std::vector<int>* calls, std::vector<int>* tokens) {

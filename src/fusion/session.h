@@ -10,6 +10,7 @@
 
 #include <coolfusion/engine.h>
 
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <memory>
@@ -201,7 +202,7 @@ class Session {
   // Decodes `batch` (the model's own tokens) with the news' tokens added.
   Status DecodeWithNews(Model& m, std::vector<LlamaModel::BatchItem> batch, const NewsSource* news,
                         const std::string& own_text);
-  // Decodes; one model at a time when the models run one after another.
+  // Decodes; one after the other, on ForEachActiveThreaded's calling thread.
   Status GatedDecode(Model& m, const std::vector<LlamaModel::BatchItem>& batch);
   Token Sample(Model& m, const float* logits);
   Status DecodeTail(Model& m, size_t from);  // decodes tokens[from..] into seq 0
@@ -220,8 +221,19 @@ class Session {
   std::string generated_;
   Counters counters_;
   std::unique_ptr<WorkerPool> pool_;  // null with a single model
-  std::mutex decode_gate_;            // held around decodes of threaded phases when the
-                                      // models run one after another
+  // One after the other, ForEachActiveThreaded's calling thread runs the models' decodes
+  // (GatedDecode hands them over, one at a time).
+  struct DecodeJob {
+    LlamaModel* lm;
+    const std::vector<LlamaModel::BatchItem>* batch;
+    Status status;
+    bool done = false;
+  };
+  void ServeDecodes();
+  std::mutex exec_mu_;
+  std::condition_variable exec_cv_;
+  DecodeJob* exec_job_ = nullptr;  // GUARDED_BY(exec_mu_)
+  int exec_running_ = 0;           // GUARDED_BY(exec_mu_): model tasks not yet returned
 };
 
 // Exact -log softmax(logits)[t] over n entries.

@@ -37,7 +37,7 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
 
   std::vector<double> t_fused, t_parallel, t_decode, t_singles, ratio;
   std::vector<double> seg_calls(k), seg_tokens(k), seg_draft(k), seg_scoring(k);
-  double segments = 0, no_scoring_segments = 0, new_tokens = 0;
+  double segments = 0, agreed_segments = 0, new_tokens = 0;
   std::vector<double> single_tokens(k), single_ms(k);
   for (int rep = 0; rep <= a.repeat; ++rep) {  // rep 0 warms up and is not counted
     Request req;
@@ -78,15 +78,13 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
     new_tokens += r.n_new_tokens;
     for (const Segment& s : r.segments) {
       segments += 1;
-      bool scored = false;
       for (size_t v = 0; v < k; ++v) {
         seg_calls[v] += s.decode_calls[v];
         seg_tokens[v] += s.tokens_decoded[v];
         seg_draft[v] += s.draft_decodes[v];
         seg_scoring[v] += s.scoring_calls[v];
-        scored |= s.scoring_calls[v] > 0;
       }
-      no_scoring_segments += !scored;
+      agreed_segments += s.candidates.size() == 1;
     }
     for (size_t u = 0; u < k; ++u) {
       single_ms[u] += ms[u];
@@ -104,7 +102,8 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
               fused_ms, parallel_ms, new_tokens / reps, segments / reps, a.repeat);
   std::printf("   (1) engine overhead: %.1f%% of fused wall time outside llama_decode (sequential run; goal <= 5%%)\n",
               100 * share);
-  std::printf("   (2) per committed segment, per model: decode calls = draft decodes + scoring calls + other\n");
+  std::printf("   (2) per committed segment, per model: decode calls = draft decodes (which also pre-score the others'\n"
+              "       drafts) + scoring calls + other (pre-scoring after the model's own draft, re-decoding)\n");
   nlohmann::json per_model = nlohmann::json::array();
   for (size_t v = 0; v < k; ++v) {
     const double n = std::max(segments, 1.0);
@@ -119,8 +118,8 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
                          {"single_tokens", single_tokens[v] / reps},
                          {"single_ms", single_ms[v] / reps}});
   }
-  std::printf("       segments where all candidates agreed (no scoring call): %.0f of %.0f\n",
-              no_scoring_segments / reps, segments / reps);
+  std::printf("       segments where all candidates agreed (nothing to score): %.0f of %.0f\n",
+              agreed_segments / reps, segments / reps);
   std::printf("   (3) single-model greedy for the same new tokens:");
   for (size_t v = 0; v < k; ++v) std::printf(" m%zu %.0f tok %.1f ms;", v, single_tokens[v] / reps, single_ms[v] / reps);
   std::printf("\n       R = fused / sum of singles = %.1f / %.1f = %.2f sequential (median ratio %.2f), %.2f parallel; "
@@ -136,7 +135,7 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
           {"sum_single_ms", sum_ms},
           {"R", fused_ms / sum_ms},
           {"segments", segments / reps},
-          {"no_scoring_segments", no_scoring_segments / reps},
+          {"agreed_segments", agreed_segments / reps},
           {"new_tokens", new_tokens / reps},
           {"per_model", per_model}};
   for (const auto& m : models) (*out)["models"].push_back(m.path);
