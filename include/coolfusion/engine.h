@@ -66,8 +66,8 @@ struct Counters {
   int64_t boundary_checks = 0;
   int64_t merged_segments = 0;
   int64_t unencodable = 0;            // (model, candidate) pairs a tokenizer could not encode
-  int64_t prescored_tokens = 0;       // scoring tokens decoded while another model drafted
-                                      // (--parallel-models)
+  int64_t prescored_tokens = 0;       // scoring tokens decoded while the models drafted
+                                      // (pre-scoring)
 };
 
 struct Timings {

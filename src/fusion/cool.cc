@@ -64,17 +64,16 @@ class DraftBoard {
     for (size_t u = 0; u < n_; ++u) {
       if ((int)u == v || taken_[v][u]) continue;
       if (lens_[u].size() >= k) {
-        news->push_back(DraftNews{(int)u, text_[u].substr(0, lens_[u][k - 1]), false});
+        news->push_back(DraftNews{(int)u, text_[u].substr(0, lens_[u][k - 1])});
       } else {
         Take(v, u, news);
       }
     }
   }
-  // Model v, done drafting: pre-scores the others' drafts until all are
-  // done and their candidates taken.
-  // Its batches take 1, 2, 4, ... more tokens of the others each: one batch per token
-  // would keep closest to a long draft, but costs a decode per token where decodes run
-  // one at a time (the models one after the other, or a memory-bound backend).
+  // Model v, done drafting: pre-scores the others' drafts until all are done and their
+  // candidates taken, in batches of 1, 2, 4, ... more of their tokens each (one batch per
+  // token would keep closest to a long draft, but costs a decode per token where decodes
+  // run one at a time: the models one after the other, or a memory-bound backend).
   Status PreScoreOthers(Session& s, int v, const std::string& own_text) {
     std::vector<DraftNews> news;
     size_t ahead = 1;
@@ -93,7 +92,7 @@ class DraftBoard {
  private:
   void Take(int v, size_t u, std::vector<DraftNews>* news) {
     taken_[v][u] = 1;
-    if (!final_[u].empty()) news->push_back(DraftNews{(int)u, final_[u], true});
+    if (!final_[u].empty()) news->push_back(DraftNews{(int)u, final_[u]});
   }
   const size_t n_;
   std::mutex mu_;

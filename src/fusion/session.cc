@@ -34,6 +34,7 @@ Session::Session(std::vector<LlamaModel*> models, std::vector<double> weights, c
   m_.resize(models.size());
   for (size_t v = 0; v < models.size(); ++v) {
     m_[v].lm = models[v];
+    m_[v].pre.resize(models.size());
     m_[v].rng.seed(opts.sampling.seed + (uint32_t)v * 7919u);
   }
 }
@@ -289,7 +290,6 @@ void Session::SetEnds(Model& m, size_t k, const std::vector<Token>& suffix, Anch
 void Session::PlanPreScore(Model& m, const DraftNews& news, std::vector<LlamaModel::BatchItem>* batch,
                            std::vector<PreJob>* jobs) {
   LlamaModel& lm = *m.lm;
-  if (m.pre.size() != m_.size()) m.pre.resize(m_.size());
   Pre& p = m.pre[news.model];
   size_t k_anchor = 0;
   const Anchor anchor = TokenAnchor(m, m.text.empty() ? 0 : m.text.size() - 1, &k_anchor);
@@ -326,6 +326,17 @@ void Session::PlanPreScore(Model& m, const DraftNews& news, std::vector<LlamaMod
   jobs->push_back(std::move(job));
 }
 
+void Session::PlanPreScores(Model& m, const std::vector<DraftNews>& news, const std::string& own_text, bool own_done,
+                            std::vector<LlamaModel::BatchItem>* batch, std::vector<PreJob>* jobs) {
+  for (const DraftNews& n : news) {
+    // What the model wrote itself it scores from its own logits: news that its text
+    // starts with is left out, and while it still drafts, so is news that starts with
+    // its text (it may yet write the same candidate).
+    const size_t common = own_done ? n.text.size() : std::min(n.text.size(), own_text.size());
+    if (n.text.compare(0, common, own_text, 0, common) != 0) PlanPreScore(m, n, batch, jobs);
+  }
+}
+
 void Session::CollectPreScore(Model& m, const std::vector<PreJob>& jobs) {
   const int n_vocab = m.lm->n_vocab();
   for (const PreJob& job : jobs) {
@@ -353,12 +364,7 @@ Status Session::DecodeWithNews(Model& m, std::vector<LlamaModel::BatchItem> batc
     std::vector<DraftNews> items;
     (*news)(&items);
     const size_t own = batch.size();
-    for (const DraftNews& n : items) {
-      // While the two drafts agree (one is a prefix of the other), the model may still
-      // write the same candidate itself and then score it from its own logits.
-      const size_t common = std::min(n.text.size(), own_text.size());
-      if (n.text.compare(0, common, own_text, 0, common) != 0) PlanPreScore(m, n, &batch, &jobs);
-    }
+    PlanPreScores(m, items, own_text, /*own_done=*/false, &batch, &jobs);
     if (!jobs.empty()) {
       Status st = GatedDecode(m, batch);
       if (st.ok()) {
@@ -379,9 +385,7 @@ Status Session::PreScore(int v, const std::vector<DraftNews>& news, const std::s
   Model& m = m_[v];
   std::vector<LlamaModel::BatchItem> batch;
   std::vector<PreJob> jobs;
-  for (const DraftNews& n : news) {
-    if (own_text.compare(0, n.text.size(), n.text) != 0) PlanPreScore(m, n, &batch, &jobs);
-  }
+  PlanPreScores(m, news, own_text, /*own_done=*/true, &batch, &jobs);
   if (batch.empty()) return Status::Ok();
   Status st = GatedDecode(m, batch);
   if (!st.ok()) {
@@ -412,7 +416,6 @@ Status Session::ScoreModel(int v, const std::vector<StepCandidate>& cands, const
   Model& m = m_[v];
   LlamaModel& lm = *m.lm;
   {
-    if (m.pre.size() != m_.size()) m.pre.resize(m_.size());
     const std::string own_text = own ? own->Candidate() : std::string();
     size_t k_anchor = 0;
     const Anchor anchor = TokenAnchor(m, m.text.empty() ? 0 : m.text.size() - 1, &k_anchor);
@@ -615,7 +618,7 @@ void Session::DropDrafts() {
     for (int s = 1; s < (int)m_.size() + 2; ++s) m.lm->SeqRemove(s, -1, -1);
     m.lm->SeqRemove(0, (int)m.tokens.size() + m.carry.n_decoded, -1);
     m.scored.clear();
-    m.pre.clear();
+    m.pre.assign(m_.size(), Pre());
   }
 }
 
@@ -653,11 +656,16 @@ Counters Session::TotalCounters() const {
   return t;
 }
 
-Status Session::ForEachActive(const std::function<Status(int)>& fn) {
+std::vector<int> Session::ActiveModels() const {
   std::vector<int> act;
   for (size_t v = 0; v < m_.size(); ++v) {
     if (m_[v].active) act.push_back((int)v);
   }
+  return act;
+}
+
+Status Session::ForEachActive(const std::function<Status(int)>& fn) {
+  const std::vector<int> act = ActiveModels();
   if (!opts_.parallel_models || act.size() < 2) {
     for (int v : act) CF_RETURN_IF_ERROR(fn(v));
     return Status::Ok();
@@ -669,10 +677,7 @@ Status Session::ForEachActive(const std::function<Status(int)>& fn) {
 }
 
 Status Session::ForEachActiveThreaded(const std::function<Status(int)>& fn) {
-  std::vector<int> act;
-  for (size_t v = 0; v < m_.size(); ++v) {
-    if (m_[v].active) act.push_back((int)v);
-  }
+  const std::vector<int> act = ActiveModels();
   if (act.size() < 2) return act.empty() ? Status::Ok() : fn(act[0]);
   std::vector<Status> st(act.size());
   if (opts_.parallel_models) {

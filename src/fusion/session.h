@@ -45,13 +45,12 @@ struct Draft {
   std::string Candidate() const { return text.substr(0, cut_tokens ? ends[cut_tokens - 1] : 0); }
 };
 
-// Another model's draft text so far (or, when `done`, its candidate).
+// Another model's draft text so far (or its candidate, once it is done).
 struct DraftNews {
   int model = -1;
   std::string text;
-  bool done = false;
 };
-// Fills the news that arrived since the last call (no waiting).
+// Fills the news for the caller's next batch (may wait for the other models' progress).
 using NewsSource = std::function<void(std::vector<DraftNews>*)>;
 
 // A distinct candidate of one step.
@@ -137,8 +136,8 @@ class Session {
   // state (drafts, KV, its counters).
   Status ForEachActive(const std::function<Status(int)>& fn);
   // Like ForEachActive, but always on threads of their own (for phases where the models
-  // wait for each other's progress); without --parallel-models only one of them decodes
-  // at a time (MakeDraft, PreScore), so that they do not run side by side.
+  // wait for each other's progress); without --parallel-models their decodes (MakeDraft,
+  // PreScore) are handed to the calling thread and run one at a time.
   Status ForEachActiveThreaded(const std::function<Status(int)>& fn);
   // Per model: batched scoring decodes since the last call.
   void TakeScoringCalls(std::vector<int>* calls);
@@ -197,6 +196,9 @@ class Session {
   };
   void PlanPreScore(Model& m, const DraftNews& news, std::vector<LlamaModel::BatchItem>* batch,
                     std::vector<PreJob>* jobs);
+  // PlanPreScore for each news item the model did not write itself (see PreScore).
+  void PlanPreScores(Model& m, const std::vector<DraftNews>& news, const std::string& own_text, bool own_done,
+                     std::vector<LlamaModel::BatchItem>* batch, std::vector<PreJob>* jobs);
   void CollectPreScore(Model& m, const std::vector<PreJob>& jobs);
   void DropPreScore(Model& m, const std::vector<PreJob>& jobs);
   // Decodes `batch` (the model's own tokens) with the news' tokens added.
@@ -204,6 +206,7 @@ class Session {
                         const std::string& own_text);
   // Decodes; one after the other, on ForEachActiveThreaded's calling thread.
   Status GatedDecode(Model& m, const std::vector<LlamaModel::BatchItem>& batch);
+  std::vector<int> ActiveModels() const;
   Token Sample(Model& m, const float* logits);
   Status DecodeTail(Model& m, size_t from);  // decodes tokens[from..] into seq 0
   // The nearest anchor below `limit` that starts a token of m's committed tokens.
