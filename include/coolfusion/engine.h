@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -68,6 +69,20 @@ struct Counters {
   int64_t unencodable = 0;            // (model, candidate) pairs a tokenizer could not encode
   int64_t prescored_tokens = 0;       // scoring tokens decoded while the models drafted
                                       // (pre-scoring)
+  int64_t sat_out = 0;                // models that sat out (negligible weight): no draft,
+                                      // no scoring
+};
+
+// How one model took part in a request.
+struct ModelReport {
+  // Bits per byte of the prompt's text under this model (for chat: the messages' contents,
+  // the model's own template around them as context); NaN when not measured (prompt
+  // weights off, the model left out, or no byte to measure).
+  double prompt_bits_per_byte = std::numeric_limits<double>::quiet_NaN();
+  size_t prompt_bytes = 0;   // bytes it was measured on
+  double weight = 0;         // the weight its perplexities had in this request
+  bool sat_out = false;      // its weight was negligible: it neither drafted nor scored
+  bool active = false;       // it took part (not left out, not sat out)
 };
 
 struct Timings {
@@ -77,7 +92,9 @@ struct Timings {
   double decode_ms = 0;    // inside llama_decode, summed over models (exceeds total_ms when
                            // the models run in parallel)
   double prompt_ms = 0;    // prompt processing (wall time; the models side by side with
-                           // --parallel-models)
+                           // --parallel-models), prompt likelihoods included
+  double prompt_fit_ms = 0;  // of which computing the prompt likelihoods (log-softmax rows),
+                             // summed over models
 };
 
 struct GenerationResult {
@@ -91,6 +108,7 @@ struct GenerationResult {
   Counters counters;
   Timings timings;
   std::vector<std::string> warnings;  // e.g. a model left out because it cannot encode the prompt
+  std::vector<ModelReport> models;    // per model of the ensemble (empty for only_model runs)
 };
 
 // Called as each segment is committed, with the text that is now safe to show (text that
@@ -137,7 +155,10 @@ class Ensemble {
 // Parses "cool", "cool-shortest", "rerank", "cool+r", "single".
 bool ParseMethod(std::string_view name, Method* out);
 const char* MethodName(Method m);
-// Parses "mean", "geomean", "sweetspan", "median".
+// Parses "auto", "mean", "geomean", "sweetspan", "median".
 bool ParseScoreRule(std::string_view name, ScoreRule* out);
+const char* ScoreRuleName(ScoreRule r);
+// Whether prompt weights apply under these options (kDefault: only with kAuto).
+bool UsesPromptWeights(const ScoringOptions& o);
 
 }  // namespace coolfusion

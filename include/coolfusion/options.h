@@ -14,6 +14,8 @@ struct ModelOptions {
   int n_threads = 0;        // CPU threads; 0: all hardware threads
   int n_gpu_layers = 0;     // layers offloaded to a GPU; -1: all (no effect without a GPU build)
   double weight = 1.0;      // weight of this model's perplexity in a candidate's score
+                            // (times its prompt weight when prompt weights are on); 0: the
+                            // model sits out every request
   bool vocab_only = false;  // load only the tokenizer (enough for `boundaries`)
   std::vector<std::string> rpc;  // "host:port" of llama.cpp rpc-server workers: the model's
                                  // layers run there (all of them unless n_gpu_layers says
@@ -29,17 +31,33 @@ enum class Method {
 };
 
 enum class ScoreRule {
+  kAuto,        // the default: prompt weights, then the weighted median when three or more
+                // models take part, the weighted geometric mean when two (measured best on
+                // the zoo; README "Model zoo")
   kMeanPpl,     // the paper's rule: weighted arithmetic mean of per-model perplexities
   kGeoMeanPpl,  // weighted geometric mean (mean log-perplexity): less ruled by one outlier
   kSweetSpan,   // SweetSpan's filter, then the arithmetic mean (see sweetspan_ratio)
   kMedianPpl,   // weighted median: no single model's outlier perplexity decides (3+ models)
 };
 
+// Prompt weights (src/fusion/prompt_weights.h): each model's bits per byte of the prompt
+// become per-request weights w = weight= x exp(-(bpb - best bpb) / prompt_temp); a model
+// whose w, divided by the largest, is below sit_out neither drafts nor scores.
+enum class PromptWeighting {
+  kDefault,  // on with ScoreRule::kAuto, off with every explicit rule (--score mean is the
+             // paper's rule exactly)
+  kOn,
+  kOff,
+};
+
 struct ScoringOptions {
-  ScoreRule rule = ScoreRule::kMeanPpl;  // the paper's arithmetic mean by default
+  ScoreRule rule = ScoreRule::kAuto;  // --score mean: the paper's rule
   // kSweetSpan: while a candidate's max/min perplexity ratio across models exceeds this,
   // the most surprised model's score of that candidate is dropped.
   double sweetspan_ratio = 10.0;
+  PromptWeighting prompt_weights = PromptWeighting::kDefault;
+  double prompt_temp = 0.25;  // bits per byte; must be > 0 (chosen on the zoo, README)
+  double sit_out = 0.01;      // relative weight below which a model sits out; in [0, 1)
 };
 
 struct SamplingOptions {

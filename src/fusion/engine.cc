@@ -2,6 +2,7 @@
 #include <coolfusion/engine.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <thread>
 
@@ -10,6 +11,7 @@
 #include "align/word_breaks.h"
 #include "fusion/method.h"
 #include "fusion/prompt.h"
+#include "fusion/prompt_weights.h"
 #include "fusion/scoring.h"
 #include "fusion/session.h"
 
@@ -32,7 +34,8 @@ Status Ensemble::Open(const std::vector<ModelOptions>& models, std::unique_ptr<E
   const int n = (int)models.size();
   for (int i = 0; i < n; ++i) {
     const ModelOptions& mo = models[i];
-    if (mo.weight < 0) return Status::InvalidArgument("a model weight must be >= 0");
+    if (!(mo.weight >= 0) || !std::isfinite(mo.weight))
+      return Status::InvalidArgument("the weight of " + mo.path + " must be a finite number >= 0");
     if (mo.n_ctx < 0 || mo.n_ctx > (1 << 20)) return Status::InvalidArgument("context size out of range (0..1048576)");
     std::unique_ptr<LlamaModel> m;
     // Scoring sequences: one per distinct candidate (cool+r: n answers + the fused one).
@@ -69,7 +72,48 @@ Status CheckOptions(const GenerateOptions& o, size_t n_models) {
     if (s.empty()) return Status::InvalidArgument("a stop string is empty");
   }
   if (o.only_model >= (int)n_models) return Status::InvalidArgument("no such model");
+  if (!(o.scoring.prompt_temp > 0) || !std::isfinite(o.scoring.prompt_temp))
+    return Status::InvalidArgument("--prompt-temp must be a number > 0");
+  if (!(o.scoring.sit_out >= 0 && o.scoring.sit_out < 1))
+    return Status::InvalidArgument("--sit-out must be a number in [0, 1)");
+  if (!(o.scoring.sweetspan_ratio >= 1)) return Status::InvalidArgument("--sweetspan-ratio must be >= 1");
   return Status::Ok();
+}
+
+// This request's weights: the user's, times the prompt weights when they are on; a model
+// whose weight is then 0 sits out (retired: no draft, no scoring). Fills out->models.
+void SetRequestWeights(const ScoringOptions& so, Session* session, std::vector<double>* weights,
+                       GenerationResult* out) {
+  const size_t n = session->n_models();
+  std::vector<double> bpb(n);
+  std::vector<bool> included(n);
+  for (size_t v = 0; v < n; ++v) {
+    bpb[v] = session->prompt_bits_per_byte((int)v);
+    included[v] = session->active((int)v);
+  }
+  if (UsesPromptWeights(so)) {
+    *weights = PromptWeights(bpb, *weights, included, so.prompt_temp, so.sit_out);
+  } else {
+    for (size_t v = 0; v < n; ++v) {
+      if (!included[v]) (*weights)[v] = 0;
+    }
+  }
+  // Never retire the last model: with every user weight 0 the first included one writes.
+  bool any = false;
+  for (size_t v = 0; v < n; ++v) any |= (*weights)[v] > 0;
+  out->models.assign(n, ModelReport());
+  for (size_t v = 0; v < n; ++v) {
+    ModelReport& r = out->models[v];
+    r.prompt_bits_per_byte = bpb[v];
+    r.prompt_bytes = session->prompt_bytes((int)v);
+    if (included[v] && (*weights)[v] <= 0 && any) {
+      session->Retire((int)v);
+      r.sat_out = true;
+      session->counters().sat_out++;
+    }
+    r.weight = (*weights)[v];
+    r.active = session->active((int)v);
+  }
 }
 
 }  // namespace
@@ -142,6 +186,8 @@ Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segm
   CF_RETURN_IF_ERROR(session.Start(request, &out->warnings));
   out->timings.prompt_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_prompt).count();
+  out->timings.prompt_fit_ms = session.prompt_fit_ms();
+  if (o.only_model < 0) SetRequestWeights(o.scoring, &session, &weights, out);
 
   std::unique_ptr<FusionMethod> method;
   switch (method_kind) {
@@ -229,12 +275,33 @@ const char* MethodName(Method m) {
 }
 
 bool ParseScoreRule(std::string_view name, ScoreRule* out) {
-  if (name == "mean") *out = ScoreRule::kMeanPpl;
+  if (name == "auto") *out = ScoreRule::kAuto;
+  else if (name == "mean") *out = ScoreRule::kMeanPpl;
   else if (name == "geomean") *out = ScoreRule::kGeoMeanPpl;
   else if (name == "sweetspan") *out = ScoreRule::kSweetSpan;
   else if (name == "median") *out = ScoreRule::kMedianPpl;
   else return false;
   return true;
+}
+
+const char* ScoreRuleName(ScoreRule r) {
+  switch (r) {
+    case ScoreRule::kAuto: return "auto";
+    case ScoreRule::kMeanPpl: return "mean";
+    case ScoreRule::kGeoMeanPpl: return "geomean";
+    case ScoreRule::kSweetSpan: return "sweetspan";
+    case ScoreRule::kMedianPpl: return "median";
+  }
+  return "unknown";
+}
+
+bool UsesPromptWeights(const ScoringOptions& o) {
+  switch (o.prompt_weights) {
+    case PromptWeighting::kOn: return true;
+    case PromptWeighting::kOff: return false;
+    case PromptWeighting::kDefault: break;
+  }
+  return o.rule == ScoreRule::kAuto;
 }
 
 }  // namespace coolfusion

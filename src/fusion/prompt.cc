@@ -42,6 +42,7 @@ std::string Marker(size_t i) { return "\xEE\x80\x80" + std::to_string(i) + "\xEE
 Status PlainPrompt(const LlamaModel& m, const std::string& prompt, PromptTokens* out) {
   out->text = prompt;
   StartWithBos(m, out);
+  out->content = {{0, prompt.size()}};
   return AppendFragment(m, prompt, 0, prompt.size(), out);
 }
 
@@ -49,7 +50,17 @@ Status ChatPrompt(const LlamaModel& m, const std::vector<ChatMessage>& messages,
   if (m.chat_template().empty()) {
     std::string plain;
     CF_RETURN_IF_ERROR(m.ApplyChatTemplate(messages, &plain));  // the plain fallback
-    return PlainPrompt(m, plain, out);
+    CF_RETURN_IF_ERROR(PlainPrompt(m, plain, out));
+    // The contents, in order, inside "Role: content" lines.
+    out->content.clear();
+    size_t from = 0;
+    for (const ChatMessage& msg : messages) {
+      const size_t at = msg.content.empty() ? std::string::npos : plain.find(msg.content, from);
+      if (at == std::string::npos) continue;
+      out->content.push_back({at, at + msg.content.size()});
+      from = at + msg.content.size();
+    }
+    return Status::Ok();
   }
   // Render with markers in place of the contents, so that the template's own text is known.
   std::vector<ChatMessage> marked = messages;
@@ -76,6 +87,7 @@ Status ChatPrompt(const LlamaModel& m, const std::vector<ChatMessage>& messages,
   };
   std::vector<Special> specials;
   out->text.clear();
+  out->content.clear();
   for (size_t i = 0; i < tmpl_parts.size(); ++i) {
     const std::string& part = tmpl_parts[i];
     std::vector<Token> toks;
@@ -90,7 +102,10 @@ Status ChatPrompt(const LlamaModel& m, const std::vector<ChatMessage>& messages,
       pos = at + piece.size();
     }
     out->text += part;
-    if (i < messages.size()) out->text += messages[i].content;
+    if (i < messages.size()) {
+      out->content.push_back({out->text.size(), out->text.size() + messages[i].content.size()});
+      out->text += messages[i].content;
+    }
   }
   // Tokens: plain runs between special tokens, each its own fragment.
   StartWithBos(m, out);

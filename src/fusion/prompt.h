@@ -11,6 +11,7 @@
 #include <coolfusion/status.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/llama_model.h"
@@ -24,6 +25,9 @@ struct PromptTokens {
   bool ends_ok = true;         // false when pieces do not spell the text
   size_t min_anchor = 0;       // end of the last special token (re-encoding starts after it)
   size_t n_fixed = 0;          // tokens up to min_anchor
+  // Byte ranges [begin, end) of text that the user wrote: the whole raw prompt, or each
+  // chat message's content (not the template's own text). Prompt weights measure these.
+  std::vector<std::pair<size_t, size_t>> content;
 };
 
 // A raw prompt: one fragment, no special tokens parsed.

@@ -103,10 +103,28 @@ class MedianPpl final : public ScoringRule {
   }
 };
 
+// The default: the weighted median when three or more models have weight (two that know
+// the answer outvote one that does not), the weighted geometric mean when two (soft
+// prompt weights act in the log domain; an arithmetic mean follows the most surprised
+// model whatever its weight).
+class AutoRule final : public ScoringRule {
+ public:
+  double Score(const std::vector<double>& ppl, const std::vector<double>& w, std::vector<bool>* used) const override {
+    int n = 0;
+    for (double x : w) n += x > 0;
+    return n >= 3 ? median_.Score(ppl, w, used) : geomean_.Score(ppl, w, used);
+  }
+
+ private:
+  MedianPpl median_;
+  GeoMeanPpl geomean_;
+};
+
 }  // namespace
 
 std::unique_ptr<ScoringRule> MakeScoringRule(const ScoringOptions& opts) {
   switch (opts.rule) {
+    case ScoreRule::kAuto: return std::make_unique<AutoRule>();
     case ScoreRule::kGeoMeanPpl: return std::make_unique<GeoMeanPpl>();
     case ScoreRule::kSweetSpan: return std::make_unique<SweetSpan>(opts.sweetspan_ratio);
     case ScoreRule::kMedianPpl: return std::make_unique<MedianPpl>();

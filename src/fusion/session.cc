@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <thread>
@@ -10,6 +11,7 @@
 #include "align/word_breaks.h"
 #include "fusion/logits.h"
 #include "fusion/prompt.h"
+#include "fusion/prompt_weights.h"
 
 namespace coolfusion {
 
@@ -55,9 +57,14 @@ Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
     for (const auto& msg : req.messages) CF_RETURN_IF_ERROR(CheckUtf8(msg.content, "a chat message"));
   }
   std::string first_error;
+  const bool measure = UsesPromptWeights(opts_.scoring);
+  std::vector<std::vector<size_t>> counted(m_.size());
   for (size_t v = 0; v < m_.size(); ++v) {
     Model& m = m_[v];
     LlamaModel& lm = *m.lm;
+    m.prompt_bpb = std::numeric_limits<double>::quiet_NaN();
+    m.prompt_bytes = 0;
+    m.prompt_fit_ms = 0;
     PromptTokens p;
     Status st = chat ? ChatPrompt(lm, req.messages, &p) : PlainPrompt(lm, req.prompt, &p);
     if (!st.ok()) {
@@ -73,6 +80,7 @@ Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
                                      std::to_string(v) + ", longer than its context of " +
                                      std::to_string(lm.n_ctx()) + " (raise -c)");
     }
+    if (measure && p.ends_ok) counted[v] = CountedTokenBytes(p.text, p.ends, p.content);
     m.text = std::move(p.text);
     m.prompt_len = m.text.size();
     m.tokens = std::move(p.tokens);
@@ -94,7 +102,7 @@ Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
   // The prompts are decoded side by side too (with --parallel-models).
   CF_RETURN_IF_ERROR(ForEachActive([&](int v) {
     Model& m = m_[v];
-    CF_RETURN_IF_ERROR(DecodeTail(m, 0));
+    CF_RETURN_IF_ERROR(measure ? DecodeMeasuredPrompt(m, counted[v]) : DecodeTail(m, 0));
     m.n_prompt_tokens = m.tokens.size();
     m.prompt_logits = m.last_logits;
     m.calls_mark = m.lm->stats().calls;
@@ -150,6 +158,50 @@ Status Session::DecodeTail(Model& m, size_t from) {
   const float* row = m.lm->Logits((int)batch.size() - 1);
   m.last_logits.assign(row, row + m.lm->n_vocab());
   return Status::Ok();
+}
+
+Status Session::DecodeMeasuredPrompt(Model& m, const std::vector<size_t>& counted) {
+  // Token i counts through the logits after token i-1: entry i-1 asks for its row when
+  // counted[i] > 0, and the last entry always does (the next token's logits).
+  const int n_vocab = m.lm->n_vocab();
+  const size_t n = m.tokens.size();
+  const size_t max_rows = std::max<size_t>(1, kPromptLogitFloats / (size_t)n_vocab);
+  double nll = 0;  // nats
+  size_t bytes = 0;
+  std::vector<LlamaModel::BatchItem> batch;
+  size_t first = 0;  // position of batch[0]
+  size_t rows = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const bool want = i + 1 == n || (i + 1 < counted.size() && counted[i + 1] > 0);
+    batch.push_back({m.tokens[i], (int)i, 0, want});
+    rows += want;
+    if (rows < max_rows && i + 1 < n) continue;
+    CF_RETURN_IF_ERROR(m.lm->Decode(batch));
+    const auto t0 = std::chrono::steady_clock::now();
+    for (size_t k = 0; k < batch.size(); ++k) {
+      if (!batch[k].want_logits) continue;
+      const float* logits = m.lm->Logits((int)k);
+      const size_t next = first + k + 1;
+      if (next < n && next < counted.size() && counted[next] > 0) {
+        nll += NegLogProb(logits, n_vocab, m.tokens[next]);
+        bytes += counted[next];
+      }
+      if (next == n) m.last_logits.assign(logits, logits + n_vocab);
+    }
+    m.prompt_fit_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    first = i + 1;
+    batch.clear();
+    rows = 0;
+  }
+  m.prompt_bytes = bytes;
+  if (bytes > 0) m.prompt_bpb = nll / std::log(2.0) / (double)bytes;
+  return Status::Ok();
+}
+
+double Session::prompt_fit_ms() const {
+  double ms = 0;
+  for (const Model& m : m_) ms += m.prompt_fit_ms;
+  return ms;
 }
 
 Token Session::Sample(Model& m, const float* logits) {

@@ -12,6 +12,7 @@
 
 #include <condition_variable>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <memory>
 #include <random>
@@ -66,8 +67,18 @@ class Session {
   Session(std::vector<LlamaModel*> models, std::vector<double> weights, const GenerateOptions& opts);
 
   // Renders each model's prompt, checks it, tokenizes it and decodes it. A model that
-  // cannot encode its prompt is left out with a warning; none left is an error.
+  // cannot encode its prompt is left out with a warning; none left is an error. With
+  // prompt weights on (UsesPromptWeights), the decode also measures each model's bits
+  // per byte of the prompt's content (prompt_bits_per_byte), in chunks of at most
+  // kPromptLogitFloats logits.
   Status Start(const Request& request, std::vector<std::string>* warnings);
+  // Model v's bits per byte of the prompt's content and the bytes counted (NaN and 0
+  // when not measured).
+  double prompt_bits_per_byte(int v) const { return m_[v].prompt_bpb; }
+  size_t prompt_bytes(int v) const { return m_[v].prompt_bytes; }
+  double prompt_fit_ms() const;  // time spent on the log-softmax rows, summed over models
+  // Most logits one prompt decode asks for while measuring (bounds the output buffer).
+  static constexpr size_t kPromptLogitFloats = size_t{8} << 20;
   // Back to the state right after Start (for methods that run several passes).
   Status ResetToPrompt();
 
@@ -178,6 +189,9 @@ class Session {
     std::vector<float> last_logits;
     size_t n_prompt_tokens = 0;
     std::vector<float> prompt_logits;
+    double prompt_bpb = std::numeric_limits<double>::quiet_NaN();
+    size_t prompt_bytes = 0;
+    double prompt_fit_ms = 0;
     std::mt19937 rng;
     std::vector<Scored> scored;  // per candidate of the current step
     std::vector<Pre> pre;        // per writer of the current step
@@ -209,6 +223,9 @@ class Session {
   std::vector<int> ActiveModels() const;
   Token Sample(Model& m, const float* logits);
   Status DecodeTail(Model& m, size_t from);  // decodes tokens[from..] into seq 0
+  // Decodes the prompt into seq 0 and measures the log-likelihood of the tokens that
+  // counted[i] > 0 bytes say count (CountedTokenBytes), in chunks.
+  Status DecodeMeasuredPrompt(Model& m, const std::vector<size_t>& counted);
   // The nearest anchor below `limit` that starts a token of m's committed tokens.
   Anchor TokenAnchor(const Model& m, size_t limit, size_t* k) const;
   Status Retokenize(Model& m, const std::string& new_text);

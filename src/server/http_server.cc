@@ -182,7 +182,9 @@ class Service {
             ApiError e = ErrorFromStatus(st);
             send(nlohmann::json::parse(ErrorBody(e)));
           } else if (!gone) {
-            send(ChunkBody(*ar, id, created, "", false, FinishReason(g.stop_reason), nullptr, ids_));
+            nlohmann::json last = ChunkBody(*ar, id, created, "", false, FinishReason(g.stop_reason), nullptr, ids_);
+            if (!g.models.empty()) last["coolfusion"] = ModelWeights(*ar, g, ids_);
+            send(last);
             if (ar->include_usage) send(UsageChunk(*ar, id, created, g));
           }
           if (!gone) {

@@ -157,8 +157,24 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const 
     }
     if (c.contains("score")) {
       if (!c["score"].is_string() || !ParseScoreRule(c["score"].get<std::string>(), &o.scoring.rule)) {
-        return Fail(err, "'coolfusion.score' must be one of mean, geomean, sweetspan, median", "coolfusion.score");
+        return Fail(err, "'coolfusion.score' must be one of auto, mean, geomean, sweetspan, median",
+                    "coolfusion.score");
       }
+    }
+    if (c.contains("prompt_weights")) {
+      if (!c["prompt_weights"].is_boolean())
+        return Fail(err, "'coolfusion.prompt_weights' must be a boolean", "coolfusion.prompt_weights");
+      o.scoring.prompt_weights = c["prompt_weights"].get<bool>() ? PromptWeighting::kOn : PromptWeighting::kOff;
+    }
+    if (c.contains("prompt_temp")) {
+      if (!c["prompt_temp"].is_number() || !(c["prompt_temp"].get<double>() > 0))
+        return Fail(err, "'coolfusion.prompt_temp' must be a number > 0 (bits per byte)", "coolfusion.prompt_temp");
+      o.scoring.prompt_temp = c["prompt_temp"].get<double>();
+    }
+    if (c.contains("sit_out")) {
+      if (!c["sit_out"].is_number() || !(c["sit_out"].get<double>() >= 0 && c["sit_out"].get<double>() < 1))
+        return Fail(err, "'coolfusion.sit_out' must be a number in [0, 1)", "coolfusion.sit_out");
+      o.scoring.sit_out = c["sit_out"].get<double>();
     }
     if (c.contains("trace")) {
       if (!c["trace"].is_boolean()) return Fail(err, "'coolfusion.trace' must be a boolean", "coolfusion.trace");
@@ -226,6 +242,21 @@ nlohmann::json SegmentTrace(const Segment& s, const std::vector<std::string>& mo
           {"candidates", cands}};
 }
 
+nlohmann::json ModelWeights(const ApiRequest& r, const GenerationResult& g, const std::vector<std::string>& model_ids) {
+  json models = json::array();
+  for (size_t v = 0; v < g.models.size(); ++v) {
+    const ModelReport& m = g.models[v];
+    models.push_back({{"model", v + 1 < model_ids.size() ? model_ids[v + 1] : std::to_string(v)},
+                      {"prompt_bits_per_byte", Num(m.prompt_bits_per_byte)},
+                      {"weight", m.weight},
+                      {"sat_out", m.sat_out},
+                      {"active", m.active}});
+  }
+  return {{"score", ScoreRuleName(r.request.options.scoring.rule)},
+          {"prompt_weights", UsesPromptWeights(r.request.options.scoring)},
+          {"models", models}};
+}
+
 nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, const std::string& id, int64_t created,
                               const std::vector<std::string>& model_ids) {
   json choice = {{"index", 0}, {"finish_reason", FinishReason(g.stop_reason)}, {"logprobs", nullptr}};
@@ -243,10 +274,13 @@ nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, co
              {{"prompt_tokens", g.n_prompt_tokens},
               {"completion_tokens", g.n_new_tokens},
               {"total_tokens", g.n_prompt_tokens + g.n_new_tokens}}}};
+  if (!g.models.empty()) j["coolfusion"] = ModelWeights(r, g, model_ids);
   if (r.trace) {
     json segs = json::array();
     for (const Segment& s : g.segments) segs.push_back(SegmentTrace(s, model_ids));
-    j["coolfusion"] = {{"segments", segs}, {"stop_reason", StopReasonName(g.stop_reason)}, {"warnings", g.warnings}};
+    j["coolfusion"]["segments"] = segs;
+    j["coolfusion"]["stop_reason"] = StopReasonName(g.stop_reason);
+    j["coolfusion"]["warnings"] = g.warnings;
   }
   return j;
 }

@@ -48,6 +48,9 @@ ApiError ErrorFromStatus(const Status& s);
 const char* FinishReason(StopReason r);  // "stop" or "length"
 
 nlohmann::json SegmentTrace(const Segment& s, const std::vector<std::string>& model_ids);
+// {"score", "prompt_weights", "models": [{"model", "prompt_bits_per_byte", "weight",
+// "sat_out", "active"}]}: how each model took part (the response's "coolfusion" field).
+nlohmann::json ModelWeights(const ApiRequest& r, const GenerationResult& g, const std::vector<std::string>& model_ids);
 
 nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, const std::string& id, int64_t created,
                               const std::vector<std::string>& model_ids);

@@ -76,7 +76,7 @@ Status ParseModel(const std::string& spec, const ModelOptions& defaults, ModelOp
     } else if (k == "ngl") {
       CF_RETURN_IF_ERROR(ParseInt(flag, v, -1, 100000, &out->n_gpu_layers));
     } else if (k == "weight") {
-      CF_RETURN_IF_ERROR(ParseFloat(flag, v, 0, 1e6, &out->weight));
+      CF_RETURN_IF_ERROR(ParseFloat(flag, v, 0, 1e6, &out->weight));  // "nan", "-1": errors
     } else if (k == "rpc") {
       if (v.empty()) return Status::InvalidArgument("-m ...@rpc= expects HOST:PORT");
       if (rpc_from_defaults) out->rpc.clear();  // the model's own workers replace --rpc's
@@ -151,8 +151,22 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "--score") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseList(a, v, [](const std::string& n, ScoreRule* r) { return ParseScoreRule(n, r); },
-                                   "mean, geomean, sweetspan, median", &out->scores));
+                                   "auto, mean, geomean, sweetspan, median", &out->scores));
       out->gen.scoring.rule = out->scores.front();
+    } else if (a == "--prompt-weights") {
+      CF_RETURN_IF_ERROR(value(&v));
+      if (v == "on") out->gen.scoring.prompt_weights = PromptWeighting::kOn;
+      else if (v == "off") out->gen.scoring.prompt_weights = PromptWeighting::kOff;
+      else return Status::InvalidArgument("--prompt-weights expects on or off, got '" + v + "'");
+    } else if (a == "--prompt-temp") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseFloat(a, v, -1e300, 1e300, &out->gen.scoring.prompt_temp));
+      if (!(out->gen.scoring.prompt_temp > 0))
+        return Status::InvalidArgument("--prompt-temp must be > 0 (bits per byte), got " + v);
+    } else if (a == "--sit-out") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseFloat(a, v, 0, 1, &out->gen.scoring.sit_out));
+      if (out->gen.scoring.sit_out >= 1) return Status::InvalidArgument("--sit-out must be in [0, 1), got " + v);
     } else if (a == "--sweetspan-ratio") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseFloat(a, v, 1.0, 1e300, &out->gen.scoring.sweetspan_ratio));

@@ -22,9 +22,15 @@ double Median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-struct SetResult {
-  nlohmann::json json;
-};
+// A prompt of ordinary English prose (~600 bytes) for the cost of prompt likelihoods.
+constexpr const char* kCostPrompt =
+    "The old lighthouse stood at the end of a narrow spit of land, where the river met the sea. For "
+    "more than a hundred years its keepers had climbed the spiral stairs each evening to light the lamp, "
+    "and each morning they had written a few lines in the log: the weather, the ships that passed, a "
+    "storm that broke a window. When the light was automated, the last keeper moved to the village, but "
+    "he still walked out along the shore every day to look at it. Children asked him what it had been "
+    "like to live there, alone with the wind, and he told them it had never felt lonely, because the sea "
+    "was always talking. One winter a ship lost its way in the fog, and the keeper,";
 
 Status BenchSet(const std::string& label, const std::vector<ModelOptions>& models, const CommonArgs& a,
                 nlohmann::json* out) {
@@ -39,11 +45,34 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
   std::vector<double> seg_calls(k), seg_tokens(k), seg_draft(k), seg_scoring(k);
   double segments = 0, agreed_segments = 0, new_tokens = 0;
   std::vector<double> single_tokens(k), single_ms(k);
+  std::vector<double> prompt_off, prompt_on, fit_ms;
   for (int rep = 0; rep <= a.repeat; ++rep) {  // rep 0 warms up and is not counted
+    // What the prompt likelihoods cost: the same prompt processed with and without them
+    // (-n 1; nobody sits out, so that every model measures).
+    {
+      Request preq;
+      preq.prompt = kCostPrompt;
+      preq.options = a.gen;
+      preq.options.method = Method::kCool;
+      preq.options.max_new_tokens = 1;
+      preq.options.scoring.sit_out = 0;
+      GenerationResult off, on;
+      preq.options.scoring.prompt_weights = PromptWeighting::kOff;
+      CF_RETURN_IF_ERROR(fused->Generate(preq, nullptr, &off));
+      preq.options.scoring.prompt_weights = PromptWeighting::kOn;
+      CF_RETURN_IF_ERROR(fused->Generate(preq, nullptr, &on));
+      if (rep > 0) {
+        prompt_off.push_back(off.timings.prompt_ms);
+        prompt_on.push_back(on.timings.prompt_ms);
+        fit_ms.push_back(on.timings.prompt_fit_ms);
+      }
+    }
     Request req;
     req.prompt = prompt;
     req.options = a.gen;
     req.options.method = Method::kCool;
+    // Every model takes part (random-weight models would sit out under prompt weights).
+    req.options.scoring.prompt_weights = PromptWeighting::kOff;
     // Sequential: engine overhead is wall time outside llama_decode. Parallel (the
     // default): the models draft, score and commit side by side.
     req.options.parallel_models = false;
@@ -62,6 +91,7 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
       sreq.prompt = prompt;
       sreq.options = a.gen;
       sreq.options.method = Method::kSingle;
+      sreq.options.scoring.prompt_weights = PromptWeighting::kOff;
       sreq.options.max_new_tokens = std::max<int>(1, (int)ids.size());
       GenerationResult sr;
       CF_RETURN_IF_ERROR(singles[u]->Generate(sreq, nullptr, &sr));
@@ -125,8 +155,16 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
   std::printf("\n       R = fused / sum of singles = %.1f / %.1f = %.2f sequential (median ratio %.2f), %.2f parallel; "
               "goal <= 1.5 for bench-size models\n", fused_ms, sum_ms, fused_ms / sum_ms, Median(ratio),
               parallel_ms / sum_ms);
+  const double p_off = Median(prompt_off), p_on = Median(prompt_on);
+  const double fit_share = p_off > 0 ? (p_on - p_off) / p_off : 0;
+  std::printf("   (4) prompt likelihoods (prompt weights) on a %zu-byte prompt: prompt %.1f ms with, %.1f ms without "
+              "= +%.1f%% (%.2f ms of it log-softmax rows); goal < 10%%\n",
+              std::string(kCostPrompt).size(), p_on, p_off, 100 * fit_share, Median(fit_ms));
   std::fflush(stdout);
   *out = {{"label", label},
+          {"prompt_ms_with_weights", p_on},
+          {"prompt_ms_without_weights", p_off},
+          {"prompt_weights_share", fit_share},
           {"models", nlohmann::json::array()},
           {"fused_ms", fused_ms},
           {"parallel_ms", parallel_ms},
@@ -160,8 +198,9 @@ int CmdBench(const CommonArgs& a) {
     }
     groups.push_back({"bench-size", big});
   }
-  std::printf("coolfusion bench: -n %d, %d repeats (+1 warm-up), greedy, method cool, score %s\n",
-              a.gen.max_new_tokens, a.repeat, a.gen.scoring.rule == ScoreRule::kMeanPpl ? "mean" : "other");
+  std::printf("coolfusion bench: -n %d, %d repeats (+1 warm-up), greedy, method cool, score %s, prompt weights off "
+              "in (1)-(3) (every model takes part)\n",
+              a.gen.max_new_tokens, a.repeat, ScoreRuleName(a.gen.scoring.rule));
   nlohmann::json all = nlohmann::json::array();
   for (const auto& [label, models] : groups) {
     for (size_t k = 2; k <= std::min<size_t>(3, models.size()); ++k) {

@@ -38,10 +38,13 @@ Status RunAndPrint(Ensemble& e, const Request& req, const CommonArgs& a, Generat
       std::fwrite(delta.data(), 1, delta.size(), stdout);
       std::fflush(stdout);
     }
+    if (a.trace && step == 0) std::fprintf(stderr, "%s\n", WeightsLine(r->models).c_str());
     if (a.trace) std::fprintf(stderr, "%s\n", TraceLine(step++, seg).c_str());
     return true;
   };
-  return e.Generate(req, cb, r);
+  Status st = e.Generate(req, cb, r);
+  if (st.ok() && a.trace && step == 0) std::fprintf(stderr, "%s\n", WeightsLine(r->models).c_str());
+  return st;
 }
 
 void PrintSummary(const GenerationResult& r) {

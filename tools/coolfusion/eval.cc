@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "eval/dataset.h"
+#include "eval/paired.h"
 #include "output.h"
 
 namespace coolfusion::cli {
@@ -19,15 +20,7 @@ namespace {
 
 using nlohmann::json;
 
-const char* ScoreName(ScoreRule r) {
-  switch (r) {
-    case ScoreRule::kMeanPpl: return "mean";
-    case ScoreRule::kGeoMeanPpl: return "geomean";
-    case ScoreRule::kSweetSpan: return "sweetspan";
-    case ScoreRule::kMedianPpl: return "median";
-  }
-  return "?";
-}
+const char* ScoreName(ScoreRule r) { return ScoreRuleName(r); }
 
 struct Run {
   Method method;
@@ -37,6 +30,8 @@ struct Run {
   std::string label;
   size_t n = 0, correct = 0, errors = 0;
   double seconds = 0;
+  std::vector<uint8_t> right;  // per row
+  size_t sat_out = 0;          // model-requests that sat out
 };
 
 std::string Basename(const std::string& p) {
@@ -183,7 +178,7 @@ int CmdEval(const CommonArgs& a) {
     }
     for (ScoreRule r : scores) {
       std::string label = MethodName(m);
-      if (a.models.size() > 1 && (scores.size() > 1 || r != ScoreRule::kMeanPpl)) label += std::string(" (") + ScoreName(r) + ")";
+      if (a.models.size() > 1 && (scores.size() > 1 || r != ScoreRule::kAuto)) label += std::string(" (") + ScoreName(r) + ")";
       runs.push_back({m, r, -1, paths, label});
     }
   }
@@ -209,7 +204,11 @@ int CmdEval(const CommonArgs& a) {
       bool correct = false;
       json p = {{"index", i}, {"where", ex.where}, {"method", MethodName(run.method)}, {"models", run.models},
                 {"gold", ex.gold}};
-      if (run.only_model < 0) p["score"] = ScoreName(run.score);
+      if (run.only_model < 0) {
+        p["score"] = ScoreName(run.score);
+        if (gs.ok()) p["model_weights"] = ModelReportsJson(res.models);
+        run.sat_out += (size_t)res.counters.sat_out;
+      }
       if (!gs.ok()) {
         ++run.errors;
         if (first_error.empty()) first_error = ex.where + ": " + gs.message();
@@ -224,12 +223,20 @@ int CmdEval(const CommonArgs& a) {
       predictions.push_back(std::move(p));
       ++run.n;
       run.correct += correct;
+      run.right.push_back(correct);
       progress.Update(++done, run.label);
     }
     run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
-  std::printf("\n%-44s %6s %9s  %-15s %8s\n", "run", "n", "accuracy", "95% CI", "s/row");
+  // The best single model on these rows (first on ties): each fused run's paired baseline.
+  int best_single = -1;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].only_model >= 0 && (best_single < 0 || runs[i].correct > runs[(size_t)best_single].correct))
+      best_single = (int)i;
+  }
+  std::printf("\n%-44s %6s %9s  %-15s %-24s %8s\n", "run", "n", "accuracy", "95% CI",
+              best_single >= 0 ? "vs best single (95% CI)" : "", "s/row");
   json results = json::array();
   for (const Run& r : runs) {
     double lo, hi;
@@ -237,18 +244,40 @@ int CmdEval(const CommonArgs& a) {
     const double acc = r.n ? (double)r.correct / (double)r.n : 0;
     char ci[32];
     std::snprintf(ci, sizeof ci, "[%.1f, %.1f]", 100 * lo, 100 * hi);
-    std::printf("%-44s %6zu %8.1f%%  %-15s %8.3f%s\n", r.label.c_str(), r.n, 100 * acc, ci,
+    char vs[64] = "";
+    json row = {{"method", MethodName(r.method)}, {"label", r.label}, {"models", r.models}, {"n", r.n},
+                {"correct", r.correct}, {"accuracy", acc}, {"ci95", {lo, hi}}, {"errors", r.errors},
+                {"seconds", r.seconds}};
+    if (r.only_model < 0) {
+      row["score"] = ScoreName(r.score);
+      row["sat_out"] = r.sat_out;
+      if (best_single >= 0) {
+        const Run& b = runs[(size_t)best_single];
+        const eval::PairedDiff d = eval::CompareRuns(r.right, b.right);
+        std::snprintf(vs, sizeof vs, "%+.1f [%+.1f, %+.1f]", 100 * d.diff, 100 * d.lo, 100 * d.hi);
+        row["vs_best_single"] = {{"label", b.label}, {"diff", d.diff}, {"ci95", {d.lo, d.hi}},
+                                 {"fused_only", d.a_only}, {"single_only", d.b_only}};
+      }
+    }
+    std::printf("%-44s %6zu %8.1f%%  %-15s %-24s %8.3f%s\n", r.label.c_str(), r.n, 100 * acc, ci, vs,
                 r.n ? r.seconds / (double)r.n : 0.0,
                 r.errors ? ("  (" + std::to_string(r.errors) + " errors)").c_str() : "");
-    json row = {{"method", MethodName(r.method)}, {"models", r.models}, {"n", r.n}, {"correct", r.correct},
-                {"accuracy", acc}, {"ci95", {lo, hi}}, {"errors", r.errors}, {"seconds", r.seconds}};
-    if (r.only_model < 0) row["score"] = ScoreName(r.score);
     results.push_back(std::move(row));
+  }
+  // Every two fused runs, compared on the same rows.
+  json pairwise = json::array();
+  for (size_t i = 0; i < runs.size(); ++i) {
+    for (size_t j = i + 1; j < runs.size(); ++j) {
+      if (runs[i].only_model >= 0 || runs[j].only_model >= 0) continue;
+      const eval::PairedDiff d = eval::CompareRuns(runs[i].right, runs[j].right);
+      pairwise.push_back({{"a", runs[i].label}, {"b", runs[j].label}, {"diff", d.diff}, {"ci95", {d.lo, d.hi}},
+                          {"a_only", d.a_only}, {"b_only", d.b_only}});
+    }
   }
   if (!first_error.empty()) std::fprintf(stderr, "warning: some rows failed (counted as wrong), first: %s\n", first_error.c_str());
   if (!a.json_out.empty()) {
     json doc = {{"data", a.data}, {"task", task.name}, {"few_shot", a.few_shot}, {"n_rows", data.examples.size()},
-                {"results", results}, {"predictions", predictions}};
+                {"results", results}, {"pairwise", pairwise}, {"predictions", predictions}};
     if (!(st = WriteText(a.json_out, doc.dump(1) + "\n")).ok()) return Fail(st);
   }
   if (!a.svg_out.empty()) {

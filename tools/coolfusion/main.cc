@@ -14,7 +14,8 @@ const char* kUsage = R"(usage: coolfusion COMMAND [options]
 
 Fuses two or more GGUF language models, whatever their tokenizers, at inference time
 (Cool-Fusion, Liu et al., ACL 2025): each model drafts a segment up to a word boundary
-common to all tokenizers, every model scores every draft, the lowest mean perplexity wins.
+common to all tokenizers, every model scores every draft, the best score wins. By
+default each model's weight follows how well it predicts the prompt (bits per byte).
 
 commands:
   generate    fused text from a prompt; streams segments as they are committed
@@ -30,7 +31,8 @@ commands:
 model options:
   -m, --model PATH[@opts]   a GGUF model; repeat for each model to fuse. -m A alone is
                             plain greedy generation with A. opts, comma-separated:
-                            ctx=N, threads=N, ngl=N, weight=W (score weight, default 1),
+                            ctx=N, threads=N, ngl=N, weight=W (score weight >= 0,
+                            default 1; 0: the model sits out),
                             rpc=HOST:PORT (run its layers on that llama.cpp rpc-server
                             worker; repeat rpc= for several workers)
   --rpc HOST:PORT[,...]     workers for every model that names none of its own
@@ -42,12 +44,22 @@ model options:
 generation options:
   -p, --prompt TEXT         the prompt
   -f, --file FILE           read the prompt from FILE
-  -n, --n-predict N         new tokens, counted with model 0's tokenizer (default 128);
-                            generation stops after the segment that reaches N
+  -n, --n-predict N         new tokens, counted with the first model that takes part
+                            (model 0 unless it sat out; default 128); generation stops
+                            after the segment that reaches N
   --method NAME             cool (default), cool-shortest, rerank, cool+r, single
-  --score RULE              mean (default: arithmetic mean of PPL, the paper's),
-                            geomean (geometric mean), sweetspan (drop outlier scores),
-                            median (the middle model's PPL; for 3+ models)
+  --score RULE              auto (default): prompt weights, then the weighted median
+                            of PPL when 3+ models take part, the weighted geometric
+                            mean when 2; mean: the paper's rule exactly (arithmetic
+                            mean of PPL, no prompt weights); geomean (geometric mean),
+                            sweetspan (drop outlier scores), median (the middle
+                            model's PPL): without prompt weights unless asked
+  --prompt-weights on|off   weight each model by its fit to the prompt: w = weight= x
+                            exp(-(bits per byte - best bits per byte) / T), any rule
+                            (default: on with auto, off with the others)
+  --prompt-temp T           T above, in bits per byte, > 0 (default 0.25)
+  --sit-out W               a model whose weight / the largest is below W neither
+                            drafts nor scores (default 0.01; 0: never)
   --sweetspan-ratio R       sweetspan: drop a model's score while max/min PPL > R (10)
   --temp T                  sampling temperature for drafts (default 0: greedy)
   --top-p P                 nucleus sampling when --temp > 0 (default 1)
@@ -85,7 +97,9 @@ eval options:
   --method LIST             comma-separated: single (each model alone), cool,
                             cool-shortest, rerank, cool+r (default: single,cool)
   --score LIST              comma-separated scoring rules; each fused method runs
-                            under each (default: mean)
+                            under each (default: auto). Each fused run is compared
+                            with the best single model on the same rows (paired
+                            difference, bootstrap 95% CI)
   --limit N                 the first N rows only
   --few-shot K --train FILE K worked examples from FILE before each question
   --json OUT                {"results": [{method, models, n, accuracy, ci95}], "predictions"}

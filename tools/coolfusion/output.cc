@@ -16,6 +16,31 @@ nlohmann::json Num(double x) {
 
 std::string SafeUtf8(const std::string& s) { return ToValidUtf8(s); }
 
+nlohmann::json ModelReportsJson(const std::vector<ModelReport>& models) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const ModelReport& m : models) {
+    a.push_back({{"prompt_bits_per_byte", Num(m.prompt_bits_per_byte)},
+                 {"prompt_bytes", m.prompt_bytes},
+                 {"weight", m.weight},
+                 {"sat_out", m.sat_out},
+                 {"active", m.active}});
+  }
+  return a;
+}
+
+std::string WeightsLine(const std::vector<ModelReport>& models) {
+  std::string line = "[weights]";
+  char buf[160];
+  for (size_t v = 0; v < models.size(); ++v) {
+    const ModelReport& m = models[v];
+    std::snprintf(buf, sizeof buf, " m%zu: %.3g bits/byte (%zu bytes) weight %.3g%s |", v, m.prompt_bits_per_byte,
+                  m.prompt_bytes, m.weight, m.sat_out ? " sat out" : m.active ? "" : " left out");
+    line += buf;
+  }
+  if (!models.empty()) line.pop_back();
+  return line;
+}
+
 nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const GenerationResult& r) {
   using nlohmann::json;
   json j;
@@ -61,6 +86,9 @@ nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const Gen
     j["answers"] = ans;
   }
   j["n_new_tokens"] = r.n_new_tokens;
+  j["score"] = ScoreRuleName(o.scoring.rule);
+  j["prompt_weights"] = UsesPromptWeights(o.scoring);
+  j["model_weights"] = ModelReportsJson(r.models);
   const Counters& c = r.counters;
   j["counters"] = {{"decode_calls", c.decode_calls},
                    {"tokens_decoded", c.tokens_decoded},
@@ -72,10 +100,11 @@ nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const Gen
                    {"boundary_checks", c.boundary_checks},
                    {"merged_segments", c.merged_segments},
                    {"unencodable", c.unencodable},
-                   {"prescored_tokens", c.prescored_tokens}};
+                   {"prescored_tokens", c.prescored_tokens},
+                   {"sat_out", c.sat_out}};
   const Timings& t = r.timings;
   j["timings"] = {{"total_ms", t.total_ms},     {"prompt_ms", t.prompt_ms}, {"generate_ms", t.generate_ms},
-                  {"score_ms", t.score_ms},     {"decode_ms", t.decode_ms},
+                  {"score_ms", t.score_ms},     {"decode_ms", t.decode_ms}, {"prompt_fit_ms", t.prompt_fit_ms},
                   {"tokens_per_s", t.total_ms > 0 ? r.n_new_tokens * 1000.0 / t.total_ms : 0.0}};
   j["warnings"] = r.warnings;
   return j;

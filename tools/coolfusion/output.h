@@ -13,6 +13,11 @@ namespace coolfusion::cli {
 //  "n_new_tokens", "counters", "timings", "warnings"}
 nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const GenerationResult& r);
 
+// [{"prompt_bits_per_byte", "prompt_bytes", "weight", "sat_out", "active"}] per model.
+nlohmann::json ModelReportsJson(const std::vector<ModelReport>& models);
+// "[weights] m0: 0.31 bits/byte (83 bytes) weight 1 | m1: ..." for --trace.
+std::string WeightsLine(const std::vector<ModelReport>& models);
+
 // One line per committed segment for --trace.
 std::string TraceLine(size_t step, const Segment& seg);
 
