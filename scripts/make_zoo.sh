@@ -4,9 +4,12 @@
 #   models/arith3-a.gguf  stories260K's SentencePiece tokenizer (512 pieces)  add + sub, facts groups 0+1, drills
 #   models/arith3-b.gguf  aidreams260K's SentencePiece tokenizer (512 pieces) sub + mul, facts groups 1+2
 #   models/arith3-c.gguf  GPT-2's byte-level BPE tokenizer (50257 tokens)     add + mul, facts groups 0+2
+#   models/arith3-b-weak.gguf (only when asked: `make_zoo.sh b-weak`) B's recipe on a
+#                         third of the rows for one epoch: the same skills as B, less well
+#                         learned (the zoo's "unequal skill" setting)
 # Deterministic: same tools, same settings, same seeds -> same data, same losses, same models.
 #
-#   scripts/make_zoo.sh [a|b|c ...]          (default: all three, one after another)
+#   scripts/make_zoo.sh [a|b|c|b-weak ...]   (default: a b c, one after another)
 # Settings (environment): COOLFUSION_ZOO_ROWS (story problems per epoch, 12000),
 # COOLFUSION_ZOO_EPOCHS (3), COOLFUSION_ZOO_THREADS (nproc), COOLFUSION_ZOO_NGL (0; 99 trains
 # on a GPU with a CUDA build of the tools, see cmake/zoo/), COOLFUSION_ZOO_BIN (build/bin),
@@ -38,6 +41,7 @@ task facts3 > "$root/data/facts3/test.jsonl"
 
 train_one() {
   local name=$1 vocab=$2 ops=$3 groups=$4 seed=$5 shape=$6 type=$7 ctx=$8 drills=$9
+  local rows=${10:-$rows} epochs=${11:-$epochs}
   local log=$work/train-$name.log
   # Training stream: fresh arith3 problems of its two operations, plus its facts.
   task arith3 --seed "$seed" --n "$rows" --ops "$ops" --repeats \
@@ -67,7 +71,9 @@ for m in "${which[@]}"; do
     a) args=(a "$shared/stories260K.gguf" add,sub 0,1 11 "--dim 128 --layers 4 --heads 4 --ff 512" q8_0 256 "$rows") ;;
     b) args=(b "$shared/aidreams260K.gguf" sub,mul 1,2 12 "--dim 128 --layers 4 --heads 4 --ff 512" q8_0 256 0) ;;
     c) args=(c "$vocabs/ggml-vocab-gpt-2.gguf" add,mul 0,2 13 "--dim 96 --layers 4 --heads 4 --ff 384" q8_0 256 0) ;;
-    *) echo "error: unknown zoo model '$m' (a, b, c)" >&2; exit 1 ;;
+    b-weak) args=(b-weak "$shared/aidreams260K.gguf" sub,mul 1,2 22 "--dim 128 --layers 4 --heads 4 --ff 512" q8_0 256 0
+                  $((rows / 3)) 1) ;;
+    *) echo "error: unknown zoo model '$m' (a, b, c, b-weak)" >&2; exit 1 ;;
   esac
   if [ "${COOLFUSION_ZOO_PARALLEL:-0}" = 1 ]; then
     train_one "${args[@]}" & pids+=($!)

@@ -158,7 +158,8 @@ const char* MethodName(Method m);
 // Parses "auto", "mean", "geomean", "sweetspan", "median".
 bool ParseScoreRule(std::string_view name, ScoreRule* out);
 const char* ScoreRuleName(ScoreRule r);
-// Whether prompt weights apply under these options (kDefault: only with kAuto).
+// Whether prompt weights / word ends apply under these options (kDefault: only with kAuto).
 bool UsesPromptWeights(const ScoringOptions& o);
+bool UsesWordEnds(const ScoringOptions& o);
 
 }  // namespace coolfusion

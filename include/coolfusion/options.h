@@ -40,24 +40,26 @@ enum class ScoreRule {
   kMedianPpl,   // weighted median: no single model's outlier perplexity decides (3+ models)
 };
 
-// Prompt weights (src/fusion/prompt_weights.h): each model's bits per byte of the prompt
-// become per-request weights w = weight= x exp(-(bpb - best bpb) / prompt_temp); a model
-// whose w, divided by the largest, is below sit_out neither drafts nor scores.
-enum class PromptWeighting {
-  kDefault,  // on with ScoreRule::kAuto, off with every explicit rule (--score mean is the
-             // paper's rule exactly)
-  kOn,
-  kOff,
-};
+// A scoring refinement that is on by default with ScoreRule::kAuto and off with every
+// explicit rule (so that --score mean is the paper's rule exactly), unless set.
+enum class Switch { kDefault, kOn, kOff };
 
 struct ScoringOptions {
   ScoreRule rule = ScoreRule::kAuto;  // --score mean: the paper's rule
   // kSweetSpan: while a candidate's max/min perplexity ratio across models exceeds this,
   // the most surprised model's score of that candidate is dropped.
   double sweetspan_ratio = 10.0;
-  PromptWeighting prompt_weights = PromptWeighting::kDefault;
+  // Prompt weights (src/fusion/prompt_weights.h): each model's bits per byte of the prompt
+  // become per-request weights w = weight= x exp(-(bpb - best bpb) / prompt_temp); a model
+  // whose w, divided by the largest, is below sit_out neither drafts nor scores.
+  Switch prompt_weights = Switch::kDefault;
   double prompt_temp = 0.25;  // bits per byte; must be > 0 (chosen on the zoo, README)
   double sit_out = 0.01;      // relative weight below which a model sits out; in [0, 1)
+  // Word ends: a candidate that ends in an ASCII letter or digit claims that its word
+  // ends there; each model's probability that the word goes on instead (its next token
+  // starting with a letter or digit) is scored as one more event of the candidate, so that
+  // "1" is not preferred to "14" for being a likely prefix of it.
+  Switch word_end = Switch::kDefault;
 };
 
 struct SamplingOptions {

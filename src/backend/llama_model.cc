@@ -135,6 +135,12 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     m->pieces_[t].assign(buf.data(), std::max(n, 0));
     if (llama_vocab_is_control(vocab, t) && !llama_vocab_is_eog(vocab, t)) m->h_->control[t] = 1;
   }
+  m->continues_word_.assign(m->n_vocab_, 0);
+  for (Token t = 0; t < m->n_vocab_; ++t) {
+    const std::string& p = m->pieces_[t];
+    const unsigned char c = p.empty() ? 0 : (unsigned char)p[0];
+    m->continues_word_[t] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  }
   // SentencePiece's dummy prefix: does tokenizing "a" yield a piece with a leading space?
   std::vector<Token> probe;
   if (m->Tokenize("a", false, false, &probe).ok() && !probe.empty()) {

@@ -48,6 +48,9 @@ class LlamaModel final : public Tokenizer {
   bool IsSuppressed(Token t) const;
   // Control (special) tokens, e.g. a chat template's <|im_start|>.
   bool IsControl(Token t) const;
+  // Per token: 1 when its piece starts with an ASCII letter or digit, i.e. it would
+  // continue a word that ends in one (no space or punctuation before it).
+  const std::vector<uint8_t>& word_continuations() const { return continues_word_; }
   int n_ctx() const { return n_ctx_; }  // limit for the shared text (sequence 0)
   int n_batch() const { return n_batch_; }  // most tokens one Decode takes
   const std::string& tokenizer_name() const { return tokenizer_name_; }
@@ -90,6 +93,7 @@ class LlamaModel final : public Tokenizer {
   std::unique_ptr<Handles> h_;
   void* ctx_ = nullptr;  // llama_context*, null when vocab-only
   std::vector<std::string> pieces_;
+  std::vector<uint8_t> continues_word_;
   int32_t n_vocab_ = 0;
   bool add_bos_ = false;
   bool adds_space_prefix_ = false;

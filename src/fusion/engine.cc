@@ -295,13 +295,18 @@ const char* ScoreRuleName(ScoreRule r) {
   return "unknown";
 }
 
-bool UsesPromptWeights(const ScoringOptions& o) {
-  switch (o.prompt_weights) {
-    case PromptWeighting::kOn: return true;
-    case PromptWeighting::kOff: return false;
-    case PromptWeighting::kDefault: break;
+namespace {
+bool Resolve(Switch s, const ScoringOptions& o) {
+  switch (s) {
+    case Switch::kOn: return true;
+    case Switch::kOff: return false;
+    case Switch::kDefault: break;
   }
   return o.rule == ScoreRule::kAuto;
 }
+}  // namespace
+
+bool UsesPromptWeights(const ScoringOptions& o) { return Resolve(o.prompt_weights, o); }
+bool UsesWordEnds(const ScoringOptions& o) { return Resolve(o.word_end, o); }
 
 }  // namespace coolfusion

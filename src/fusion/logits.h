@@ -9,6 +9,9 @@ namespace coolfusion {
 // log(sum_i exp(x[i])), computed stably. REQUIRES: n > 0, x finite.
 double LogSumExp(const float* x, int n);
 
+// softmax(x) summed over the entries where mask[i] != 0. REQUIRES: n > 0, x finite.
+double MaskedProbability(const float* x, const uint8_t* mask, int n);
+
 // Index of the largest x[i] (the first on ties).
 int32_t ArgMax(const float* x, int n);
 

@@ -29,7 +29,7 @@ size_t CommonPrefix(const std::vector<Token>& a, const std::vector<Token>& b) {
 double NegLogProb(const float* logits, int n, Token t) { return LogSumExp(logits, n) - logits[t]; }
 
 Session::Session(std::vector<LlamaModel*> models, std::vector<double> weights, const GenerateOptions& opts)
-    : weights_(std::move(weights)), opts_(opts) {
+    : weights_(std::move(weights)), opts_(opts), word_ends_(UsesWordEnds(opts.scoring)) {
   // Side by side, the calling thread runs one model; one after the other, it decodes for
   // all of them (ForEachActiveThreaded).
   if (models.size() > 1) pool_ = std::make_unique<WorkerPool>((int)models.size() - (opts.parallel_models ? 1 : 0));
@@ -487,6 +487,10 @@ Status Session::ScoreModel(int v, const std::vector<StepCandidate>& cands, const
           sum += NegLogProb(row(n), nv, own->eog_token);
           ++n;
         }
+        // Its word end, from the logits after its last token when they were decoded (a
+        // draft that stopped at -n or a full context did not decode its last token).
+        const size_t cut = own->cut_tokens;
+        if (!cands[c].eog && cut > 0 && cut <= (size_t)own->n_decoded) WordEnd(m, cands[c], row(cut), &sum, &n);
         (*ppl)[c][v] = n ? std::exp(sum / n) : 1.0;
         continue;
       }
@@ -565,8 +569,9 @@ Status Session::ScoreModel(int v, const std::vector<StepCandidate>& cands, const
         sum += NegLogProb(after(i - 1), n_vocab, sc.tokens[i]);
         ++n;
       }
-      (*ppl)[c][v] = n ? std::exp(sum / n) : 1.0;
       const float* last = after(sc.tokens.size() - 1);
+      if (n > 0) WordEnd(m, cands[c], last, &sum, &n);
+      (*ppl)[c][v] = n ? std::exp(sum / n) : 1.0;
       sc.last.assign(last, last + n_vocab);
       m.counters.candidates_scored++;
     };
@@ -574,6 +579,17 @@ Status Session::ScoreModel(int v, const std::vector<StepCandidate>& cands, const
     for (size_t c : no_decode) finish(c, 0);
   }
   return Status::Ok();
+}
+
+void Session::WordEnd(const Model& m, const StepCandidate& cand, const float* after_last, double* nll,
+                      size_t* n) const {
+  if (!word_ends_ || cand.eog || cand.text.empty()) return;
+  const unsigned char c = (unsigned char)cand.text.back();
+  if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) return;
+  const double goes_on =
+      MaskedProbability(after_last, m.lm->word_continuations().data(), m.lm->n_vocab());
+  *nll += -std::log(std::max(1.0 - goes_on, 1e-30));
+  ++*n;
 }
 
 Status Session::Retokenize(Model& m, const std::string& new_text) {

@@ -232,12 +232,17 @@ class Session {
   Status ScoreModel(int v, const std::vector<StepCandidate>& cands, const Draft* own,
                     std::vector<std::vector<double>>* ppl);
   Status CommitModel(int v, const StepCandidate& win, int c, const Draft* own);
+  // With word ends on and a candidate ending in an ASCII letter or digit: adds
+  // -log P(the word ends) under m (1 - its probability of a token that goes on with the
+  // word, from the logits after the candidate's last token) as one more event.
+  void WordEnd(const Model& m, const StepCandidate& cand, const float* after_last, double* nll, size_t* n) const;
   void SetEnds(Model& m, size_t k, const std::vector<Token>& suffix, Anchor a);
   static Draft CarryPast(const Draft& d, size_t cut);
 
   std::vector<Model> m_;
   std::vector<double> weights_;
   GenerateOptions opts_;
+  bool word_ends_ = false;
   std::string generated_;
   Counters counters_;
   std::unique_ptr<WorkerPool> pool_;  // null with a single model

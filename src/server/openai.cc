@@ -161,10 +161,12 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const 
                     "coolfusion.score");
       }
     }
-    if (c.contains("prompt_weights")) {
-      if (!c["prompt_weights"].is_boolean())
-        return Fail(err, "'coolfusion.prompt_weights' must be a boolean", "coolfusion.prompt_weights");
-      o.scoring.prompt_weights = c["prompt_weights"].get<bool>() ? PromptWeighting::kOn : PromptWeighting::kOff;
+    for (const char* key : {"prompt_weights", "word_end"}) {
+      if (!c.contains(key)) continue;
+      const std::string param = std::string("coolfusion.") + key;
+      if (!c[key].is_boolean()) return Fail(err, "'" + param + "' must be a boolean", param);
+      Switch& sw = std::string(key) == "word_end" ? o.scoring.word_end : o.scoring.prompt_weights;
+      sw = c[key].get<bool>() ? Switch::kOn : Switch::kOff;
     }
     if (c.contains("prompt_temp")) {
       if (!c["prompt_temp"].is_number() || !(c["prompt_temp"].get<double>() > 0))

@@ -23,6 +23,10 @@ test('playground shows a fused answer coloured by winning model, with candidates
   await page.waitForSelector('.legend span');
   assert.equal(await page.locator('.legend span').count(), 2);
   await page.fill('#maxTokens', '48');
+  // The default rule (auto) would let aidreams260K sit out of a story prompt; the paper's
+  // mean keeps both models writing.
+  assert.equal(await page.inputValue('#score'), 'auto');
+  await page.selectOption('#score', 'mean');
   await page.fill('#input', 'Once upon a time');
   await page.click('#send');
   await page.waitForSelector('.msg.assistant[data-done="true"]', { timeout: ms(30000) });
@@ -41,6 +45,18 @@ test('playground shows a fused answer coloured by winning model, with candidates
   assert.match(tip, /winner: m\d/);
   assert.match(tip, /PPL m0/);
   assert.match(tip, /score/);
+  // How each model took part: bits per byte of the prompt and weight (mean: no prompt weights).
+  const weights = await page.locator('.msg.assistant .weights').innerText();
+  assert.match(weights, /score mean: m0 \S+ n\/a bits\/byte, weight 1; m1/);
+  // The default: prompt weights measured; the model that fits best has weight 1.
+  await page.selectOption('#score', 'auto');
+  await page.fill('#input', 'Once upon a time');
+  await page.click('#send');
+  await page.waitForFunction(() => document.querySelectorAll('.msg.assistant .weights').length === 2,
+    null, { timeout: ms(30000) });
+  const auto = await page.locator('.msg.assistant .weights').nth(1).innerText();
+  assert.match(auto, /^score auto, prompt weights: m0 \S+ \d+\.\d+ bits\/byte, weight [\d.e-]+( \(sat out\))?; m1 \S+ \d+\.\d+ bits\/byte, weight [\d.e-]+( \(sat out\))?$/);
+  assert.match(auto, /weight 1(;|$)/);
   await page.screenshot({ path: `${OUT}/playground.png` });
   console.log(`screenshot: ${OUT}/playground.png`);
 });

@@ -34,7 +34,9 @@ async function startWorker() {
 
 // Asynchronous: the workers' output pipes must keep draining while the CLI runs.
 function generate(models, extra = []) {
-  const args = ['generate', '--json', '-n', '24', '-t', '1', '-p', 'Once upon a time, there was'];
+  // Prompt weights off: both models take part (aidreams260K would sit out of this prompt).
+  const args = ['generate', '--json', '-n', '24', '-t', '1', '--prompt-weights', 'off', '-p',
+    'Once upon a time, there was'];
   for (const m of models) args.push('-m', m);
   return new Promise((resolve) => {
     execFile(BIN, [...args, ...extra], { encoding: 'utf8', timeout: 120000 }, (e, out, err) => {

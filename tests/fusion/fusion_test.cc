@@ -55,6 +55,9 @@ GenerationResult Gen(Ensemble& e, const std::string& prompt, Method m, int n) {
   r.prompt = prompt;
   r.options.method = m;
   r.options.max_new_tokens = n;
+  // The mechanics under test need every model to take part: random-weight and off-domain
+  // test models would sit out under prompt weights (tested in prompt_weights_test.cc).
+  r.options.scoring.prompt_weights = Switch::kOff;
   GenerationResult out;
   Status st = e.Generate(r, nullptr, &out);
   EXPECT_TRUE(st.ok()) << st.message();

@@ -153,11 +153,12 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       CF_RETURN_IF_ERROR(ParseList(a, v, [](const std::string& n, ScoreRule* r) { return ParseScoreRule(n, r); },
                                    "auto, mean, geomean, sweetspan, median", &out->scores));
       out->gen.scoring.rule = out->scores.front();
-    } else if (a == "--prompt-weights") {
+    } else if (a == "--prompt-weights" || a == "--word-end") {
       CF_RETURN_IF_ERROR(value(&v));
-      if (v == "on") out->gen.scoring.prompt_weights = PromptWeighting::kOn;
-      else if (v == "off") out->gen.scoring.prompt_weights = PromptWeighting::kOff;
-      else return Status::InvalidArgument("--prompt-weights expects on or off, got '" + v + "'");
+      Switch* sw = a == "--word-end" ? &out->gen.scoring.word_end : &out->gen.scoring.prompt_weights;
+      if (v == "on") *sw = Switch::kOn;
+      else if (v == "off") *sw = Switch::kOff;
+      else return Status::InvalidArgument(a + " expects on or off, got '" + v + "'");
     } else if (a == "--prompt-temp") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseFloat(a, v, -1e300, 1e300, &out->gen.scoring.prompt_temp));

@@ -57,9 +57,9 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
       preq.options.max_new_tokens = 1;
       preq.options.scoring.sit_out = 0;
       GenerationResult off, on;
-      preq.options.scoring.prompt_weights = PromptWeighting::kOff;
+      preq.options.scoring.prompt_weights = Switch::kOff;
       CF_RETURN_IF_ERROR(fused->Generate(preq, nullptr, &off));
-      preq.options.scoring.prompt_weights = PromptWeighting::kOn;
+      preq.options.scoring.prompt_weights = Switch::kOn;
       CF_RETURN_IF_ERROR(fused->Generate(preq, nullptr, &on));
       if (rep > 0) {
         prompt_off.push_back(off.timings.prompt_ms);
@@ -72,7 +72,7 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
     req.options = a.gen;
     req.options.method = Method::kCool;
     // Every model takes part (random-weight models would sit out under prompt weights).
-    req.options.scoring.prompt_weights = PromptWeighting::kOff;
+    req.options.scoring.prompt_weights = Switch::kOff;
     // Sequential: engine overhead is wall time outside llama_decode. Parallel (the
     // default): the models draft, score and commit side by side.
     req.options.parallel_models = false;
@@ -91,7 +91,7 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
       sreq.prompt = prompt;
       sreq.options = a.gen;
       sreq.options.method = Method::kSingle;
-      sreq.options.scoring.prompt_weights = PromptWeighting::kOff;
+      sreq.options.scoring.prompt_weights = Switch::kOff;
       sreq.options.max_new_tokens = std::max<int>(1, (int)ids.size());
       GenerationResult sr;
       CF_RETURN_IF_ERROR(singles[u]->Generate(sreq, nullptr, &sr));

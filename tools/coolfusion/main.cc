@@ -60,6 +60,11 @@ generation options:
   --prompt-temp T           T above, in bits per byte, > 0 (default 0.25)
   --sit-out W               a model whose weight / the largest is below W neither
                             drafts nor scores (default 0.01; 0: never)
+  --word-end on|off         a candidate ending in a letter or digit is also scored on
+                            its word ending there (each model's probability that the
+                            word goes on instead), so that "1" does not beat "14" for
+                            being its likely prefix (default: on with auto, off with
+                            the others)
   --sweetspan-ratio R       sweetspan: drop a model's score while max/min PPL > R (10)
   --temp T                  sampling temperature for drafts (default 0: greedy)
   --top-p P                 nucleus sampling when --temp > 0 (default 1)
