@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Measures the committed zoo (models/arith3-{a,b,c}.gguf) with `coolfusion eval`: every
-# accuracy table and chart in the README's "Model zoo" section comes from this command.
+# Measures the committed zoo (models/) with `coolfusion eval`: every accuracy table and
+# chart in the README's "Model zoo" section comes from this command.
 #   scripts/eval_zoo.sh [OUT_DIR]           (default docs/zoo; tables also on stdout)
-# Runs, each a separate `coolfusion eval`:
-#   arith3     data/arith3/test.jsonl (600): each model alone; cool, cool-shortest, rerank,
-#              cool+r, each scored with the paper's mean PPL and with the median
-#   fresh      a new arith3 test set from the same templates, another seed
-#              (COOLFUSION_EVAL_SEED, default 4242): single x3, cool, cool+r (mean, median)
-#   rules      cool under each scoring rule (mean, geomean, sweetspan, median) on arith3 and facts3,
-#              and on a mismatched pair: zoo model B with stories260K (a pretrained model of
-#              children's stories, another tokenizer, no arithmetic)
-# COOLFUSION_EVAL_LIMIT=N evaluates only the first N rows of each set (a quick look).
+# Settings (each one `coolfusion eval` per data set; A, B, C = models/arith3-{a,b,c}.gguf,
+# W = models/arith3-b-weak.gguf, S = stories260K, a model of children's stories):
+#   abc, ab, ac, bc        complementary skills (each operation known to two of A, B, C)
+#   b+s, abc+s             an off-domain model added (no harm allowed)
+#   aa                     a model with itself (identity)
+#   b+w                    unequal skill on the same operations (B and a weaker B)
+# Each setting runs on data/arith3/test.jsonl (600) and data/facts3/test.jsonl (60): each
+# model alone, Cool under every scoring rule (auto = the default, mean = the paper's,
+# geomean, sweetspan, median), Cool+R under auto and mean; every fused run is compared
+# with the best single model of its setting on the same rows (paired bootstrap 95% CI).
+# Then the same under auto and mean on a fresh arith3 split (another seed,
+# COOLFUSION_EVAL_SEED, default 4242), with two more off-domain models (aidreams260K and a
+# random-weight GPT-2-vocabulary model), and a sweep of the prompt-weight temperature.
+# Summary tables: build/eval/summary-*.md (scripts/zoo_table.mjs). About 30 minutes here
+# (two evals at a time). COOLFUSION_EVAL_LIMIT=N evaluates only the first N rows (a quick look).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -21,30 +27,48 @@ seed=${COOLFUSION_EVAL_SEED:-4242}
 limit=()
 [ -n "${COOLFUSION_EVAL_LIMIT:-}" ] && limit=(--limit "$COOLFUSION_EVAL_LIMIT")
 mkdir -p "$out" build/eval
-A=models/arith3-a.gguf B=models/arith3-b.gguf C=models/arith3-c.gguf
-for m in $A $B $C; do [ -f "$m" ] || { echo "error: $m missing (scripts/make_zoo.sh makes it)" >&2; exit 1; }; done
+A=models/arith3-a.gguf B=models/arith3-b.gguf C=models/arith3-c.gguf W=models/arith3-b-weak.gguf
+S=$shared/stories260K.gguf D=$shared/aidreams260K.gguf R=build/models/rand-gpt-2.gguf
+for m in $A $B $C $W $S $D $R; do [ -f "$m" ] || { echo "error: $m missing (scripts/setup.sh, scripts/make_zoo.sh)" >&2; exit 1; }; done
 
 ev() {  # NAME ARGS...: one eval (one thread per model); table in build/eval/NAME.txt,
         # JSON with every prediction in build/eval/NAME.json, chart in OUT/NAME.svg
   local name=$1; shift
+  local svg=(--svg "$out/$name.svg")
+  case $name in *-r|fresh-*|sweep-*) svg=() ;; esac  # charts for the main tables only
   { echo "== $name: coolfusion eval $*"
-    "$bin/coolfusion" eval -t 1 -n 32 "${limit[@]}" --json "build/eval/$name.json" --svg "$out/$name.svg" "$@" \
+    "$bin/coolfusion" eval -t 1 -n 32 "${limit[@]}" --json "build/eval/$name.json" "${svg[@]}" "$@" \
       2> "build/eval/$name.log"
   } > "build/eval/$name.txt" || { cat "build/eval/$name.txt"; tail -n 5 "build/eval/$name.log" >&2; return 1; }
 }
+models() { local a=(); for m in "$@"; do a+=(-m "$m"); done; echo "${a[@]}"; }
+declare -A set=([abc]="$A $B $C" [ab]="$A $B" [ac]="$A $C" [bc]="$B $C" [b+s]="$B $S" [abc+s]="$A $B $C $S"
+                [aa]="$A $A" [b+w]="$B $W")
+order=(abc ab ac bc b+s abc+s aa b+w)
+rules=auto,mean,geomean,sweetspan,median
 
 "$bin/coolfusion-make-task" arith3 --seed "$seed" --n 600 > build/eval/arith3-seed$seed.jsonl
-# Two lanes at once (each eval is one process with one thread per model).
-ev arith3 --data data/arith3/test.jsonl -m $A -m $B -m $C --method single,cool,cool-shortest,rerank,cool+r \
-  --score mean,median &
-lane=$!
-ev arith3-fresh --data build/eval/arith3-seed$seed.jsonl -m $A -m $B -m $C --method single,cool,cool+r \
-  --score mean,median
-ev rules-arith3 --data data/arith3/test.jsonl -m $A -m $B -m $C --method cool --score mean,geomean,sweetspan,median
-ev rules-facts3 --data data/facts3/test.jsonl -m $A -m $B -m $C --method single,cool \
-  --score mean,geomean,sweetspan,median
-ev rules-mismatched --data data/arith3/test.jsonl -m $B -m "$shared/stories260K.gguf" \
-  --method single,cool --score mean,geomean,sweetspan,median
-wait $lane
-for n in arith3 arith3-fresh rules-arith3 rules-facts3 rules-mismatched; do cat "build/eval/$n.txt"; echo; done
+jobs_list=()
+for s in "${order[@]}"; do
+  # shellcheck disable=SC2046
+  jobs_list+=("ev arith3-$s --data data/arith3/test.jsonl $(models ${set[$s]}) --method single,cool --score $rules")
+  jobs_list+=("ev arith3-$s-r --data data/arith3/test.jsonl $(models ${set[$s]}) --method single,cool+r --score auto,mean")
+  jobs_list+=("ev facts3-$s --data data/facts3/test.jsonl $(models ${set[$s]}) --method single,cool,cool+r --score $rules")
+  jobs_list+=("ev fresh-$s --data build/eval/arith3-seed$seed.jsonl $(models ${set[$s]}) --method single,cool,cool+r --score auto,mean")
+done
+jobs_list+=("ev fresh-b+d --data build/eval/arith3-seed$seed.jsonl $(models $B $D) --method single,cool,cool+r --score auto,mean")
+jobs_list+=("ev fresh-abc+r --data build/eval/arith3-seed$seed.jsonl $(models $A $B $C $R) --method single,cool,cool+r --score auto,mean")
+for t in 0.05 0.1 0.25 0.5 1 2; do
+  jobs_list+=("ev sweep-facts3-abc-$t --data data/facts3/test.jsonl $(models $A $B $C) --method single,cool --score auto --prompt-temp $t")
+  jobs_list+=("ev sweep-arith3-b+w-$t --data data/arith3/test.jsonl $(models $B $W) --method single,cool --score auto --prompt-temp $t")
+done
+# Two lanes (each eval is one process with one thread per model).
+lanes=${COOLFUSION_EVAL_LANES:-2}
+for cmd in "${jobs_list[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$lanes" ]; do wait -n; done
+  eval "$cmd" &
+done
+wait
+node scripts/zoo_table.mjs build/eval "${order[*]}" > build/eval/summary.md
+cat build/eval/summary.md
 echo "charts in $out/, tables in build/eval/*.txt, JSON (with every prediction) in build/eval/*.json"

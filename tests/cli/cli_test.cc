@@ -92,13 +92,53 @@ TEST(Cli, BadInputGivesOneLineErrorAndExitOne) {
   ExpectOneLineError(Cli({"generate", "-m", kStories, "-f", "/no/prompt.txt"}), "cannot read file");
   ExpectOneLineError(Cli({"frobnicate"}), "unknown command");
   ExpectOneLineError(Cli({"boundaries", "-m", testing::Vocab("gpt-2"), "-p", "a\xFF"}), "not valid UTF-8");
+  // Weights and the prompt-weight temperature.
+  ExpectOneLineError(Cli({"generate", "-m", kStories + "@weight=-1", "-p", "hi"}), "-m ...@weight out of range");
+  ExpectOneLineError(Cli({"generate", "-m", kStories + "@weight=nan", "-p", "hi"}), "-m ...@weight expects a number");
+  ExpectOneLineError(Cli({"generate", "-m", kStories + "@weight=heavy", "-p", "hi"}), "expects a number");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--prompt-temp", "0"}), "--prompt-temp must be > 0");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--prompt-temp", "-2"}), "--prompt-temp must be > 0");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--prompt-temp", "warm"}), "expects a number");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--sit-out", "1"}), "--sit-out must be in [0, 1)");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--prompt-weights", "yes"}), "expects on or off");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--score", "best"}), "unknown --score 'best'");
+}
+
+// The default: each model's fit to the prompt is reported and decides who takes part.
+TEST(Cli, JsonAndTraceReportPromptWeights) {
+  const std::string a = testing::Zoo("a"), c = testing::Zoo("c");
+  const std::string q =
+      "Question: Ann has 23 shells. Ann gives 8 shells to Ben. How many shells does Ann have now?\nAnswer:";
+  Ran js = Cli({"generate", "-m", a, "-m", c, "-p", q, "-n", "16", "--json"});
+  ASSERT_EQ(js.code, 0) << js.err;
+  const auto j = nlohmann::json::parse(js.out);
+  EXPECT_EQ(j.at("score"), "auto");
+  EXPECT_EQ(j.at("prompt_weights"), true);
+  const auto& w = j.at("model_weights");
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_LT(w[0].at("prompt_bits_per_byte").get<double>(), w[1].at("prompt_bits_per_byte").get<double>());
+  EXPECT_EQ(w[0].at("weight"), 1.0);
+  EXPECT_EQ(w[1].at("sat_out"), true);
+  EXPECT_EQ(j.at("counters").at("sat_out"), 1);
+  Ran tr = Cli({"generate", "-m", a, "-m", c, "-p", q, "-n", "16", "--trace"});
+  ASSERT_EQ(tr.code, 0) << tr.err;
+  EXPECT_NE(tr.err.find("[weights] m0: "), std::string::npos) << tr.err;
+  EXPECT_NE(tr.err.find("sat out"), std::string::npos) << tr.err;
+  // --score mean: the paper's rule, nothing measured, both take part.
+  Ran mean = Cli({"generate", "-m", a, "-m", c, "-p", q, "-n", "16", "--json", "--score", "mean"});
+  ASSERT_EQ(mean.code, 0) << mean.err;
+  const auto m = nlohmann::json::parse(mean.out);
+  EXPECT_EQ(m.at("prompt_weights"), false);
+  EXPECT_TRUE(m.at("model_weights")[1].at("prompt_bits_per_byte").is_null());
+  EXPECT_EQ(m.at("model_weights")[1].at("sat_out"), false);
 }
 
 TEST(Cli, HelpTellsEveryCommandAndFlag) {
   Ran r = Cli({"--help"});
   EXPECT_EQ(r.code, 0);
   for (const char* s : {"generate", "chat", "boundaries", "bench", "-m", "-p", "-f", "-n", "-c", "-t", "-ngl",
-                        "--method", "--temp", "--seed", "--stop", "--json", "--score", "--text-file"}) {
+                        "--method", "--temp", "--seed", "--stop", "--json", "--score", "--text-file",
+                        "--prompt-weights", "--prompt-temp", "--sit-out", "--word-end", "auto (default)"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
   }
   EXPECT_EQ(Cli({"generate", "--help"}).code, 0);

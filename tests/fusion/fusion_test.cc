@@ -50,14 +50,15 @@ std::unique_ptr<Ensemble> Open(const std::vector<std::string>& paths, int n_ctx 
   return e;
 }
 
-GenerationResult Gen(Ensemble& e, const std::string& prompt, Method m, int n) {
+// `defaults`: the engine's default scoring (prompt weights, word ends). Without it every
+// model takes part, as the mechanics under test need: random-weight and off-domain test
+// models would sit out under prompt weights (tested in prompt_weights_test.cc).
+GenerationResult Gen(Ensemble& e, const std::string& prompt, Method m, int n, bool defaults = false) {
   Request r;
   r.prompt = prompt;
   r.options.method = m;
   r.options.max_new_tokens = n;
-  // The mechanics under test need every model to take part: random-weight and off-domain
-  // test models would sit out under prompt weights (tested in prompt_weights_test.cc).
-  r.options.scoring.prompt_weights = Switch::kOff;
+  if (!defaults) r.options.scoring.prompt_weights = Switch::kOff;
   GenerationResult out;
   Status st = e.Generate(r, nullptr, &out);
   EXPECT_TRUE(st.ok()) << st.message();
@@ -77,13 +78,20 @@ TEST(Fusion, IdentityFusingAModelWithItselfIsItsGreedyText) {
     ASSERT_TRUE(single && twice);
     int nonempty = 0;
     for (const auto& prompt : Prompts()) {
-      const GenerationResult greedy = Gen(*single, prompt, Method::kSingle, 48);
-      const GenerationResult fused = Gen(*twice, prompt, Method::kCool, 24);
-      EXPECT_EQ(greedy.text.compare(0, fused.text.size(), fused.text), 0)
-          << path << "\nprompt: " << prompt << "\nfused:  " << fused.text << "\ngreedy: " << greedy.text;
-      nonempty += !fused.text.empty();
-      // Identical drafts are scored by nobody: no scoring decode at all.
-      EXPECT_EQ(fused.counters.scoring_calls, 0) << path;
+      for (bool defaults : {false, true}) {  // with and without prompt weights and word ends
+        const GenerationResult greedy = Gen(*single, prompt, Method::kSingle, 48, defaults);
+        const GenerationResult fused = Gen(*twice, prompt, Method::kCool, 24, defaults);
+        EXPECT_EQ(greedy.text.compare(0, fused.text.size(), fused.text), 0)
+            << path << "\nprompt: " << prompt << "\nfused:  " << fused.text << "\ngreedy: " << greedy.text;
+        nonempty += !fused.text.empty() && defaults;
+        // Identical drafts are scored by nobody: no scoring decode at all.
+        EXPECT_EQ(fused.counters.scoring_calls, 0) << path;
+        // The same model fits the prompt the same: equal weights, nobody sits out.
+        EXPECT_EQ(fused.counters.sat_out, 0) << path;
+        if (defaults && fused.models.size() == 2) {
+          EXPECT_EQ(fused.models[0].prompt_bits_per_byte, fused.models[1].prompt_bits_per_byte) << path;
+        }
+      }
     }
     EXPECT_GE(nonempty, 15) << path;
   }

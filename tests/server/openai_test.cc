@@ -38,6 +38,26 @@ TEST(OpenAi, ParsesAChatRequestWithEveryField) {
   EXPECT_EQ(r.request.options.only_model, -1);
 }
 
+TEST(OpenAi, PromptWeightFieldsAreHonouredOrRefused) {
+  const ApiRequest d = Parse(R"({"messages": [{"role": "user", "content": "x"}]})");
+  EXPECT_EQ(d.request.options.scoring.rule, ScoreRule::kAuto);  // the default
+  const ApiRequest r = Parse(R"({"messages": [{"role": "user", "content": "x"}], "coolfusion": {"score": "mean",
+      "prompt_weights": true, "word_end": false, "prompt_temp": 0.5, "sit_out": 0.2}})");
+  EXPECT_EQ(r.request.options.scoring.rule, ScoreRule::kMeanPpl);
+  EXPECT_EQ(r.request.options.scoring.prompt_weights, Switch::kOn);
+  EXPECT_EQ(r.request.options.scoring.word_end, Switch::kOff);
+  EXPECT_DOUBLE_EQ(r.request.options.scoring.prompt_temp, 0.5);
+  EXPECT_DOUBLE_EQ(r.request.options.scoring.sit_out, 0.2);
+  const std::string pre = R"({"messages": [{"role": "user", "content": "x"}], "coolfusion": )";
+  EXPECT_EQ(Reject(pre + R"({"prompt_weights": "yes"}})").param, "coolfusion.prompt_weights");
+  EXPECT_EQ(Reject(pre + R"({"word_end": 1}})").param, "coolfusion.word_end");
+  EXPECT_EQ(Reject(pre + R"({"prompt_temp": 0}})").param, "coolfusion.prompt_temp");
+  EXPECT_EQ(Reject(pre + R"({"prompt_temp": "hot"}})").param, "coolfusion.prompt_temp");
+  EXPECT_EQ(Reject(pre + R"({"sit_out": 1}})").param, "coolfusion.sit_out");
+  EXPECT_EQ(Reject(pre + R"({"sit_out": -0.5}})").param, "coolfusion.sit_out");
+  EXPECT_EQ(Reject(pre + R"({"score": "best"}})").param, "coolfusion.score");
+}
+
 TEST(OpenAi, ASourceModelIdMeansThatModelAlone) {
   EXPECT_EQ(Parse(R"({"model": "b", "messages": [{"role": "user", "content": "x"}]})").request.options.only_model, 1);
   EXPECT_EQ(Parse(R"({"prompt": "x"})", false).request.prompt, "x");

@@ -24,5 +24,7 @@ inline std::vector<std::string> BoundaryVocabs() {
 }
 inline std::string Shared(const std::string& name) { return SharedModelDir() + "/" + name + ".gguf"; }
 inline std::string Tiny(const std::string& vocab) { return TinyModelDir() + "/rand-" + vocab + ".gguf"; }
+// The committed zoo (models/): "a", "b", "c", "b-weak".
+inline std::string Zoo(const std::string& name) { return SourceDir() + "/models/arith3-" + name + ".gguf"; }
 
 }  // namespace coolfusion::testing
