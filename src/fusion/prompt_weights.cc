@@ -6,12 +6,22 @@
 namespace coolfusion {
 
 std::vector<size_t> CountedTokenBytes(const std::string& text, const std::vector<size_t>& ends,
-                                      const std::vector<std::pair<size_t, size_t>>& content) {
+                                      const std::vector<std::pair<size_t, size_t>>& content, size_t window) {
   std::vector<size_t> bytes(ends.size(), 0);
   size_t skip_to = 0;
   if (!content.empty() && content.front().first == 0) {
     skip_to = text.find_first_of(" \n\t", 1);
     if (skip_to == std::string::npos) skip_to = text.size();
+  }
+  // The window: where the last `window` bytes of content begin.
+  size_t left = window;
+  for (auto it = content.rbegin(); it != content.rend(); ++it) {
+    const size_t len = it->second - it->first;
+    if (len >= left) {
+      skip_to = std::max(skip_to, it->second - left);
+      break;
+    }
+    left -= len;
   }
   for (size_t i = 1; i < ends.size(); ++i) {
     const size_t b = ends[i - 1], e = ends[i];

@@ -77,13 +77,17 @@ TEST(Fusion, IdentityFusingAModelWithItselfIsItsGreedyText) {
     auto twice = Open({path, path});
     ASSERT_TRUE(single && twice);
     int nonempty = 0;
-    for (const auto& prompt : Prompts()) {
-      for (bool defaults : {false, true}) {  // with and without prompt weights and word ends
+    for (size_t pi = 0; pi < Prompts().size(); ++pi) {
+      const std::string& prompt = Prompts()[pi];
+      // Without prompt weights and word ends, and (on the first 8 prompts: the sanitizer
+      // build's time) with the engine's defaults.
+      for (bool defaults : {false, true}) {
+        if (defaults && pi >= 8) continue;
         const GenerationResult greedy = Gen(*single, prompt, Method::kSingle, 48, defaults);
         const GenerationResult fused = Gen(*twice, prompt, Method::kCool, 24, defaults);
         EXPECT_EQ(greedy.text.compare(0, fused.text.size(), fused.text), 0)
             << path << "\nprompt: " << prompt << "\nfused:  " << fused.text << "\ngreedy: " << greedy.text;
-        nonempty += !fused.text.empty() && defaults;
+        nonempty += !fused.text.empty() && !defaults;
         // Identical drafts are scored by nobody: no scoring decode at all.
         EXPECT_EQ(fused.counters.scoring_calls, 0) << path;
         // The same model fits the prompt the same: equal weights, nobody sits out.

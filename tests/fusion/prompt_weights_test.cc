@@ -35,6 +35,20 @@ TEST(PromptWeights, CountsTokensOverlappingContentAfterTheFirstWord) {
   EXPECT_EQ(CountedTokenBytes(text, ends, {{5, 6}}), (std::vector<size_t>{0, 0, 6, 0}));
   // No BOS: token 0 has no logits before it and never counts.
   EXPECT_EQ(CountedTokenBytes(text, {2, 8, 12}, {{0, 12}}), (std::vector<size_t>{0, 6, 4}));
+  // Only tokens that start within the last `window` bytes of content count.
+  EXPECT_EQ(CountedTokenBytes(text, ends, {{0, 12}}, 4), (std::vector<size_t>{0, 0, 0, 4}));
+  EXPECT_EQ(CountedTokenBytes(text, ends, {{0, 12}}, 5), (std::vector<size_t>{0, 0, 0, 4}));
+  // Across contents: the window spans the last content and the end of the one before.
+  EXPECT_EQ(CountedTokenBytes(text, ends, {{2, 5}, {8, 12}}, 6), (std::vector<size_t>{0, 0, 6, 4}));
+  EXPECT_EQ(CountedTokenBytes(text, ends, {{2, 5}, {8, 12}}, 4), (std::vector<size_t>{0, 0, 0, 4}));
+  // A 600-byte prompt counts its last 128 bytes by default.
+  std::string big;
+  for (int i = 0; i < 150; ++i) big += "abc ";
+  std::vector<size_t> big_ends;
+  for (size_t e = 0; e <= 600; e += 4) big_ends.push_back(e);
+  size_t counted = 0;
+  for (size_t b : CountedTokenBytes(big, big_ends, {{0, 600}})) counted += b;
+  EXPECT_EQ(counted, kPromptFitBytes);
 }
 
 TEST(PromptWeights, FollowTheFormulaAndSitModelsOut) {
