@@ -32,6 +32,23 @@ test('curl: health, models, completions, chat, streaming', async () => {
   assert.equal(c.object, 'text_completion');
   assert.ok(c.choices[0].text.length > 0);
   assert.ok(c.usage.completion_tokens >= 16);
+  // How each model took part (default rule: prompt weights): bits per byte and weights.
+  assert.equal(c.coolfusion.score, 'auto');
+  assert.equal(c.coolfusion.models.length, 2);
+  for (const m of c.coolfusion.models) {
+    assert.equal(typeof m.prompt_bits_per_byte, 'number');
+    assert.ok(m.weight >= 0 && m.weight <= 1);
+  }
+  assert.ok(c.coolfusion.models.some((m) => m.weight === 1));
+  // The paper's rule: nothing measured, both weight 1; a wrongly typed field is a 400.
+  r = await curl([srv.url + '/v1/completions', '-d',
+    JSON.stringify({ prompt: 'Once upon a time', max_tokens: 4, coolfusion: { score: 'mean' } })]);
+  assert.deepEqual(JSON.parse(r.body).coolfusion.models.map((m) => [m.prompt_bits_per_byte, m.weight]),
+    [[null, 1], [null, 1]]);
+  r = await curl([srv.url + '/v1/completions', '-d',
+    JSON.stringify({ prompt: 'Once upon a time', coolfusion: { prompt_weights: 'on' } })]);
+  assert.equal(r.status, 400);
+  assert.equal(JSON.parse(r.body).error.param, 'coolfusion.prompt_weights');
   r = await curl(['-N', srv.url + '/v1/chat/completions', '-d',
     JSON.stringify({ messages: [{ role: 'user', content: 'Tell me a story' }], max_tokens: 12, stream: true })]);
   assert.equal(r.status, 200);

@@ -39,7 +39,8 @@ TEST(PromptWeights, CountsTokensOverlappingContentAfterTheFirstWord) {
   EXPECT_EQ(CountedTokenBytes(text, ends, {{0, 12}}, 4), (std::vector<size_t>{0, 0, 0, 4}));
   EXPECT_EQ(CountedTokenBytes(text, ends, {{0, 12}}, 5), (std::vector<size_t>{0, 0, 0, 4}));
   // Across contents: the window spans the last content and the end of the one before.
-  EXPECT_EQ(CountedTokenBytes(text, ends, {{2, 5}, {8, 12}}, 6), (std::vector<size_t>{0, 0, 6, 4}));
+  EXPECT_EQ(CountedTokenBytes(text, ends, {{2, 5}, {8, 12}}, 7), (std::vector<size_t>{0, 0, 6, 4}));
+  EXPECT_EQ(CountedTokenBytes(text, ends, {{2, 5}, {8, 12}}, 6), (std::vector<size_t>{0, 0, 0, 4}));  // starts before
   EXPECT_EQ(CountedTokenBytes(text, ends, {{2, 5}, {8, 12}}, 4), (std::vector<size_t>{0, 0, 0, 4}));
   // A 600-byte prompt counts its last 128 bytes by default.
   std::string big;
