@@ -22,8 +22,9 @@ if [ -f $shared/stories260K.gguf ]; then
 fi
 echo
 echo "== fused generation: the zoo (models/: A knows add+sub, B sub+mul, C add+mul; three tokenizers)"
-echo "   a subtraction, which C cannot do; --trace shows each model's perplexity of each candidate"
-$bin generate -m models/arith3-a.gguf -m models/arith3-b.gguf -m models/arith3-c.gguf --score median \
+echo "   a subtraction, which C cannot do: by default C's bits per byte of the question make it sit out"
+echo "   (--trace shows each model's weight, and its perplexity of each candidate)"
+$bin generate -m models/arith3-a.gguf -m models/arith3-b.gguf -m models/arith3-c.gguf \
   -p $'Question: Ann has 23 shells. Ann gives 8 shells to Ben. How many shells does Ann have now?\nAnswer:' -n 32
 echo
 echo "setup done: build/bin/coolfusion --help"
