@@ -138,8 +138,7 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
   m->continues_word_.assign(m->n_vocab_, 0);
   for (Token t = 0; t < m->n_vocab_; ++t) {
     const std::string& p = m->pieces_[t];
-    const unsigned char c = p.empty() ? 0 : (unsigned char)p[0];
-    m->continues_word_[t] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    m->continues_word_[t] = !p.empty() && IsAsciiAlnum((unsigned char)p[0]);
   }
   // SentencePiece's dummy prefix: does tokenizing "a" yield a piece with a leading space?
   std::vector<Token> probe;

@@ -12,6 +12,12 @@ namespace coolfusion {
 
 using Token = int32_t;
 
+// An ASCII letter or digit: a byte that continues a word ending in one (word ends,
+// LlamaModel::word_continuations).
+inline bool IsAsciiAlnum(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;

@@ -4,10 +4,17 @@
 
 namespace coolfusion {
 
-double LogSumExp(const float* x, int n) {
+namespace {
+float Max(const float* x, int n) {
   float mx = x[0];
 #pragma omp simd reduction(max : mx)
   for (int i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  return mx;
+}
+}  // namespace
+
+double LogSumExp(const float* x, int n) {
+  const float mx = Max(x, n);
   // Sum in blocks of floats (vectorized expf), blocks accumulated in double.
   double total = 0;
   constexpr int kBlock = 4096;
@@ -22,9 +29,7 @@ double LogSumExp(const float* x, int n) {
 }
 
 double MaskedProbability(const float* x, const uint8_t* mask, int n) {
-  float mx = x[0];
-#pragma omp simd reduction(max : mx)
-  for (int i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  const float mx = Max(x, n);
   double total = 0, in = 0;
   constexpr int kBlock = 4096;
   for (int b = 0; b < n; b += kBlock) {
@@ -43,9 +48,7 @@ double MaskedProbability(const float* x, const uint8_t* mask, int n) {
 }
 
 int32_t ArgMax(const float* x, int n) {
-  float mx = x[0];
-#pragma omp simd reduction(max : mx)
-  for (int i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  const float mx = Max(x, n);
   for (int i = 0; i < n; ++i) {
     if (x[i] == mx) return i;
   }

@@ -583,9 +583,7 @@ Status Session::ScoreModel(int v, const std::vector<StepCandidate>& cands, const
 
 void Session::WordEnd(const Model& m, const StepCandidate& cand, const float* after_last, double* nll,
                       size_t* n) const {
-  if (!word_ends_ || cand.eog || cand.text.empty()) return;
-  const unsigned char c = (unsigned char)cand.text.back();
-  if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) return;
+  if (!word_ends_ || cand.eog || cand.text.empty() || !IsAsciiAlnum((unsigned char)cand.text.back())) return;
   const double goes_on =
       MaskedProbability(after_last, m.lm->word_continuations().data(), m.lm->n_vocab());
   *nll += -std::log(std::max(1.0 - goes_on, 1e-30));

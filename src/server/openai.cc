@@ -161,12 +161,12 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const 
                     "coolfusion.score");
       }
     }
-    for (const char* key : {"prompt_weights", "word_end"}) {
+    for (const auto& [key, sw] : {std::pair<const char*, Switch*>{"prompt_weights", &o.scoring.prompt_weights},
+                                  {"word_end", &o.scoring.word_end}}) {
       if (!c.contains(key)) continue;
       const std::string param = std::string("coolfusion.") + key;
       if (!c[key].is_boolean()) return Fail(err, "'" + param + "' must be a boolean", param);
-      Switch& sw = std::string(key) == "word_end" ? o.scoring.word_end : o.scoring.prompt_weights;
-      sw = c[key].get<bool>() ? Switch::kOn : Switch::kOff;
+      *sw = c[key].get<bool>() ? Switch::kOn : Switch::kOff;
     }
     if (c.contains("prompt_temp")) {
       if (!c["prompt_temp"].is_number() || !(c["prompt_temp"].get<double>() > 0))

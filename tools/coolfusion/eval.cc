@@ -20,8 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-const char* ScoreName(ScoreRule r) { return ScoreRuleName(r); }
-
 struct Run {
   Method method;
   ScoreRule score;
@@ -178,7 +176,7 @@ int CmdEval(const CommonArgs& a) {
     }
     for (ScoreRule r : scores) {
       std::string label = MethodName(m);
-      if (a.models.size() > 1 && (scores.size() > 1 || r != ScoreRule::kAuto)) label += std::string(" (") + ScoreName(r) + ")";
+      if (a.models.size() > 1 && (scores.size() > 1 || r != ScoreRule::kAuto)) label += std::string(" (") + ScoreRuleName(r) + ")";
       runs.push_back({m, r, -1, paths, label});
     }
   }
@@ -205,7 +203,7 @@ int CmdEval(const CommonArgs& a) {
       json p = {{"index", i}, {"where", ex.where}, {"method", MethodName(run.method)}, {"models", run.models},
                 {"gold", ex.gold}};
       if (run.only_model < 0) {
-        p["score"] = ScoreName(run.score);
+        p["score"] = ScoreRuleName(run.score);
         if (gs.ok()) p["model_weights"] = ModelReportsJson(res.models);
         run.sat_out += (size_t)res.counters.sat_out;
       }
@@ -249,7 +247,7 @@ int CmdEval(const CommonArgs& a) {
                 {"correct", r.correct}, {"accuracy", acc}, {"ci95", {lo, hi}}, {"errors", r.errors},
                 {"seconds", r.seconds}};
     if (r.only_model < 0) {
-      row["score"] = ScoreName(r.score);
+      row["score"] = ScoreRuleName(r.score);
       row["sat_out"] = r.sat_out;
       if (best_single >= 0) {
         const Run& b = runs[(size_t)best_single];
