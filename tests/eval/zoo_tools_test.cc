@@ -234,5 +234,40 @@ TEST(ZooTools, EvalWritesTheDocumentedJsonAndChart) {
   EXPECT_NE(Slurp(d + "/sh.err").find("noanswer.jsonl:1"), std::string::npos);
 }
 
+// Each fused run is compared with the best single model on the same rows (paired), and
+// every two fused runs with each other: the zoo's A + C on the first 9 arith3 problems,
+// where C cannot subtract and A cannot multiply.
+TEST(ZooTools, EvalComparesFusedRunsPairedWithTheBestSingleModel) {
+  const std::string d = Dir();
+  std::string out;
+  ASSERT_EQ(Sh(testing::CliPath() + " eval --data " + testing::SourceDir() + "/data/arith3/test.jsonl --limit 9 -m " +
+                   testing::Zoo("a") + " -m " + testing::Zoo("c") +
+                   " --method single,cool --score auto,mean -n 32 -t 1 --json " + d + "/p.json",
+               &out),
+            0)
+      << Slurp(d + "/sh.err");
+  const auto j = nlohmann::json::parse(Slurp(d + "/p.json"));
+  ASSERT_EQ(j["results"].size(), 4u);  // single x 2, cool (auto), cool (mean)
+  const auto& r = j["results"];
+  const size_t best = r[1]["correct"].get<int>() > r[0]["correct"].get<int>() ? 1 : 0;
+  for (size_t i : {2, 3}) {
+    const auto& v = r[i]["vs_best_single"];
+    EXPECT_EQ(v["label"], r[best]["label"]);
+    const double diff = r[i]["accuracy"].get<double>() - r[best]["accuracy"].get<double>();
+    EXPECT_NEAR(v["diff"].get<double>(), diff, 1e-12);
+    EXPECT_NEAR(v["fused_only"].get<int>() - v["single_only"].get<int>(), diff * 9, 1e-9);
+    EXPECT_LE(v["ci95"][0].get<double>(), diff);
+    EXPECT_GE(v["ci95"][1].get<double>(), diff);
+  }
+  EXPECT_EQ(r[2]["label"], "cool (auto)");
+  EXPECT_GT(r[2]["vs_best_single"]["diff"].get<double>(), 0.2);  // C sits out of the subtractions
+  ASSERT_EQ(j["pairwise"].size(), 1u);
+  EXPECT_EQ(j["pairwise"][0]["a"], "cool (auto)");
+  EXPECT_EQ(j["pairwise"][0]["b"], "cool (mean)");
+  EXPECT_NEAR(j["pairwise"][0]["diff"].get<double>(),
+              r[2]["accuracy"].get<double>() - r[3]["accuracy"].get<double>(), 1e-12);
+  EXPECT_NE(out.find("vs best single (95% CI)"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace coolfusion
