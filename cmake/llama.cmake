@@ -1,16 +1,10 @@
 # Resolves llama.cpp for coolfusion, in this order:
-#   1. COOLFUSION_LLAMA_SOURCE_DIR=<dir>: an existing llama.cpp source tree;
-#   2. COOLFUSION_USE_SYSTEM_LLAMA=ON: find_package(llama) (an installed llama.cpp);
-#   3. third_party/llama.cpp, fetched pinned and hash-checked by scripts/fetch_llama.sh.
+#   1. COOLFUSION_LLAMA_SOURCE_DIR=<dir>: an existing llama.cpp source tree with the patches
+#      in patches/llama.cpp applied (coolfusion needs patch 0002's RPC failure API);
+#   2. third_party/llama.cpp, fetched pinned, hash-checked and patched by scripts/fetch_llama.sh.
+# An installed (stock) llama.cpp is not supported: it lacks the patched RPC client.
 # Only libllama and ggml are built: no examples, tools, tests, server or common.
-option(COOLFUSION_USE_SYSTEM_LLAMA "use an installed llama.cpp (find_package(llama))" OFF)
-set(COOLFUSION_LLAMA_SOURCE_DIR "" CACHE PATH "an existing llama.cpp source tree")
-
-if(COOLFUSION_USE_SYSTEM_LLAMA)
-  find_package(llama REQUIRED)
-  set(COOLFUSION_HAVE_GGUF_WRITER OFF)
-  return()
-endif()
+set(COOLFUSION_LLAMA_SOURCE_DIR "" CACHE PATH "an existing, patched llama.cpp source tree")
 
 set(_llama_dir "${COOLFUSION_LLAMA_SOURCE_DIR}")
 if(NOT _llama_dir)
@@ -18,7 +12,7 @@ if(NOT _llama_dir)
 endif()
 if(NOT EXISTS "${_llama_dir}/include/llama.h")
   message(FATAL_ERROR "llama.cpp not found in ${_llama_dir}: run scripts/fetch_llama.sh, "
-                      "or pass -DCOOLFUSION_LLAMA_SOURCE_DIR=<dir> or -DCOOLFUSION_USE_SYSTEM_LLAMA=ON")
+                      "or pass -DCOOLFUSION_LLAMA_SOURCE_DIR=<dir> (a patched tree)")
 endif()
 set(COOLFUSION_LLAMA_DIR "${_llama_dir}" CACHE INTERNAL "")
 
@@ -46,4 +40,3 @@ if(EXISTS "${_llama_dir}/tools/rpc/rpc-server.cpp")
   target_link_libraries(rpc-server PRIVATE ggml)
   set_target_properties(rpc-server PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 endif()
-set(COOLFUSION_HAVE_GGUF_WRITER ON)

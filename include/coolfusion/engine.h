@@ -149,6 +149,12 @@ class Ensemble {
 
  private:
   explicit Ensemble(std::unique_ptr<Impl> impl);
+  // The public calls without the boundary that turns an exception into kInternal.
+  static Status OpenUnguarded(const std::vector<ModelOptions>& models, std::unique_ptr<Ensemble>* out);
+  Status GenerateUnguarded(const Request& request, const SegmentCallback& on_segment, GenerationResult* out);
+  Status ValidateUnguarded(const Request& request) const;
+  // The checks that need no model: options, vocab-only models, the request's text.
+  Status CheckRequest(const Request& request) const;
   std::unique_ptr<Impl> impl_;
 };
 

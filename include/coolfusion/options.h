@@ -20,6 +20,10 @@ struct ModelOptions {
   std::vector<std::string> rpc;  // "host:port" of llama.cpp rpc-server workers: the model's
                                  // layers run there (all of them unless n_gpu_layers says
                                  // otherwise); empty: this machine
+  double rpc_timeout_s = 60;     // deadline of every call to those workers: one that sends
+                                 // nothing for this long fails the request (Unavailable,
+                                 // naming it); 0: wait forever. Set when a worker's
+                                 // connection opens (the first model to use it)
 };
 
 enum class Method {

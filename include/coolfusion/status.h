@@ -1,6 +1,8 @@
 // Status: the outcome of an operation that can fail for reasons a user can act on.
 // Expected failures (a missing file, a prompt too long, bad input) are values of this
-// type; no exception crosses coolfusion's public API. Programming errors assert.
+// type; no exception crosses coolfusion's public API (Ensemble turns any that reaches it
+// into kInternal). Programming errors assert. [[nodiscard]]: a Status cannot be dropped
+// silently; a caller that means to ignore one says so with IgnoreError().
 #pragma once
 
 #include <string>
@@ -8,7 +10,7 @@
 
 namespace coolfusion {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   enum class Code {
     kOk = 0,
@@ -17,8 +19,10 @@ class Status {
     kCorruption,         // a file exists but is not a usable GGUF model
     kUnsupported,        // valid input that this build or model cannot handle
     kResourceExhausted,  // context or memory full
-    kInternal,           // llama.cpp reported a fatal error
+    kInternal,           // llama.cpp reported a fatal error, or an unexpected exception
     kCancelled,          // the caller's callback asked to stop
+    kUnavailable,        // an RPC worker died, broke its connection or stopped answering
+    kDeadlineExceeded,   // a wait ran past its limit (e.g. for a free server slot)
   };
 
   Status() = default;  // OK
@@ -30,11 +34,15 @@ class Status {
   static Status ResourceExhausted(std::string m) { return Status(Code::kResourceExhausted, std::move(m)); }
   static Status Internal(std::string m) { return Status(Code::kInternal, std::move(m)); }
   static Status Cancelled(std::string m) { return Status(Code::kCancelled, std::move(m)); }
+  static Status Unavailable(std::string m) { return Status(Code::kUnavailable, std::move(m)); }
+  static Status DeadlineExceeded(std::string m) { return Status(Code::kDeadlineExceeded, std::move(m)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
   // One line, meant for the user: what went wrong and, where known, what to do.
   const std::string& message() const { return message_; }
+  // Drops the status on purpose (the caller has a reason, said where it calls this).
+  void IgnoreError() const {}
 
  private:
   Status(Code c, std::string m) : code_(c), message_(std::move(m)) {}

@@ -4,6 +4,7 @@
 #include <cassert>
 
 #include "align/word_breaks.h"
+#include "base/utf8.h"
 
 namespace coolfusion {
 

@@ -20,8 +20,10 @@ namespace coolfusion {
 
 namespace {
 
-std::string FileName(const std::string& path) {
-  return std::filesystem::path(path).filename().string();
+std::string FormatSeconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", s);
+  return buf;
 }
 
 std::once_flag g_backend_once;
@@ -89,15 +91,21 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
   std::vector<ggml_backend_dev_t> devices;
   if (!opts.rpc.empty() && !opts.vocab_only) {
     // Every layer on the workers unless -ngl asks for fewer; the list ends with null.
-    Status st = RpcDevices(opts.rpc, &devices);
+    if (!(opts.rpc_timeout_s >= 0) || opts.rpc_timeout_s > 1e6)
+      return Status::InvalidArgument("the RPC timeout must be a number of seconds in [0, 1000000]");
+    Status st = RpcDevices(opts.rpc, opts.rpc_timeout_s, &devices);
     if (!st.ok()) {
-      return st.code() == Status::Code::kNotFound ? Status::NotFound(opts.path + ": " + st.message())
-                                                  : Status::InvalidArgument(opts.path + ": " + st.message());
+      switch (st.code()) {
+        case Status::Code::kNotFound: return Status::NotFound(opts.path + ": " + st.message());
+        case Status::Code::kUnavailable: return Status::Unavailable(opts.path + ": " + st.message());
+        default: return Status::InvalidArgument(opts.path + ": " + st.message());
+      }
     }
     devices.push_back(nullptr);
     mp.devices = devices.data();
     if (mp.n_gpu_layers == 0) mp.n_gpu_layers = -1;
     m->rpc_ = opts.rpc;
+    m->rpc_timeout_s_ = opts.rpc_timeout_s;
   }
   ClearLastBackendError();
   m->h_->model.reset(llama_model_load_from_file(opts.path.c_str(), mp));
@@ -290,7 +298,11 @@ Status LlamaModel::Decode(const std::vector<BatchItem>& items) {
   stats_.tokens += n;
   if (!rpc_.empty()) {
     const std::string dead = FailedRpcEndpoint(rpc_);
-    if (!dead.empty()) return Status::Internal("RPC worker " + dead + " failed (it died or the connection broke)");
+    if (!dead.empty()) {
+      const std::string deadline =
+          rpc_timeout_s_ > 0 ? " or sent nothing for " + FormatSeconds(rpc_timeout_s_) + " (--rpc-timeout)" : "";
+      return Status::Unavailable("RPC worker " + dead + " failed: it died, broke the connection" + deadline);
+    }
   }
   switch (rc) {
     case 0: return Status::Ok();
@@ -318,6 +330,7 @@ void LlamaModel::SetThreads(int n) {
 void LlamaModel::ClearMemory() { llama_memory_clear(llama_get_memory(h_->ctx.get()), true); }
 
 bool LlamaModel::IsSuppressed(Token t) const { return h_->control[t] != 0; }
+const std::vector<uint8_t>& LlamaModel::suppressed() const { return h_->control; }
 bool LlamaModel::IsControl(Token t) const { return llama_vocab_is_control(h_->vocab, t); }
 
 }  // namespace coolfusion

@@ -46,6 +46,8 @@ class LlamaModel final : public Tokenizer {
   bool IsEog(Token t) const;
   // Control tokens that are not end-of-generation: never sampled into text.
   bool IsSuppressed(Token t) const;
+  // The same as a mask over the vocabulary (1: suppressed).
+  const std::vector<uint8_t>& suppressed() const;
   // Control (special) tokens, e.g. a chat template's <|im_start|>.
   bool IsControl(Token t) const;
   // Per token: 1 when its piece starts with an ASCII letter or digit, i.e. it would
@@ -70,7 +72,8 @@ class LlamaModel final : public Tokenizer {
   };
   // Decodes one batch. Maps llama_decode's return codes: 1 (no KV slot) is
   // ResourceExhausted ("context full"); 2 Cancelled; others Internal. A model on RPC
-  // workers whose connection broke fails with Unavailable-style Internal naming the worker.
+  // workers whose connection broke, or that sent nothing within the deadline, fails with
+  // Unavailable naming the worker.
   Status Decode(const std::vector<BatchItem>& batch);
   // Logits of batch entry i of the last Decode (REQUIRES: it asked for them).
   const float* Logits(int i) const;
@@ -106,6 +109,7 @@ class LlamaModel final : public Tokenizer {
   std::string tokenizer_name_;
   std::string chat_template_;
   std::vector<std::string> rpc_;  // endpoints this model's layers run on
+  double rpc_timeout_s_ = 0;
   DecodeStats stats_;
 };
 

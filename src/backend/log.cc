@@ -5,21 +5,22 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
+
+#include "base/mutex.h"
 
 namespace coolfusion {
 
 namespace {
 std::atomic<bool> g_verbose{false};
-std::mutex g_mu;
-std::string g_last_error;  // GUARDED_BY(g_mu)
+Mutex g_mu;
+std::string g_last_error GUARDED_BY(g_mu);
 
 void Log(ggml_log_level level, const char* text, void*) {
   if (g_verbose) std::fputs(text, stderr);
   if (level == GGML_LOG_LEVEL_ERROR) {
     std::string s(text);
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    std::lock_guard<std::mutex> lock(g_mu);
+    MutexLock lock(&g_mu);
     g_last_error = s;
   }
 }
@@ -34,12 +35,12 @@ void InstallBackendLogger() {
 void SetBackendVerbose(bool verbose) { g_verbose = verbose; }
 
 void ClearLastBackendError() {
-  std::lock_guard<std::mutex> lock(g_mu);
+  MutexLock lock(&g_mu);
   g_last_error.clear();
 }
 
 std::string LastBackendError() {
-  std::lock_guard<std::mutex> lock(g_mu);
+  MutexLock lock(&g_mu);
   return g_last_error;
 }
 

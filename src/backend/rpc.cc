@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -72,10 +73,14 @@ Status CheckRpcEndpoint(const std::string& endpoint, int timeout_ms) {
   return Status::Ok();
 }
 
-Status RpcDevices(const std::vector<std::string>& endpoints, std::vector<ggml_backend_device*>* out) {
+Status RpcDevices(const std::vector<std::string>& endpoints, double timeout_s,
+                  std::vector<ggml_backend_device*>* out) {
+  ggml_backend_rpc_set_timeout_ms(timeout_s > 0 ? (int)std::min(timeout_s * 1000, 2e9) : 0);
   for (const auto& ep : endpoints) {
     CF_RETURN_IF_ERROR(CheckRpcEndpoint(ep, 3000));
     ggml_backend_reg_t reg = ggml_backend_rpc_add_server(ep.c_str());
+    if (ggml_backend_rpc_endpoint_failed(ep.c_str()))
+      return Status::Unavailable("RPC worker " + ep + " accepts connections but does not answer");
     if (!reg || ggml_backend_reg_dev_count(reg) == 0)
       return Status::Unsupported("RPC worker " + ep + " offers no device");
     for (size_t i = 0; i < ggml_backend_reg_dev_count(reg); ++i) out->push_back(ggml_backend_reg_dev_get(reg, i));

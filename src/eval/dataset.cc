@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "align/word_breaks.h"
+#include "base/utf8.h"
 
 namespace coolfusion::eval {
 namespace {

@@ -3,9 +3,8 @@
 // score is committed to all. `cool-shortest` cuts at the writer's own shortest word
 // boundary instead.
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 
+#include "fusion/lockstep.h"
 #include "fusion/method.h"
 #include "fusion/step_aligner.h"
 
@@ -16,94 +15,6 @@ namespace {
 double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
-
-// What each model has drafted so far. Every model pre-scores the others' drafts as they
-// grow (Session::PreScore), inside the batches of its own draft, so that the scoring
-// that follows has little left to decode; side by side, a model done with its draft goes
-// on pre-scoring until every draft is done, instead of waiting idle for the longest one.
-//
-// Which tokens share a batch changes llama.cpp's results in the last bits, so the batches
-// must not depend on timing: a model's k-th batch holds every other model's draft as of
-// that model's k-th token (waiting for it: the models move in step), or its candidate once
-// it is done. The models draft on threads of their own in both modes; one after the other
-// (no --parallel-models) only one of them decodes at a time. So the text is the same on
-// every run, in both modes, with the models local or on RPC workers.
-class DraftBoard {
- public:
-  explicit DraftBoard(const Session& s)
-      : n_(s.n_models()), text_(n_), lens_(n_), done_(n_, 1), final_(n_),
-        stage_(n_, 0), taken_(n_, std::vector<char>(n_, 0)) {
-    for (size_t v = 0; v < n_; ++v) done_[v] = !s.active((int)v);
-  }
-  // Model v sampled a token and goes on drafting.
-  void Progress(int v, const Draft& d) {
-    std::lock_guard<std::mutex> lock(mu_);
-    text_[v] = d.text;
-    lens_[v].push_back(d.text.size());
-    cv_.notify_all();
-  }
-  // Model v's candidate (or nothing when its draft failed).
-  void Finish(int v, const std::string& candidate) {
-    std::lock_guard<std::mutex> lock(mu_);
-    final_[v] = candidate;
-    done_[v] = 1;
-    cv_.notify_all();
-  }
-  // The news for model v's next batch (see the class comment): the others' drafts as of
-  // their token `stage_[v] + ahead`.
-  void Next(int v, std::vector<DraftNews>* news, size_t ahead = 1) {
-    news->clear();
-    std::unique_lock<std::mutex> lock(mu_);
-    const size_t k = stage_[v] += ahead;
-    cv_.wait(lock, [&] {
-      for (size_t u = 0; u < n_; ++u) {
-        if ((int)u != v && !done_[u] && lens_[u].size() < k) return false;
-      }
-      return true;
-    });
-    for (size_t u = 0; u < n_; ++u) {
-      if ((int)u == v || taken_[v][u]) continue;
-      if (lens_[u].size() >= k) {
-        news->push_back(DraftNews{(int)u, text_[u].substr(0, lens_[u][k - 1])});
-      } else {
-        Take(v, u, news);
-      }
-    }
-  }
-  // Model v, done drafting: pre-scores the others' drafts until all are done and their
-  // candidates taken, in batches of 1, 2, 4, ... more of their tokens each (one batch per
-  // token would keep closest to a long draft, but costs a decode per token where decodes
-  // run one at a time: the models one after the other, or a memory-bound backend).
-  Status PreScoreOthers(Session& s, int v, const std::string& own_text) {
-    std::vector<DraftNews> news;
-    size_t ahead = 1;
-    for (;; ahead *= 2) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        bool left = false;
-        for (size_t u = 0; u < n_; ++u) left |= (int)u != v && !taken_[v][u];
-        if (!left) return Status::Ok();
-      }
-      Next(v, &news, ahead);
-      CF_RETURN_IF_ERROR(s.PreScore(v, news, own_text));
-    }
-  }
-
- private:
-  void Take(int v, size_t u, std::vector<DraftNews>* news) {
-    taken_[v][u] = 1;
-    if (!final_[u].empty()) news->push_back(DraftNews{(int)u, final_[u]});
-  }
-  const size_t n_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> text_;            // each model's draft text so far
-  std::vector<std::vector<size_t>> lens_;    // its length after each sampled token
-  std::vector<char> done_;
-  std::vector<std::string> final_;           // each model's candidate, once done
-  std::vector<size_t> stage_;                // the others' token each model took last
-  std::vector<std::vector<char>> taken_;     // taken_[v][u]: v took u's candidate
-};
 
 class CoolMethod final : public FusionMethod {
  public:
@@ -130,13 +41,14 @@ class CoolMethod final : public FusionMethod {
         drafts[v] = Draft();
         if (s.active((int)v)) aligners[v].Prepare(s);
       }
-      DraftBoard board(s);
+      DraftBoard board(s.ActiveMask());
       CF_RETURN_IF_ERROR(s.ForEachActiveThreaded([&](int v) -> Status {
         Draft& d = drafts[v];
         Status st = DraftOne(s, o, aligners[v], &board, v, &d, &full[v]);
         board.Finish(v, st.ok() && !full[v] ? d.Candidate() : std::string());
         CF_RETURN_IF_ERROR(st);
-        return board.PreScoreOthers(s, v, d.text);
+        return board.PreScoreOthers(
+            v, [&](const std::vector<DraftNews>& news) { return s.PreScore(v, news, d.text); });
       }));
       for (const StepAligner& a : aligners) s.counters().boundary_checks += a.checks();
       // Models whose context is full leave the ensemble while others have room.

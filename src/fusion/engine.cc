@@ -3,12 +3,15 @@
 
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <filesystem>
+#include <new>
 #include <thread>
 
 #include "align/token_alignment.h"
 #include "backend/llama_model.h"
-#include "align/word_breaks.h"
+#include "base/utf8.h"
+#include "fusion/kv_layout.h"
 #include "fusion/method.h"
 #include "fusion/prompt.h"
 #include "fusion/prompt_weights.h"
@@ -16,6 +19,25 @@
 #include "fusion/session.h"
 
 namespace coolfusion {
+
+namespace {
+
+// The public API's boundary: no exception crosses it (std::bad_alloc, std::system_error
+// from a thread that cannot start, anything from a library); each becomes kInternal.
+template <class F>
+Status Guarded(const char* what, F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return Status::Internal(std::string("out of memory while ") + what);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("unexpected error while ") + what + ": " + e.what());
+  } catch (...) {
+    return Status::Internal(std::string("unexpected error while ") + what);
+  }
+}
+
+}  // namespace
 
 class Ensemble::Impl {
  public:
@@ -28,6 +50,10 @@ Ensemble::Ensemble(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Ensemble::~Ensemble() = default;
 
 Status Ensemble::Open(const std::vector<ModelOptions>& models, std::unique_ptr<Ensemble>* out) {
+  return Guarded("loading the models", [&] { return OpenUnguarded(models, out); });
+}
+
+Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models, std::unique_ptr<Ensemble>* out) {
   if (models.empty()) return Status::InvalidArgument("no model given (use -m FILE)");
   if (models.size() > 64) return Status::InvalidArgument("at most 64 models can be fused");
   auto impl = std::make_unique<Impl>();
@@ -38,8 +64,8 @@ Status Ensemble::Open(const std::vector<ModelOptions>& models, std::unique_ptr<E
       return Status::InvalidArgument("the weight of " + mo.path + " must be a finite number >= 0");
     if (mo.n_ctx < 0 || mo.n_ctx > (1 << 20)) return Status::InvalidArgument("context size out of range (0..1048576)");
     std::unique_ptr<LlamaModel> m;
-    // Scoring sequences: one per distinct candidate (cool+r: n answers + the fused one).
-    CF_RETURN_IF_ERROR(LlamaModel::Load(mo, n + 2, n > 1 ? n + 1 : 0, &m));
+    // Scoring sequences: one per writer and the extra one (cool+r's fused answer).
+    CF_RETURN_IF_ERROR(LlamaModel::Load(mo, kv::SeqCount(n), kv::ScoringTexts(n), &m));
     ModelInfo info;
     info.path = mo.path;
     info.name = std::filesystem::path(mo.path).filename().string();
@@ -118,19 +144,28 @@ void SetRequestWeights(const ScoringOptions& so, Session* session, std::vector<d
 
 }  // namespace
 
-Status Ensemble::Validate(const Request& request) const {
+Status Ensemble::CheckRequest(const Request& request) const {
   CF_RETURN_IF_ERROR(CheckOptions(request.options, size()));
-  const bool chat = !request.messages.empty();
-  if (!chat) {
-    CF_RETURN_IF_ERROR(CheckUtf8(request.prompt, "the prompt"));
-    if (request.prompt.empty()) return Status::InvalidArgument("the prompt is empty");
+  for (size_t i = 0; i < size(); ++i) {
+    if (request.options.only_model >= 0 && (int)i != request.options.only_model) continue;
+    if (impl_->infos[i].vocab_only)
+      return Status::InvalidArgument(impl_->infos[i].path + " was loaded vocab-only and cannot generate");
   }
+  return CheckRequestText(request);
+}
+
+Status Ensemble::Validate(const Request& request) const {
+  return Guarded("validating the request", [&] { return ValidateUnguarded(request); });
+}
+
+Status Ensemble::ValidateUnguarded(const Request& request) const {
+  CF_RETURN_IF_ERROR(CheckRequest(request));
+  const bool chat = !request.messages.empty();
   size_t encodable = 0;
   Status first;
   for (size_t i = 0; i < size(); ++i) {
     if (request.options.only_model >= 0 && (int)i != request.options.only_model) continue;
     const LlamaModel& m = *impl_->models[i];
-    if (m.vocab_only()) return Status::InvalidArgument(impl_->infos[i].path + " was loaded vocab-only and cannot generate");
     PromptTokens p;
     Status st = chat ? ChatPrompt(m, request.messages, &p) : PlainPrompt(m, request.prompt, &p);
     if (st.code() == Status::Code::kInvalidArgument) {
@@ -138,10 +173,7 @@ Status Ensemble::Validate(const Request& request) const {
       continue;
     }
     CF_RETURN_IF_ERROR(st);
-    if ((int)p.tokens.size() >= m.n_ctx()) {
-      return Status::InvalidArgument("the prompt is " + std::to_string(p.tokens.size()) + " tokens for model " +
-                                     std::to_string(i) + ", longer than its context of " + std::to_string(m.n_ctx()));
-    }
+    CF_RETURN_IF_ERROR(CheckPromptFits(p, m, (int)i));
     ++encodable;
   }
   if (encodable == 0) return Status::InvalidArgument("no model can encode the prompt: " + first.message());
@@ -149,14 +181,14 @@ Status Ensemble::Validate(const Request& request) const {
 }
 
 Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segment, GenerationResult* out) {
+  return Guarded("generating", [&] { return GenerateUnguarded(request, on_segment, out); });
+}
+
+Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback& on_segment,
+                                   GenerationResult* out) {
   *out = GenerationResult();
   const GenerateOptions& o = request.options;
-  CF_RETURN_IF_ERROR(CheckOptions(o, size()));
-  for (size_t i = 0; i < size(); ++i) {
-    if (impl_->infos[i].vocab_only) {
-      return Status::InvalidArgument(impl_->infos[i].path + " was loaded vocab-only and cannot generate");
-    }
-  }
+  CF_RETURN_IF_ERROR(CheckRequest(request));
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<LlamaModel*> models;
   for (auto& m : impl_->models) {

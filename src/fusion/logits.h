@@ -15,4 +15,8 @@ double MaskedProbability(const float* x, const uint8_t* mask, int n);
 // Index of the largest x[i] (the first on ties).
 int32_t ArgMax(const float* x, int n);
 
+// Exact -log softmax(x)[t] over n entries. Inline: compiled with the caller's (strict)
+// floating-point flags, so that scores do not depend on this file's relaxed ones.
+inline double NegLogProb(const float* x, int n, int32_t t) { return LogSumExp(x, n) - x[t]; }
+
 }  // namespace coolfusion

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "align/word_breaks.h"
+#include "base/utf8.h"
 
 namespace coolfusion {
 

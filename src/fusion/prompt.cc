@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "align/token_alignment.h"
+#include "base/utf8.h"
 
 namespace coolfusion {
 
@@ -119,6 +120,27 @@ Status ChatPrompt(const LlamaModel& m, const std::vector<ChatMessage>& messages,
     out->n_fixed = out->tokens.size();
   }
   return AppendFragment(m, out->text, run, out->text.size(), out);
+}
+
+Status CheckRequestText(const Request& request) {
+  if (request.messages.empty()) {
+    CF_RETURN_IF_ERROR(CheckUtf8(request.prompt, "the prompt"));
+    if (request.prompt.empty()) return Status::InvalidArgument("the prompt is empty");
+    return Status::Ok();
+  }
+  for (size_t i = 0; i < request.messages.size(); ++i) {
+    const ChatMessage& msg = request.messages[i];
+    CF_RETURN_IF_ERROR(CheckUtf8(msg.role, "the role of chat message " + std::to_string(i)));
+    CF_RETURN_IF_ERROR(CheckUtf8(msg.content, "chat message " + std::to_string(i)));
+  }
+  return Status::Ok();
+}
+
+Status CheckPromptFits(const PromptTokens& p, const LlamaModel& m, int v) {
+  if ((int)p.tokens.size() < m.n_ctx()) return Status::Ok();
+  return Status::InvalidArgument("the prompt is " + std::to_string(p.tokens.size()) + " tokens for model " +
+                                 std::to_string(v) + ", longer than its context of " + std::to_string(m.n_ctx()) +
+                                 " (raise -c)");
 }
 
 }  // namespace coolfusion

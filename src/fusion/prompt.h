@@ -37,4 +37,12 @@ Status PlainPrompt(const LlamaModel& m, const std::string& prompt, PromptTokens*
 // "Role: content" lines then "Assistant:").
 Status ChatPrompt(const LlamaModel& m, const std::vector<ChatMessage>& messages, PromptTokens* out);
 
+// The request's text, before any model sees it: a raw prompt must be non-empty, and the
+// prompt and every chat message's content valid UTF-8. Both Ensemble::Validate and
+// Ensemble::Generate check it (one path).
+Status CheckRequestText(const Request& request);
+
+// Whether model v's prompt leaves room to generate: fewer tokens than its context.
+Status CheckPromptFits(const PromptTokens& p, const LlamaModel& m, int v);
+
 }  // namespace coolfusion

@@ -29,7 +29,7 @@ class RerankMethod final : public FusionMethod {
       cool_eog = cool.stop_reason == StopReason::kEndOfGeneration;
       out->timings.generate_ms += cool.timings.generate_ms;
       out->timings.score_ms += cool.timings.score_ms;
-      CF_RETURN_IF_ERROR(s.ResetToPrompt());
+      s.ResetToPrompt();
     }
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<Draft> drafts(s.n_models());

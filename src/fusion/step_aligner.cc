@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "align/word_breaks.h"
+#include "base/utf8.h"
 
 namespace coolfusion {
 

@@ -10,26 +10,26 @@ WorkerPool::WorkerPool(int workers) {
 
 WorkerPool::~WorkerPool() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  start_cv_.notify_all();
+  start_cv_.NotifyAll();
   for (auto& t : threads_) t.join();
 }
 
 void WorkerPool::Run(int n, const std::function<void(int)>& fn) {
   assert(n >= 1 && n <= (int)threads_.size() + 1);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     fn_ = &fn;
     n_ = n;
     pending_ = n - 1;
     ++batch_;
   }
-  start_cv_.notify_all();
+  start_cv_.NotifyAll();
   fn(0);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [this] { return pending_ == 0; });
+  MutexLock lock(&mu_);
+  while (pending_ != 0) done_cv_.Wait(&mu_);
   fn_ = nullptr;
 }
 
@@ -38,8 +38,8 @@ void WorkerPool::Loop(int index) {
   while (true) {
     const std::function<void(int)>* fn = nullptr;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || batch_ != seen; });
+      MutexLock lock(&mu_);
+      while (!stop_ && batch_ == seen) start_cv_.Wait(&mu_);
       if (stop_) return;
       seen = batch_;
       if (index < n_) fn = fn_;
@@ -47,10 +47,10 @@ void WorkerPool::Loop(int index) {
     if (fn == nullptr) continue;
     (*fn)(index);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       --pending_;
     }
-    done_cv_.notify_one();
+    done_cv_.NotifyOne();
   }
 }
 

@@ -3,12 +3,12 @@
 // survives from one fusion step to the next. Not reentrant: one Run at a time.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "base/mutex.h"
 
 namespace coolfusion {
 
@@ -27,13 +27,13 @@ class WorkerPool {
   void Loop(int index);
 
   std::vector<std::thread> threads_;
-  std::mutex mu_;
-  std::condition_variable start_cv_, done_cv_;
-  const std::function<void(int)>* fn_ = nullptr;  // GUARDED_BY(mu_)
-  int n_ = 0;                                      // GUARDED_BY(mu_)
-  uint64_t batch_ = 0;                             // GUARDED_BY(mu_)
-  int pending_ = 0;                                // GUARDED_BY(mu_)
-  bool stop_ = false;                              // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar start_cv_, done_cv_;
+  const std::function<void(int)>* fn_ GUARDED_BY(mu_) = nullptr;
+  int n_ GUARDED_BY(mu_) = 0;
+  uint64_t batch_ GUARDED_BY(mu_) = 0;
+  int pending_ GUARDED_BY(mu_) = 0;
+  bool stop_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace coolfusion

@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <mutex>
 #include <random>
 
 #include "server/metrics.h"
@@ -105,7 +104,7 @@ class Service {
   }
 
   std::string NewId(bool chat) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     char buf[40];
     std::snprintf(buf, sizeof buf, "%s-%016llx", chat ? "chatcmpl" : "cmpl", (unsigned long long)rng_());
     return buf;
@@ -205,8 +204,8 @@ class Service {
   const std::vector<std::string> ids_;
   const std::vector<std::string> paths_;
   Metrics metrics_;
-  std::mutex mu_;
-  std::mt19937_64 rng_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::mt19937_64 rng_ GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -5,12 +5,12 @@
 namespace coolfusion::server {
 
 void Metrics::CountRequest(const std::string& endpoint, int status) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   requests_[{endpoint, status}]++;
 }
 
 void Metrics::CountGeneration(int tokens, int segments, double seconds, bool cancelled) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   tokens_ += tokens;
   segments_ += segments;
   seconds_ += seconds;
@@ -19,7 +19,7 @@ void Metrics::CountGeneration(int tokens, int segments, double seconds, bool can
 }
 
 std::string Metrics::Render(size_t slots_total, size_t slots_busy, size_t waiting) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::ostringstream o;
   o << "# HELP coolfusion_requests_total HTTP requests by endpoint and status.\n"
     << "# TYPE coolfusion_requests_total counter\n";

@@ -3,7 +3,8 @@
 
 #include <atomic>
 #include <map>
-#include <mutex>
+
+#include "base/mutex.h"
 #include <string>
 
 namespace coolfusion::server {
@@ -16,10 +17,13 @@ class Metrics {
   std::string Render(size_t slots_total, size_t slots_busy, size_t waiting) const;
 
  private:
-  mutable std::mutex mu_;
-  std::map<std::pair<std::string, int>, long> requests_;  // GUARDED_BY(mu_)
-  long tokens_ = 0, segments_ = 0, generations_ = 0, cancelled_ = 0;  // GUARDED_BY(mu_)
-  double seconds_ = 0;                                      // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::pair<std::string, int>, long> requests_ GUARDED_BY(mu_);
+  long tokens_ GUARDED_BY(mu_) = 0;
+  long segments_ GUARDED_BY(mu_) = 0;
+  long generations_ GUARDED_BY(mu_) = 0;
+  long cancelled_ GUARDED_BY(mu_) = 0;
+  double seconds_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace coolfusion::server

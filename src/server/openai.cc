@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "align/word_breaks.h"
+#include "base/utf8.h"
 
 namespace coolfusion::server {
 
@@ -208,8 +208,18 @@ ApiError ErrorFromStatus(const Status& s) {
       e.type = "rate_limit_error";
       e.code = "server_busy";
       break;
+    case Status::Code::kDeadlineExceeded:  // waited too long for a free slot
+      e.status = 429;
+      e.type = "rate_limit_error";
+      e.code = "server_busy";
+      break;
     case Status::Code::kCancelled:
       e.status = 499;
+      break;
+    case Status::Code::kUnavailable:  // an RPC worker this request needs failed
+      e.status = 503;
+      e.type = "server_error";
+      e.code = "worker_unavailable";
       break;
     default:
       e.status = 500;

@@ -16,56 +16,56 @@ Ensemble& SlotPool::Lease::ensemble() const { return *pool_->slots_[index_]; }
 Status SlotPool::Acquire(const std::function<bool()>& cancelled, std::chrono::milliseconds poll,
                          std::chrono::milliseconds timeout, std::unique_ptr<Lease>* out) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::unique_lock<std::mutex> lock(mu_);
-  auto free_slot = [&]() -> int {
-    for (size_t i = 0; i < in_use_.size(); ++i) {
-      if (!in_use_[i]) return (int)i;
-    }
-    return -1;
-  };
-  int i = free_slot();
+  MutexLock lock(&mu_);
+  int i = FreeSlot();
   if (i < 0) {
     if (waiting_ >= max_waiting_) {
       return Status::ResourceExhausted("server busy: all " + std::to_string(slots_.size()) + " slots in use and " +
                                        std::to_string(waiting_) + " requests waiting");
     }
     ++waiting_;
-    while ((i = free_slot()) < 0) {
+    while ((i = FreeSlot()) < 0) {
       if (cancelled && cancelled()) {
         --waiting_;
         return Status::Cancelled("client went away while waiting for a slot");
       }
       if (std::chrono::steady_clock::now() >= deadline) {
         --waiting_;
-        return Status::ResourceExhausted("timed out waiting for a free slot");
+        return Status::DeadlineExceeded("timed out waiting for a free slot");
       }
-      cv_.wait_for(lock, poll);
+      cv_.WaitFor(&mu_, poll);
     }
     --waiting_;
   }
   in_use_[i] = true;
-  lock.unlock();
   out->reset(new Lease(this, i));
   return Status::Ok();
 }
 
+int SlotPool::FreeSlot() const {
+  for (size_t i = 0; i < in_use_.size(); ++i) {
+    if (!in_use_[i]) return (int)i;
+  }
+  return -1;
+}
+
 void SlotPool::Release(int i) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     in_use_[i] = false;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 size_t SlotPool::busy() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   size_t n = 0;
   for (bool b : in_use_) n += b;
   return n;
 }
 
 size_t SlotPool::waiting() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return waiting_;
 }
 

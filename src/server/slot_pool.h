@@ -8,10 +8,9 @@
 #include <coolfusion/engine.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
+#include "base/mutex.h"
 #include <vector>
 
 namespace coolfusion::server {
@@ -39,7 +38,7 @@ class SlotPool {
 
   // Waits for a free slot. Returns ResourceExhausted at once when max_waiting requests
   // are already waiting; Cancelled when `cancelled()` turns true while waiting (polled
-  // every `poll`); DeadlineExceeded-like ResourceExhausted after `timeout`.
+  // every `poll`); DeadlineExceeded after `timeout`.
   Status Acquire(const std::function<bool()>& cancelled, std::chrono::milliseconds poll,
                  std::chrono::milliseconds timeout, std::unique_ptr<Lease>* out);
 
@@ -52,13 +51,14 @@ class SlotPool {
 
  private:
   void Release(int i);
+  int FreeSlot() const REQUIRES(mu_);  // -1: none
 
   std::vector<std::unique_ptr<Ensemble>> slots_;
   const size_t max_waiting_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<bool> in_use_;  // GUARDED_BY(mu_)
-  size_t waiting_ = 0;        // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::vector<bool> in_use_ GUARDED_BY(mu_);
+  size_t waiting_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace coolfusion::server

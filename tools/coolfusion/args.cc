@@ -140,6 +140,9 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       CF_RETURN_IF_ERROR(value(&v));
       defaults.rpc = SplitList(v);
       if (defaults.rpc.empty()) return Status::InvalidArgument("--rpc expects HOST:PORT[,HOST:PORT...]");
+    } else if (a == "--rpc-timeout") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseFloat(a, v, 0, 1e6, &defaults.rpc_timeout_s));
     } else if (a == "-ngl" || a == "--n-gpu-layers" || a == "--gpu-layers") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseInt(a, v, -1, 100000, &defaults.n_gpu_layers));

@@ -156,10 +156,12 @@ int CmdBoundaries(const CommonArgs& a) {
   nlohmann::json models_j = nlohmann::json::array();
   for (size_t i = 0; i < e->size(); ++i) {
     std::vector<std::string> pieces;
-    e->VocabPieces(i, &pieces);
+    st = e->VocabPieces(i, &pieces);
+    if (!st.ok()) return Fail(st);
     vocab[i] = std::set<std::string>(pieces.begin(), pieces.end());
     std::vector<int32_t> toks;
-    e->Tokenize(i, text, &toks);
+    st = e->Tokenize(i, text, &toks);
+    if (!st.ok()) return Fail(st);
     models_j.push_back({{"path", e->info(i).path},
                         {"tokenizer", e->info(i).tokenizer},
                         {"n_vocab", e->info(i).n_vocab},

@@ -36,6 +36,8 @@ model options:
                             rpc=HOST:PORT (run its layers on that llama.cpp rpc-server
                             worker; repeat rpc= for several workers)
   --rpc HOST:PORT[,...]     workers for every model that names none of its own
+  --rpc-timeout S           a worker that sends nothing for S seconds during a call
+                            fails the request, naming it (default 60; 0: wait forever)
   -c, --ctx-size N          context length per model (default: the model's training
                             context, at most 4096)
   -t, --threads N           CPU threads per model (default: all)

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "align/word_breaks.h"
+#include "base/utf8.h"
 
 namespace coolfusion::cli {
 

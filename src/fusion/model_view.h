@@ -1,0 +1,89 @@
+// ModelView: one model's view of the shared text in a session. Its text is its own
+// rendering of the prompt followed by the committed text; `tokens` are that text's tokens
+// (= the model's KV sequence 0 between steps), `ends` where each token ends in the text,
+// and `last_logits` the logits after the last token.
+//
+// Appending text (a candidate to score, another model's draft to pre-score, the winner to
+// commit) goes through Reencode: the text is re-tokenized only from the last anchor that
+// starts one of the committed tokens (align/token_alignment.h), and the result says from
+// which token on it differs from what is committed. That one recipe serves scoring,
+// pre-scoring and commit.
+//
+// Touched only by the thread that runs this model's part of a phase.
+#pragma once
+
+#include <coolfusion/engine.h>
+
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "align/token_alignment.h"
+#include "backend/llama_model.h"
+
+namespace coolfusion {
+
+// Model m's tokens of its text followed by more text (see ModelView::Reencode).
+struct Reencoding {
+  Anchor anchor;                // where re-tokenizing started
+  size_t anchor_tokens = 0;     // committed tokens kept before the anchor
+  std::vector<Token> suffix;    // the tokens of the text from the anchor on
+  std::vector<Token> tokens;    // tokens[0, anchor_tokens) + suffix (+ the end token)
+  size_t divergence = 0;        // first token that differs from the committed ones
+
+  // First position to decode into a scoring copy: the divergence when every committed
+  // token is kept, else one before it (only the last committed token's logits are kept,
+  // so the token before the divergence is decoded again for the logits that predict it).
+  int ScoringStart(size_t n_committed) const {
+    return divergence == n_committed ? (int)divergence : (int)(divergence > 0 ? divergence - 1 : 0);
+  }
+};
+
+struct ModelView {
+  LlamaModel* lm = nullptr;
+  bool active = true;
+  std::string text;
+  size_t prompt_len = 0;
+  size_t min_anchor = 0;      // no anchor before the last special token of the prompt
+  size_t n_fixed = 0;         // tokens before min_anchor
+  std::vector<Token> tokens;  // committed tokens = KV sequence 0 (when no draft)
+  std::vector<size_t> ends;   // end offset in text of each token
+  bool ends_ok = true;
+  std::vector<float> last_logits;
+  size_t n_prompt_tokens = 0;
+  std::vector<float> prompt_logits;
+  double prompt_bpb = std::numeric_limits<double>::quiet_NaN();
+  size_t prompt_bytes = 0;
+  double prompt_fit_ms = 0;
+  Counters counters;  // this model's events (updated only by its own thread)
+
+  // Where re-tokenizing an extension of the text starts: the nearest anchor before the
+  // text's last byte that starts one of the committed tokens, and how many come before it.
+  struct Start {
+    Anchor anchor;
+    size_t tokens = 0;
+  };
+  Start ReencodeStart() const;
+  // The tokens of text + `more` (+ `end_token` when >= 0), re-tokenized from `start`.
+  // InvalidArgument when the vocabulary cannot encode the text.
+  Status Reencode(const Start& start, const std::string& more, Token end_token, Reencoding* out) const;
+
+  // Replaces the token ends from token k on with those of `suffix` (tokenized from `a`).
+  void SetEnds(size_t k, const std::vector<Token>& suffix, Anchor a);
+  // Decodes tokens[from..] into sequence 0 and keeps the last logits.
+  Status DecodeTail(size_t from);
+  // Decodes the whole prompt into sequence 0 and measures the log-likelihood of the
+  // tokens that counted[i] > 0 bytes say count (CountedTokenBytes): prompt_bpb,
+  // prompt_bytes. Asks for at most `max_logit_floats` logits per decode.
+  Status DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_t max_logit_floats);
+
+ private:
+  // The nearest anchor below `limit` that starts a committed token; k: tokens before it.
+  Anchor TokenAnchor(size_t limit, size_t* k) const;
+};
+
+// Length of the common prefix of two token lists.
+size_t CommonPrefix(const std::vector<Token>& a, const std::vector<Token>& b);
+
+}  // namespace coolfusion
