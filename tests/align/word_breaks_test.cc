@@ -1,4 +1,5 @@
 #include "align/word_breaks.h"
+#include "base/utf8.h"
 
 #include <gtest/gtest.h>
 

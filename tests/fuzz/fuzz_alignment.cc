@@ -6,7 +6,7 @@
 #include <string>
 
 #include "align/token_alignment.h"
-#include "align/word_breaks.h"
+#include "base/utf8.h"
 #include "vocabs.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

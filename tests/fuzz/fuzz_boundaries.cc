@@ -5,6 +5,7 @@
 
 #include "align/token_alignment.h"
 #include "align/word_breaks.h"
+#include "base/utf8.h"
 #include "support/reference.h"
 #include "vocabs.h"
 
