@@ -19,32 +19,32 @@ namespace coolfusion {
 
 struct ModelInfo {
   std::string path;
-  std::string name;         // file name without directory
-  std::string tokenizer;    // "spm", "bpe", ...
+  std::string name;       // file name without directory
+  std::string tokenizer;  // "spm", "bpe", ...
   int32_t n_vocab = 0;
-  uint64_t n_params = 0;    // 0 for vocab-only
-  int n_ctx = 0;            // context length in use (0 for vocab-only)
+  uint64_t n_params = 0;  // 0 for vocab-only
+  int n_ctx = 0;          // context length in use (0 for vocab-only)
   bool vocab_only = false;
   bool has_chat_template = false;
 };
 
 struct Candidate {
-  std::string text;          // the segment text this candidate proposes
+  std::string text;              // the segment text this candidate proposes
   bool ends_generation = false;  // the writer emitted end-of-generation after text
-  std::vector<int> writers;  // models whose own candidate was this text (deduplicated)
-  std::vector<double> ppl;   // perplexity of this candidate under each model (inf: cannot encode)
-  std::vector<bool> used;    // whether each model's ppl counted in the score (SweetSpan)
-  double score = 0;          // the scoring rule's value; lowest wins
+  std::vector<int> writers;      // models whose own candidate was this text (deduplicated)
+  std::vector<double> ppl;  // perplexity of this candidate under each model (inf: cannot encode)
+  std::vector<bool> used;   // whether each model's ppl counted in the score (SweetSpan)
+  double score = 0;         // the scoring rule's value; lowest wins
 };
 
 struct Segment {
-  std::string text;          // committed text
-  int winner = 0;            // first writer of the winning candidate
+  std::string text;  // committed text
+  int winner = 0;    // first writer of the winning candidate
   int winning_candidate = 0;
   std::vector<Candidate> candidates;
-  bool aligned = true;       // false: no common word boundary within max_segment_tokens
-  bool merged = false;       // the previous segment's end stopped being a boundary and was
-                             // merged into this one
+  bool aligned = true;  // false: no common word boundary within max_segment_tokens
+  bool merged = false;  // the previous segment's end stopped being a boundary and was
+                        // merged into this one
   double generate_ms = 0, score_ms = 0;
   std::vector<int> tokens_decoded;  // per model, in this step (drafts, scoring, commit)
   std::vector<int> decode_calls;    // per model, in this step
@@ -59,18 +59,18 @@ const char* StopReasonName(StopReason r);  // "eog", "stop", "length", "context"
 struct Counters {
   int64_t decode_calls = 0;
   int64_t tokens_decoded = 0;
-  int64_t scoring_calls = 0;          // batched scoring decodes
-  int64_t candidates_scored = 0;      // (model, candidate) pairs scored by decoding
-  int64_t duplicate_candidates = 0;   // candidates identical to another, scored once
-  int64_t retokenize_changes = 0;     // commits where re-tokenizing changed a model's tokens
-  int64_t rollback_tokens = 0;        // tokens removed from KV caches by those changes
+  int64_t scoring_calls = 0;         // batched scoring decodes
+  int64_t candidates_scored = 0;     // (model, candidate) pairs scored by decoding
+  int64_t duplicate_candidates = 0;  // candidates identical to another, scored once
+  int64_t retokenize_changes = 0;    // commits where re-tokenizing changed a model's tokens
+  int64_t rollback_tokens = 0;       // tokens removed from KV caches by those changes
   int64_t boundary_checks = 0;
   int64_t merged_segments = 0;
-  int64_t unencodable = 0;            // (model, candidate) pairs a tokenizer could not encode
-  int64_t prescored_tokens = 0;       // scoring tokens decoded while the models drafted
-                                      // (pre-scoring)
-  int64_t sat_out = 0;                // models that sat out (negligible weight): no draft,
-                                      // no scoring
+  int64_t unencodable = 0;       // (model, candidate) pairs a tokenizer could not encode
+  int64_t prescored_tokens = 0;  // scoring tokens decoded while the models drafted
+                                 // (pre-scoring)
+  int64_t sat_out = 0;           // models that sat out (negligible weight): no draft,
+                                 // no scoring
 };
 
 // How one model took part in a request.
@@ -79,20 +79,20 @@ struct ModelReport {
   // the model's own template around them as context); NaN when not measured (prompt
   // weights off, the model left out, or no byte to measure).
   double prompt_bits_per_byte = std::numeric_limits<double>::quiet_NaN();
-  size_t prompt_bytes = 0;   // bytes it was measured on
-  double weight = 0;         // the weight its perplexities had in this request
-  bool sat_out = false;      // its weight was negligible: it neither drafted nor scored
-  bool active = false;       // it took part (not left out, not sat out)
+  size_t prompt_bytes = 0;  // bytes it was measured on
+  double weight = 0;        // the weight its perplexities had in this request
+  bool sat_out = false;     // its weight was negligible: it neither drafted nor scored
+  bool active = false;      // it took part (not left out, not sat out)
 };
 
 struct Timings {
   double total_ms = 0;
-  double generate_ms = 0;  // candidate generation
-  double score_ms = 0;     // cross-scoring
-  double decode_ms = 0;    // inside llama_decode, summed over models (exceeds total_ms when
-                           // the models run in parallel)
-  double prompt_ms = 0;    // prompt processing (wall time; the models side by side with
-                           // --parallel-models), prompt likelihoods included
+  double generate_ms = 0;    // candidate generation
+  double score_ms = 0;       // cross-scoring
+  double decode_ms = 0;      // inside llama_decode, summed over models (exceeds total_ms when
+                             // the models run in parallel)
+  double prompt_ms = 0;      // prompt processing (wall time; the models side by side with
+                             // --parallel-models), prompt likelihoods included
   double prompt_fit_ms = 0;  // of which computing the prompt likelihoods (log-softmax rows),
                              // summed over models
 };
@@ -103,8 +103,8 @@ struct GenerationResult {
   std::vector<Segment> segments;
   std::vector<std::string> answers;  // rerank / cool+r: the whole answers that were ranked
   std::vector<double> answer_scores;
-  int n_new_tokens = 0;              // tokens of text under model 0's tokenizer
-  int n_prompt_tokens = 0;           // tokens of the prompt under the same model
+  int n_new_tokens = 0;     // tokens of text under model 0's tokenizer
+  int n_prompt_tokens = 0;  // tokens of the prompt under the same model
   Counters counters;
   Timings timings;
   std::vector<std::string> warnings;  // e.g. a model left out because it cannot encode the prompt
@@ -150,8 +150,10 @@ class Ensemble {
  private:
   explicit Ensemble(std::unique_ptr<Impl> impl);
   // The public calls without the boundary that turns an exception into kInternal.
-  static Status OpenUnguarded(const std::vector<ModelOptions>& models, std::unique_ptr<Ensemble>* out);
-  Status GenerateUnguarded(const Request& request, const SegmentCallback& on_segment, GenerationResult* out);
+  static Status OpenUnguarded(const std::vector<ModelOptions>& models,
+                              std::unique_ptr<Ensemble>* out);
+  Status GenerateUnguarded(const Request& request, const SegmentCallback& on_segment,
+                           GenerationResult* out);
   Status ValidateUnguarded(const Request& request) const;
   // The checks that need no model: options, vocab-only models, the request's text.
   Status CheckRequest(const Request& request) const;

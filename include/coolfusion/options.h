@@ -79,16 +79,16 @@ struct ChatMessage {
 
 struct GenerateOptions {
   Method method = Method::kCool;
-  int max_new_tokens = 128;           // -n: counted with model 0's tokenizer; must be > 0
-  std::vector<std::string> stop;      // stop strings; the text ends before the first one
-  SamplingOptions sampling;           // greedy by default
-  ScoringOptions scoring;             // arithmetic mean of PPL by default
-  int max_segment_tokens = 32;        // a candidate that finds no common boundary within
-                                      // this many tokens is cut at its last word boundary
-  int only_model = -1;                // >= 0: plain generation with that model alone
-  bool parallel_models = false;       // draft, score and commit the models in parallel
-                                      // threads sharing the cores (off: one after another,
-                                      // each with all threads; faster on a small CPU)
+  int max_new_tokens = 128;       // -n: counted with model 0's tokenizer; must be > 0
+  std::vector<std::string> stop;  // stop strings; the text ends before the first one
+  SamplingOptions sampling;       // greedy by default
+  ScoringOptions scoring;         // arithmetic mean of PPL by default
+  int max_segment_tokens = 32;    // a candidate that finds no common boundary within
+                                  // this many tokens is cut at its last word boundary
+  int only_model = -1;            // >= 0: plain generation with that model alone
+  bool parallel_models = false;   // draft, score and commit the models in parallel
+                                  // threads sharing the cores (off: one after another,
+                                  // each with all threads; faster on a small CPU)
 };
 
 // What to generate from: a raw prompt (`generate`) or chat messages rendered through each

@@ -27,15 +27,21 @@ class [[nodiscard]] Status {
 
   Status() = default;  // OK
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string m) { return Status(Code::kInvalidArgument, std::move(m)); }
+  static Status InvalidArgument(std::string m) {
+    return Status(Code::kInvalidArgument, std::move(m));
+  }
   static Status NotFound(std::string m) { return Status(Code::kNotFound, std::move(m)); }
   static Status Corruption(std::string m) { return Status(Code::kCorruption, std::move(m)); }
   static Status Unsupported(std::string m) { return Status(Code::kUnsupported, std::move(m)); }
-  static Status ResourceExhausted(std::string m) { return Status(Code::kResourceExhausted, std::move(m)); }
+  static Status ResourceExhausted(std::string m) {
+    return Status(Code::kResourceExhausted, std::move(m));
+  }
   static Status Internal(std::string m) { return Status(Code::kInternal, std::move(m)); }
   static Status Cancelled(std::string m) { return Status(Code::kCancelled, std::move(m)); }
   static Status Unavailable(std::string m) { return Status(Code::kUnavailable, std::move(m)); }
-  static Status DeadlineExceeded(std::string m) { return Status(Code::kDeadlineExceeded, std::move(m)); }
+  static Status DeadlineExceeded(std::string m) {
+    return Status(Code::kDeadlineExceeded, std::move(m));
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -53,8 +59,8 @@ class [[nodiscard]] Status {
 }  // namespace coolfusion
 
 // Returns early from the enclosing function when `expr` is not OK.
-#define CF_RETURN_IF_ERROR(expr)               \
-  do {                                         \
-    ::coolfusion::Status _cf_status = (expr);  \
-    if (!_cf_status.ok()) return _cf_status;   \
+#define CF_RETURN_IF_ERROR(expr)              \
+  do {                                        \
+    ::coolfusion::Status _cf_status = (expr); \
+    if (!_cf_status.ok()) return _cf_status;  \
   } while (0)

@@ -17,12 +17,14 @@ Anchor FindAnchor(std::string_view text, size_t limit, size_t min_pos) {
   if (text.size() < 3) return Anchor{min_pos, true};
   if (limit + 2 > text.size()) limit = text.size() - 2;
   for (size_t a = limit; a > min_pos; --a) {
-    if (text[a] == ' ' && IsAsciiGraphic(text[a - 1]) && IsAsciiLetter(text[a + 1])) return Anchor{a, false};
+    if (text[a] == ' ' && IsAsciiGraphic(text[a - 1]) && IsAsciiLetter(text[a + 1]))
+      return Anchor{a, false};
   }
   return Anchor{min_pos, true};
 }
 
-Status TokenizeFrom(const Tokenizer& tok, std::string_view text, Anchor a, std::vector<Token>* out) {
+Status TokenizeFrom(const Tokenizer& tok, std::string_view text, Anchor a,
+                    std::vector<Token>* out) {
   std::string_view tail = text.substr(std::min(a.pos, text.size()));
   if (!a.fragment_start && tok.AddsSpacePrefix()) {
     // The tokenizer re-adds the anchor space as its dummy prefix.
@@ -32,8 +34,8 @@ Status TokenizeFrom(const Tokenizer& tok, std::string_view text, Anchor a, std::
   return tok.Tokenize(tail, false, false, out);
 }
 
-bool TokenEnds(const Tokenizer& tok, const std::vector<Token>& tokens, std::string_view text, Anchor a,
-               std::vector<size_t>* ends) {
+bool TokenEnds(const Tokenizer& tok, const std::vector<Token>& tokens, std::string_view text,
+               Anchor a, std::vector<size_t>* ends) {
   ends->clear();
   ends->reserve(tokens.size());
   // With a dummy prefix at a fragment start, the pieces spell one extra leading space.
@@ -70,7 +72,8 @@ Status StraddleChecker::StraddleFree(size_t p, bool* free) {
   // A token boundary of the whole text is necessary when pieces spell the text exactly.
   if (ends_ok_ && !std::binary_search(ends_.begin(), ends_.end(), p)) return Status::Ok();
   CF_RETURN_IF_ERROR(TokenizeFrom(*tok_, text_.substr(0, p), anchor_, &prefix_));
-  *free = prefix_.size() <= tokens_.size() && std::equal(prefix_.begin(), prefix_.end(), tokens_.begin());
+  *free = prefix_.size() <= tokens_.size() &&
+          std::equal(prefix_.begin(), prefix_.end(), tokens_.begin());
   return Status::Ok();
 }
 

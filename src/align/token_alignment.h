@@ -6,10 +6,10 @@
 //
 // Checking that on a whole text costs a tokenization of the text per offset. Instead we
 // tokenize from an *anchor*: a single space between an ASCII graphic character and an
-// ASCII letter ("x| y"; not a digit: deepseek-coder encodes "= 0" as " = " + "0"). The tokenizers llama.cpp ships split there (BPE
-// pre-tokenizers start a word chunk at such a space, and their patterns cover ASCII;
-// SentencePiece pieces do not merge a word with the following "▁"), so the tokens before
-// the anchor do not depend on the text after it, and only the text from the anchor on
+// ASCII letter ("x| y"; not a digit: deepseek-coder encodes "= 0" as " = " + "0"). The tokenizers
+// llama.cpp ships split there (BPE pre-tokenizers start a word chunk at such a space, and their
+// patterns cover ASCII; SentencePiece pieces do not merge a word with the following "▁"), so the
+// tokens before the anchor do not depend on the text after it, and only the text from the anchor on
 // needs re-encoding ("re-encode only the last few words"). Texts without anchors (CJK,
 // Arabic, ...) fall back to the whole fragment. tests/align checks this on 7 real
 // tokenizers for every anchor of a varied corpus.

@@ -97,7 +97,8 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     if (!st.ok()) {
       switch (st.code()) {
         case Status::Code::kNotFound: return Status::NotFound(opts.path + ": " + st.message());
-        case Status::Code::kUnavailable: return Status::Unavailable(opts.path + ": " + st.message());
+        case Status::Code::kUnavailable:
+          return Status::Unavailable(opts.path + ": " + st.message());
         default: return Status::InvalidArgument(opts.path + ": " + st.message());
       }
     }
@@ -111,9 +112,9 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
   m->h_->model.reset(llama_model_load_from_file(opts.path.c_str(), mp));
   if (!m->h_->model) {
     std::string why = LastBackendError();
-    return Status::Corruption("cannot load " + opts.path +
-                              (why.empty() ? std::string(": unsupported or corrupt model")
-                                           : ": " + why));
+    return Status::Corruption(
+        "cannot load " + opts.path +
+        (why.empty() ? std::string(": unsupported or corrupt model") : ": " + why));
   }
   llama_model* model = m->h_->model.get();
   const llama_vocab* vocab = llama_model_get_vocab(model);
@@ -121,7 +122,8 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
   m->n_vocab_ = llama_vocab_n_tokens(vocab);
   m->add_bos_ = llama_vocab_get_add_bos(vocab);
   m->bos_ = llama_vocab_bos(vocab);
-  m->eos_ = llama_vocab_eot(vocab) != LLAMA_TOKEN_NULL ? llama_vocab_eot(vocab) : llama_vocab_eos(vocab);
+  m->eos_ =
+      llama_vocab_eot(vocab) != LLAMA_TOKEN_NULL ? llama_vocab_eot(vocab) : llama_vocab_eos(vocab);
   switch (llama_vocab_type(vocab)) {
     case LLAMA_VOCAB_TYPE_SPM: m->tokenizer_name_ = "spm"; break;
     case LLAMA_VOCAB_TYPE_BPE: m->tokenizer_name_ = "bpe"; break;
@@ -169,8 +171,8 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     cp.n_seq_max = std::max(n_seq_max, 1);
     cp.kv_unified = true;  // candidate sequences share the prefix cells of sequence 0
     cp.no_perf = true;
-    const int threads = opts.n_threads > 0 ? opts.n_threads
-                                           : std::max(1u, std::thread::hardware_concurrency());
+    const int threads =
+        opts.n_threads > 0 ? opts.n_threads : std::max(1u, std::thread::hardware_concurrency());
     cp.n_threads = threads;
     cp.n_threads_batch = threads;
     m->requested_threads_ = opts.n_threads;
@@ -180,7 +182,8 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     if (!m->h_->ctx) {
       std::string why = LastBackendError();
       return Status::ResourceExhausted("cannot create a context of " + std::to_string(kv_size) +
-                                       " tokens for " + opts.path + (why.empty() ? "" : ": " + why));
+                                       " tokens for " + opts.path +
+                                       (why.empty() ? "" : ": " + why));
     }
     m->ctx_ = m->h_->ctx.get();
   }
@@ -191,15 +194,16 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
 Status LlamaModel::Tokenize(std::string_view text, bool add_bos, bool parse_special,
                             std::vector<Token>* out) const {
   const llama_vocab* vocab = h_->vocab;
-  if (text.size() > (size_t)INT32_MAX / 2) return Status::InvalidArgument("text too long to tokenize");
+  if (text.size() > (size_t)INT32_MAX / 2)
+    return Status::InvalidArgument("text too long to tokenize");
   out->resize(text.size() + 2);
   try {
-    int n = llama_tokenize(vocab, text.data(), (int32_t)text.size(), out->data(), (int32_t)out->size(),
-                           add_bos && add_bos_, parse_special);
+    int n = llama_tokenize(vocab, text.data(), (int32_t)text.size(), out->data(),
+                           (int32_t)out->size(), add_bos && add_bos_, parse_special);
     if (n < 0 && n != INT32_MIN) {
       out->resize(-n);
-      n = llama_tokenize(vocab, text.data(), (int32_t)text.size(), out->data(), (int32_t)out->size(),
-                         add_bos && add_bos_, parse_special);
+      n = llama_tokenize(vocab, text.data(), (int32_t)text.size(), out->data(),
+                         (int32_t)out->size(), add_bos && add_bos_, parse_special);
     }
     if (n < 0) return Status::InvalidArgument("text too long to tokenize");
     out->resize(n);
@@ -212,19 +216,28 @@ Status LlamaModel::Tokenize(std::string_view text, bool add_bos, bool parse_spec
     while (i < text.size()) {
       size_t len = 1;
       const unsigned char c = text[i];
-      if (c >= 0xF0) len = 4; else if (c >= 0xE0) len = 3; else if (c >= 0xC0) len = 2;
+      if (c >= 0xF0)
+        len = 4;
+      else if (c >= 0xE0)
+        len = 3;
+      else if (c >= 0xC0)
+        len = 2;
       len = std::min(len, text.size() - i);
       try {
         tmp.resize(16);
-        llama_tokenize(vocab, text.data() + i, (int32_t)len, tmp.data(), (int32_t)tmp.size(), false, false);
+        llama_tokenize(vocab, text.data() + i, (int32_t)len, tmp.data(), (int32_t)tmp.size(), false,
+                       false);
       } catch (const std::exception&) {
         char where[64];
         uint32_t cp = c;
         if (len == 2) cp = ((c & 0x1F) << 6) | (text[i + 1] & 0x3F);
         if (len == 3) cp = ((c & 0x0F) << 12) | ((text[i + 1] & 0x3F) << 6) | (text[i + 2] & 0x3F);
-        if (len == 4) cp = ((c & 0x07) << 18) | ((text[i + 1] & 0x3F) << 12) | ((text[i + 2] & 0x3F) << 6) | (text[i + 3] & 0x3F);
+        if (len == 4)
+          cp = ((c & 0x07) << 18) | ((text[i + 1] & 0x3F) << 12) | ((text[i + 2] & 0x3F) << 6) |
+               (text[i + 3] & 0x3F);
         std::snprintf(where, sizeof where, "U+%04X at byte %zu", cp, i);
-        return Status::InvalidArgument(std::string("the vocabulary cannot encode character ") + where);
+        return Status::InvalidArgument(std::string("the vocabulary cannot encode character ") +
+                                       where);
       }
       i += len;
     }
@@ -235,7 +248,8 @@ Status LlamaModel::Tokenize(std::string_view text, bool add_bos, bool parse_spec
 
 bool LlamaModel::IsEog(Token t) const { return llama_vocab_is_eog(h_->vocab, t); }
 
-Status LlamaModel::ApplyChatTemplate(const std::vector<ChatMessage>& messages, std::string* out) const {
+Status LlamaModel::ApplyChatTemplate(const std::vector<ChatMessage>& messages,
+                                     std::string* out) const {
   std::vector<llama_chat_message> msgs;
   size_t total = 0;
   for (const auto& m : messages) {
@@ -271,8 +285,8 @@ Status LlamaModel::Decode(const std::vector<BatchItem>& items) {
   if (items.empty()) return Status::Ok();
   const int n = (int)items.size();
   if (n > n_batch_) {
-    return Status::ResourceExhausted("context full (a batch of " + std::to_string(n) + " tokens exceeds " +
-                                     std::to_string(n_batch_) + ")");
+    return Status::ResourceExhausted("context full (a batch of " + std::to_string(n) +
+                                     " tokens exceeds " + std::to_string(n_batch_) + ")");
   }
   if (n > h_->batch_capacity) {
     if (h_->batch_capacity > 0) llama_batch_free(h_->batch);
@@ -293,20 +307,26 @@ Status LlamaModel::Decode(const std::vector<BatchItem>& items) {
   // llama_decode may return before the backend is done (RPC, GPU); wait here, so that the
   // time is counted where it is spent and a caller that decodes one model at a time does.
   if (rc == 0) llama_synchronize(h_->ctx.get());
-  stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  stats_.ms +=
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   stats_.calls += 1;
   stats_.tokens += n;
   if (!rpc_.empty()) {
     const std::string dead = FailedRpcEndpoint(rpc_);
     if (!dead.empty()) {
       const std::string deadline =
-          rpc_timeout_s_ > 0 ? " or sent nothing for " + FormatSeconds(rpc_timeout_s_) + " (--rpc-timeout)" : "";
-      return Status::Unavailable("RPC worker " + dead + " failed: it died, broke the connection" + deadline);
+          rpc_timeout_s_ > 0
+              ? " or sent nothing for " + FormatSeconds(rpc_timeout_s_) + " (--rpc-timeout)"
+              : "";
+      return Status::Unavailable("RPC worker " + dead + " failed: it died, broke the connection" +
+                                 deadline);
     }
   }
   switch (rc) {
     case 0: return Status::Ok();
-    case 1: return Status::ResourceExhausted("context full (no KV cache slot for " + std::to_string(n) + " tokens)");
+    case 1:
+      return Status::ResourceExhausted("context full (no KV cache slot for " + std::to_string(n) +
+                                       " tokens)");
     case 2: return Status::Cancelled("decoding aborted");
     case -1: return Status::Internal("llama_decode rejected the batch");
     default: return Status::Internal("llama_decode failed with code " + std::to_string(rc));

@@ -53,7 +53,7 @@ class LlamaModel final : public Tokenizer {
   // Per token: 1 when its piece starts with an ASCII letter or digit, i.e. it would
   // continue a word that ends in one (no space or punctuation before it).
   const std::vector<uint8_t>& word_continuations() const { return continues_word_; }
-  int n_ctx() const { return n_ctx_; }  // limit for the shared text (sequence 0)
+  int n_ctx() const { return n_ctx_; }      // limit for the shared text (sequence 0)
   int n_batch() const { return n_batch_; }  // most tokens one Decode takes
   const std::string& tokenizer_name() const { return tokenizer_name_; }
   uint64_t n_params() const { return n_params_; }
@@ -78,7 +78,7 @@ class LlamaModel final : public Tokenizer {
   // Logits of batch entry i of the last Decode (REQUIRES: it asked for them).
   const float* Logits(int i) const;
 
-  void SeqRemove(int seq, int p0, int p1);   // [p0, p1), -1 open
+  void SeqRemove(int seq, int p0, int p1);  // [p0, p1), -1 open
   void SeqCopy(int src, int dst, int p0, int p1);
   void ClearMemory();
 

@@ -83,7 +83,8 @@ Status RpcDevices(const std::vector<std::string>& endpoints, double timeout_s,
       return Status::Unavailable("RPC worker " + ep + " accepts connections but does not answer");
     if (!reg || ggml_backend_reg_dev_count(reg) == 0)
       return Status::Unsupported("RPC worker " + ep + " offers no device");
-    for (size_t i = 0; i < ggml_backend_reg_dev_count(reg); ++i) out->push_back(ggml_backend_reg_dev_get(reg, i));
+    for (size_t i = 0; i < ggml_backend_reg_dev_count(reg); ++i)
+      out->push_back(ggml_backend_reg_dev_get(reg, i));
   }
   return Status::Ok();
 }

@@ -12,20 +12,41 @@ bool IsValidUtf8(std::string_view s, size_t* bad_at) {
     const unsigned char c = s[i];
     size_t len;
     uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-    else { if (bad_at) *bad_at = i; return false; }
-    if (i + len > n) { if (bad_at) *bad_at = i; return false; }
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      if (bad_at) *bad_at = i;
+      return false;
+    }
+    if (i + len > n) {
+      if (bad_at) *bad_at = i;
+      return false;
+    }
     for (size_t k = 1; k < len; ++k) {
       const unsigned char cc = s[i + k];
-      if ((cc & 0xC0) != 0x80) { if (bad_at) *bad_at = i; return false; }
+      if ((cc & 0xC0) != 0x80) {
+        if (bad_at) *bad_at = i;
+        return false;
+      }
       cp = (cp << 6) | (cc & 0x3F);
     }
     const bool overlong = (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
     const bool surrogate = cp >= 0xD800 && cp <= 0xDFFF;
-    if (overlong || surrogate || cp > 0x10FFFF) { if (bad_at) *bad_at = i; return false; }
+    if (overlong || surrogate || cp > 0x10FFFF) {
+      if (bad_at) *bad_at = i;
+      return false;
+    }
     i += len;
   }
   return true;
@@ -39,7 +60,12 @@ size_t CompleteUtf8Prefix(std::string_view s) {
   if (k == n) return n;  // only continuation bytes: nothing to trim sensibly
   const unsigned char lead = s[n - 1 - k];
   size_t need = 1;
-  if (lead >= 0xF0) need = 4; else if (lead >= 0xE0) need = 3; else if (lead >= 0xC0) need = 2;
+  if (lead >= 0xF0)
+    need = 4;
+  else if (lead >= 0xE0)
+    need = 3;
+  else if (lead >= 0xC0)
+    need = 2;
   if (lead < 0x80) need = 1;
   return (k + 1 < need) ? n - 1 - k : n;
 }
@@ -64,7 +90,8 @@ std::string ToValidUtf8(std::string_view s) {
 Status CheckUtf8(std::string_view text, std::string_view what) {
   size_t bad = 0;
   if (!IsValidUtf8(text, &bad)) {
-    return Status::InvalidArgument(std::string(what) + " is not valid UTF-8 (byte " + std::to_string(bad) + ")");
+    return Status::InvalidArgument(std::string(what) + " is not valid UTF-8 (byte " +
+                                   std::to_string(bad) + ")");
   }
   return Status::Ok();
 }

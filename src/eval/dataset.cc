@@ -21,11 +21,11 @@ constexpr struct {
   const char* name;
   AnswerKind kind;
 } kTasks[] = {
-    {"gsm8k", AnswerKind::kNumber},      {"svamp", AnswerKind::kNumber},
-    {"multiarith", AnswerKind::kNumber}, {"addsub", AnswerKind::kNumber},
-    {"singleeq", AnswerKind::kNumber},   {"aqua", AnswerKind::kChoice},
+    {"gsm8k", AnswerKind::kNumber},         {"svamp", AnswerKind::kNumber},
+    {"multiarith", AnswerKind::kNumber},    {"addsub", AnswerKind::kNumber},
+    {"singleeq", AnswerKind::kNumber},      {"aqua", AnswerKind::kChoice},
     {"commonsenseqa", AnswerKind::kChoice}, {"strategyqa", AnswerKind::kYesNo},
-    {"coin_flip", AnswerKind::kYesNo},   {"last_letters", AnswerKind::kText},
+    {"coin_flip", AnswerKind::kYesNo},      {"last_letters", AnswerKind::kText},
 };
 
 std::string Lower(std::string s) {
@@ -63,8 +63,9 @@ std::vector<std::string> Numbers(std::string_view s) {
     const bool neg = i > 0 && s[i - 1] == '-' && (i < 2 || !std::isalnum((unsigned char)s[i - 2]));
     std::string digits;
     size_t j = i;
-    while (j < s.size() && (std::isdigit((unsigned char)s[j]) ||
-                            (s[j] == ',' && j + 1 < s.size() && std::isdigit((unsigned char)s[j + 1])))) {
+    while (j < s.size() &&
+           (std::isdigit((unsigned char)s[j]) ||
+            (s[j] == ',' && j + 1 < s.size() && std::isdigit((unsigned char)s[j + 1])))) {
       if (s[j] != ',') digits += s[j];
       ++j;
     }
@@ -127,7 +128,8 @@ bool NumberField(const json& j, double* v) {
   return false;
 }
 
-Status AddNumeric(const std::string& question, const json& solution, const std::string& where, Dataset* out) {
+Status AddNumeric(const std::string& question, const json& solution, const std::string& where,
+                  Dataset* out) {
   double v;
   if (!NumberField(solution, &v)) return Bad(where, "the answer is not a number");
   if (Trim(question).empty()) return Bad(where, "empty question");
@@ -140,14 +142,18 @@ Status ParseRow(const Task& task, const json& j, const std::string& where, Datas
   if (!j.is_object()) return Bad(where, "not a JSON object");
   const std::string& t = task.name;
   if (t == "gsm8k") {
-    if (!j.contains("question") || !j["question"].is_string()) return Bad(where, "no \"question\" string");
-    if (!j.contains("answer") || !j["answer"].is_string()) return Bad(where, "no \"answer\" string");
+    if (!j.contains("question") || !j["question"].is_string())
+      return Bad(where, "no \"question\" string");
+    if (!j.contains("answer") || !j["answer"].is_string())
+      return Bad(where, "no \"answer\" string");
     const std::string q = j["question"], a = j["answer"];
     std::string fin;
-    if (!AfterHashes(a, &fin) || fin.empty()) return Bad(where, "the answer has no final answer after \"####\"");
+    if (!AfterHashes(a, &fin) || fin.empty())
+      return Bad(where, "the answer has no final answer after \"####\"");
     if (Trim(q).empty()) return Bad(where, "empty question");
     std::string gold = ExtractAnswer(AnswerKind::kNumber, a);
-    if (gold.empty()) return Bad(where, "the final answer after \"####\" is neither a number nor a word");
+    if (gold.empty())
+      return Bad(where, "the final answer after \"####\" is neither a number nor a word");
     out->examples.push_back({q, a, std::move(gold), where});
     return Status::Ok();
   }
@@ -157,7 +163,8 @@ Status ParseRow(const Task& task, const json& j, const std::string& where, Datas
     return AddNumeric(q, j["Answer"], where, out);
   }
   if (t == "multiarith" || t == "addsub" || t == "singleeq") {
-    if (!j.contains("sQuestion") || !j["sQuestion"].is_string()) return Bad(where, "no \"sQuestion\" string");
+    if (!j.contains("sQuestion") || !j["sQuestion"].is_string())
+      return Bad(where, "no \"sQuestion\" string");
     if (!j.contains("lSolutions") || !j["lSolutions"].is_array() || j["lSolutions"].empty())
       return Bad(where, "no \"lSolutions\"");
     return AddNumeric(j["sQuestion"], j["lSolutions"][0], where, out);
@@ -165,8 +172,10 @@ Status ParseRow(const Task& task, const json& j, const std::string& where, Datas
   if (t == "aqua") {
     const std::string q = Str(j, "question"), c = Str(j, "correct");
     if (q.empty()) return Bad(where, "no \"question\" string");
-    if (c.size() != 1 || c[0] < 'A' || c[0] > 'E') return Bad(where, "\"correct\" is not a letter A-E");
-    if (!j.contains("options") || !j["options"].is_array()) return Bad(where, "no \"options\" array");
+    if (c.size() != 1 || c[0] < 'A' || c[0] > 'E')
+      return Bad(where, "\"correct\" is not a letter A-E");
+    if (!j.contains("options") || !j["options"].is_array())
+      return Bad(where, "no \"options\" array");
     std::string text = q + "\nAnswer Choices:";
     for (const auto& o : j["options"]) {
       if (!o.is_string()) return Bad(where, "an option is not a string");
@@ -179,12 +188,15 @@ Status ParseRow(const Task& task, const json& j, const std::string& where, Datas
   }
   if (t == "commonsenseqa") {
     const std::string key = Str(j, "answerKey");
-    if (key.size() != 1 || key[0] < 'A' || key[0] > 'E') return Bad(where, "\"answerKey\" is not a letter A-E");
-    if (!j.contains("question") || !j["question"].is_object()) return Bad(where, "no \"question\" object");
+    if (key.size() != 1 || key[0] < 'A' || key[0] > 'E')
+      return Bad(where, "\"answerKey\" is not a letter A-E");
+    if (!j.contains("question") || !j["question"].is_object())
+      return Bad(where, "no \"question\" object");
     const json& qj = j["question"];
     const std::string stem = Str(qj, "stem");
     if (stem.empty()) return Bad(where, "no \"question.stem\"");
-    if (!qj.contains("choices") || !qj["choices"].is_array()) return Bad(where, "no \"question.choices\"");
+    if (!qj.contains("choices") || !qj["choices"].is_array())
+      return Bad(where, "no \"question.choices\"");
     std::string text = stem + "\nAnswer Choices:";
     for (const auto& c : qj["choices"]) {
       if (!c.is_object()) return Bad(where, "a choice is not an object");
@@ -196,7 +208,8 @@ Status ParseRow(const Task& task, const json& j, const std::string& where, Datas
   if (t == "strategyqa") {
     const std::string q = Str(j, "input");
     if (q.empty()) return Bad(where, "no \"input\" string");
-    if (!j.contains("target_scores") || !j["target_scores"].is_object()) return Bad(where, "no \"target_scores\"");
+    if (!j.contains("target_scores") || !j["target_scores"].is_object())
+      return Bad(where, "no \"target_scores\"");
     const json& ts = j["target_scores"];
     const bool yes = ts.contains("Yes") && ts["Yes"].is_number() && ts["Yes"].get<double>() > 0;
     const bool no = ts.contains("No") && ts["No"].is_number() && ts["No"].get<double>() > 0;
@@ -230,7 +243,8 @@ Status FindTask(std::string_view name, Task* out) {
   return Status::InvalidArgument("unknown --task '" + std::string(name) + "' (" + names + ")");
 }
 
-Status ParseDataset(const Task& task, std::string_view content, const std::string& source, Dataset* out) {
+Status ParseDataset(const Task& task, std::string_view content, const std::string& source,
+                    Dataset* out) {
   *out = Dataset{};
   size_t bad_at = 0;
   if (!IsValidUtf8(content, &bad_at))
@@ -243,9 +257,12 @@ Status ParseDataset(const Task& task, std::string_view content, const std::strin
     if (doc.is_discarded()) return Status::InvalidArgument(source + ": not valid JSON");
     const json* rows = &doc;
     if (doc.is_object() && doc.contains("examples")) rows = &doc["examples"];
-    if (!rows->is_array()) return Status::InvalidArgument(source + ": expected a JSON array of rows (or {\"examples\": [...]})");
+    if (!rows->is_array())
+      return Status::InvalidArgument(source +
+                                     ": expected a JSON array of rows (or {\"examples\": [...]})");
     for (size_t i = 0; i < rows->size(); ++i)
-      CF_RETURN_IF_ERROR(ParseRow(task, (*rows)[i], source + "[#" + std::to_string(i + 1) + "]", out));
+      CF_RETURN_IF_ERROR(
+          ParseRow(task, (*rows)[i], source + "[#" + std::to_string(i + 1) + "]", out));
   } else {
     // jsonl: gsm8k, aqua, commonsenseqa.
     size_t line_no = 0, start = 0;
@@ -312,13 +329,14 @@ std::string ExtractAnswer(AnswerKind kind, std::string_view output) {
         if (i > 0 && std::isalpha((unsigned char)s[i - 1])) continue;
         for (const char* w : {"yes", "no"}) {
           const size_t n = std::char_traits<char>::length(w);
-          if (s.compare(i, n, w) == 0 && (i + n == s.size() || !std::isalpha((unsigned char)s[i + n]))) return w;
+          if (s.compare(i, n, w) == 0 &&
+              (i + n == s.size() || !std::isalpha((unsigned char)s[i + n])))
+            return w;
         }
       }
       return "";
     }
-    case AnswerKind::kText:
-      return FirstWord(has_final ? fin : std::string(output));
+    case AnswerKind::kText: return FirstWord(has_final ? fin : std::string(output));
   }
   return "";
 }

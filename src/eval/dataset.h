@@ -46,7 +46,8 @@ struct Dataset {
 // Parses the whole content of a dataset file. `source` names it in messages. GSM8K
 // rows may carry other fields (ignored); the answer must contain "####" followed by
 // the final answer. An empty dataset is an error.
-Status ParseDataset(const Task& task, std::string_view content, const std::string& source, Dataset* out);
+Status ParseDataset(const Task& task, std::string_view content, const std::string& source,
+                    Dataset* out);
 
 // Reads `path` and parses it.
 Status LoadDataset(const Task& task, const std::string& path, Dataset* out);

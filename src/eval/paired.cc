@@ -5,7 +5,8 @@
 
 namespace coolfusion::eval {
 
-PairedDiff CompareRuns(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, int resamples, uint32_t seed) {
+PairedDiff CompareRuns(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, int resamples,
+                       uint32_t seed) {
   PairedDiff r;
   const size_t n = std::min(a.size(), b.size());
   if (n == 0) return r;

@@ -61,7 +61,8 @@ class CoolMethod final : public FusionMethod {
           continue;
         }
         s.Retire((int)v);
-        out->warnings.push_back("model " + std::to_string(v) + "'s context is full; fusing without it from here");
+        out->warnings.push_back("model " + std::to_string(v) +
+                                "'s context is full; fusing without it from here");
         drafts[v] = Draft();
       }
       seg.generate_ms = MsSince(t_gen);
@@ -111,8 +112,8 @@ class CoolMethod final : public FusionMethod {
  private:
   // Model v drafts its candidate, reporting its progress to the board and pre-scoring the
   // others' news in its batches.
-  Status DraftOne(Session& s, const GenerateOptions& o, StepAligner& aligner, DraftBoard* board, int v, Draft* d,
-                  char* full) {
+  Status DraftOne(Session& s, const GenerateOptions& o, StepAligner& aligner, DraftBoard* board,
+                  int v, Draft* d, char* full) {
     auto stop = [&](Draft& dd, bool* done) -> Status {
       size_t cut = 0;
       CF_RETURN_IF_ERROR(aligner.FindCut(dd, common_, &cut));

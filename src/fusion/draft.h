@@ -22,7 +22,7 @@ struct Draft {
   int n_decoded = 0;                      // tokens[0..n_decoded) are in the KV cache
   bool eog = false;                       // the model emitted end-of-generation after `text`
   Token eog_token = -1;
-  bool context_full = false;              // stopped because the context is full
+  bool context_full = false;  // stopped because the context is full
   // The candidate the draft proposes: tokens[0..cut_tokens), ending the generation when
   // cut_eog.
   size_t cut_tokens = 0;
@@ -32,7 +32,9 @@ struct Draft {
 
   std::string Candidate() const { return text.substr(0, cut_tokens ? ends[cut_tokens - 1] : 0); }
   // Whether this draft wrote `text` (ending the generation when `eog`) as its candidate.
-  bool Wrote(const std::string& text, bool eog) const { return cut_eog == eog && Candidate() == text; }
+  bool Wrote(const std::string& text, bool eog) const {
+    return cut_eog == eog && Candidate() == text;
+  }
   // What is left of the draft past its first `cut` tokens (their KV cells and logits
   // kept): the start of the writer's next draft when this one won.
   Draft Past(size_t cut) const;

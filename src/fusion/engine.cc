@@ -53,7 +53,8 @@ Status Ensemble::Open(const std::vector<ModelOptions>& models, std::unique_ptr<E
   return Guarded("loading the models", [&] { return OpenUnguarded(models, out); });
 }
 
-Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models, std::unique_ptr<Ensemble>* out) {
+Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models,
+                               std::unique_ptr<Ensemble>* out) {
   if (models.empty()) return Status::InvalidArgument("no model given (use -m FILE)");
   if (models.size() > 64) return Status::InvalidArgument("at most 64 models can be fused");
   auto impl = std::make_unique<Impl>();
@@ -62,7 +63,8 @@ Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models, std::uni
     const ModelOptions& mo = models[i];
     if (!(mo.weight >= 0) || !std::isfinite(mo.weight))
       return Status::InvalidArgument("the weight of " + mo.path + " must be a finite number >= 0");
-    if (mo.n_ctx < 0 || mo.n_ctx > (1 << 20)) return Status::InvalidArgument("context size out of range (0..1048576)");
+    if (mo.n_ctx < 0 || mo.n_ctx > (1 << 20))
+      return Status::InvalidArgument("context size out of range (0..1048576)");
     std::unique_ptr<LlamaModel> m;
     // Scoring sequences: one per writer and the extra one (cool+r's fused answer).
     CF_RETURN_IF_ERROR(LlamaModel::Load(mo, kv::SeqCount(n), kv::ScoringTexts(n), &m));
@@ -90,10 +92,12 @@ namespace {
 
 Status CheckOptions(const GenerateOptions& o, size_t n_models) {
   if (o.max_new_tokens <= 0) return Status::InvalidArgument("-n must be > 0");
-  if (o.max_new_tokens > (1 << 24)) return Status::InvalidArgument("-n is absurdly large (max 16777216)");
+  if (o.max_new_tokens > (1 << 24))
+    return Status::InvalidArgument("-n is absurdly large (max 16777216)");
   if (o.max_segment_tokens <= 0) return Status::InvalidArgument("max segment tokens must be > 0");
   if (o.sampling.temperature < 0) return Status::InvalidArgument("--temp must be >= 0");
-  if (!(o.sampling.top_p > 0 && o.sampling.top_p <= 1)) return Status::InvalidArgument("--top-p must be in (0, 1]");
+  if (!(o.sampling.top_p > 0 && o.sampling.top_p <= 1))
+    return Status::InvalidArgument("--top-p must be in (0, 1]");
   for (const auto& s : o.stop) {
     if (s.empty()) return Status::InvalidArgument("a stop string is empty");
   }
@@ -102,7 +106,8 @@ Status CheckOptions(const GenerateOptions& o, size_t n_models) {
     return Status::InvalidArgument("--prompt-temp must be a number > 0");
   if (!(o.scoring.sit_out >= 0 && o.scoring.sit_out < 1))
     return Status::InvalidArgument("--sit-out must be a number in [0, 1)");
-  if (!(o.scoring.sweetspan_ratio >= 1)) return Status::InvalidArgument("--sweetspan-ratio must be >= 1");
+  if (!(o.scoring.sweetspan_ratio >= 1))
+    return Status::InvalidArgument("--sweetspan-ratio must be >= 1");
   return Status::Ok();
 }
 
@@ -149,7 +154,8 @@ Status Ensemble::CheckRequest(const Request& request) const {
   for (size_t i = 0; i < size(); ++i) {
     if (request.options.only_model >= 0 && (int)i != request.options.only_model) continue;
     if (impl_->infos[i].vocab_only)
-      return Status::InvalidArgument(impl_->infos[i].path + " was loaded vocab-only and cannot generate");
+      return Status::InvalidArgument(impl_->infos[i].path +
+                                     " was loaded vocab-only and cannot generate");
   }
   return CheckRequestText(request);
 }
@@ -176,11 +182,13 @@ Status Ensemble::ValidateUnguarded(const Request& request) const {
     CF_RETURN_IF_ERROR(CheckPromptFits(p, m, (int)i));
     ++encodable;
   }
-  if (encodable == 0) return Status::InvalidArgument("no model can encode the prompt: " + first.message());
+  if (encodable == 0)
+    return Status::InvalidArgument("no model can encode the prompt: " + first.message());
   return Status::Ok();
 }
 
-Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segment, GenerationResult* out) {
+Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segment,
+                          GenerationResult* out) {
   return Guarded("generating", [&] { return GenerateUnguarded(request, on_segment, out); });
 }
 
@@ -211,13 +219,15 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
   const int hw = (int)std::max(1u, std::thread::hardware_concurrency());
   for (LlamaModel* m : models) {
     m->SetThreads(m->requested_threads() > 0 ? m->requested_threads()
-                                             : side_by_side ? std::max(1, hw / (int)models.size()) : 0);
+                  : side_by_side             ? std::max(1, hw / (int)models.size())
+                                             : 0);
   }
   Session session(models, weights, o);
   const auto t_prompt = std::chrono::steady_clock::now();
   CF_RETURN_IF_ERROR(session.Start(request, &out->warnings));
   out->timings.prompt_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_prompt).count();
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_prompt)
+          .count();
   out->timings.prompt_fit_ms = session.prompt_fit_ms();
   if (o.only_model < 0) SetRequestWeights(o.scoring, &session, &weights, out);
 
@@ -248,7 +258,8 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
     out->counters.tokens_decoded += m->stats().tokens;
   }
   out->timings.decode_ms = session.DecodeMs();
-  out->timings.total_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  out->timings.total_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return Status::Ok();
 }
 
@@ -284,8 +295,11 @@ const char* StopReasonName(StopReason r) {
 
 namespace {
 constexpr std::pair<Method, const char*> kMethodNames[] = {
-    {Method::kSingle, "single"},   {Method::kCool, "cool"},     {Method::kCoolShortest, "cool-shortest"},
-    {Method::kRerank, "rerank"},   {Method::kCoolRerank, "cool+r"},
+    {Method::kSingle, "single"},
+    {Method::kCool, "cool"},
+    {Method::kCoolShortest, "cool-shortest"},
+    {Method::kRerank, "rerank"},
+    {Method::kCoolRerank, "cool+r"},
 };
 }  // namespace
 
@@ -307,12 +321,18 @@ const char* MethodName(Method m) {
 }
 
 bool ParseScoreRule(std::string_view name, ScoreRule* out) {
-  if (name == "auto") *out = ScoreRule::kAuto;
-  else if (name == "mean") *out = ScoreRule::kMeanPpl;
-  else if (name == "geomean") *out = ScoreRule::kGeoMeanPpl;
-  else if (name == "sweetspan") *out = ScoreRule::kSweetSpan;
-  else if (name == "median") *out = ScoreRule::kMedianPpl;
-  else return false;
+  if (name == "auto")
+    *out = ScoreRule::kAuto;
+  else if (name == "mean")
+    *out = ScoreRule::kMeanPpl;
+  else if (name == "geomean")
+    *out = ScoreRule::kGeoMeanPpl;
+  else if (name == "sweetspan")
+    *out = ScoreRule::kSweetSpan;
+  else if (name == "median")
+    *out = ScoreRule::kMedianPpl;
+  else
+    return false;
   return true;
 }
 

@@ -3,7 +3,12 @@
 namespace coolfusion {
 
 DraftBoard::DraftBoard(const std::vector<bool>& active)
-    : n_(active.size()), text_(n_), lens_(n_), done_(n_, 1), final_(n_), stage_(n_, 0),
+    : n_(active.size()),
+      text_(n_),
+      lens_(n_),
+      done_(n_, 1),
+      final_(n_),
+      stage_(n_, 0),
       taken_(n_, std::vector<char>(n_, 0)) {
   MutexLock lock(&mu_);
   for (size_t v = 0; v < n_; ++v) done_[v] = !active[v];
@@ -45,7 +50,8 @@ void DraftBoard::Next(int v, std::vector<DraftNews>* news, size_t ahead) {
   }
 }
 
-Status DraftBoard::PreScoreOthers(int v, const std::function<Status(const std::vector<DraftNews>&)>& prescore) {
+Status DraftBoard::PreScoreOthers(
+    int v, const std::function<Status(const std::vector<DraftNews>&)>& prescore) {
   std::vector<DraftNews> news;
   for (size_t ahead = 1;; ahead *= 2) {
     {

@@ -54,9 +54,9 @@ class DraftBoard {
   std::vector<std::string> text_ GUARDED_BY(mu_);          // each model's draft text so far
   std::vector<std::vector<size_t>> lens_ GUARDED_BY(mu_);  // its length after each token
   std::vector<char> done_ GUARDED_BY(mu_);
-  std::vector<std::string> final_ GUARDED_BY(mu_);         // each model's candidate, once done
-  std::vector<size_t> stage_ GUARDED_BY(mu_);              // the others' token each took last
-  std::vector<std::vector<char>> taken_ GUARDED_BY(mu_);   // taken_[v][u]: v took u's candidate
+  std::vector<std::string> final_ GUARDED_BY(mu_);        // each model's candidate, once done
+  std::vector<size_t> stage_ GUARDED_BY(mu_);             // the others' token each took last
+  std::vector<std::vector<char>> taken_ GUARDED_BY(mu_);  // taken_[v][u]: v took u's candidate
 };
 
 // One after the other, the models' threads hand their decodes to the thread that runs

@@ -38,7 +38,8 @@ bool Emitter::OnSegment(Session& s, Segment seg, GenerationResult* out, StopReas
         total -= out->segments.back().text.size();
         out->segments.pop_back();
       }
-      if (!out->segments.empty()) out->segments.back().text.resize(out->segments.back().text.size() - (total - cut));
+      if (!out->segments.empty())
+        out->segments.back().text.resize(out->segments.back().text.size() - (total - cut));
       seg.text.clear();
     } else {
       seg.text.resize(cut - total);
@@ -80,8 +81,9 @@ Status ChooseCandidate(MethodContext& ctx, const std::vector<Draft>& drafts,
     if (d.model < 0) continue;
     dp[d.model] = &d;
     const std::string text = d.Candidate();
-    auto it = std::find_if(cands->begin(), cands->end(),
-                           [&](const StepCandidate& c) { return c.text == text && c.eog == d.cut_eog; });
+    auto it = std::find_if(cands->begin(), cands->end(), [&](const StepCandidate& c) {
+      return c.text == text && c.eog == d.cut_eog;
+    });
     if (it != cands->end()) {
       it->writers.push_back(d.model);
       s.counters().duplicate_candidates++;
@@ -90,14 +92,16 @@ Status ChooseCandidate(MethodContext& ctx, const std::vector<Draft>& drafts,
     cands->push_back(StepCandidate{text, d.cut_eog, {d.model}, d.start_ok});
   }
   if (extra != nullptr) {
-    auto it = std::find_if(cands->begin(), cands->end(),
-                           [&](const StepCandidate& c) { return c.text == *extra && c.eog == extra_eog; });
+    auto it = std::find_if(cands->begin(), cands->end(), [&](const StepCandidate& c) {
+      return c.text == *extra && c.eog == extra_eog;
+    });
     if (it == cands->end()) cands->push_back(StepCandidate{*extra, extra_eog, {}, true});
   }
   std::vector<std::vector<double>> ppl;
   const auto t0 = std::chrono::steady_clock::now();
   CF_RETURN_IF_ERROR(s.Score(*cands, dp, &ppl));
-  seg->score_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  seg->score_ms +=
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   bool any_start_ok = false;
   for (const auto& c : *cands) any_start_ok |= c.start_ok;
   int best = -1;

@@ -44,7 +44,8 @@ ModelView::Start ModelView::ReencodeStart() const {
   return s;
 }
 
-Status ModelView::Reencode(const Start& start, const std::string& more, Token end_token, Reencoding* out) const {
+Status ModelView::Reencode(const Start& start, const std::string& more, Token end_token,
+                           Reencoding* out) const {
   CF_RETURN_IF_ERROR(TokenizeFrom(*lm, text + more, start.anchor, &out->suffix));
   out->anchor = start.anchor;
   out->anchor_tokens = start.tokens;
@@ -79,7 +80,8 @@ Status ModelView::DecodeTail(size_t from) {
   return Status::Ok();
 }
 
-Status ModelView::DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_t max_logit_floats) {
+Status ModelView::DecodeMeasuredPrompt(const std::vector<size_t>& counted,
+                                       size_t max_logit_floats) {
   // Token i counts through the logits after token i-1: entry i-1 asks for its row when
   // counted[i] > 0, and the last entry always does (the next token's logits).
   const int n_vocab = lm->n_vocab();
@@ -107,7 +109,8 @@ Status ModelView::DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_
       }
       if (next == n) last_logits.assign(logits, logits + n_vocab);
     }
-    prompt_fit_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    prompt_fit_ms +=
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     first = i + 1;
     batch.clear();
     rows = 0;

@@ -26,11 +26,11 @@ namespace coolfusion {
 
 // Model m's tokens of its text followed by more text (see ModelView::Reencode).
 struct Reencoding {
-  Anchor anchor;                // where re-tokenizing started
-  size_t anchor_tokens = 0;     // committed tokens kept before the anchor
-  std::vector<Token> suffix;    // the tokens of the text from the anchor on
-  std::vector<Token> tokens;    // tokens[0, anchor_tokens) + suffix (+ the end token)
-  size_t divergence = 0;        // first token that differs from the committed ones
+  Anchor anchor;              // where re-tokenizing started
+  size_t anchor_tokens = 0;   // committed tokens kept before the anchor
+  std::vector<Token> suffix;  // the tokens of the text from the anchor on
+  std::vector<Token> tokens;  // tokens[0, anchor_tokens) + suffix (+ the end token)
+  size_t divergence = 0;      // first token that differs from the committed ones
 
   // First position to decode into a scoring copy: the divergence when every committed
   // token is kept, else one before it (only the last committed token's logits are kept,
@@ -67,7 +67,8 @@ struct ModelView {
   Start ReencodeStart() const;
   // The tokens of text + `more` (+ `end_token` when >= 0), re-tokenized from `start`.
   // InvalidArgument when the vocabulary cannot encode the text.
-  Status Reencode(const Start& start, const std::string& more, Token end_token, Reencoding* out) const;
+  Status Reencode(const Start& start, const std::string& more, Token end_token,
+                  Reencoding* out) const;
 
   // Replaces the token ends from token k on with those of `suffix` (tokenized from `a`).
   void SetEnds(size_t k, const std::vector<Token>& suffix, Anchor a);

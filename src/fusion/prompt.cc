@@ -10,10 +10,12 @@ namespace coolfusion {
 namespace {
 
 // Appends the tokens of one plain-text fragment text[begin:end] and their ends.
-Status AppendFragment(const LlamaModel& m, const std::string& text, size_t begin, size_t end, PromptTokens* out) {
+Status AppendFragment(const LlamaModel& m, const std::string& text, size_t begin, size_t end,
+                      PromptTokens* out) {
   if (begin >= end) return Status::Ok();
   std::vector<Token> toks;
-  CF_RETURN_IF_ERROR(m.Tokenize(std::string_view(text).substr(begin, end - begin), false, false, &toks));
+  CF_RETURN_IF_ERROR(
+      m.Tokenize(std::string_view(text).substr(begin, end - begin), false, false, &toks));
   std::vector<size_t> ends;
   if (!TokenEnds(m, toks, std::string_view(text).substr(0, end), Anchor{begin, true}, &ends)) {
     out->ends_ok = false;
@@ -36,7 +38,9 @@ void StartWithBos(const LlamaModel& m, PromptTokens* out) {
   out->ends_ok = true;
 }
 
-std::string Marker(size_t i) { return "\xEE\x80\x80" + std::to_string(i) + "\xEE\x80\x81"; }  // U+E000 i U+E001
+std::string Marker(size_t i) {
+  return "\xEE\x80\x80" + std::to_string(i) + "\xEE\x80\x81";
+}  // U+E000 i U+E001
 
 }  // namespace
 
@@ -47,7 +51,8 @@ Status PlainPrompt(const LlamaModel& m, const std::string& prompt, PromptTokens*
   return AppendFragment(m, prompt, 0, prompt.size(), out);
 }
 
-Status ChatPrompt(const LlamaModel& m, const std::vector<ChatMessage>& messages, PromptTokens* out) {
+Status ChatPrompt(const LlamaModel& m, const std::vector<ChatMessage>& messages,
+                  PromptTokens* out) {
   if (m.chat_template().empty()) {
     std::string plain;
     CF_RETURN_IF_ERROR(m.ApplyChatTemplate(messages, &plain));  // the plain fallback
@@ -74,7 +79,8 @@ Status ChatPrompt(const LlamaModel& m, const std::vector<ChatMessage>& messages,
   for (size_t i = 0; i < marked.size(); ++i) {
     const size_t at = rendered.find(marked[i].content, cur);
     if (at == std::string::npos) {
-      return Status::Unsupported("the model's chat template changes message contents; cannot render it safely");
+      return Status::Unsupported(
+          "the model's chat template changes message contents; cannot render it safely");
     }
     tmpl_parts.push_back(rendered.substr(cur, at - cur));
     cur = at + marked[i].content.size();
@@ -138,8 +144,9 @@ Status CheckRequestText(const Request& request) {
 
 Status CheckPromptFits(const PromptTokens& p, const LlamaModel& m, int v) {
   if ((int)p.tokens.size() < m.n_ctx()) return Status::Ok();
-  return Status::InvalidArgument("the prompt is " + std::to_string(p.tokens.size()) + " tokens for model " +
-                                 std::to_string(v) + ", longer than its context of " + std::to_string(m.n_ctx()) +
+  return Status::InvalidArgument("the prompt is " + std::to_string(p.tokens.size()) +
+                                 " tokens for model " + std::to_string(v) +
+                                 ", longer than its context of " + std::to_string(m.n_ctx()) +
                                  " (raise -c)");
 }
 

@@ -20,11 +20,11 @@ namespace coolfusion {
 
 struct PromptTokens {
   std::string text;
-  std::vector<Token> tokens;   // with BOS when the vocabulary adds one
-  std::vector<size_t> ends;    // end offset of each token in text (BOS: 0)
-  bool ends_ok = true;         // false when pieces do not spell the text
-  size_t min_anchor = 0;       // end of the last special token (re-encoding starts after it)
-  size_t n_fixed = 0;          // tokens up to min_anchor
+  std::vector<Token> tokens;  // with BOS when the vocabulary adds one
+  std::vector<size_t> ends;   // end offset of each token in text (BOS: 0)
+  bool ends_ok = true;        // false when pieces do not spell the text
+  size_t min_anchor = 0;      // end of the last special token (re-encoding starts after it)
+  size_t n_fixed = 0;         // tokens up to min_anchor
   // Byte ranges [begin, end) of text that the user wrote: the whole raw prompt, or each
   // chat message's content (not the template's own text). Prompt weights measure these.
   std::vector<std::pair<size_t, size_t>> content;

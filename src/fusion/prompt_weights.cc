@@ -6,7 +6,8 @@
 namespace coolfusion {
 
 std::vector<size_t> CountedTokenBytes(const std::string& text, const std::vector<size_t>& ends,
-                                      const std::vector<std::pair<size_t, size_t>>& content, size_t window) {
+                                      const std::vector<std::pair<size_t, size_t>>& content,
+                                      size_t window) {
   std::vector<size_t> bytes(ends.size(), 0);
   size_t skip_to = 0;
   if (!content.empty() && content.front().first == 0) {
@@ -36,12 +37,14 @@ std::vector<size_t> CountedTokenBytes(const std::string& text, const std::vector
   return bytes;
 }
 
-std::vector<double> PromptWeights(const std::vector<double>& bits_per_byte, const std::vector<double>& user,
+std::vector<double> PromptWeights(const std::vector<double>& bits_per_byte,
+                                  const std::vector<double>& user,
                                   const std::vector<bool>& included, double temp, double sit_out) {
   const size_t n = user.size();
   double best = INFINITY;
   for (size_t v = 0; v < n; ++v) {
-    if (included[v] && user[v] > 0 && std::isfinite(bits_per_byte[v])) best = std::min(best, bits_per_byte[v]);
+    if (included[v] && user[v] > 0 && std::isfinite(bits_per_byte[v]))
+      best = std::min(best, bits_per_byte[v]);
   }
   std::vector<double> w(n, 0.0);
   double top = 0;

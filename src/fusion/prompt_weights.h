@@ -38,7 +38,8 @@ std::vector<size_t> CountedTokenBytes(const std::string& text, const std::vector
 //   w_v = user_v * exp(-(bpb_v - b*) / temp),   then divided by the largest w,
 // and w_v < sit_out becomes 0 (the model sits out). REQUIRES: temp > 0. Every w is 0
 // when no model is included or every user weight is 0.
-std::vector<double> PromptWeights(const std::vector<double>& bits_per_byte, const std::vector<double>& user,
+std::vector<double> PromptWeights(const std::vector<double>& bits_per_byte,
+                                  const std::vector<double>& user,
                                   const std::vector<bool>& included, double temp, double sit_out);
 
 }  // namespace coolfusion

@@ -46,17 +46,20 @@ class RerankMethod final : public FusionMethod {
       drafts[v].cut_eog = drafts[v].eog;
     }
     Segment seg;
-    seg.generate_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    seg.generate_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     out->timings.generate_ms += seg.generate_ms;
     const auto t1 = std::chrono::steady_clock::now();
     std::vector<StepCandidate> cands;
     int w = 0;
     const std::vector<Draft>& model_drafts = drafts;
-    CF_RETURN_IF_ERROR(ChooseCandidate(ctx, model_drafts, &cands, &seg, &w, include_cool_ ? &cool_text : nullptr, cool_eog));
+    CF_RETURN_IF_ERROR(ChooseCandidate(ctx, model_drafts, &cands, &seg, &w,
+                                       include_cool_ ? &cool_text : nullptr, cool_eog));
     std::vector<const Draft*> dp;
     for (const Draft& d : model_drafts) dp.push_back(d.model >= 0 ? &d : nullptr);
     CF_RETURN_IF_ERROR(s.Commit(cands, w, dp));
-    seg.score_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
+    seg.score_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
     out->timings.score_ms += seg.score_ms;
     s.TakeStepStats(&seg.decode_calls, &seg.tokens_decoded);
     for (const auto& c : seg.candidates) {

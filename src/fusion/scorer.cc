@@ -20,7 +20,8 @@ int CandidateScorer::TakeScoringCalls() {
   return n;
 }
 
-void CandidateScorer::PlanPreScore(ModelView& m, const DraftNews& news, std::vector<LlamaModel::BatchItem>* batch,
+void CandidateScorer::PlanPreScore(ModelView& m, const DraftNews& news,
+                                   std::vector<LlamaModel::BatchItem>* batch,
                                    std::vector<PreJob>* jobs) {
   LlamaModel& lm = *m.lm;
   Pre& p = pre_[news.model];
@@ -55,8 +56,9 @@ void CandidateScorer::PlanPreScore(ModelView& m, const DraftNews& news, std::vec
   jobs->push_back(std::move(job));
 }
 
-void CandidateScorer::PlanPreScores(ModelView& m, const std::vector<DraftNews>& news, const std::string& own_text,
-                                    bool own_done, std::vector<LlamaModel::BatchItem>* batch,
+void CandidateScorer::PlanPreScores(ModelView& m, const std::vector<DraftNews>& news,
+                                    const std::string& own_text, bool own_done,
+                                    std::vector<LlamaModel::BatchItem>* batch,
                                     std::vector<PreJob>* jobs) {
   for (const DraftNews& n : news) {
     // What the model wrote itself it scores from its own logits: news that its text
@@ -87,8 +89,9 @@ void CandidateScorer::DropPreScore(ModelView& m, const std::vector<PreJob>& jobs
   }
 }
 
-Status CandidateScorer::Score(ModelView& m, int v, const std::vector<StepCandidate>& cands, const Draft* own,
-                              bool word_ends, std::vector<std::vector<double>>* ppl) {
+Status CandidateScorer::Score(ModelView& m, int v, const std::vector<StepCandidate>& cands,
+                              const Draft* own, bool word_ends,
+                              std::vector<std::vector<double>>* ppl) {
   LlamaModel& lm = *m.lm;
   scored_.assign(cands.size(), Scored());
   const std::string own_text = own ? own->Candidate() : std::string();
@@ -135,7 +138,8 @@ Status CandidateScorer::Score(ModelView& m, int v, const std::vector<StepCandida
     sc.seq = kv::ExtraSeq(n_models_);
     for (int u : cands[c].writers) {
       Pre& q = pre_[u];
-      if (p == nullptr || (q.seq != 0 && q.start == sc.start && q.tokens.size() > p->tokens.size())) {
+      if (p == nullptr ||
+          (q.seq != 0 && q.start == sc.start && q.tokens.size() > p->tokens.size())) {
         p = &q;
         sc.seq = kv::WriterSeq(u);
       }
@@ -195,9 +199,11 @@ Status CandidateScorer::Score(ModelView& m, int v, const std::vector<StepCandida
   return Status::Ok();
 }
 
-void AddWordEnd(const LlamaModel& lm, const StepCandidate& cand, const float* after_last, double* nll, size_t* n) {
+void AddWordEnd(const LlamaModel& lm, const StepCandidate& cand, const float* after_last,
+                double* nll, size_t* n) {
   if (cand.eog || cand.text.empty() || !IsAsciiAlnum((unsigned char)cand.text.back())) return;
-  const double goes_on = MaskedProbability(after_last, lm.word_continuations().data(), lm.n_vocab());
+  const double goes_on =
+      MaskedProbability(after_last, lm.word_continuations().data(), lm.n_vocab());
   *nll += -std::log(std::max(1.0 - goes_on, 1e-30));
   ++*n;
 }

@@ -38,8 +38,8 @@ class CandidateScorer {
   struct Scored {
     bool ok = false;
     int seq = 0;
-    int start = 0;           // first position decoded in `seq`
-    Reencoding enc;          // the model's tokens of text + candidate (+ eos)
+    int start = 0;            // first position decoded in `seq`
+    Reencoding enc;           // the model's tokens of text + candidate (+ eos)
     std::vector<float> last;  // logits after the last token
     size_t kept = 0;          // tokens [start, kept) were pre-scored
     const std::vector<std::vector<float>>* pre_rows = nullptr;
@@ -56,8 +56,9 @@ class CandidateScorer {
 
   // Adds to `batch` the tokens of each news item this model did not write itself that are
   // not yet decoded into the writer's sequence (`own_done`: its own draft is finished).
-  void PlanPreScores(ModelView& m, const std::vector<DraftNews>& news, const std::string& own_text, bool own_done,
-                     std::vector<LlamaModel::BatchItem>* batch, std::vector<PreJob>* jobs);
+  void PlanPreScores(ModelView& m, const std::vector<DraftNews>& news, const std::string& own_text,
+                     bool own_done, std::vector<LlamaModel::BatchItem>* batch,
+                     std::vector<PreJob>* jobs);
   // After the batch decoded: keeps the jobs' logits rows.
   void CollectPreScore(ModelView& m, const std::vector<PreJob>& jobs);
   // After the batch failed: drops the jobs' sequences.
@@ -65,8 +66,8 @@ class CandidateScorer {
 
   // Fills ppl[c][v] for every candidate c (inf when the model cannot encode it). `own`:
   // this model's draft (may be null).
-  Status Score(ModelView& m, int v, const std::vector<StepCandidate>& cands, const Draft* own, bool word_ends,
-               std::vector<std::vector<double>>* ppl);
+  Status Score(ModelView& m, int v, const std::vector<StepCandidate>& cands, const Draft* own,
+               bool word_ends, std::vector<std::vector<double>>* ppl);
   // Nothing to choose: no candidate is scored.
   void Skip(size_t n_cands) { scored_.assign(n_cands, Scored()); }
 
@@ -97,6 +98,7 @@ class CandidateScorer {
 // With word ends on (see above) and a candidate ending in an ASCII letter or digit: adds
 // -log P(the word ends) under the model whose logits after the candidate's last token are
 // `after_last` as one more event.
-void AddWordEnd(const LlamaModel& lm, const StepCandidate& cand, const float* after_last, double* nll, size_t* n);
+void AddWordEnd(const LlamaModel& lm, const StepCandidate& cand, const float* after_last,
+                double* nll, size_t* n);
 
 }  // namespace coolfusion

@@ -10,7 +10,8 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-double WeightedMean(const std::vector<double>& x, const std::vector<double>& w, const std::vector<bool>& used) {
+double WeightedMean(const std::vector<double>& x, const std::vector<double>& w,
+                    const std::vector<bool>& used) {
   double num = 0, den = 0;
   for (size_t i = 0; i < x.size(); ++i) {
     if (!used[i] || w[i] <= 0) continue;
@@ -24,7 +25,8 @@ double WeightedMean(const std::vector<double>& x, const std::vector<double>& w, 
 // The paper's rule: weighted arithmetic mean of perplexities.
 class MeanPpl final : public ScoringRule {
  public:
-  double Score(const std::vector<double>& ppl, const std::vector<double>& w, std::vector<bool>* used) const override {
+  double Score(const std::vector<double>& ppl, const std::vector<double>& w,
+               std::vector<bool>* used) const override {
     used->assign(ppl.size(), true);
     return WeightedMean(ppl, w, *used);
   }
@@ -33,7 +35,8 @@ class MeanPpl final : public ScoringRule {
 // Weighted mean of log-perplexities, reported as a perplexity (geometric mean).
 class GeoMeanPpl final : public ScoringRule {
  public:
-  double Score(const std::vector<double>& ppl, const std::vector<double>& w, std::vector<bool>* used) const override {
+  double Score(const std::vector<double>& ppl, const std::vector<double>& w,
+               std::vector<bool>* used) const override {
     used->assign(ppl.size(), true);
     std::vector<double> logs(ppl.size());
     for (size_t i = 0; i < ppl.size(); ++i) logs[i] = std::log(std::max(ppl[i], 1e-300));
@@ -48,7 +51,8 @@ class GeoMeanPpl final : public ScoringRule {
 class SweetSpan final : public ScoringRule {
  public:
   explicit SweetSpan(double ratio) : ratio_(ratio) {}
-  double Score(const std::vector<double>& ppl, const std::vector<double>& w, std::vector<bool>* used) const override {
+  double Score(const std::vector<double>& ppl, const std::vector<double>& w,
+               std::vector<bool>* used) const override {
     used->assign(ppl.size(), true);
     for (size_t i = 0; i < ppl.size(); ++i) {
       if (w[i] <= 0) (*used)[i] = false;
@@ -77,7 +81,8 @@ class SweetSpan final : public ScoringRule {
 // cannot decide alone; with two models it is their arithmetic mean.
 class MedianPpl final : public ScoringRule {
  public:
-  double Score(const std::vector<double>& ppl, const std::vector<double>& w, std::vector<bool>* used) const override {
+  double Score(const std::vector<double>& ppl, const std::vector<double>& w,
+               std::vector<bool>* used) const override {
     std::vector<std::pair<double, double>> v;  // (ppl, weight)
     double total = 0;
     used->assign(ppl.size(), false);
@@ -109,7 +114,8 @@ class MedianPpl final : public ScoringRule {
 // model whatever its weight).
 class AutoRule final : public ScoringRule {
  public:
-  double Score(const std::vector<double>& ppl, const std::vector<double>& w, std::vector<bool>* used) const override {
+  double Score(const std::vector<double>& ppl, const std::vector<double>& w,
+               std::vector<bool>* used) const override {
     int n = 0;
     for (double x : w) n += x > 0;
     return n >= 3 ? median_.Score(ppl, w, used) : geomean_.Score(ppl, w, used);

@@ -9,11 +9,13 @@
 
 namespace coolfusion {
 
-Session::Session(std::vector<LlamaModel*> models, std::vector<double> weights, const GenerateOptions& opts)
+Session::Session(std::vector<LlamaModel*> models, std::vector<double> weights,
+                 const GenerateOptions& opts)
     : weights_(std::move(weights)), opts_(opts), word_ends_(UsesWordEnds(opts.scoring)) {
   // Side by side, the calling thread runs one model; one after the other, it decodes for
   // all of them (ForEachActiveThreaded).
-  if (models.size() > 1) pool_ = std::make_unique<WorkerPool>((int)models.size() - (opts.parallel_models ? 1 : 0));
+  if (models.size() > 1)
+    pool_ = std::make_unique<WorkerPool>((int)models.size() - (opts.parallel_models ? 1 : 0));
   m_.reserve(models.size());
   for (size_t v = 0; v < models.size(); ++v) {
     m_.emplace_back(models[v], opts.sampling, opts.sampling.seed + (uint32_t)v * 7919u);
@@ -51,8 +53,8 @@ Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
       if (st.code() != Status::Code::kInvalidArgument) return st;
       m.active = false;
       if (first_error.empty()) first_error = st.message();
-      warnings->push_back("model " + std::to_string(v) + " cannot encode the prompt (" + st.message() +
-                          "); fusing without it");
+      warnings->push_back("model " + std::to_string(v) + " cannot encode the prompt (" +
+                          st.message() + "); fusing without it");
       continue;
     }
     CF_RETURN_IF_ERROR(CheckPromptFits(p, lm, (int)v));
@@ -67,19 +69,22 @@ Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
     lm.ClearMemory();
     if (m.tokens.empty()) {
       m.active = false;
-      warnings->push_back("model " + std::to_string(v) + " has no tokens for the prompt; fusing without it");
+      warnings->push_back("model " + std::to_string(v) +
+                          " has no tokens for the prompt; fusing without it");
       continue;
     }
   }
   if (first_active() < 0) {
-    return Status::InvalidArgument(m_.size() == 1 ? "the model cannot encode the prompt: " + first_error
-                                                  : "no model can encode the prompt; model 0: " + first_error);
+    return Status::InvalidArgument(m_.size() == 1
+                                       ? "the model cannot encode the prompt: " + first_error
+                                       : "no model can encode the prompt; model 0: " + first_error);
   }
   // The prompts are decoded side by side too (with --parallel-models).
   CF_RETURN_IF_ERROR(ForEachActive([&](int v) {
     Model& m = m_[v];
     ModelView& mv = m.view;
-    CF_RETURN_IF_ERROR(measure ? mv.DecodeMeasuredPrompt(counted[v], kPromptLogitFloats) : mv.DecodeTail(0));
+    CF_RETURN_IF_ERROR(measure ? mv.DecodeMeasuredPrompt(counted[v], kPromptLogitFloats)
+                               : mv.DecodeTail(0));
     mv.n_prompt_tokens = mv.tokens.size();
     mv.prompt_logits = mv.last_logits;
     m.calls_mark = mv.lm->stats().calls;
@@ -131,8 +136,8 @@ bool Session::ContextFull(int v, int more) const {
   return (int)m_[v].view.tokens.size() + more >= m_[v].view.lm->n_ctx();
 }
 
-Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop, Draft* d,
-                          const NewsSource* news) {
+Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop,
+                          Draft* d, const NewsSource* news) {
   Model& m = m_[u];
   LlamaModel& lm = *m.view.lm;
   *d = std::move(m.carry);
@@ -152,8 +157,8 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draf
   }
   if (d->eog) return Status::Ok();
   if ((int)d->tokens.size() > d->n_decoded) {  // a carried look-ahead token
-    CF_RETURN_IF_ERROR(
-        DecodeWithNews(m, {{d->tokens[d->n_decoded], base + d->n_decoded, kv::kCommitted, true}}, news, d->text));
+    CF_RETURN_IF_ERROR(DecodeWithNews(
+        m, {{d->tokens[d->n_decoded], base + d->n_decoded, kv::kCommitted, true}}, news, d->text));
     d->n_decoded++;
     const float* row = lm.Logits(0);
     d->after.emplace_back(row, row + n_vocab);
@@ -176,7 +181,8 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draf
     bool done = false;
     CF_RETURN_IF_ERROR(stop(*d, &done));
     if (done || (int)d->tokens.size() >= max_tokens) break;
-    CF_RETURN_IF_ERROR(DecodeWithNews(m, {{t, base + d->n_decoded, kv::kCommitted, true}}, news, d->text));
+    CF_RETURN_IF_ERROR(
+        DecodeWithNews(m, {{t, base + d->n_decoded, kv::kCommitted, true}}, news, d->text));
     d->n_decoded++;
     const float* row = lm.Logits(0);
     d->after.emplace_back(row, row + n_vocab);
@@ -185,8 +191,8 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draf
   return Status::Ok();
 }
 
-Status Session::DecodeWithNews(Model& m, std::vector<LlamaModel::BatchItem> batch, const NewsSource* news,
-                               const std::string& own_text) {
+Status Session::DecodeWithNews(Model& m, std::vector<LlamaModel::BatchItem> batch,
+                               const NewsSource* news, const std::string& own_text) {
   std::vector<CandidateScorer::PreJob> jobs;
   if (news != nullptr) {
     std::vector<DraftNews> items;
@@ -230,9 +236,11 @@ Status Session::GatedDecode(Model& m, const std::vector<LlamaModel::BatchItem>& 
   return gate_.Decode([&] { return lm->Decode(batch); });
 }
 
-Status Session::Score(const std::vector<StepCandidate>& cands, const std::vector<const Draft*>& drafts,
+Status Session::Score(const std::vector<StepCandidate>& cands,
+                      const std::vector<const Draft*>& drafts,
                       std::vector<std::vector<double>>* ppl) {
-  ppl->assign(cands.size(), std::vector<double>(m_.size(), std::numeric_limits<double>::infinity()));
+  ppl->assign(cands.size(),
+              std::vector<double>(m_.size(), std::numeric_limits<double>::infinity()));
   if (cands.size() == 1 && cands[0].writers.size() == (size_t)n_active()) {
     for (auto& x : (*ppl)[0]) x = std::numeric_limits<double>::quiet_NaN();
     for (Model& m : m_) m.scorer.Skip(1);
@@ -240,8 +248,8 @@ Status Session::Score(const std::vector<StepCandidate>& cands, const std::vector
   }
   for (Model& m : m_) m.scorer.Skip(cands.size());
   return ForEachActive([&](int v) {
-    return m_[v].scorer.Score(m_[v].view, v, cands, drafts.size() > (size_t)v ? drafts[v] : nullptr, word_ends_,
-                              ppl);
+    return m_[v].scorer.Score(m_[v].view, v, cands, drafts.size() > (size_t)v ? drafts[v] : nullptr,
+                              word_ends_, ppl);
   });
 }
 
@@ -263,7 +271,8 @@ Status Session::Retokenize(Model& model, const std::string& more) {
   return m.DecodeTail(from);
 }
 
-Status Session::Commit(const std::vector<StepCandidate>& cands, int c, const std::vector<const Draft*>& drafts) {
+Status Session::Commit(const std::vector<StepCandidate>& cands, int c,
+                       const std::vector<const Draft*>& drafts) {
   const StepCandidate& win = cands[c];
   for (Model& m : m_) m.failed = false;
   CF_RETURN_IF_ERROR(ForEachActive([&](int v) {

@@ -31,7 +31,8 @@ using NewsSource = std::function<void(std::vector<DraftNews>*)>;
 
 class Session {
  public:
-  Session(std::vector<LlamaModel*> models, std::vector<double> weights, const GenerateOptions& opts);
+  Session(std::vector<LlamaModel*> models, std::vector<double> weights,
+          const GenerateOptions& opts);
 
   // Renders each model's prompt, checks it, tokenizes it and decodes it. A model that
   // cannot encode its prompt is left out with a warning; none left is an error. With
@@ -74,8 +75,8 @@ class Session {
   // decoded twice. REQUIRES: no draft of u is pending (call Commit or DropDrafts first).
   // `news`, when set, is asked before each decode for other models' drafts to pre-score
   // in the same batch (see PreScore).
-  Status MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop, Draft* d,
-                   const NewsSource* news = nullptr);
+  Status MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop,
+                   Draft* d, const NewsSource* news = nullptr);
 
   // Every active model scores every candidate: ppl[c][v] (CandidateScorer::Score).
   // `drafts[v]` may be null. With a single candidate written by every active model there
@@ -92,7 +93,8 @@ class Session {
   // draft wrote that text, adopting scored sequences, re-tokenizing otherwise) and drops
   // all drafts and scoring sequences. A model that cannot encode the committed text
   // leaves the ensemble; none left is an error.
-  Status Commit(const std::vector<StepCandidate>& cands, int c, const std::vector<const Draft*>& drafts);
+  Status Commit(const std::vector<StepCandidate>& cands, int c,
+                const std::vector<const Draft*>& drafts);
   // Drops drafts and scoring sequences without committing anything.
   void DropDrafts();
   // Cuts the generated text to new_len bytes when generation ends at a stop string (the
@@ -119,7 +121,9 @@ class Session {
 
  private:
   struct Model {
-    Model(LlamaModel* lm, const SamplingOptions& so, uint32_t seed) : sampler(so, seed) { view.lm = lm; }
+    Model(LlamaModel* lm, const SamplingOptions& so, uint32_t seed) : sampler(so, seed) {
+      view.lm = lm;
+    }
     ModelView view;
     Sampler sampler;
     CandidateScorer scorer;

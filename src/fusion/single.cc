@@ -40,7 +40,8 @@ class SingleMethod final : public FusionMethod {
       Segment seg;
       seg.text = cands[0].text;
       seg.winner = u;
-      seg.generate_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      seg.generate_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       s.TakeStepStats(&seg.decode_calls, &seg.tokens_decoded);
       out->timings.generate_ms += seg.generate_ms;
       StopReason reason;

@@ -35,12 +35,12 @@ class StepAligner {
 
   const Session* s_ = nullptr;
   std::vector<int> active_;
-  std::vector<std::string> tails_;   // per model: text from its anchor
-  std::vector<Anchor> anchors_;      // per model, relative to the tail
+  std::vector<std::string> tails_;  // per model: text from its anchor
+  std::vector<Anchor> anchors_;     // per model, relative to the tail
   std::string icu_tail_;
   std::vector<StraddleChecker> checkers_;
   std::vector<std::string> windows_;
-  std::string checked_gen_;          // gen the checkers were reset for
+  std::string checked_gen_;  // gen the checkers were reset for
   std::vector<bool> checker_fresh_;
   std::vector<size_t> words_;
   int64_t checks_ = 0;

@@ -26,8 +26,13 @@ void OnSignal(int) {
 
 class Service {
  public:
-  Service(SlotPool& pool, const ServerOptions& opts, std::vector<std::string> ids, std::vector<std::string> paths)
-      : pool_(pool), opts_(opts), ids_(std::move(ids)), paths_(std::move(paths)), rng_(std::random_device{}()) {}
+  Service(SlotPool& pool, const ServerOptions& opts, std::vector<std::string> ids,
+          std::vector<std::string> paths)
+      : pool_(pool),
+        opts_(opts),
+        ids_(std::move(ids)),
+        paths_(std::move(paths)),
+        rng_(std::random_device{}()) {}
 
   void Register(httplib::Server& svr) {
     svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -63,12 +68,15 @@ class Service {
       res.set_content(ModelsBody(ids_, paths_).dump(), "application/json");
     });
     svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(metrics_.Render(pool_.size(), pool_.busy(), pool_.waiting()), "text/plain; version=0.0.4");
+      res.set_content(metrics_.Render(pool_.size(), pool_.busy(), pool_.waiting()),
+                      "text/plain; version=0.0.4");
     });
-    svr.Post("/v1/chat/completions",
-             [this](const httplib::Request& req, httplib::Response& res) { Complete(req, res, true); });
-    svr.Post("/v1/completions",
-             [this](const httplib::Request& req, httplib::Response& res) { Complete(req, res, false); });
+    svr.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+      Complete(req, res, true);
+    });
+    svr.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+      Complete(req, res, false);
+    });
     svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
       ApiError e;
@@ -82,13 +90,14 @@ class Service {
       }
       SendError(res, e);
     });
-    svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-      ApiError e;
-      e.status = 500;
-      e.type = "server_error";
-      e.message = "internal error";
-      SendError(res, e);
-    });
+    svr.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+          ApiError e;
+          e.status = 500;
+          e.type = "server_error";
+          e.message = "internal error";
+          SendError(res, e);
+        });
     svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
       const bool known = req.path == "/" || req.path == "/health" || req.path == "/metrics" ||
                          req.path == "/v1/models" || req.path == "/v1/completions" ||
@@ -106,18 +115,21 @@ class Service {
   std::string NewId(bool chat) {
     MutexLock lock(&mu_);
     char buf[40];
-    std::snprintf(buf, sizeof buf, "%s-%016llx", chat ? "chatcmpl" : "cmpl", (unsigned long long)rng_());
+    std::snprintf(buf, sizeof buf, "%s-%016llx", chat ? "chatcmpl" : "cmpl",
+                  (unsigned long long)rng_());
     return buf;
   }
 
   void Complete(const httplib::Request& req, httplib::Response& res, bool chat) {
     auto ar = std::make_shared<ApiRequest>();
     ApiError err;
-    if (!ParseRequest(req.body, chat, opts_.limits, ids_, ar.get(), &err)) return SendError(res, err);
+    if (!ParseRequest(req.body, chat, opts_.limits, ids_, ar.get(), &err))
+      return SendError(res, err);
     Status st = pool_.any().Validate(ar->request);
     if (!st.ok()) return SendError(res, ErrorFromStatus(st));
     auto lease = std::make_shared<std::unique_ptr<SlotPool::Lease>>();
-    st = pool_.Acquire(nullptr, std::chrono::milliseconds(50), std::chrono::seconds(opts_.queue_timeout_s), lease.get());
+    st = pool_.Acquire(nullptr, std::chrono::milliseconds(50),
+                       std::chrono::seconds(opts_.queue_timeout_s), lease.get());
     if (!st.ok()) return SendError(res, ErrorFromStatus(st));
     const std::string id = NewId(chat);
     const int64_t created = (int64_t)std::time(nullptr);
@@ -145,8 +157,8 @@ class Service {
             lease->reset();
             metrics_.CountGeneration(g.n_new_tokens, (int)g.segments.size(), Seconds(t0), gone);
             if (!gone) {
-              const std::string body =
-                  st.ok() ? CompletionBody(*ar, g, id, created, ids_).dump() : ErrorBody(ErrorFromStatus(st));
+              const std::string body = st.ok() ? CompletionBody(*ar, g, id, created, ids_).dump()
+                                               : ErrorBody(ErrorFromStatus(st));
               sink.write(body.data(), body.size());
             }
             sink.done();
@@ -157,8 +169,7 @@ class Service {
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider(
-        "text/event-stream",
-        [this, ar, lease, id, created](size_t, httplib::DataSink& sink) {
+        "text/event-stream", [this, ar, lease, id, created](size_t, httplib::DataSink& sink) {
           bool gone = false;
           auto send = [&](const nlohmann::json& j) {
             const std::string s = "data: " + j.dump() + "\n\n";
@@ -181,7 +192,8 @@ class Service {
             ApiError e = ErrorFromStatus(st);
             send(nlohmann::json::parse(ErrorBody(e)));
           } else if (!gone) {
-            nlohmann::json last = ChunkBody(*ar, id, created, "", false, FinishReason(g.stop_reason), nullptr, ids_);
+            nlohmann::json last =
+                ChunkBody(*ar, id, created, "", false, FinishReason(g.stop_reason), nullptr, ids_);
             if (!g.models.empty()) last["coolfusion"] = ModelWeights(*ar, g, ids_);
             send(last);
             if (ar->include_usage) send(UsageChunk(*ar, id, created, g));
@@ -214,8 +226,10 @@ void StopServer() { OnSignal(0); }
 
 Status RunServer(const std::vector<ModelOptions>& models, const ServerOptions& opts,
                  const std::function<void(int)>& on_ready) {
-  if (opts.parallel < 1 || opts.parallel > 256) return Status::InvalidArgument("--parallel must be in 1..256");
-  if (opts.port < 0 || opts.port > 65535) return Status::InvalidArgument("--port must be in 0..65535");
+  if (opts.parallel < 1 || opts.parallel > 256)
+    return Status::InvalidArgument("--parallel must be in 1..256");
+  if (opts.port < 0 || opts.port > 65535)
+    return Status::InvalidArgument("--port must be in 0..65535");
   std::vector<std::unique_ptr<Ensemble>> slots;
   for (int i = 0; i < opts.parallel; ++i) {
     std::unique_ptr<Ensemble> e;
@@ -226,7 +240,7 @@ Status RunServer(const std::vector<ModelOptions>& models, const ServerOptions& o
   for (size_t i = 0; i < slots[0]->size(); ++i) {
     std::string id = std::filesystem::path(slots[0]->info(i).path).stem().string();
     for (const auto& prev : ids) {
-      if (prev == id) id += "#" + std::to_string(i);
+      if (prev == id) id.append(1, '#').append(std::to_string(i));
     }
     ids.push_back(id);
     paths.push_back(slots[0]->info(i).path);

@@ -4,8 +4,8 @@
 #include <atomic>
 #include <map>
 
-#include "base/mutex.h"
 #include <string>
+#include "base/mutex.h"
 
 namespace coolfusion::server {
 

@@ -10,7 +10,8 @@ namespace {
 
 using nlohmann::json;
 
-bool Fail(ApiError* err, std::string message, std::string param = "", int status = 400, std::string code = "") {
+bool Fail(ApiError* err, std::string message, std::string param = "", int status = 400,
+          std::string code = "") {
   err->status = status;
   err->type = status == 404 ? "invalid_request_error" : "invalid_request_error";
   err->message = std::move(message);
@@ -31,7 +32,10 @@ bool GetNumber(const json& j, const char* key, double lo, double hi, double* out
   if (!j[key].is_number()) return Fail(err, std::string("'") + key + "' must be a number", key);
   const double v = j[key].get<double>();
   if (!(v >= lo && v <= hi)) {
-    return Fail(err, std::string("'") + key + "' must be in [" + json(lo).dump() + ", " + json(hi).dump() + "]", key);
+    return Fail(
+        err,
+        std::string("'") + key + "' must be in [" + json(lo).dump() + ", " + json(hi).dump() + "]",
+        key);
   }
   *out = v;
   return true;
@@ -39,8 +43,8 @@ bool GetNumber(const json& j, const char* key, double lo, double hi, double* out
 
 }  // namespace
 
-bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const std::vector<std::string>& model_ids,
-                  ApiRequest* out, ApiError* err) {
+bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
+                  const std::vector<std::string>& model_ids, ApiRequest* out, ApiError* err) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Fail(err, "the request body is not valid JSON");
   if (!j.is_object()) return Fail(err, "the request body must be a JSON object");
@@ -56,7 +60,8 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const 
     size_t i = 0;
     while (i < model_ids.size() && model_ids[i] != out->model) ++i;
     if (i == model_ids.size()) {
-      return Fail(err, "The model '" + out->model + "' does not exist", "model", 404, "model_not_found");
+      return Fail(err, "The model '" + out->model + "' does not exist", "model", 404,
+                  "model_not_found");
     }
     if (i > 0) o.only_model = (int)i - 1;
   }
@@ -65,13 +70,15 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const 
     if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty()) {
       return Fail(err, "'messages' must be a non-empty array", "messages");
     }
-    if (j["messages"].size() > limits.max_messages) return Fail(err, "too many messages", "messages");
+    if (j["messages"].size() > limits.max_messages)
+      return Fail(err, "too many messages", "messages");
     for (const auto& m : j["messages"]) {
       if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
         return Fail(err, "each message needs a string 'role'", "messages");
       }
       const std::string role = m["role"];
-      if (role != "system" && role != "user" && role != "assistant" && role != "developer" && role != "tool") {
+      if (role != "system" && role != "user" && role != "assistant" && role != "developer" &&
+          role != "tool") {
         return Fail(err, "unknown message role '" + role + "'", "messages");
       }
       std::string content;
@@ -80,7 +87,8 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const 
       } else if (m.contains("content") && m["content"].is_array()) {
         // [{"type": "text", "text": "..."}]: text parts only.
         for (const auto& part : m["content"]) {
-          if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+          if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+              !part["text"].is_string()) {
             return Fail(err, "only text content parts are supported", "messages");
           }
           content += part["text"].get<std::string>();
@@ -103,7 +111,8 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const 
   }
 
   double v = limits.default_max_tokens;
-  const char* max_key = j.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  const char* max_key =
+      j.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   if (j.contains(max_key) && !j[max_key].is_null() && !j[max_key].is_number_integer()) {
     return Fail(err, std::string("'") + max_key + "' must be an integer", max_key);
   }
@@ -119,7 +128,8 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const 
   double seed = 0;
   if (!GetNumber(j, "seed", 0, 4294967295.0, &seed, err)) return false;
   o.sampling.seed = (uint32_t)seed;
-  if (j.contains("n") && !j["n"].is_null() && j["n"] != 1) return Fail(err, "only n = 1 is supported", "n");
+  if (j.contains("n") && !j["n"].is_null() && j["n"] != 1)
+    return Fail(err, "only n = 1 is supported", "n");
 
   if (j.contains("stop") && !j["stop"].is_null()) {
     const json& s = j["stop"];
@@ -127,7 +137,8 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const 
       o.stop.push_back(s);
     } else if (s.is_array() && s.size() <= 16) {
       for (const auto& x : s) {
-        if (!x.is_string()) return Fail(err, "'stop' must be a string or an array of strings", "stop");
+        if (!x.is_string())
+          return Fail(err, "'stop' must be a string or an array of strings", "stop");
         o.stop.push_back(x);
       }
     } else {
@@ -151,18 +162,21 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const 
     if (!c.is_object()) return Fail(err, "'coolfusion' must be an object", "coolfusion");
     if (c.contains("method")) {
       if (!c["method"].is_string() || !ParseMethod(c["method"].get<std::string>(), &o.method)) {
-        return Fail(err, "'coolfusion.method' must be one of cool, cool-shortest, rerank, cool+r, single",
-                    "coolfusion.method");
+        return Fail(
+            err, "'coolfusion.method' must be one of cool, cool-shortest, rerank, cool+r, single",
+            "coolfusion.method");
       }
     }
     if (c.contains("score")) {
-      if (!c["score"].is_string() || !ParseScoreRule(c["score"].get<std::string>(), &o.scoring.rule)) {
+      if (!c["score"].is_string() ||
+          !ParseScoreRule(c["score"].get<std::string>(), &o.scoring.rule)) {
         return Fail(err, "'coolfusion.score' must be one of auto, mean, geomean, sweetspan, median",
                     "coolfusion.score");
       }
     }
-    for (const auto& [key, sw] : {std::pair<const char*, Switch*>{"prompt_weights", &o.scoring.prompt_weights},
-                                  {"word_end", &o.scoring.word_end}}) {
+    for (const auto& [key, sw] :
+         {std::pair<const char*, Switch*>{"prompt_weights", &o.scoring.prompt_weights},
+          {"word_end", &o.scoring.word_end}}) {
       if (!c.contains(key)) continue;
       const std::string param = std::string("coolfusion.") + key;
       if (!c[key].is_boolean()) return Fail(err, "'" + param + "' must be a boolean", param);
@@ -170,16 +184,19 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const 
     }
     if (c.contains("prompt_temp")) {
       if (!c["prompt_temp"].is_number() || !(c["prompt_temp"].get<double>() > 0))
-        return Fail(err, "'coolfusion.prompt_temp' must be a number > 0 (bits per byte)", "coolfusion.prompt_temp");
+        return Fail(err, "'coolfusion.prompt_temp' must be a number > 0 (bits per byte)",
+                    "coolfusion.prompt_temp");
       o.scoring.prompt_temp = c["prompt_temp"].get<double>();
     }
     if (c.contains("sit_out")) {
-      if (!c["sit_out"].is_number() || !(c["sit_out"].get<double>() >= 0 && c["sit_out"].get<double>() < 1))
+      if (!c["sit_out"].is_number() ||
+          !(c["sit_out"].get<double>() >= 0 && c["sit_out"].get<double>() < 1))
         return Fail(err, "'coolfusion.sit_out' must be a number in [0, 1)", "coolfusion.sit_out");
       o.scoring.sit_out = c["sit_out"].get<double>();
     }
     if (c.contains("trace")) {
-      if (!c["trace"].is_boolean()) return Fail(err, "'coolfusion.trace' must be a boolean", "coolfusion.trace");
+      if (!c["trace"].is_boolean())
+        return Fail(err, "'coolfusion.trace' must be a boolean", "coolfusion.trace");
       out->trace = c["trace"];
     }
   }
@@ -200,9 +217,7 @@ ApiError ErrorFromStatus(const Status& s) {
   e.message = s.message();
   switch (s.code()) {
     case Status::Code::kInvalidArgument:
-    case Status::Code::kUnsupported:
-      e.status = 400;
-      break;
+    case Status::Code::kUnsupported: e.status = 400; break;
     case Status::Code::kResourceExhausted:
       e.status = 429;
       e.type = "rate_limit_error";
@@ -213,9 +228,7 @@ ApiError ErrorFromStatus(const Status& s) {
       e.type = "rate_limit_error";
       e.code = "server_busy";
       break;
-    case Status::Code::kCancelled:
-      e.status = 499;
-      break;
+    case Status::Code::kCancelled: e.status = 499; break;
     case Status::Code::kUnavailable:  // an RPC worker this request needs failed
       e.status = 503;
       e.type = "server_error";
@@ -248,13 +261,16 @@ nlohmann::json SegmentTrace(const Segment& s, const std::vector<std::string>& mo
                      {"score", Num(c.score)},
                      {"ends_generation", c.ends_generation}});
   }
-  return {{"text", Safe(s.text)},
-          {"winner", s.winner},
-          {"winner_model", s.winner >= 0 && s.winner + 1 < (int)model_ids.size() ? model_ids[s.winner + 1] : "fused"},
-          {"candidates", cands}};
+  return {
+      {"text", Safe(s.text)},
+      {"winner", s.winner},
+      {"winner_model",
+       s.winner >= 0 && s.winner + 1 < (int)model_ids.size() ? model_ids[s.winner + 1] : "fused"},
+      {"candidates", cands}};
 }
 
-nlohmann::json ModelWeights(const ApiRequest& r, const GenerationResult& g, const std::vector<std::string>& model_ids) {
+nlohmann::json ModelWeights(const ApiRequest& r, const GenerationResult& g,
+                            const std::vector<std::string>& model_ids) {
   json models = json::array();
   for (size_t v = 0; v < g.models.size(); ++v) {
     const ModelReport& m = g.models[v];
@@ -269,9 +285,10 @@ nlohmann::json ModelWeights(const ApiRequest& r, const GenerationResult& g, cons
           {"models", models}};
 }
 
-nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, const std::string& id, int64_t created,
-                              const std::vector<std::string>& model_ids) {
-  json choice = {{"index", 0}, {"finish_reason", FinishReason(g.stop_reason)}, {"logprobs", nullptr}};
+nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, const std::string& id,
+                              int64_t created, const std::vector<std::string>& model_ids) {
+  json choice = {
+      {"index", 0}, {"finish_reason", FinishReason(g.stop_reason)}, {"logprobs", nullptr}};
   if (r.chat) {
     choice["message"] = {{"role", "assistant"}, {"content", Safe(g.text)}};
   } else {
@@ -297,10 +314,11 @@ nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, co
   return j;
 }
 
-nlohmann::json ChunkBody(const ApiRequest& r, const std::string& id, int64_t created, std::string_view delta,
-                         bool first, const char* finish_reason, const Segment* trace,
-                         const std::vector<std::string>& model_ids) {
-  json choice = {{"index", 0}, {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)},
+nlohmann::json ChunkBody(const ApiRequest& r, const std::string& id, int64_t created,
+                         std::string_view delta, bool first, const char* finish_reason,
+                         const Segment* trace, const std::vector<std::string>& model_ids) {
+  json choice = {{"index", 0},
+                 {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)},
                  {"logprobs", nullptr}};
   const std::string text = Safe(std::string(delta));
   if (r.chat) {
@@ -320,7 +338,8 @@ nlohmann::json ChunkBody(const ApiRequest& r, const std::string& id, int64_t cre
   return j;
 }
 
-nlohmann::json UsageChunk(const ApiRequest& r, const std::string& id, int64_t created, const GenerationResult& g) {
+nlohmann::json UsageChunk(const ApiRequest& r, const std::string& id, int64_t created,
+                          const GenerationResult& g) {
   return {{"id", id},
           {"object", r.chat ? "chat.completion.chunk" : "text_completion"},
           {"created", created},
@@ -332,7 +351,8 @@ nlohmann::json UsageChunk(const ApiRequest& r, const std::string& id, int64_t cr
             {"total_tokens", g.n_prompt_tokens + g.n_new_tokens}}}};
 }
 
-nlohmann::json ModelsBody(const std::vector<std::string>& model_ids, const std::vector<std::string>& paths) {
+nlohmann::json ModelsBody(const std::vector<std::string>& model_ids,
+                          const std::vector<std::string>& paths) {
   json data = json::array();
   json members = json::array();
   for (size_t i = 1; i < model_ids.size(); ++i) members.push_back(model_ids[i]);

@@ -14,7 +14,7 @@ namespace coolfusion::server {
 inline constexpr const char* kEnsembleModelId = "coolfusion";
 
 struct Limits {
-  int max_tokens = 2048;       // largest max_tokens a request may ask for
+  int max_tokens = 2048;  // largest max_tokens a request may ask for
   int default_max_tokens = 256;
   size_t max_messages = 1024;
 };
@@ -38,8 +38,8 @@ struct ApiError {
 
 // model_ids[0] is the ensemble; model_ids[1 + i] is source model i.
 // Returns false and fills *err on any problem with the body.
-bool ParseRequest(std::string_view body, bool chat, const Limits& limits, const std::vector<std::string>& model_ids,
-                  ApiRequest* out, ApiError* err);
+bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
+                  const std::vector<std::string>& model_ids, ApiRequest* out, ApiError* err);
 
 std::string ErrorBody(const ApiError& e);
 // The error for a failed Status from the engine.
@@ -50,17 +50,20 @@ const char* FinishReason(StopReason r);  // "stop" or "length"
 nlohmann::json SegmentTrace(const Segment& s, const std::vector<std::string>& model_ids);
 // {"score", "prompt_weights", "models": [{"model", "prompt_bits_per_byte", "weight",
 // "sat_out", "active"}]}: how each model took part (the response's "coolfusion" field).
-nlohmann::json ModelWeights(const ApiRequest& r, const GenerationResult& g, const std::vector<std::string>& model_ids);
+nlohmann::json ModelWeights(const ApiRequest& r, const GenerationResult& g,
+                            const std::vector<std::string>& model_ids);
 
-nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, const std::string& id, int64_t created,
-                              const std::vector<std::string>& model_ids);
+nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, const std::string& id,
+                              int64_t created, const std::vector<std::string>& model_ids);
 
 // One streamed chunk. `delta` may be empty; finish_reason null when empty.
-nlohmann::json ChunkBody(const ApiRequest& r, const std::string& id, int64_t created, std::string_view delta,
-                         bool first, const char* finish_reason, const Segment* trace,
-                         const std::vector<std::string>& model_ids);
-nlohmann::json UsageChunk(const ApiRequest& r, const std::string& id, int64_t created, const GenerationResult& g);
+nlohmann::json ChunkBody(const ApiRequest& r, const std::string& id, int64_t created,
+                         std::string_view delta, bool first, const char* finish_reason,
+                         const Segment* trace, const std::vector<std::string>& model_ids);
+nlohmann::json UsageChunk(const ApiRequest& r, const std::string& id, int64_t created,
+                          const GenerationResult& g);
 
-nlohmann::json ModelsBody(const std::vector<std::string>& model_ids, const std::vector<std::string>& paths);
+nlohmann::json ModelsBody(const std::vector<std::string>& model_ids,
+                          const std::vector<std::string>& paths);
 
 }  // namespace coolfusion::server

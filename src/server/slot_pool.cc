@@ -20,8 +20,9 @@ Status SlotPool::Acquire(const std::function<bool()>& cancelled, std::chrono::mi
   int i = FreeSlot();
   if (i < 0) {
     if (waiting_ >= max_waiting_) {
-      return Status::ResourceExhausted("server busy: all " + std::to_string(slots_.size()) + " slots in use and " +
-                                       std::to_string(waiting_) + " requests waiting");
+      return Status::ResourceExhausted("server busy: all " + std::to_string(slots_.size()) +
+                                       " slots in use and " + std::to_string(waiting_) +
+                                       " requests waiting");
     }
     ++waiting_;
     while ((i = FreeSlot()) < 0) {

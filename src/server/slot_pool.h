@@ -10,8 +10,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include "base/mutex.h"
 #include <vector>
+#include "base/mutex.h"
 
 namespace coolfusion::server {
 

@@ -57,7 +57,8 @@ TEST_F(RealVocabs, TokenizingFromAnAnchorMatchesTheWholeText) {
         ++anchors;
         // The token boundary at the anchor must exist in the whole text's tokens.
         auto it = std::find(ends.begin(), ends.end(), a.pos);
-        ASSERT_NE(it, ends.end()) << name << ": no token ends at anchor " << a.pos << " of \"" << text << "\"";
+        ASSERT_NE(it, ends.end()) << name << ": no token ends at anchor " << a.pos << " of \""
+                                  << text << "\"";
         const size_t k = (size_t)(it - ends.begin()) + 1;
         std::vector<Token> tail;
         ASSERT_TRUE(TokenizeFrom(*m, text, a, &tail).ok());
@@ -148,7 +149,8 @@ class FakeTokenizer : public Tokenizer {
     while (i < text.size()) {
       int best = -1;
       for (size_t t = 0; t < pieces_.size(); ++t) {
-        if (text.substr(i, pieces_[t].size()) == pieces_[t] && (best < 0 || pieces_[t].size() > pieces_[best].size())) {
+        if (text.substr(i, pieces_[t].size()) == pieces_[t] &&
+            (best < 0 || pieces_[t].size() > pieces_[best].size())) {
           best = (int)t;
         }
       }
@@ -183,14 +185,14 @@ TEST(Anchors, SingleSpaceAfterNonSpace) {
   EXPECT_EQ(FindAnchor("ab cd ef", 7, 0).pos, 5u);
   EXPECT_EQ(FindAnchor("ab cd ef", 4, 0).pos, 2u);
   EXPECT_TRUE(FindAnchor("abcdef", 5, 0).fragment_start);
-  EXPECT_TRUE(FindAnchor("ab  cd", 5, 0).fragment_start);  // no single space
-  EXPECT_EQ(FindAnchor("a, b", 3, 0).pos, 2u);              // punctuation before is fine
-  EXPECT_TRUE(FindAnchor("a 'b", 3, 0).fragment_start);     // not a letter after
-  EXPECT_TRUE(FindAnchor("= 0;", 3, 0).fragment_start);     // not a digit after either
+  EXPECT_TRUE(FindAnchor("ab  cd", 5, 0).fragment_start);      // no single space
+  EXPECT_EQ(FindAnchor("a, b", 3, 0).pos, 2u);                 // punctuation before is fine
+  EXPECT_TRUE(FindAnchor("a 'b", 3, 0).fragment_start);        // not a letter after
+  EXPECT_TRUE(FindAnchor("= 0;", 3, 0).fragment_start);        // not a digit after either
   EXPECT_TRUE(FindAnchor("\xC3\xA9 b", 3, 0).fragment_start);  // not ASCII before
-  EXPECT_EQ(FindAnchor("ab cd", 4, 3).pos, 3u);             // nothing above min_pos: min_pos
+  EXPECT_EQ(FindAnchor("ab cd", 4, 3).pos, 3u);                // nothing above min_pos: min_pos
   EXPECT_TRUE(FindAnchor("ab cd", 4, 3).fragment_start);
-  EXPECT_TRUE(FindAnchor("ab c", 4, 0).pos == 2u);          // the space must be followed
+  EXPECT_TRUE(FindAnchor("ab c", 4, 0).pos == 2u);  // the space must be followed
 }
 
 }  // namespace

@@ -27,7 +27,8 @@ TEST(WordBreaks, OffsetsAreBytesOfUtf8) {
   // "café x": é is 2 bytes.
   EXPECT_EQ(B("caf\xC3\xA9 x"), (std::vector<size_t>{5, 6, 7}));
   // An emoji ZWJ family is one segment of 25 bytes.
-  EXPECT_EQ(B("\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7"), (std::vector<size_t>{18}));
+  EXPECT_EQ(B("\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7"),
+            (std::vector<size_t>{18}));
 }
 
 TEST(WordBreaks, EmptyTextHasNoBoundaries) { EXPECT_TRUE(B("").empty()); }
@@ -38,8 +39,8 @@ TEST(Utf8, ValidatesAndLocatesErrors) {
   EXPECT_TRUE(IsValidUtf8("\xE6\x97\xA5\xF0\x9F\x98\x80"));
   EXPECT_FALSE(IsValidUtf8("ab\xFF", &bad));
   EXPECT_EQ(bad, 2u);
-  EXPECT_FALSE(IsValidUtf8("\xC0\xAF", &bad));          // overlong
-  EXPECT_FALSE(IsValidUtf8("x\xED\xA0\x80", &bad));     // lone surrogate U+D800
+  EXPECT_FALSE(IsValidUtf8("\xC0\xAF", &bad));       // overlong
+  EXPECT_FALSE(IsValidUtf8("x\xED\xA0\x80", &bad));  // lone surrogate U+D800
   EXPECT_EQ(bad, 1u);
   EXPECT_FALSE(IsValidUtf8("\xE6\x97", &bad));          // truncated
   EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80", &bad));  // > U+10FFFF
@@ -54,7 +55,10 @@ TEST(Utf8, CompletePrefixDropsOnlyATruncatedTail) {
 
 TEST(Utf8, ToValidReplacesEachIllFormedByte) {
   EXPECT_EQ(ToValidUtf8("ok"), "ok");
-  EXPECT_EQ(ToValidUtf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(ToValidUtf8("a\xFF"
+                        "b"),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_EQ(ToValidUtf8("\xE6\x97"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // truncated: each byte replaced
   EXPECT_TRUE(IsValidUtf8(ToValidUtf8("x\xED\xA0\x80y\xC0\xAF")));
 }

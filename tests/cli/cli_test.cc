@@ -75,40 +75,59 @@ const std::string kStories = testing::Shared("stories260K");
 const std::string kDreams = testing::Shared("aidreams260K");
 
 TEST(Cli, BadInputGivesOneLineErrorAndExitOne) {
-  ExpectOneLineError(Cli({"generate", "-m", "/no/such.gguf", "-p", "hi"}), "not found: /no/such.gguf");
-  ExpectOneLineError(Cli({"generate", "-m", TempFile("junk.gguf", "hello"), "-p", "hi"}), "is not a GGUF file");
+  ExpectOneLineError(Cli({"generate", "-m", "/no/such.gguf", "-p", "hi"}),
+                     "not found: /no/such.gguf");
+  ExpectOneLineError(Cli({"generate", "-m", TempFile("junk.gguf", "hello"), "-p", "hi"}),
+                     "is not a GGUF file");
   ExpectOneLineError(Cli({"generate", "-m", testing::Vocab("gpt-2"), "-p", "hi"}), "vocab-only");
-  ExpectOneLineError(Cli({"generate", "-m", kStories, "-m", kDreams, "-c", "32", "-p", std::string(400, 'x') + " y"}),
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-m", kDreams, "-c", "32", "-p",
+                          std::string(400, 'x') + " y"}),
                      "longer than its context");
-  ExpectOneLineError(Cli({"generate", "-m", kStories, "-f", TempFile("bad.txt", "ab\xC3\x28")}), "not valid UTF-8");
-  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--frobnicate"}), "unknown argument: --frobnicate");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-f", TempFile("bad.txt", "ab\xC3\x28")}),
+                     "not valid UTF-8");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--frobnicate"}),
+                     "unknown argument: --frobnicate");
   ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "-n", "0"}), "-n must be in 1..");
-  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "-n", "lots"}), "-n expects an integer");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "-n", "lots"}),
+                     "-n expects an integer");
   ExpectOneLineError(Cli({"generate", "-p", "hi"}), "no model given");
   ExpectOneLineError(Cli({"generate", "-m", kStories}), "no prompt given");
-  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--method", "magic"}), "unknown --method");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--method", "magic"}),
+                     "unknown --method");
   ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "-c"}), "missing value for -c");
-  ExpectOneLineError(Cli({"generate", "-m", kStories + "@speed=9", "-p", "hi"}), "unknown model option");
+  ExpectOneLineError(Cli({"generate", "-m", kStories + "@speed=9", "-p", "hi"}),
+                     "unknown model option");
   ExpectOneLineError(Cli({"generate", "-m", kStories, "-f", "/no/prompt.txt"}), "cannot read file");
   ExpectOneLineError(Cli({"frobnicate"}), "unknown command");
-  ExpectOneLineError(Cli({"boundaries", "-m", testing::Vocab("gpt-2"), "-p", "a\xFF"}), "not valid UTF-8");
+  ExpectOneLineError(Cli({"boundaries", "-m", testing::Vocab("gpt-2"), "-p", "a\xFF"}),
+                     "not valid UTF-8");
   // Weights and the prompt-weight temperature.
-  ExpectOneLineError(Cli({"generate", "-m", kStories + "@weight=-1", "-p", "hi"}), "-m ...@weight out of range");
-  ExpectOneLineError(Cli({"generate", "-m", kStories + "@weight=nan", "-p", "hi"}), "-m ...@weight expects a number");
-  ExpectOneLineError(Cli({"generate", "-m", kStories + "@weight=heavy", "-p", "hi"}), "expects a number");
-  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--prompt-temp", "0"}), "--prompt-temp must be > 0");
-  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--prompt-temp", "-2"}), "--prompt-temp must be > 0");
-  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--prompt-temp", "warm"}), "expects a number");
-  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--sit-out", "1"}), "--sit-out must be in [0, 1)");
-  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--prompt-weights", "yes"}), "expects on or off");
-  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--score", "best"}), "unknown --score 'best'");
+  ExpectOneLineError(Cli({"generate", "-m", kStories + "@weight=-1", "-p", "hi"}),
+                     "-m ...@weight out of range");
+  ExpectOneLineError(Cli({"generate", "-m", kStories + "@weight=nan", "-p", "hi"}),
+                     "-m ...@weight expects a number");
+  ExpectOneLineError(Cli({"generate", "-m", kStories + "@weight=heavy", "-p", "hi"}),
+                     "expects a number");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--prompt-temp", "0"}),
+                     "--prompt-temp must be > 0");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--prompt-temp", "-2"}),
+                     "--prompt-temp must be > 0");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--prompt-temp", "warm"}),
+                     "expects a number");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--sit-out", "1"}),
+                     "--sit-out must be in [0, 1)");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--prompt-weights", "yes"}),
+                     "expects on or off");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--score", "best"}),
+                     "unknown --score 'best'");
 }
 
 // The default: each model's fit to the prompt is reported and decides who takes part.
 TEST(Cli, JsonAndTraceReportPromptWeights) {
   const std::string a = testing::Zoo("a"), c = testing::Zoo("c");
   const std::string q =
-      "Question: Ann has 23 shells. Ann gives 8 shells to Ben. How many shells does Ann have now?\nAnswer:";
+      "Question: Ann has 23 shells. Ann gives 8 shells to Ben. How many shells does Ann have "
+      "now?\nAnswer:";
   Ran js = Cli({"generate", "-m", a, "-m", c, "-p", q, "-n", "16", "--json"});
   ASSERT_EQ(js.code, 0) << js.err;
   const auto j = nlohmann::json::parse(js.out);
@@ -116,7 +135,8 @@ TEST(Cli, JsonAndTraceReportPromptWeights) {
   EXPECT_EQ(j.at("prompt_weights"), true);
   const auto& w = j.at("model_weights");
   ASSERT_EQ(w.size(), 2u);
-  EXPECT_LT(w[0].at("prompt_bits_per_byte").get<double>(), w[1].at("prompt_bits_per_byte").get<double>());
+  EXPECT_LT(w[0].at("prompt_bits_per_byte").get<double>(),
+            w[1].at("prompt_bits_per_byte").get<double>());
   EXPECT_EQ(w[0].at("weight"), 1.0);
   EXPECT_EQ(w[1].at("sat_out"), true);
   EXPECT_EQ(j.at("counters").at("sat_out"), 1);
@@ -136,18 +156,40 @@ TEST(Cli, JsonAndTraceReportPromptWeights) {
 TEST(Cli, HelpTellsEveryCommandAndFlag) {
   Ran r = Cli({"--help"});
   EXPECT_EQ(r.code, 0);
-  for (const char* s : {"generate", "chat", "boundaries", "bench", "-m", "-p", "-f", "-n", "-c", "-t", "-ngl",
-                        "--method", "--temp", "--seed", "--stop", "--json", "--score", "--text-file",
-                        "--prompt-weights", "--prompt-temp", "--sit-out", "--word-end", "auto (default)"}) {
+  for (const char* s : {"generate",
+                        "chat",
+                        "boundaries",
+                        "bench",
+                        "-m",
+                        "-p",
+                        "-f",
+                        "-n",
+                        "-c",
+                        "-t",
+                        "-ngl",
+                        "--method",
+                        "--temp",
+                        "--seed",
+                        "--stop",
+                        "--json",
+                        "--score",
+                        "--text-file",
+                        "--prompt-weights",
+                        "--prompt-temp",
+                        "--sit-out",
+                        "--word-end",
+                        "auto (default)"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
   }
   EXPECT_EQ(Cli({"generate", "--help"}).code, 0);
 }
 
 TEST(Cli, GenerateStreamsTextAndJsonHasTheDocumentedShape) {
-  Ran plain = Cli({"generate", "-m", kStories, "-m", kDreams, "-p", "Once upon a time", "-n", "20"});
+  Ran plain =
+      Cli({"generate", "-m", kStories, "-m", kDreams, "-p", "Once upon a time", "-n", "20"});
   ASSERT_EQ(plain.code, 0) << plain.err;
-  Ran js = Cli({"generate", "-m", kStories, "-m", kDreams, "-p", "Once upon a time", "-n", "20", "--json"});
+  Ran js = Cli(
+      {"generate", "-m", kStories, "-m", kDreams, "-p", "Once upon a time", "-n", "20", "--json"});
   ASSERT_EQ(js.code, 0) << js.err;
   const auto j = nlohmann::json::parse(js.out);
   const std::string text = j.at("text");
@@ -208,8 +250,9 @@ TEST(Cli, BoundariesJsonEqualsTheDefinition) {
 
 TEST(Cli, ChatReadsTurnsFromStdin) {
   const std::string dir = OwnTempDir();
-  const std::string cmd = "printf 'Hello there\\n/exit\\n' | " + Quote(testing::CliPath()) + " chat -m " + kStories +
-                          " -m " + kDreams + " -n 12 >" + dir + "/chat.out 2>" + dir + "/chat.err";
+  const std::string cmd = "printf 'Hello there\\n/exit\\n' | " + Quote(testing::CliPath()) +
+                          " chat -m " + kStories + " -m " + kDreams + " -n 12 >" + dir +
+                          "/chat.out 2>" + dir + "/chat.err";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   EXPECT_FALSE(Slurp(dir + "/chat.out").empty());
   EXPECT_NE(Slurp(dir + "/chat.err").find("plain 'Role: text' lines"), std::string::npos);

@@ -33,10 +33,12 @@ TEST(EvalDataset, Gsm8kRowsIgnoreExtraFieldsAndCountBlankLines) {
 
 TEST(EvalDataset, BadRowsAreErrorsNamingTheLine) {
   Dataset d;
-  Status s = ParseDataset(T("gsm8k"), "{\"question\":\"a\",\"answer\":\"#### 1\"}\n{oops\n", "x.jsonl", &d);
+  Status s = ParseDataset(T("gsm8k"), "{\"question\":\"a\",\"answer\":\"#### 1\"}\n{oops\n",
+                          "x.jsonl", &d);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("x.jsonl:2"), std::string::npos) << s.message();
-  s = ParseDataset(T("gsm8k"), "{\"question\":\"a\",\"answer\":\"no final answer\"}\n", "y.jsonl", &d);
+  s = ParseDataset(T("gsm8k"), "{\"question\":\"a\",\"answer\":\"no final answer\"}\n", "y.jsonl",
+                   &d);
   EXPECT_NE(s.message().find("y.jsonl:1"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("####"), std::string::npos) << s.message();
   s = ParseDataset(T("gsm8k"), "{\"question\":\"a\"}\n", "z.jsonl", &d);
@@ -47,7 +49,9 @@ TEST(EvalDataset, BadRowsAreErrorsNamingTheLine) {
   EXPECT_FALSE(s.ok());
   s = ParseDataset(T("gsm8k"), "{\"question\":\"\xff\",\"answer\":\"#### 1\"}", "u.jsonl", &d);
   EXPECT_NE(s.message().find("invalid UTF-8"), std::string::npos) << s.message();
-  s = ParseDataset(T("svamp"), "[{\"Body\":\"b\",\"Question\":\"q\",\"Answer\":1},{\"Body\":\"b\"}]", "s.json", &d);
+  s = ParseDataset(T("svamp"),
+                   "[{\"Body\":\"b\",\"Question\":\"q\",\"Answer\":1},{\"Body\":\"b\"}]", "s.json",
+                   &d);
   EXPECT_NE(s.message().find("s.json[#2]"), std::string::npos) << s.message();
   Task t;
   EXPECT_NE(FindTask("nope", &t).message().find("gsm8k"), std::string::npos);

@@ -57,10 +57,14 @@ TEST(ZooTools, MakeTaskReproducesTheCommittedSplitsFromTheTemplates) {
   EXPECT_EQ(test, Slurp(data + "test.jsonl"));
   ASSERT_EQ(Sh(task + " arith3 --seed 2000 --n 300 --exclude " + data + "test.jsonl", &val), 0);
   EXPECT_EQ(val, Slurp(data + "val.jsonl"));
-  const std::regex add(R"((\w+) has (\d+) (\w+)\. \1 finds (\d+) more \3\. How many \3 does \1 have now\?)");
-  const std::regex sub(R"((\w+) has (\d+) (\w+)\. \1 gives (\d+) \3 to (\w+)\. How many \3 does \1 have now\?)");
-  const std::regex mul(R"((\w+) has (\d+) bags with (\d+) (\w+) in each bag\. How many \4 does \1 have\?)");
-  const std::set<std::string> names = {"Ann", "Ben", "Cara", "Dan", "Eva", "Finn", "Gus", "Hana", "Ivo", "Jill"};
+  const std::regex add(
+      R"((\w+) has (\d+) (\w+)\. \1 finds (\d+) more \3\. How many \3 does \1 have now\?)");
+  const std::regex sub(
+      R"((\w+) has (\d+) (\w+)\. \1 gives (\d+) \3 to (\w+)\. How many \3 does \1 have now\?)");
+  const std::regex mul(
+      R"((\w+) has (\d+) bags with (\d+) (\w+) in each bag\. How many \4 does \1 have\?)");
+  const std::set<std::string> names = {"Ann",  "Ben", "Cara", "Dan", "Eva",
+                                       "Finn", "Gus", "Hana", "Ivo", "Jill"};
   std::map<char, int> per_op;
   std::set<std::string> questions;
   for (const auto& r : Rows(test)) {
@@ -86,8 +90,8 @@ TEST(ZooTools, MakeTaskReproducesTheCommittedSplitsFromTheTemplates) {
     }
     EXPECT_TRUE(names.count(m[1])) << q;
     ++per_op[op];
-    EXPECT_EQ(a, std::to_string(x) + " " + op + " " + std::to_string(y) + " = " + std::to_string(z) + "\n#### " +
-                     std::to_string(z));
+    EXPECT_EQ(a, std::to_string(x) + " " + op + " " + std::to_string(y) + " = " +
+                     std::to_string(z) + "\n#### " + std::to_string(z));
   }
   EXPECT_EQ(per_op['+'], 200);
   EXPECT_EQ(per_op['-'], 200);
@@ -109,22 +113,26 @@ TEST(ZooTools, MakeTaskReproducesTheCommittedSplitsFromTheTemplates) {
     ASSERT_TRUE(std::regex_match(q, m, bare)) << q;
     const long x = std::stol(m[1]), y = std::stol(m[3]), z = m[2] == "+" ? x + y : x - y;
     EXPECT_GE(z, 0) << q;
-    EXPECT_EQ(a, m[1].str() + " " + m[2].str() + " " + m[3].str() + " = " + std::to_string(z) + "\n#### " +
-                     std::to_string(z));
+    EXPECT_EQ(a, m[1].str() + " " + m[2].str() + " " + m[3].str() + " = " + std::to_string(z) +
+                     "\n#### " + std::to_string(z));
   }
 }
 
 TEST(ZooTools, TrainingIsReproducible) {
   const std::string d = Dir();
-  ASSERT_EQ(Sh(testing::MakeTaskPath() + " arith3 --seed 5 --n 120 --ops add,sub > " + d + "/t.jsonl"), 0);
-  ASSERT_EQ(Sh(testing::MakeTaskPath() + " arith3 --seed 6 --n 20 --ops add,sub > " + d + "/v.jsonl"), 0);
-  ASSERT_EQ(Sh(testing::MakeModelPath() + " --vocab " + testing::Shared("stories260K") + " --out " + d +
-               "/m.gguf --dim 32 --layers 1 --heads 2 --ff 64 --ctx 256 --type f32 --seed 3"),
+  ASSERT_EQ(
+      Sh(testing::MakeTaskPath() + " arith3 --seed 5 --n 120 --ops add,sub > " + d + "/t.jsonl"),
+      0);
+  ASSERT_EQ(
+      Sh(testing::MakeTaskPath() + " arith3 --seed 6 --n 20 --ops add,sub > " + d + "/v.jsonl"), 0);
+  ASSERT_EQ(Sh(testing::MakeModelPath() + " --vocab " + testing::Shared("stories260K") + " --out " +
+               d + "/m.gguf --dim 32 --layers 1 --heads 2 --ff 64 --ctx 256 --type f32 --seed 3"),
             0);
   std::string log[2];
   for (int i = 0; i < 2; ++i) {
-    ASSERT_EQ(Sh(testing::TrainPath() + " -m " + d + "/m.gguf --train " + d + "/t.jsonl --val " + d +
-                     "/v.jsonl -o " + d + "/out" + std::to_string(i) + ".gguf --epochs 2 --seed 9 -t 1 --check 3",
+    ASSERT_EQ(Sh(testing::TrainPath() + " -m " + d + "/m.gguf --train " + d + "/t.jsonl --val " +
+                     d + "/v.jsonl -o " + d + "/out" + std::to_string(i) +
+                     ".gguf --epochs 2 --seed 9 -t 1 --check 3",
                  &log[i]),
               0)
         << Slurp(d + "/sh.err");
@@ -135,18 +143,19 @@ TEST(ZooTools, TrainingIsReproducible) {
   EXPECT_EQ(Slurp(d + "/out0.gguf"), Slurp(d + "/out1.gguf"));
   // A bad input file is an error naming the line.
   std::ofstream(d + "/bad.jsonl") << "{\"question\": \"q\", \"answer\": \"#### 1\"}\n{oops\n";
-  EXPECT_EQ(Sh(testing::TrainPath() + " -m " + d + "/m.gguf --train " + d + "/bad.jsonl --val " + d +
-               "/v.jsonl -o " + d + "/x.gguf"),
+  EXPECT_EQ(Sh(testing::TrainPath() + " -m " + d + "/m.gguf --train " + d + "/bad.jsonl --val " +
+               d + "/v.jsonl -o " + d + "/x.gguf"),
             1);
   EXPECT_NE(Slurp(d + "/sh.err").find("bad.jsonl:2"), std::string::npos) << Slurp(d + "/sh.err");
   // A training window the trainer cannot use is an error, not an abort.
-  ASSERT_EQ(Sh(testing::MakeModelPath() + " --vocab " + testing::Shared("stories260K") + " --out " + d +
-               "/m128.gguf --dim 32 --layers 1 --heads 2 --ff 64 --ctx 128 --type f32"),
+  ASSERT_EQ(Sh(testing::MakeModelPath() + " --vocab " + testing::Shared("stories260K") + " --out " +
+               d + "/m128.gguf --dim 32 --layers 1 --heads 2 --ff 64 --ctx 128 --type f32"),
             0);
-  EXPECT_EQ(Sh(testing::TrainPath() + " -m " + d + "/m128.gguf --train " + d + "/t.jsonl --val " + d +
-               "/v.jsonl -o " + d + "/x.gguf"),
+  EXPECT_EQ(Sh(testing::TrainPath() + " -m " + d + "/m128.gguf --train " + d + "/t.jsonl --val " +
+               d + "/v.jsonl -o " + d + "/x.gguf"),
             1);
-  EXPECT_NE(Slurp(d + "/sh.err").find("multiple of 256"), std::string::npos) << Slurp(d + "/sh.err");
+  EXPECT_NE(Slurp(d + "/sh.err").find("multiple of 256"), std::string::npos)
+      << Slurp(d + "/sh.err");
 }
 
 // The optimizer really learns: a small model shown 20 problems 20 times answers them.
@@ -154,20 +163,25 @@ TEST(ZooTools, TrainingIsReproducible) {
 // first step into its accumulators; the same run then answered none of them).
 TEST(ZooTools, TrainerLearnsTheProblemsItIsShown) {
   const std::string d = Dir();
-  ASSERT_EQ(Sh(testing::MakeTaskPath() + " arith3 --seed 21 --n 20 --ops add,sub > " + d + "/p20.jsonl"), 0);
+  ASSERT_EQ(
+      Sh(testing::MakeTaskPath() + " arith3 --seed 21 --n 20 --ops add,sub > " + d + "/p20.jsonl"),
+      0);
   ASSERT_EQ(Sh("for i in $(seq 20); do cat " + d + "/p20.jsonl; done > " + d + "/p400.jsonl"), 0);
-  ASSERT_EQ(Sh(testing::MakeModelPath() + " --vocab " + testing::Shared("stories260K") + " --out " + d +
-               "/m64.gguf --dim 64 --layers 2 --heads 4 --ff 256 --ctx 256 --type f32 --seed 3"),
-            0);
+  ASSERT_EQ(
+      Sh(testing::MakeModelPath() + " --vocab " + testing::Shared("stories260K") + " --out " + d +
+         "/m64.gguf --dim 64 --layers 2 --heads 4 --ff 256 --ctx 256 --type f32 --seed 3"),
+      0);
   std::string log;
-  ASSERT_EQ(Sh(testing::TrainPath() + " -m " + d + "/m64.gguf --train " + d + "/p400.jsonl --val " + d +
-                   "/p20.jsonl -o " + d + "/m64-out.gguf --epochs 3 --lr 3e-3 --lr-min 3e-4 --warmup 0.05 "
+  ASSERT_EQ(Sh(testing::TrainPath() + " -m " + d + "/m64.gguf --train " + d + "/p400.jsonl --val " +
+                   d + "/p20.jsonl -o " + d +
+                   "/m64-out.gguf --epochs 3 --lr 3e-3 --lr-min 3e-4 --warmup 0.05 "
                    "--seed 1 -t 2 --check 20 --out-type f32",
                &log),
             0)
       << Slurp(d + "/sh.err");
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(log, m, std::regex(R"(epoch 3: .*greedy accuracy ([0-9.]+)%)"))) << log;
+  ASSERT_TRUE(std::regex_search(log, m, std::regex(R"(epoch 3: .*greedy accuracy ([0-9.]+)%)")))
+      << log;
   EXPECT_GE(std::stod(m[1]), 80.0) << log;
 }
 
@@ -178,8 +192,8 @@ TEST(ZooTools, MakeModelWritesQuantizedModelsThatGenerate) {
   std::map<std::string, size_t> bytes;
   for (const std::string type : {"f16", "q8_0", "q4_0"}) {
     const std::string out = d + "/quant-" + type + ".gguf";
-    ASSERT_EQ(Sh(testing::MakeModelPath() + " --vocab " + testing::Vocab("gpt-2") + " --out " + out +
-                 " --dim 256 --layers 1 --heads 4 --ff 512 --seed 4 --type " + type),
+    ASSERT_EQ(Sh(testing::MakeModelPath() + " --vocab " + testing::Vocab("gpt-2") + " --out " +
+                 out + " --dim 256 --layers 1 --heads 4 --ff 512 --seed 4 --type " + type),
               0)
         << Slurp(d + "/sh.err");
     bytes[type] = Slurp(out).size();
@@ -206,10 +220,11 @@ TEST(ZooTools, EvalWritesTheDocumentedJsonAndChart) {
   ASSERT_EQ(Sh(testing::MakeTaskPath() + " arith3 --seed 8 --n 6 > " + d + "/e.jsonl"), 0);
   std::string out;
   const std::string a = testing::Tiny("llama-spm"), b = testing::Tiny("gpt-2");
-  ASSERT_EQ(Sh(testing::CliPath() + " eval --data " + d + "/e.jsonl -m " + a + " -m " + b +
-                   " --method single,cool,cool+r -n 8 -t 1 --json " + d + "/e.json --svg " + d + "/e.svg",
-               &out),
-            0)
+  ASSERT_EQ(
+      Sh(testing::CliPath() + " eval --data " + d + "/e.jsonl -m " + a + " -m " + b +
+             " --method single,cool,cool+r -n 8 -t 1 --json " + d + "/e.json --svg " + d + "/e.svg",
+         &out),
+      0)
       << Slurp(d + "/sh.err");
   const auto j = nlohmann::json::parse(Slurp(d + "/e.json"));
   ASSERT_EQ(j["results"].size(), 4u);  // single x 2, cool, cool+r
@@ -240,8 +255,9 @@ TEST(ZooTools, EvalWritesTheDocumentedJsonAndChart) {
 TEST(ZooTools, EvalComparesFusedRunsPairedWithTheBestSingleModel) {
   const std::string d = Dir();
   std::string out;
-  ASSERT_EQ(Sh(testing::CliPath() + " eval --data " + testing::SourceDir() + "/data/arith3/test.jsonl --limit 9 -m " +
-                   testing::Zoo("a") + " -m " + testing::Zoo("c") +
+  ASSERT_EQ(Sh(testing::CliPath() + " eval --data " + testing::SourceDir() +
+                   "/data/arith3/test.jsonl --limit 9 -m " + testing::Zoo("a") + " -m " +
+                   testing::Zoo("c") +
                    " --method single,cool --score auto,mean -n 32 -t 1 --json " + d + "/p.json",
                &out),
             0)

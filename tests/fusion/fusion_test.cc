@@ -25,12 +25,28 @@ using testing::Tiny;
 
 const std::vector<std::string>& Prompts() {
   static const std::vector<std::string> p = {
-      "Once upon a time", "The little dog", "She opened the door and", "In the morning, the sun",
-      "Tom and Mia went to the park", "The cat sat on the", "One day, a big", "He was very happy because",
-      "The old man said", "It was a cold night", "The bird flew over the", "My favorite food is",
-      "There was a girl named Lily", "The boy wanted to play with", "After school, they", "A red ball rolled",
-      "The king and the queen", "Every day she would", "The tree was tall and", "Why is the sky blue? Because",
-      "Hello, world", "The number 42 is",
+      "Once upon a time",
+      "The little dog",
+      "She opened the door and",
+      "In the morning, the sun",
+      "Tom and Mia went to the park",
+      "The cat sat on the",
+      "One day, a big",
+      "He was very happy because",
+      "The old man said",
+      "It was a cold night",
+      "The bird flew over the",
+      "My favorite food is",
+      "There was a girl named Lily",
+      "The boy wanted to play with",
+      "After school, they",
+      "A red ball rolled",
+      "The king and the queen",
+      "Every day she would",
+      "The tree was tall and",
+      "Why is the sky blue? Because",
+      "Hello, world",
+      "The number 42 is",
   };
   return p;
 }
@@ -53,7 +69,8 @@ std::unique_ptr<Ensemble> Open(const std::vector<std::string>& paths, int n_ctx 
 // `defaults`: the engine's default scoring (prompt weights, word ends). Without it every
 // model takes part, as the mechanics under test need: random-weight and off-domain test
 // models would sit out under prompt weights (tested in prompt_weights_test.cc).
-GenerationResult Gen(Ensemble& e, const std::string& prompt, Method m, int n, bool defaults = false) {
+GenerationResult Gen(Ensemble& e, const std::string& prompt, Method m, int n,
+                     bool defaults = false) {
   Request r;
   r.prompt = prompt;
   r.options.method = m;
@@ -66,8 +83,8 @@ GenerationResult Gen(Ensemble& e, const std::string& prompt, Method m, int n, bo
 }
 
 std::vector<std::string> AllTestModels() {
-  return {Tiny("llama-spm"), Tiny("gpt-2"), Tiny("qwen2"), Shared("stories260K"), Shared("aidreams260K"),
-          Shared("babyllama105")};
+  return {Tiny("llama-spm"),     Tiny("gpt-2"),          Tiny("qwen2"),
+          Shared("stories260K"), Shared("aidreams260K"), Shared("babyllama105")};
 }
 
 // Must show: -m A -m A gives a prefix of -m A's greedy text, byte for byte.
@@ -86,14 +103,16 @@ TEST(Fusion, IdentityFusingAModelWithItselfIsItsGreedyText) {
         const GenerationResult greedy = Gen(*single, prompt, Method::kSingle, 48, defaults);
         const GenerationResult fused = Gen(*twice, prompt, Method::kCool, 24, defaults);
         EXPECT_EQ(greedy.text.compare(0, fused.text.size(), fused.text), 0)
-            << path << "\nprompt: " << prompt << "\nfused:  " << fused.text << "\ngreedy: " << greedy.text;
+            << path << "\nprompt: " << prompt << "\nfused:  " << fused.text
+            << "\ngreedy: " << greedy.text;
         nonempty += !fused.text.empty() && !defaults;
         // Identical drafts are scored by nobody: no scoring decode at all.
         EXPECT_EQ(fused.counters.scoring_calls, 0) << path;
         // The same model fits the prompt the same: equal weights, nobody sits out.
         EXPECT_EQ(fused.counters.sat_out, 0) << path;
         if (defaults && fused.models.size() == 2) {
-          EXPECT_EQ(fused.models[0].prompt_bits_per_byte, fused.models[1].prompt_bits_per_byte) << path;
+          EXPECT_EQ(fused.models[0].prompt_bits_per_byte, fused.models[1].prompt_bits_per_byte)
+              << path;
         }
       }
     }
@@ -149,7 +168,8 @@ TEST(Fusion, EverySegmentEndIsACommonWordBoundaryOfTheFinalText) {
           continue;
         }
         EXPECT_TRUE(std::binary_search(want.begin(), want.end(), end))
-            << "segment ending at " << end << " of \"" << full << "\" is not a common word boundary";
+            << "segment ending at " << end << " of \"" << full
+            << "\" is not a common word boundary";
         ++checked;
       }
       EXPECT_EQ(concat, r.text);
@@ -161,7 +181,8 @@ TEST(Fusion, EverySegmentEndIsACommonWordBoundaryOfTheFinalText) {
 
 // Must show: batched scoring equals one-by-one scoring (each PPL within 1e-4 relative).
 TEST(Fusion, BatchedScoringEqualsOneByOneScoring) {
-  const std::vector<std::string> set = {Tiny("llama-spm"), Tiny("gpt-2"), Tiny("qwen2"), Shared("stories260K")};
+  const std::vector<std::string> set = {Tiny("llama-spm"), Tiny("gpt-2"), Tiny("qwen2"),
+                                        Shared("stories260K")};
   std::vector<std::unique_ptr<LlamaModel>> owned;
   std::vector<LlamaModel*> models;
   for (const auto& p : set) {
@@ -208,7 +229,8 @@ TEST(Fusion, BatchedScoringEqualsOneByOneScoring) {
       for (size_t v = 0; v < set.size(); ++v) {
         const double a = batched[c][v], b = one[0][v];
         EXPECT_LE(std::fabs(a - b), 1e-4 * std::max(std::fabs(a), std::fabs(b)))
-            << "candidate \"" << cands[c].text << "\" model " << v << ": batched " << a << " vs one-by-one " << b;
+            << "candidate \"" << cands[c].text << "\" model " << v << ": batched " << a
+            << " vs one-by-one " << b;
         ++compared;
       }
     }
@@ -245,7 +267,8 @@ TEST(Fusion, SharedTinyModelsRunEndToEndEvenWithUnencodableCharacters) {
   Status st = e->Generate(req, nullptr, &r);
   ASSERT_TRUE(st.ok()) << st.message();
   ASSERT_EQ(r.warnings.size(), 1u);
-  EXPECT_NE(r.warnings[0].find("model 2 cannot encode the prompt"), std::string::npos) << r.warnings[0];
+  EXPECT_NE(r.warnings[0].find("model 2 cannot encode the prompt"), std::string::npos)
+      << r.warnings[0];
   EXPECT_NE(r.warnings[0].find("U+000A"), std::string::npos) << r.warnings[0];
   EXPECT_FALSE(r.text.empty());
   // A prompt nobody can encode... babyllama alone: a clear error, not a crash.
@@ -275,7 +298,15 @@ TEST(Fusion, StopsForEachReason) {
   req.options.stop = {"little girl"};
   auto twice = Open({Shared("stories260K"), Shared("stories260K")});
   std::string streamed;
-  ASSERT_TRUE(twice->Generate(req, [&](const Segment&, std::string_view d) { streamed += d; return true; }, &r).ok());
+  ASSERT_TRUE(twice
+                  ->Generate(
+                      req,
+                      [&](const Segment&, std::string_view d) {
+                        streamed += d;
+                        return true;
+                      },
+                      &r)
+                  .ok());
   EXPECT_EQ(r.stop_reason, StopReason::kStopString);
   EXPECT_EQ(r.text, g.text.substr(0, g.text.find("little girl")));
   EXPECT_EQ(streamed, r.text);  // nothing of the stop string was streamed
@@ -288,7 +319,10 @@ TEST(Fusion, StopsForEachReason) {
 
   // The callback can cancel.
   int calls = 0;
-  ASSERT_TRUE(twice->Generate(req, [&](const Segment&, std::string_view) { return ++calls < 3; }, &r).ok());
+  ASSERT_TRUE(twice
+                  ->Generate(
+                      req, [&](const Segment&, std::string_view) { return ++calls < 3; }, &r)
+                  .ok());
   EXPECT_EQ(r.stop_reason, StopReason::kCancelled);
   EXPECT_EQ(calls, 3);
 }
@@ -302,9 +336,11 @@ std::string MakeEosModel(const std::string& prompt, int k) {
   std::vector<int32_t> ids;
   EXPECT_TRUE(base->Tokenize(0, g.segments[k].text, &ids).ok());
   EXPECT_EQ(ids.size(), 1u) << g.segments[k].text;
-  const std::string out = ::testing::TempDir() + "/rand-gpt-2-eos-" + std::to_string(getpid()) + "-" + std::to_string(ids[0]) + ".gguf";
-  const std::string cmd = testing::MakeModelPath() + " --vocab " + testing::Vocab("gpt-2") + " --out " + out + " " +
-                          testing::TinyModelArgs() + " --eos-id " + std::to_string(ids[0]) + " 2>/dev/null";
+  const std::string out = ::testing::TempDir() + "/rand-gpt-2-eos-" + std::to_string(getpid()) +
+                          "-" + std::to_string(ids[0]) + ".gguf";
+  const std::string cmd = testing::MakeModelPath() + " --vocab " + testing::Vocab("gpt-2") +
+                          " --out " + out + " " + testing::TinyModelArgs() + " --eos-id " +
+                          std::to_string(ids[0]) + " 2>/dev/null";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   return out;
 }
@@ -362,13 +398,14 @@ TEST(Fusion, TraceCountsEventsAndTimes) {
     ASSERT_FALSE(s.candidates.empty());
     for (const Candidate& c : s.candidates) EXPECT_EQ(c.ppl.size(), 3u);
     EXPECT_EQ(s.tokens_decoded.size(), 3u);
-    EXPECT_EQ(s.text, s.candidates[s.winning_candidate].text + "") ;
+    EXPECT_EQ(s.text, s.candidates[s.winning_candidate].text + "");
   }
 }
 
 TEST(Fusion, ScoringRulesChangeTheChoiceNotTheMechanics) {
   auto e = Open({Shared("stories260K"), Shared("aidreams260K"), Shared("babyllama105")});
-  for (ScoreRule rule : {ScoreRule::kMeanPpl, ScoreRule::kGeoMeanPpl, ScoreRule::kSweetSpan, ScoreRule::kMedianPpl}) {
+  for (ScoreRule rule : {ScoreRule::kMeanPpl, ScoreRule::kGeoMeanPpl, ScoreRule::kSweetSpan,
+                         ScoreRule::kMedianPpl}) {
     Request req;
     req.prompt = "Once upon a time";
     req.options.max_new_tokens = 30;
@@ -413,9 +450,12 @@ TEST(Chat, EachModelUsesItsOwnTemplateAndContentsNeverBecomeSpecialTokens) {
   std::vector<std::string> warnings;
   ASSERT_TRUE(s.Start(req, &warnings).ok());
   // ChatML for model 0, the plain fallback for model 1.
-  EXPECT_EQ(s.text(0), "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nSay <|im_end|> and <|im_start|> "
-                       "please<|im_end|>\n<|im_start|>assistant\n");
-  EXPECT_EQ(s.text(1), "System: Be brief.\nUser: Say <|im_end|> and <|im_start|> please\nAssistant:");
+  EXPECT_EQ(
+      s.text(0),
+      "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nSay <|im_end|> and <|im_start|> "
+      "please<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(s.text(1),
+            "System: Be brief.\nUser: Say <|im_end|> and <|im_start|> please\nAssistant:");
   // Exactly the template's special tokens (3 x <|im_start|>, 2 x <|im_end|>), none from
   // the user's text; parsing the whole text would have made 7.
   int specials = 0, naive = 0;

@@ -40,7 +40,8 @@ TEST(PromptWeights, CountsTokensOverlappingContentAfterTheFirstWord) {
   EXPECT_EQ(CountedTokenBytes(text, ends, {{0, 12}}, 5), (std::vector<size_t>{0, 0, 0, 4}));
   // Across contents: the window spans the last content and the end of the one before.
   EXPECT_EQ(CountedTokenBytes(text, ends, {{2, 5}, {8, 12}}, 7), (std::vector<size_t>{0, 0, 6, 4}));
-  EXPECT_EQ(CountedTokenBytes(text, ends, {{2, 5}, {8, 12}}, 6), (std::vector<size_t>{0, 0, 0, 4}));  // starts before
+  EXPECT_EQ(CountedTokenBytes(text, ends, {{2, 5}, {8, 12}}, 6),
+            (std::vector<size_t>{0, 0, 0, 4}));  // starts before
   EXPECT_EQ(CountedTokenBytes(text, ends, {{2, 5}, {8, 12}}, 4), (std::vector<size_t>{0, 0, 0, 4}));
   // A 600-byte prompt counts its last 128 bytes by default.
   std::string big;
@@ -90,21 +91,25 @@ TEST(PromptWeights, AutoIsTheMedianForThreeAndTheGeometricMeanForTwo) {
   const std::vector<double> x = {2, 3, 1e9}, y = {40, 50, 1};
   const std::vector<double> three = {1, 1, 1};
   EXPECT_EQ(RuleScore(ScoreRule::kAuto, x, three), RuleScore(ScoreRule::kMedianPpl, x, three));
-  EXPECT_LT(RuleScore(ScoreRule::kAuto, x, three), RuleScore(ScoreRule::kAuto, y, three));  // x wins
-  EXPECT_GT(RuleScore(ScoreRule::kMeanPpl, x, three), RuleScore(ScoreRule::kMeanPpl, y, three));  // mean: y
+  EXPECT_LT(RuleScore(ScoreRule::kAuto, x, three),
+            RuleScore(ScoreRule::kAuto, y, three));  // x wins
+  EXPECT_GT(RuleScore(ScoreRule::kMeanPpl, x, three),
+            RuleScore(ScoreRule::kMeanPpl, y, three));  // mean: y
   // With the third model's weight at 0, two take part: the geometric mean of the two.
   const std::vector<double> two = {1, 1, 0};
   EXPECT_NEAR(RuleScore(ScoreRule::kAuto, x, two), std::sqrt(6.0), 1e-12);
   // A soft weight acts in the log domain: 1e9 at weight 0.01 no longer rules.
   const std::vector<double> soft = {1, 0.01};
-  EXPECT_LT(RuleScore(ScoreRule::kAuto, {1, 1e9}, soft), RuleScore(ScoreRule::kAuto, {300, 1}, soft));
-  EXPECT_GT(RuleScore(ScoreRule::kMeanPpl, {1, 1e9}, soft), RuleScore(ScoreRule::kMeanPpl, {300, 1}, soft));
+  EXPECT_LT(RuleScore(ScoreRule::kAuto, {1, 1e9}, soft),
+            RuleScore(ScoreRule::kAuto, {300, 1}, soft));
+  EXPECT_GT(RuleScore(ScoreRule::kMeanPpl, {1, 1e9}, soft),
+            RuleScore(ScoreRule::kMeanPpl, {300, 1}, soft));
 }
 
 TEST(PairedDiff, BootstrapIntervalAroundThePairedDifference) {
   std::vector<uint8_t> a(100, 1), b(100, 1);
   for (int i = 0; i < 30; ++i) b[i] = 0;  // a is right on 30 rows b misses
-  b[99] = 1, a[99] = 0;                     // and wrong on one b gets
+  b[99] = 1, a[99] = 0;                   // and wrong on one b gets
   const eval::PairedDiff d = eval::CompareRuns(a, b);
   EXPECT_NEAR(d.diff, 0.29, 1e-12);
   EXPECT_EQ(d.a_only, 30);
@@ -122,7 +127,8 @@ TEST(PairedDiff, BootstrapIntervalAroundThePairedDifference) {
   EXPECT_NEAR(r.diff, -0.29, 1e-12);
 }
 
-std::unique_ptr<Ensemble> OpenZoo(const std::vector<std::string>& paths, std::vector<double> weights = {}) {
+std::unique_ptr<Ensemble> OpenZoo(const std::vector<std::string>& paths,
+                                  std::vector<double> weights = {}) {
   std::vector<ModelOptions> mo;
   for (size_t i = 0; i < paths.size(); ++i) {
     ModelOptions o;
@@ -138,10 +144,11 @@ std::unique_ptr<Ensemble> OpenZoo(const std::vector<std::string>& paths, std::ve
 }
 
 const char kSubtraction[] =
-    "Question: Ann has 23 shells. Ann gives 8 shells to Ben. How many shells does Ann have now?\nAnswer:";
+    "Question: Ann has 23 shells. Ann gives 8 shells to Ben. How many shells does Ann have "
+    "now?\nAnswer:";
 
-GenerationResult Fuse(Ensemble& e, const std::string& prompt, ScoreRule rule, Switch pw = Switch::kDefault,
-                     Switch we = Switch::kDefault) {
+GenerationResult Fuse(Ensemble& e, const std::string& prompt, ScoreRule rule,
+                      Switch pw = Switch::kDefault, Switch we = Switch::kDefault) {
   Request req;
   req.prompt = prompt;
   req.options.max_new_tokens = 32;
@@ -218,7 +225,8 @@ TEST(PromptWeights, ChatMeasuresTheContentsNotTheTemplate) {
   req.options.max_new_tokens = 4;
   GenerationResult r;
   ASSERT_TRUE(e->Generate(req, nullptr, &r).ok());
-  const size_t content = std::string("Answer the question.").size() + std::string("Ann has 23 shells.").size();
+  const size_t content =
+      std::string("Answer the question.").size() + std::string("Ann has 23 shells.").size();
   for (const ModelReport& m : r.models) {
     EXPECT_GT(m.prompt_bytes, content / 2);
     EXPECT_LE(m.prompt_bytes, content + 4);  // a token may straddle a content's edge
@@ -261,7 +269,8 @@ TEST(WordEnds, AShortPrefixOfALongerWordDoesNotWinForBeingLikely) {
   auto e = OpenZoo({Zoo("b"), Zoo("b-weak")});
   ASSERT_TRUE(e);
   const std::string prompt =
-      "Question: Gus has 19 cards. Gus gives 14 cards to Cara. How many cards does Gus have now?\nAnswer:";
+      "Question: Gus has 19 cards. Gus gives 14 cards to Cara. How many cards does Gus have "
+      "now?\nAnswer:";
   const GenerationResult on = Fuse(*e, prompt, ScoreRule::kAuto);
   EXPECT_EQ(on.text.substr(0, 12), " 19 - 14 = 5") << on.text;
   const GenerationResult off = Fuse(*e, prompt, ScoreRule::kAuto, Switch::kDefault, Switch::kOff);

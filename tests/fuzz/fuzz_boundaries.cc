@@ -23,8 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   std::vector<size_t> want;
-  const bool ref_ok = testing::ReferenceBoundaries({llama_model_get_vocab(vocabs[a].raw),
-                                                    llama_model_get_vocab(vocabs[b].raw)}, text, &want);
+  const bool ref_ok = testing::ReferenceBoundaries(
+      {llama_model_get_vocab(vocabs[a].raw), llama_model_get_vocab(vocabs[b].raw)}, text, &want);
   if (st.ok() != ref_ok) __builtin_trap();
   if (st.ok() && got != want) __builtin_trap();
   return 0;

@@ -9,8 +9,9 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace coolfusion::eval;
   if (size < 1) return 0;
-  static const char* kTasks[] = {"gsm8k", "svamp", "multiarith", "addsub", "singleeq",
-                                 "aqua", "commonsenseqa", "strategyqa", "coin_flip", "last_letters"};
+  static const char* kTasks[] = {"gsm8k",     "svamp",       "multiarith",    "addsub",
+                                 "singleeq",  "aqua",        "commonsenseqa", "strategyqa",
+                                 "coin_flip", "last_letters"};
   Task task;
   if (!FindTask(kTasks[data[0] % 10], &task).ok()) __builtin_trap();
   const std::string content(reinterpret_cast<const char*>(data + 1), size - 1);
@@ -25,7 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)BuildPrompt(ex, {ex});
     }
   }
-  static const AnswerKind kinds[] = {AnswerKind::kNumber, AnswerKind::kChoice, AnswerKind::kYesNo, AnswerKind::kText};
+  static const AnswerKind kinds[] = {AnswerKind::kNumber, AnswerKind::kChoice, AnswerKind::kYesNo,
+                                     AnswerKind::kText};
   const AnswerKind k = kinds[data[0] % 4];
   const std::string a = ExtractAnswer(k, content);
   if (!a.empty() && !AnswerMatches(k, a, a)) __builtin_trap();

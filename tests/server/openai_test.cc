@@ -22,7 +22,8 @@ ApiError Reject(const std::string& body, bool chat = true) {
 }
 
 TEST(OpenAi, ParsesAChatRequestWithEveryField) {
-  const ApiRequest r = Parse(R"({"model": "coolfusion", "messages": [{"role": "system", "content": "be brief"},
+  const ApiRequest r =
+      Parse(R"({"model": "coolfusion", "messages": [{"role": "system", "content": "be brief"},
       {"role": "user", "content": [{"type": "text", "text": "hi "}, {"type": "text", "text": "there"}]}],
       "max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "seed": 3, "stop": ["\n", "END"], "stream": true,
       "stream_options": {"include_usage": true}, "coolfusion": {"method": "cool+r", "score": "geomean", "trace": true},
@@ -41,7 +42,8 @@ TEST(OpenAi, ParsesAChatRequestWithEveryField) {
 TEST(OpenAi, PromptWeightFieldsAreHonouredOrRefused) {
   const ApiRequest d = Parse(R"({"messages": [{"role": "user", "content": "x"}]})");
   EXPECT_EQ(d.request.options.scoring.rule, ScoreRule::kAuto);  // the default
-  const ApiRequest r = Parse(R"({"messages": [{"role": "user", "content": "x"}], "coolfusion": {"score": "mean",
+  const ApiRequest r =
+      Parse(R"({"messages": [{"role": "user", "content": "x"}], "coolfusion": {"score": "mean",
       "prompt_weights": true, "word_end": false, "prompt_temp": 0.5, "sit_out": 0.2}})");
   EXPECT_EQ(r.request.options.scoring.rule, ScoreRule::kMeanPpl);
   EXPECT_EQ(r.request.options.scoring.prompt_weights, Switch::kOn);
@@ -59,7 +61,9 @@ TEST(OpenAi, PromptWeightFieldsAreHonouredOrRefused) {
 }
 
 TEST(OpenAi, ASourceModelIdMeansThatModelAlone) {
-  EXPECT_EQ(Parse(R"({"model": "b", "messages": [{"role": "user", "content": "x"}]})").request.options.only_model, 1);
+  EXPECT_EQ(Parse(R"({"model": "b", "messages": [{"role": "user", "content": "x"}]})")
+                .request.options.only_model,
+            1);
   EXPECT_EQ(Parse(R"({"prompt": "x"})", false).request.prompt, "x");
 }
 
@@ -70,17 +74,28 @@ TEST(OpenAi, RejectsMalformedAndWronglyTypedBodies) {
   EXPECT_EQ(Reject(R"({"messages": []})").param, "messages");
   EXPECT_EQ(Reject(R"({"messages": [{"role": "wizard", "content": "x"}]})").param, "messages");
   EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": 5}]})").param, "messages");
-  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": "10"})").param, "max_tokens");
-  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0})").param, "max_tokens");
-  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 999999})").param, "max_tokens");
-  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "temperature": -1})").param, "temperature");
-  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "stream": "yes"})").param, "stream");
-  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "stop": [1]})").param, "stop");
+  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": "10"})").param,
+            "max_tokens");
+  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0})").param,
+            "max_tokens");
+  EXPECT_EQ(
+      Reject(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 999999})").param,
+      "max_tokens");
+  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "temperature": -1})").param,
+            "temperature");
+  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "stream": "yes"})").param,
+            "stream");
+  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "stop": [1]})").param,
+            "stop");
   EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "n": 2})").param, "n");
-  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "coolfusion": {"method": "magic"}})").param,
-            "coolfusion.method");
+  EXPECT_EQ(
+      Reject(
+          R"({"messages": [{"role": "user", "content": "x"}], "coolfusion": {"method": "magic"}})")
+          .param,
+      "coolfusion.method");
   EXPECT_EQ(Reject(R"({"prompt": 5})", false).param, "prompt");
-  const ApiError e = Reject(R"({"model": "gpt-9", "messages": [{"role": "user", "content": "x"}]})");
+  const ApiError e =
+      Reject(R"({"model": "gpt-9", "messages": [{"role": "user", "content": "x"}]})");
   EXPECT_EQ(e.status, 404);
   EXPECT_EQ(e.code, "model_not_found");
 }

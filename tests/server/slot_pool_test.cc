@@ -33,7 +33,8 @@ TEST(SlotPool, LeasesAreExclusiveAndTheQueueIsBounded) {
   EXPECT_NE(a->index(), b->index());
   EXPECT_EQ(pool.busy(), 2u);
   // One may wait; it gets the slot that is released.
-  std::thread waiter([&] { EXPECT_TRUE(pool.Acquire(nullptr, milliseconds(5), milliseconds(5000), &c).ok()); });
+  std::thread waiter(
+      [&] { EXPECT_TRUE(pool.Acquire(nullptr, milliseconds(5), milliseconds(5000), &c).ok()); });
   while (pool.waiting() == 0) std::this_thread::sleep_for(milliseconds(1));
   // A second waiter exceeds the queue: refused at once.
   Status st = pool.Acquire(nullptr, milliseconds(5), milliseconds(1000), &d);
@@ -50,12 +51,15 @@ TEST(SlotPool, WaitingEndsOnCancelOrTimeout) {
   std::unique_ptr<SlotPool::Lease> a, b;
   ASSERT_TRUE(pool.Acquire(nullptr, milliseconds(5), milliseconds(1000), &a).ok());
   std::atomic<bool> gone{false};
-  std::thread t([&] { std::this_thread::sleep_for(milliseconds(30)); gone = true; });
+  std::thread t([&] {
+    std::this_thread::sleep_for(milliseconds(30));
+    gone = true;
+  });
   Status st = pool.Acquire([&] { return gone.load(); }, milliseconds(5), milliseconds(5000), &b);
   t.join();
   EXPECT_EQ(st.code(), Status::Code::kCancelled);
   st = pool.Acquire(nullptr, milliseconds(5), milliseconds(50), &b);
-  EXPECT_EQ(st.code(), Status::Code::kResourceExhausted);
+  EXPECT_EQ(st.code(), Status::Code::kDeadlineExceeded);
   EXPECT_EQ(pool.waiting(), 0u);
 }
 

@@ -18,13 +18,21 @@ inline std::string SourceDir() { return COOLFUSION_SOURCE_DIR; }
 // The arguments the build gives coolfusion-make-model for the rand-* models.
 inline std::string TinyModelArgs() { return COOLFUSION_TINY_MODEL_ARGS; }
 
-inline std::string Vocab(const std::string& name) { return VocabDir() + "/ggml-vocab-" + name + ".gguf"; }
+inline std::string Vocab(const std::string& name) {
+  return VocabDir() + "/ggml-vocab-" + name + ".gguf";
+}
 inline std::vector<std::string> BoundaryVocabs() {
   return {"llama-spm", "llama-bpe", "qwen2", "gpt-2", "phi-3", "falcon", "deepseek-coder"};
 }
-inline std::string Shared(const std::string& name) { return SharedModelDir() + "/" + name + ".gguf"; }
-inline std::string Tiny(const std::string& vocab) { return TinyModelDir() + "/rand-" + vocab + ".gguf"; }
+inline std::string Shared(const std::string& name) {
+  return SharedModelDir() + "/" + name + ".gguf";
+}
+inline std::string Tiny(const std::string& vocab) {
+  return TinyModelDir() + "/rand-" + vocab + ".gguf";
+}
 // The committed zoo (models/): "a", "b", "c", "b-weak".
-inline std::string Zoo(const std::string& name) { return SourceDir() + "/models/arith3-" + name + ".gguf"; }
+inline std::string Zoo(const std::string& name) {
+  return SourceDir() + "/models/arith3-" + name + ".gguf";
+}
 
 }  // namespace coolfusion::testing

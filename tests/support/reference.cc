@@ -26,7 +26,8 @@ bool ReferenceBoundaries(const std::vector<const llama_vocab*>& vocabs, const st
                          std::vector<size_t>* out) {
   out->clear();
   UErrorCode st = U_ZERO_ERROR;
-  std::unique_ptr<icu::BreakIterator> bi(icu::BreakIterator::createWordInstance(icu::Locale::getRoot(), st));
+  std::unique_ptr<icu::BreakIterator> bi(
+      icu::BreakIterator::createWordInstance(icu::Locale::getRoot(), st));
   UText* ut = utext_openUTF8(nullptr, text.data(), (int64_t)text.size(), &st);
   bi->setText(ut, st);
   std::vector<std::vector<llama_token>> full(vocabs.size());
@@ -42,8 +43,11 @@ bool ReferenceBoundaries(const std::vector<const llama_vocab*>& vocabs, const st
     if (!bi->isBoundary((int32_t)p)) continue;
     bool ok = true;
     for (size_t i = 0; ok && i < vocabs.size(); ++i) {
-      if (!Tok(vocabs[i], text.substr(0, p), &prefix)) ok = false;
-      else ok = prefix.size() <= full[i].size() && std::equal(prefix.begin(), prefix.end(), full[i].begin());
+      if (!Tok(vocabs[i], text.substr(0, p), &prefix))
+        ok = false;
+      else
+        ok = prefix.size() <= full[i].size() &&
+             std::equal(prefix.begin(), prefix.end(), full[i].begin());
     }
     if (ok) out->push_back(p);
   }

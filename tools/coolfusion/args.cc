@@ -14,19 +14,23 @@ Status ParseInt(const std::string& flag, const std::string& v, long lo, long hi,
   char* end = nullptr;
   errno = 0;
   const long x = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || errno != 0) return Status::InvalidArgument(flag + " expects an integer, got '" + v + "'");
+  if (v.empty() || *end != '\0' || errno != 0)
+    return Status::InvalidArgument(flag + " expects an integer, got '" + v + "'");
   if (x < lo || x > hi) {
-    return Status::InvalidArgument(flag + " must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " + v);
+    return Status::InvalidArgument(flag + " must be in " + std::to_string(lo) + ".." +
+                                   std::to_string(hi) + ", got " + v);
   }
   *out = (int)x;
   return Status::Ok();
 }
 
-Status ParseFloat(const std::string& flag, const std::string& v, double lo, double hi, double* out) {
+Status ParseFloat(const std::string& flag, const std::string& v, double lo, double hi,
+                  double* out) {
   char* end = nullptr;
   errno = 0;
   const double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || errno != 0 || x != x) return Status::InvalidArgument(flag + " expects a number, got '" + v + "'");
+  if (v.empty() || *end != '\0' || errno != 0 || x != x)
+    return Status::InvalidArgument(flag + " expects a number, got '" + v + "'");
   if (x < lo || x > hi) return Status::InvalidArgument(flag + " out of range: " + v);
   *out = x;
   return Status::Ok();
@@ -43,11 +47,13 @@ std::vector<std::string> SplitList(const std::string& v) {
 
 // A comma-separated list of names, each parsed by `parse`; the error names the flag.
 template <typename T, typename Parse>
-Status ParseList(const std::string& flag, const std::string& v, Parse parse, const char* known, std::vector<T>* out) {
+Status ParseList(const std::string& flag, const std::string& v, Parse parse, const char* known,
+                 std::vector<T>* out) {
   out->clear();
   for (const std::string& name : SplitList(v)) {
     T x;
-    if (!parse(name, &x)) return Status::InvalidArgument("unknown " + flag + " '" + name + "' (" + known + ")");
+    if (!parse(name, &x))
+      return Status::InvalidArgument("unknown " + flag + " '" + name + "' (" + known + ")");
     out->push_back(x);
   }
   if (out->empty()) return Status::InvalidArgument(flag + " is empty");
@@ -83,7 +89,8 @@ Status ParseModel(const std::string& spec, const ModelOptions& defaults, ModelOp
       rpc_from_defaults = false;
       out->rpc.push_back(v);
     } else {
-      return Status::InvalidArgument("unknown model option '" + k + "' in -m " + spec + " (ctx, threads, ngl, weight, rpc)");
+      return Status::InvalidArgument("unknown model option '" + k + "' in -m " + spec +
+                                     " (ctx, threads, ngl, weight, rpc)");
     }
   }
   return Status::Ok();
@@ -139,7 +146,8 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       // llama.cpp's flag: comma-separated workers, here for every model without its own rpc=
       CF_RETURN_IF_ERROR(value(&v));
       defaults.rpc = SplitList(v);
-      if (defaults.rpc.empty()) return Status::InvalidArgument("--rpc expects HOST:PORT[,HOST:PORT...]");
+      if (defaults.rpc.empty())
+        return Status::InvalidArgument("--rpc expects HOST:PORT[,HOST:PORT...]");
     } else if (a == "--rpc-timeout") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseFloat(a, v, 0, 1e6, &defaults.rpc_timeout_s));
@@ -148,20 +156,26 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       CF_RETURN_IF_ERROR(ParseInt(a, v, -1, 100000, &defaults.n_gpu_layers));
     } else if (a == "--method") {
       CF_RETURN_IF_ERROR(value(&v));
-      CF_RETURN_IF_ERROR(ParseList(a, v, [](const std::string& n, Method* m) { return ParseMethod(n, m); },
-                                   "cool, cool-shortest, rerank, cool+r, single", &out->methods));
+      CF_RETURN_IF_ERROR(ParseList(
+          a, v, [](const std::string& n, Method* m) { return ParseMethod(n, m); },
+          "cool, cool-shortest, rerank, cool+r, single", &out->methods));
       out->gen.method = out->methods.front();
     } else if (a == "--score") {
       CF_RETURN_IF_ERROR(value(&v));
-      CF_RETURN_IF_ERROR(ParseList(a, v, [](const std::string& n, ScoreRule* r) { return ParseScoreRule(n, r); },
-                                   "auto, mean, geomean, sweetspan, median", &out->scores));
+      CF_RETURN_IF_ERROR(ParseList(
+          a, v, [](const std::string& n, ScoreRule* r) { return ParseScoreRule(n, r); },
+          "auto, mean, geomean, sweetspan, median", &out->scores));
       out->gen.scoring.rule = out->scores.front();
     } else if (a == "--prompt-weights" || a == "--word-end") {
       CF_RETURN_IF_ERROR(value(&v));
-      Switch* sw = a == "--word-end" ? &out->gen.scoring.word_end : &out->gen.scoring.prompt_weights;
-      if (v == "on") *sw = Switch::kOn;
-      else if (v == "off") *sw = Switch::kOff;
-      else return Status::InvalidArgument(a + " expects on or off, got '" + v + "'");
+      Switch* sw =
+          a == "--word-end" ? &out->gen.scoring.word_end : &out->gen.scoring.prompt_weights;
+      if (v == "on")
+        *sw = Switch::kOn;
+      else if (v == "off")
+        *sw = Switch::kOff;
+      else
+        return Status::InvalidArgument(a + " expects on or off, got '" + v + "'");
     } else if (a == "--prompt-temp") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseFloat(a, v, -1e300, 1e300, &out->gen.scoring.prompt_temp));
@@ -170,7 +184,8 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "--sit-out") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseFloat(a, v, 0, 1, &out->gen.scoring.sit_out));
-      if (out->gen.scoring.sit_out >= 1) return Status::InvalidArgument("--sit-out must be in [0, 1), got " + v);
+      if (out->gen.scoring.sit_out >= 1)
+        return Status::InvalidArgument("--sit-out must be in [0, 1), got " + v);
     } else if (a == "--sweetspan-ratio") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseFloat(a, v, 1.0, 1e300, &out->gen.scoring.sweetspan_ratio));

@@ -13,34 +13,34 @@ struct CommonArgs {
   std::vector<ModelOptions> models;  // -m PATH[@ctx=N,threads=N,ngl=N,weight=W]
   std::string prompt;                // -p TEXT, or -f FILE
   bool prompt_given = false;
-  std::string system;                // --system TEXT (chat)
-  std::string text_file;             // --text-file FILE (boundaries)
-  GenerateOptions gen;               // -n, --method, --temp, --top-p, --seed, --stop, ...
-  bool json = false;                 // --json
-  bool trace = false;                // --trace: per-step trace on stderr
-  bool verbose = false;              // --verbose: llama.cpp's own log
-  int repeat = 3;                    // bench: --repeat
+  std::string system;     // --system TEXT (chat)
+  std::string text_file;  // --text-file FILE (boundaries)
+  GenerateOptions gen;    // -n, --method, --temp, --top-p, --seed, --stop, ...
+  bool json = false;      // --json
+  bool trace = false;     // --trace: per-step trace on stderr
+  bool verbose = false;   // --verbose: llama.cpp's own log
+  int repeat = 3;         // bench: --repeat
   std::vector<std::string> big_models;
   bool help = false;
   // serve
-  std::string host = "127.0.0.1";    // --host
-  int port = 8080;                    // --port
-  int parallel = 1;                   // -np, --parallel
-  int max_queue = 16;                 // --max-queue
-  int max_body = 1 << 20;             // --max-body (bytes)
-  int max_tokens = 2048;              // --max-tokens (largest max_tokens a request may ask)
-  int queue_timeout = 120;            // --queue-timeout (seconds)
-  std::string api_key;                // --api-key
+  std::string host = "127.0.0.1";  // --host
+  int port = 8080;                 // --port
+  int parallel = 1;                // -np, --parallel
+  int max_queue = 16;              // --max-queue
+  int max_body = 1 << 20;          // --max-body (bytes)
+  int max_tokens = 2048;           // --max-tokens (largest max_tokens a request may ask)
+  int queue_timeout = 120;         // --queue-timeout (seconds)
+  std::string api_key;             // --api-key
   // eval
-  std::vector<Method> methods;        // --method a,b,c (eval takes a list)
-  std::string data;                   // --data FILE
-  std::string task = "gsm8k";         // --task NAME
-  std::string train;                  // --train FILE (few-shot demonstrations)
-  int few_shot = 0;                   // --few-shot K
-  int limit = 0;                      // --limit N (0: all rows)
-  std::string json_out;               // eval: --json OUT
-  std::string svg_out;                // --svg OUT
-  std::vector<ScoreRule> scores;      // --score a,b (eval compares the rules; others take one)
+  std::vector<Method> methods;    // --method a,b,c (eval takes a list)
+  std::string data;               // --data FILE
+  std::string task = "gsm8k";     // --task NAME
+  std::string train;              // --train FILE (few-shot demonstrations)
+  int few_shot = 0;               // --few-shot K
+  int limit = 0;                  // --limit N (0: all rows)
+  std::string json_out;           // eval: --json OUT
+  std::string svg_out;            // --svg OUT
+  std::vector<ScoreRule> scores;  // --score a,b (eval compares the rules; others take one)
 };
 
 // Parses argv[first..]. Unknown flags, missing values and out-of-range numbers are errors.

@@ -24,20 +24,27 @@ double Median(std::vector<double> v) {
 
 // A prompt of ordinary English prose (~600 bytes) for the cost of prompt likelihoods.
 constexpr const char* kCostPrompt =
-    "The old lighthouse stood at the end of a narrow spit of land, where the river met the sea. For "
-    "more than a hundred years its keepers had climbed the spiral stairs each evening to light the lamp, "
-    "and each morning they had written a few lines in the log: the weather, the ships that passed, a "
-    "storm that broke a window. When the light was automated, the last keeper moved to the village, but "
-    "he still walked out along the shore every day to look at it. Children asked him what it had been "
-    "like to live there, alone with the wind, and he told them it had never felt lonely, because the sea "
+    "The old lighthouse stood at the end of a narrow spit of land, where the river met the sea. "
+    "For "
+    "more than a hundred years its keepers had climbed the spiral stairs each evening to light the "
+    "lamp, "
+    "and each morning they had written a few lines in the log: the weather, the ships that passed, "
+    "a "
+    "storm that broke a window. When the light was automated, the last keeper moved to the "
+    "village, but "
+    "he still walked out along the shore every day to look at it. Children asked him what it had "
+    "been "
+    "like to live there, alone with the wind, and he told them it had never felt lonely, because "
+    "the sea "
     "was always talking. One winter a ship lost its way in the fog, and the keeper,";
 
-Status BenchSet(const std::string& label, const std::vector<ModelOptions>& models, const CommonArgs& a,
-                nlohmann::json* out) {
+Status BenchSet(const std::string& label, const std::vector<ModelOptions>& models,
+                const CommonArgs& a, nlohmann::json* out) {
   std::unique_ptr<Ensemble> fused;
   CF_RETURN_IF_ERROR(Ensemble::Open(models, &fused));
   std::vector<std::unique_ptr<Ensemble>> singles(models.size());
-  for (size_t u = 0; u < models.size(); ++u) CF_RETURN_IF_ERROR(Ensemble::Open({models[u]}, &singles[u]));
+  for (size_t u = 0; u < models.size(); ++u)
+    CF_RETURN_IF_ERROR(Ensemble::Open({models[u]}, &singles[u]));
   const std::string prompt = a.prompt_given ? a.prompt : "Once upon a time";
   const size_t k = models.size();
 
@@ -127,19 +134,26 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
   const double share = fused_ms > 0 ? (fused_ms - decode_ms) / fused_ms : 0;
   std::printf("\n== %s, %zu models:", label.c_str(), k);
   for (const auto& m : models) std::printf(" %s", std::filesystem::path(m.path).filename().c_str());
-  std::printf("\n   fused (cool): %.1f ms sequential, %.1f ms with --parallel-models, for %.0f new tokens in "
-              "%.0f segments (median of %d)\n",
-              fused_ms, parallel_ms, new_tokens / reps, segments / reps, a.repeat);
-  std::printf("   (1) engine overhead: %.1f%% of fused wall time outside llama_decode (sequential run; goal <= 5%%)\n",
-              100 * share);
-  std::printf("   (2) per committed segment, per model: decode calls = draft decodes (which also pre-score the others'\n"
-              "       drafts) + scoring calls + other (pre-scoring after the model's own draft, re-decoding)\n");
+  std::printf(
+      "\n   fused (cool): %.1f ms sequential, %.1f ms with --parallel-models, for %.0f new tokens "
+      "in "
+      "%.0f segments (median of %d)\n",
+      fused_ms, parallel_ms, new_tokens / reps, segments / reps, a.repeat);
+  std::printf(
+      "   (1) engine overhead: %.1f%% of fused wall time outside llama_decode (sequential run; "
+      "goal <= 5%%)\n",
+      100 * share);
+  std::printf(
+      "   (2) per committed segment, per model: decode calls = draft decodes (which also pre-score "
+      "the others'\n"
+      "       drafts) + scoring calls + other (pre-scoring after the model's own draft, "
+      "re-decoding)\n");
   nlohmann::json per_model = nlohmann::json::array();
   for (size_t v = 0; v < k; ++v) {
     const double n = std::max(segments, 1.0);
     const double other = (seg_calls[v] - seg_draft[v] - seg_scoring[v]) / n;
-    std::printf("       model %zu: %.2f = %.2f + %.2f + %.2f calls, %.2f tokens decoded\n", v, seg_calls[v] / n,
-                seg_draft[v] / n, seg_scoring[v] / n, other, seg_tokens[v] / n);
+    std::printf("       model %zu: %.2f = %.2f + %.2f + %.2f calls, %.2f tokens decoded\n", v,
+                seg_calls[v] / n, seg_draft[v] / n, seg_scoring[v] / n, other, seg_tokens[v] / n);
     per_model.push_back({{"calls_per_segment", seg_calls[v] / n},
                          {"draft_calls_per_segment", seg_draft[v] / n},
                          {"scoring_calls_per_segment", seg_scoring[v] / n},
@@ -151,15 +165,20 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
   std::printf("       segments where all candidates agreed (nothing to score): %.0f of %.0f\n",
               agreed_segments / reps, segments / reps);
   std::printf("   (3) single-model greedy for the same new tokens:");
-  for (size_t v = 0; v < k; ++v) std::printf(" m%zu %.0f tok %.1f ms;", v, single_tokens[v] / reps, single_ms[v] / reps);
-  std::printf("\n       R = fused / sum of singles = %.1f / %.1f = %.2f sequential (median ratio %.2f), %.2f parallel; "
-              "goal <= 1.5 for bench-size models\n", fused_ms, sum_ms, fused_ms / sum_ms, Median(ratio),
-              parallel_ms / sum_ms);
+  for (size_t v = 0; v < k; ++v)
+    std::printf(" m%zu %.0f tok %.1f ms;", v, single_tokens[v] / reps, single_ms[v] / reps);
+  std::printf(
+      "\n       R = fused / sum of singles = %.1f / %.1f = %.2f sequential (median ratio %.2f), "
+      "%.2f parallel; "
+      "goal <= 1.5 for bench-size models\n",
+      fused_ms, sum_ms, fused_ms / sum_ms, Median(ratio), parallel_ms / sum_ms);
   const double p_off = Median(prompt_off), p_on = Median(prompt_on);
   const double fit_share = p_off > 0 ? (p_on - p_off) / p_off : 0;
-  std::printf("   (4) prompt likelihoods (prompt weights) on a %zu-byte prompt: prompt %.1f ms with, %.1f ms without "
-              "= +%.1f%% (%.2f ms of it log-softmax rows); goal < 10%%\n",
-              std::string(kCostPrompt).size(), p_on, p_off, 100 * fit_share, Median(fit_ms));
+  std::printf(
+      "   (4) prompt likelihoods (prompt weights) on a %zu-byte prompt: prompt %.1f ms with, %.1f "
+      "ms without "
+      "= +%.1f%% (%.2f ms of it log-softmax rows); goal < 10%%\n",
+      std::string(kCostPrompt).size(), p_on, p_off, 100 * fit_share, Median(fit_ms));
   std::fflush(stdout);
   *out = {{"label", label},
           {"prompt_ms_with_weights", p_on},
@@ -184,7 +203,8 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
 
 int CmdBench(const CommonArgs& a) {
   if (a.models.size() < 2 && a.big_models.size() < 2) {
-    return Fail(Status::InvalidArgument("bench needs 2 or 3 models: -m A -m B [-m C] and/or --big X --big Y [--big Z]"));
+    return Fail(Status::InvalidArgument(
+        "bench needs 2 or 3 models: -m A -m B [-m C] and/or --big X --big Y [--big Z]"));
   }
   std::vector<std::pair<std::string, std::vector<ModelOptions>>> groups;
   if (a.models.size() >= 2) groups.push_back({"tiny", a.models});
@@ -198,9 +218,11 @@ int CmdBench(const CommonArgs& a) {
     }
     groups.push_back({"bench-size", big});
   }
-  std::printf("coolfusion bench: -n %d, %d repeats (+1 warm-up), greedy, method cool, score %s, prompt weights off "
-              "in (1)-(3) (every model takes part)\n",
-              a.gen.max_new_tokens, a.repeat, ScoreRuleName(a.gen.scoring.rule));
+  std::printf(
+      "coolfusion bench: -n %d, %d repeats (+1 warm-up), greedy, method cool, score %s, prompt "
+      "weights off "
+      "in (1)-(3) (every model takes part)\n",
+      a.gen.max_new_tokens, a.repeat, ScoreRuleName(a.gen.scoring.rule));
   nlohmann::json all = nlohmann::json::array();
   for (const auto& [label, models] : groups) {
     for (size_t k = 2; k <= std::min<size_t>(3, models.size()); ++k) {

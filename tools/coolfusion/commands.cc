@@ -19,11 +19,13 @@ int Fail(const Status& s) {
   return 1;
 }
 
-Status OpenEnsemble(const std::vector<ModelOptions>& models, bool quiet, std::unique_ptr<Ensemble>* out) {
+Status OpenEnsemble(const std::vector<ModelOptions>& models, bool quiet,
+                    std::unique_ptr<Ensemble>* out) {
   // Progress is for people: shown on a terminal only, so that scripts see just errors.
   if (!quiet && isatty(STDERR_FILENO)) {
     for (size_t i = 0; i < models.size(); ++i) {
-      std::fprintf(stderr, "loading model %zu/%zu: %s\n", i + 1, models.size(), models[i].path.c_str());
+      std::fprintf(stderr, "loading model %zu/%zu: %s\n", i + 1, models.size(),
+                   models[i].path.c_str());
     }
   }
   return Ensemble::Open(models, out);
@@ -50,7 +52,8 @@ Status RunAndPrint(Ensemble& e, const Request& req, const CommonArgs& a, Generat
 void PrintSummary(const GenerationResult& r) {
   for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   std::fprintf(stderr,
-               "\n[%zu segments, %d new tokens, stop: %s | %.1f ms total (%.1f generate, %.1f score, %.1f in "
+               "\n[%zu segments, %d new tokens, stop: %s | %.1f ms total (%.1f generate, %.1f "
+               "score, %.1f in "
                "llama_decode) | %.2f tokens/s]\n",
                r.segments.size(), r.n_new_tokens, StopReasonName(r.stop_reason), r.timings.total_ms,
                r.timings.generate_ms, r.timings.score_ms, r.timings.decode_ms,
@@ -61,7 +64,8 @@ void PrintSummary(const GenerationResult& r) {
 
 int CmdGenerate(const CommonArgs& a) {
   if (a.models.empty()) return Fail(Status::InvalidArgument("no model given (use -m FILE)"));
-  if (!a.prompt_given) return Fail(Status::InvalidArgument("no prompt given (use -p TEXT or -f FILE)"));
+  if (!a.prompt_given)
+    return Fail(Status::InvalidArgument("no prompt given (use -p TEXT or -f FILE)"));
   std::unique_ptr<Ensemble> e;
   Status st = OpenEnsemble(a.models, a.json, &e);
   if (!st.ok()) return Fail(st);
@@ -89,9 +93,11 @@ int CmdChat(const CommonArgs& a) {
   if (!st.ok()) return Fail(st);
   for (size_t i = 0; i < e->size(); ++i) {
     std::fprintf(stderr, "model %zu: %s chat template\n", i,
-                 e->info(i).has_chat_template ? "its own GGUF" : "no GGUF template; plain 'Role: text' lines for");
+                 e->info(i).has_chat_template ? "its own GGUF"
+                                              : "no GGUF template; plain 'Role: text' lines for");
   }
-  std::fprintf(stderr, "type a message; /reset clears the conversation, /exit or end of input quits\n");
+  std::fprintf(stderr,
+               "type a message; /reset clears the conversation, /exit or end of input quits\n");
   CommonArgs args = a;
   for (size_t i = 0; i < e->size(); ++i) {
     // A model without a template knows no end of turn: stop at the next "User:" line.
@@ -134,7 +140,8 @@ int CmdChat(const CommonArgs& a) {
 }
 
 int CmdBoundaries(const CommonArgs& a) {
-  if (a.models.empty()) return Fail(Status::InvalidArgument("no model given (use -m FILE; vocab-only GGUFs work)"));
+  if (a.models.empty())
+    return Fail(Status::InvalidArgument("no model given (use -m FILE; vocab-only GGUFs work)"));
   std::string text = a.prompt;
   if (!a.text_file.empty()) {
     Status st = ReadFile(a.text_file, &text);
@@ -173,7 +180,8 @@ int CmdBoundaries(const CommonArgs& a) {
       size_t shared = 0;
       for (const auto& p : vocab[i]) shared += vocab[j].count(p);
       const size_t uni = vocab[i].size() + vocab[j].size() - shared;
-      overlap.push_back({{"models", {i, j}}, {"shared_pieces", shared},
+      overlap.push_back({{"models", {i, j}},
+                         {"shared_pieces", shared},
                          {"jaccard", uni ? (double)shared / uni : 0.0}});
     }
   }
@@ -191,13 +199,14 @@ int CmdBoundaries(const CommonArgs& a) {
     size_t prev = 0;
     std::string seg;
     for (size_t x : b) {
-      seg += "[" + text.substr(prev, x - prev) + "]";
+      seg.append(1, '[').append(text, prev, x - prev).append(1, ']');
       prev = x;
     }
     std::printf("%s\n", seg.c_str());
     for (const auto& o : overlap) {
-      std::printf("models %d and %d share %zu token strings (Jaccard %.3f)\n", o["models"][0].get<int>(),
-                  o["models"][1].get<int>(), o["shared_pieces"].get<size_t>(), o["jaccard"].get<double>());
+      std::printf("models %d and %d share %zu token strings (Jaccard %.3f)\n",
+                  o["models"][0].get<int>(), o["models"][1].get<int>(),
+                  o["shared_pieces"].get<size_t>(), o["jaccard"].get<double>());
     }
   }
   return 0;

@@ -15,6 +15,7 @@ int CmdEval(const CommonArgs& a);
 // Prints "error: <message>" on stderr and returns 1.
 int Fail(const Status& s);
 // Loads the models with a progress line per model on stderr.
-Status OpenEnsemble(const std::vector<ModelOptions>& models, bool quiet, std::unique_ptr<Ensemble>* out);
+Status OpenEnsemble(const std::vector<ModelOptions>& models, bool quiet,
+                    std::unique_ptr<Ensemble>* out);
 
 }  // namespace coolfusion::cli

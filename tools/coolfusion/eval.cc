@@ -39,9 +39,12 @@ std::string Basename(const std::string& p) {
 
 std::string Duration(double s) {
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
-  else if (s >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", (int)(s / 60), (int)s % 60);
-  else std::snprintf(buf, sizeof buf, "%.0fs", s);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%dm%02ds", (int)(s / 60), (int)s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%.0fs", s);
   return buf;
 }
 
@@ -49,17 +52,20 @@ std::string Duration(double s) {
 // otherwise (logs stay short).
 class Progress {
  public:
-  explicit Progress(size_t total) : total_(total), tty_(isatty(STDERR_FILENO)), start_(Clock::now()) {}
+  explicit Progress(size_t total)
+      : total_(total), tty_(isatty(STDERR_FILENO)), start_(Clock::now()) {}
   void Update(size_t done, const std::string& what) {
     const double el = std::chrono::duration<double>(Clock::now() - start_).count();
     const int pct = total_ ? (int)(100 * done / total_) : 100;
     if (!tty_ && pct < next_pct_ && done != total_) return;
     next_pct_ = pct / 5 * 5 + 5;
     const int width = 30, filled = total_ ? (int)(width * done / total_) : width;
-    const std::string bar = std::string((size_t)filled, '#') + std::string((size_t)(width - filled), '.');
+    const std::string bar =
+        std::string((size_t)filled, '#') + std::string((size_t)(width - filled), '.');
     const double eta = done ? el / (double)done * (double)(total_ - done) : 0;
-    std::fprintf(stderr, "%s[%s] %3d%% %zu/%zu %-28s elapsed %s ETA %s%s", tty_ ? "\r" : "", bar.c_str(), pct,
-                 done, total_, what.c_str(), Duration(el).c_str(), Duration(eta).c_str(), tty_ ? "" : "\n");
+    std::fprintf(stderr, "%s[%s] %3d%% %zu/%zu %-28s elapsed %s ETA %s%s", tty_ ? "\r" : "",
+                 bar.c_str(), pct, done, total_, what.c_str(), Duration(el).c_str(),
+                 Duration(eta).c_str(), tty_ ? "" : "\n");
     if (tty_ && done == total_) std::fputc('\n', stderr);
     std::fflush(stderr);
   }
@@ -75,11 +81,16 @@ class Progress {
 std::string Escape(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
+    if (c == '<')
+      o += "&lt;";
+    else if (c == '>')
+      o += "&gt;";
+    else if (c == '&')
+      o += "&amp;";
+    else if (c == '"')
+      o += "&quot;";
+    else
+      o += c;
   }
   return o;
 }
@@ -88,14 +99,16 @@ std::string Escape(const std::string& s) {
 std::string Chart(const std::vector<Run>& runs, const std::string& title) {
   const int label_w = 330, plot_w = 420, row_h = 28, top = 48, bottom = 40;
   const int h = top + (int)runs.size() * row_h + bottom, w = label_w + plot_w + 70;
-  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(w) + "\" height=\"" +
-                  std::to_string(h) + "\" font-family=\"sans-serif\" font-size=\"13\">\n";
+  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(w) +
+                  "\" height=\"" + std::to_string(h) +
+                  "\" font-family=\"sans-serif\" font-size=\"13\">\n";
   s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s += "<text x=\"10\" y=\"24\" font-size=\"15\" font-weight=\"bold\">" + Escape(title) + "</text>\n";
+  s += "<text x=\"10\" y=\"24\" font-size=\"15\" font-weight=\"bold\">" + Escape(title) +
+       "</text>\n";
   for (int t = 0; t <= 100; t += 20) {
     const int x = label_w + plot_w * t / 100;
-    s += "<line x1=\"" + std::to_string(x) + "\" y1=\"" + std::to_string(top - 6) + "\" x2=\"" + std::to_string(x) +
-         "\" y2=\"" + std::to_string(h - bottom + 4) + "\" stroke=\"#ddd\"/>\n";
+    s += "<line x1=\"" + std::to_string(x) + "\" y1=\"" + std::to_string(top - 6) + "\" x2=\"" +
+         std::to_string(x) + "\" y2=\"" + std::to_string(h - bottom + 4) + "\" stroke=\"#ddd\"/>\n";
     s += "<text x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(h - bottom + 20) +
          "\" text-anchor=\"middle\" fill=\"#555\">" + std::to_string(t) + "%</text>\n";
   }
@@ -109,19 +122,20 @@ std::string Chart(const std::vector<Run>& runs, const std::string& title) {
     const int bw = (int)(plot_w * acc);
     s += "<text x=\"" + std::to_string(label_w - 8) + "\" y=\"" + std::to_string(y + 17) +
          "\" text-anchor=\"end\">" + Escape(r.label) + "</text>\n";
-    s += "<rect x=\"" + std::to_string(label_w) + "\" y=\"" + std::to_string(y + 4) + "\" width=\"" +
-         std::to_string(bw) + "\" height=\"" + std::to_string(row_h - 8) + "\" fill=\"" +
-         (fused ? "#2b7bba" : "#9ab") + "\"/>\n";
-    const int xl = label_w + (int)(plot_w * lo), xh = label_w + (int)(plot_w * hi), ym = y + row_h / 2;
-    s += "<line x1=\"" + std::to_string(xl) + "\" y1=\"" + std::to_string(ym) + "\" x2=\"" + std::to_string(xh) +
-         "\" y2=\"" + std::to_string(ym) + "\" stroke=\"black\"/>\n";
+    s += "<rect x=\"" + std::to_string(label_w) + "\" y=\"" + std::to_string(y + 4) +
+         "\" width=\"" + std::to_string(bw) + "\" height=\"" + std::to_string(row_h - 8) +
+         "\" fill=\"" + (fused ? "#2b7bba" : "#9ab") + "\"/>\n";
+    const int xl = label_w + (int)(plot_w * lo), xh = label_w + (int)(plot_w * hi),
+              ym = y + row_h / 2;
+    s += "<line x1=\"" + std::to_string(xl) + "\" y1=\"" + std::to_string(ym) + "\" x2=\"" +
+         std::to_string(xh) + "\" y2=\"" + std::to_string(ym) + "\" stroke=\"black\"/>\n";
     for (int x : {xl, xh})
-      s += "<line x1=\"" + std::to_string(x) + "\" y1=\"" + std::to_string(ym - 5) + "\" x2=\"" + std::to_string(x) +
-           "\" y2=\"" + std::to_string(ym + 5) + "\" stroke=\"black\"/>\n";
+      s += "<line x1=\"" + std::to_string(x) + "\" y1=\"" + std::to_string(ym - 5) + "\" x2=\"" +
+           std::to_string(x) + "\" y2=\"" + std::to_string(ym + 5) + "\" stroke=\"black\"/>\n";
     char pct[16];
     std::snprintf(pct, sizeof pct, "%.1f%%", 100 * acc);
-    s += "<text x=\"" + std::to_string(std::max(xh, label_w + bw) + 6) + "\" y=\"" + std::to_string(y + 17) + "\">" +
-         pct + "</text>\n";
+    s += "<text x=\"" + std::to_string(std::max(xh, label_w + bw) + 6) + "\" y=\"" +
+         std::to_string(y + 17) + "\">" + pct + "</text>\n";
   }
   return s + "</svg>\n";
 }
@@ -137,7 +151,8 @@ Status WriteText(const std::string& path, const std::string& text) {
 }  // namespace
 
 int CmdEval(const CommonArgs& a) {
-  if (a.models.empty()) return Fail(Status::InvalidArgument("no model given (use -m FILE, repeatable)"));
+  if (a.models.empty())
+    return Fail(Status::InvalidArgument("no model given (use -m FILE, repeatable)"));
   if (a.data.empty()) return Fail(Status::InvalidArgument("no dataset given (use --data FILE)"));
   if (a.few_shot > 0 && a.train.empty())
     return Fail(Status::InvalidArgument("--few-shot needs --train FILE to take the examples from"));
@@ -150,21 +165,26 @@ int CmdEval(const CommonArgs& a) {
   if (a.few_shot > 0) {
     if (!(st = eval::LoadDataset(task, a.train, &train)).ok()) return Fail(st);
     if (train.examples.size() < (size_t)a.few_shot)
-      return Fail(Status::InvalidArgument(a.train + " has " + std::to_string(train.examples.size()) +
-                                          " rows, fewer than --few-shot " + std::to_string(a.few_shot)));
+      return Fail(
+          Status::InvalidArgument(a.train + " has " + std::to_string(train.examples.size()) +
+                                  " rows, fewer than --few-shot " + std::to_string(a.few_shot)));
     shots.assign(train.examples.begin(), train.examples.begin() + a.few_shot);
   }
   const size_t total_rows = data.examples.size();
   if (a.limit > 0 && (size_t)a.limit < data.examples.size()) data.examples.resize((size_t)a.limit);
-  std::fprintf(stderr, "eval: %zu of %zu rows of %s (task %s, %d-shot)%s\n", data.examples.size(), total_rows,
-               a.data.c_str(), task.name.c_str(), a.few_shot,
-               data.blank_lines ? (", " + std::to_string(data.blank_lines) + " blank lines skipped").c_str() : "");
+  std::fprintf(stderr, "eval: %zu of %zu rows of %s (task %s, %d-shot)%s\n", data.examples.size(),
+               total_rows, a.data.c_str(), task.name.c_str(), a.few_shot,
+               data.blank_lines
+                   ? (", " + std::to_string(data.blank_lines) + " blank lines skipped").c_str()
+                   : "");
 
   std::unique_ptr<Ensemble> ens;
   if (!(st = OpenEnsemble(a.models, false, &ens)).ok()) return Fail(st);
 
-  std::vector<Method> methods = a.methods.empty() ? std::vector<Method>{Method::kSingle, Method::kCool} : a.methods;
-  std::vector<ScoreRule> scores = a.scores.empty() ? std::vector<ScoreRule>{a.gen.scoring.rule} : a.scores;
+  std::vector<Method> methods =
+      a.methods.empty() ? std::vector<Method>{Method::kSingle, Method::kCool} : a.methods;
+  std::vector<ScoreRule> scores =
+      a.scores.empty() ? std::vector<ScoreRule>{a.gen.scoring.rule} : a.scores;
   std::vector<std::string> paths;
   for (const auto& m : a.models) paths.push_back(m.path);
   std::vector<Run> runs;
@@ -176,7 +196,8 @@ int CmdEval(const CommonArgs& a) {
     }
     for (ScoreRule r : scores) {
       std::string label = MethodName(m);
-      if (a.models.size() > 1 && (scores.size() > 1 || r != ScoreRule::kAuto)) label += std::string(" (") + ScoreRuleName(r) + ")";
+      if (a.models.size() > 1 && (scores.size() > 1 || r != ScoreRule::kAuto))
+        label += std::string(" (") + ScoreRuleName(r) + ")";
       runs.push_back({m, r, -1, paths, label});
     }
   }
@@ -200,7 +221,10 @@ int CmdEval(const CommonArgs& a) {
       const Status gs = ens->Generate(req, nullptr, &res);
       std::string predicted;
       bool correct = false;
-      json p = {{"index", i}, {"where", ex.where}, {"method", MethodName(run.method)}, {"models", run.models},
+      json p = {{"index", i},
+                {"where", ex.where},
+                {"method", MethodName(run.method)},
+                {"models", run.models},
                 {"gold", ex.gold}};
       if (run.only_model < 0) {
         p["score"] = ScoreRuleName(run.score);
@@ -230,7 +254,8 @@ int CmdEval(const CommonArgs& a) {
   // The best single model on these rows (first on ties): each fused run's paired baseline.
   int best_single = -1;
   for (size_t i = 0; i < runs.size(); ++i) {
-    if (runs[i].only_model >= 0 && (best_single < 0 || runs[i].correct > runs[(size_t)best_single].correct))
+    if (runs[i].only_model >= 0 &&
+        (best_single < 0 || runs[i].correct > runs[(size_t)best_single].correct))
       best_single = (int)i;
   }
   std::printf("\n%-44s %6s %9s  %-15s %-24s %8s\n", "run", "n", "accuracy", "95% CI",
@@ -243,8 +268,14 @@ int CmdEval(const CommonArgs& a) {
     char ci[32];
     std::snprintf(ci, sizeof ci, "[%.1f, %.1f]", 100 * lo, 100 * hi);
     char vs[64] = "";
-    json row = {{"method", MethodName(r.method)}, {"label", r.label}, {"models", r.models}, {"n", r.n},
-                {"correct", r.correct}, {"accuracy", acc}, {"ci95", {lo, hi}}, {"errors", r.errors},
+    json row = {{"method", MethodName(r.method)},
+                {"label", r.label},
+                {"models", r.models},
+                {"n", r.n},
+                {"correct", r.correct},
+                {"accuracy", acc},
+                {"ci95", {lo, hi}},
+                {"errors", r.errors},
                 {"seconds", r.seconds}};
     if (r.only_model < 0) {
       row["score"] = ScoreRuleName(r.score);
@@ -253,12 +284,15 @@ int CmdEval(const CommonArgs& a) {
         const Run& b = runs[(size_t)best_single];
         const eval::PairedDiff d = eval::CompareRuns(r.right, b.right);
         std::snprintf(vs, sizeof vs, "%+.1f [%+.1f, %+.1f]", 100 * d.diff, 100 * d.lo, 100 * d.hi);
-        row["vs_best_single"] = {{"label", b.label}, {"diff", d.diff}, {"ci95", {d.lo, d.hi}},
-                                 {"fused_only", d.a_only}, {"single_only", d.b_only}};
+        row["vs_best_single"] = {{"label", b.label},
+                                 {"diff", d.diff},
+                                 {"ci95", {d.lo, d.hi}},
+                                 {"fused_only", d.a_only},
+                                 {"single_only", d.b_only}};
       }
     }
-    std::printf("%-44s %6zu %8.1f%%  %-15s %-24s %8.3f%s\n", r.label.c_str(), r.n, 100 * acc, ci, vs,
-                r.n ? r.seconds / (double)r.n : 0.0,
+    std::printf("%-44s %6zu %8.1f%%  %-15s %-24s %8.3f%s\n", r.label.c_str(), r.n, 100 * acc, ci,
+                vs, r.n ? r.seconds / (double)r.n : 0.0,
                 r.errors ? ("  (" + std::to_string(r.errors) + " errors)").c_str() : "");
     results.push_back(std::move(row));
   }
@@ -268,19 +302,31 @@ int CmdEval(const CommonArgs& a) {
     for (size_t j = i + 1; j < runs.size(); ++j) {
       if (runs[i].only_model >= 0 || runs[j].only_model >= 0) continue;
       const eval::PairedDiff d = eval::CompareRuns(runs[i].right, runs[j].right);
-      pairwise.push_back({{"a", runs[i].label}, {"b", runs[j].label}, {"diff", d.diff}, {"ci95", {d.lo, d.hi}},
-                          {"a_only", d.a_only}, {"b_only", d.b_only}});
+      pairwise.push_back({{"a", runs[i].label},
+                          {"b", runs[j].label},
+                          {"diff", d.diff},
+                          {"ci95", {d.lo, d.hi}},
+                          {"a_only", d.a_only},
+                          {"b_only", d.b_only}});
     }
   }
-  if (!first_error.empty()) std::fprintf(stderr, "warning: some rows failed (counted as wrong), first: %s\n", first_error.c_str());
+  if (!first_error.empty())
+    std::fprintf(stderr, "warning: some rows failed (counted as wrong), first: %s\n",
+                 first_error.c_str());
   if (!a.json_out.empty()) {
-    json doc = {{"data", a.data}, {"task", task.name}, {"few_shot", a.few_shot}, {"n_rows", data.examples.size()},
-                {"results", results}, {"pairwise", pairwise}, {"predictions", predictions}};
+    json doc = {{"data", a.data},
+                {"task", task.name},
+                {"few_shot", a.few_shot},
+                {"n_rows", data.examples.size()},
+                {"results", results},
+                {"pairwise", pairwise},
+                {"predictions", predictions}};
     if (!(st = WriteText(a.json_out, doc.dump(1) + "\n")).ok()) return Fail(st);
   }
   if (!a.svg_out.empty()) {
-    const std::string title = "Accuracy on " + Basename(a.data) + " (" + std::to_string(data.examples.size()) +
-                              " rows, " + std::to_string(a.few_shot) + "-shot), 95% CI";
+    const std::string title = "Accuracy on " + Basename(a.data) + " (" +
+                              std::to_string(data.examples.size()) + " rows, " +
+                              std::to_string(a.few_shot) + "-shot), 95% CI";
     if (!(st = WriteText(a.svg_out, Chart(runs, title))).ok()) return Fail(st);
   }
   return 0;

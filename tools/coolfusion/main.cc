@@ -124,7 +124,8 @@ exit status: 0 on success, 1 on any error (one line on stderr, starting with "er
 
 int main(int argc, char** argv) {
   using namespace coolfusion::cli;
-  if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help")) {
+  if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help") ||
+      !std::strcmp(argv[1], "help")) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 1 : 0;
   }
@@ -147,6 +148,6 @@ int main(int argc, char** argv) {
   if (cmd == "bench") return CmdBench(args);
   if (cmd == "serve") return CmdServe(args);
   if (cmd == "eval") return CmdEval(args);
-  return Fail(coolfusion::Status::InvalidArgument("unknown command '" + cmd +
-                                                  "' (generate, chat, boundaries, bench, serve, eval)"));
+  return Fail(coolfusion::Status::InvalidArgument(
+      "unknown command '" + cmd + "' (generate, chat, boundaries, bench, serve, eval)"));
 }

@@ -33,8 +33,11 @@ std::string WeightsLine(const std::vector<ModelReport>& models) {
   char buf[160];
   for (size_t v = 0; v < models.size(); ++v) {
     const ModelReport& m = models[v];
-    std::snprintf(buf, sizeof buf, " m%zu: %.3g bits/byte (%zu bytes) weight %.3g%s |", v, m.prompt_bits_per_byte,
-                  m.prompt_bytes, m.weight, m.sat_out ? " sat out" : m.active ? "" : " left out");
+    std::snprintf(buf, sizeof buf, " m%zu: %.3g bits/byte (%zu bytes) weight %.3g%s |", v,
+                  m.prompt_bits_per_byte, m.prompt_bytes, m.weight,
+                  m.sat_out  ? " sat out"
+                  : m.active ? ""
+                             : " left out");
     line += buf;
   }
   if (!models.empty()) line.pop_back();
@@ -103,16 +106,20 @@ nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const Gen
                    {"prescored_tokens", c.prescored_tokens},
                    {"sat_out", c.sat_out}};
   const Timings& t = r.timings;
-  j["timings"] = {{"total_ms", t.total_ms},     {"prompt_ms", t.prompt_ms}, {"generate_ms", t.generate_ms},
-                  {"score_ms", t.score_ms},     {"decode_ms", t.decode_ms}, {"prompt_fit_ms", t.prompt_fit_ms},
+  j["timings"] = {{"total_ms", t.total_ms},
+                  {"prompt_ms", t.prompt_ms},
+                  {"generate_ms", t.generate_ms},
+                  {"score_ms", t.score_ms},
+                  {"decode_ms", t.decode_ms},
+                  {"prompt_fit_ms", t.prompt_fit_ms},
                   {"tokens_per_s", t.total_ms > 0 ? r.n_new_tokens * 1000.0 / t.total_ms : 0.0}};
   j["warnings"] = r.warnings;
   return j;
 }
 
 std::string TraceLine(size_t step, const Segment& seg) {
-  std::string line = "[step " + std::to_string(step) + "] winner=m" + std::to_string(seg.winner) + " " +
-                     nlohmann::json(SafeUtf8(seg.text)).dump();
+  std::string line = "[step " + std::to_string(step) + "] winner=m" + std::to_string(seg.winner) +
+                     " " + nlohmann::json(SafeUtf8(seg.text)).dump();
   char buf[128];
   for (size_t i = 0; i < seg.candidates.size(); ++i) {
     const Candidate& c = seg.candidates[i];

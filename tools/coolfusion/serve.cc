@@ -28,8 +28,8 @@ int CmdServe(const CommonArgs& a) {
   }
   std::fprintf(stderr, "loading %zu model(s) into %d slot(s)...\n", a.models.size(), a.parallel);
   Status st = server::RunServer(models, o, [&](int port) {
-    std::fprintf(stderr, "coolfusion serve: listening on http://%s:%d (%d slot(s)%s)\n", a.host.c_str(), port,
-                 a.parallel, a.api_key.empty() ? "" : ", API key required");
+    std::fprintf(stderr, "coolfusion serve: listening on http://%s:%d (%d slot(s)%s)\n",
+                 a.host.c_str(), port, a.parallel, a.api_key.empty() ? "" : ", API key required");
     std::fflush(stderr);
   });
   if (!st.ok()) return Fail(st);

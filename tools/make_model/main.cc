@@ -33,8 +33,8 @@
 namespace {
 
 using coolfusion::tools::Fail;
-using coolfusion::tools::ParseLong;
 using coolfusion::tools::ParseDouble;
+using coolfusion::tools::ParseLong;
 using coolfusion::tools::QuantizeGguf;
 using coolfusion::tools::QuietLlamaLog;
 
@@ -43,7 +43,7 @@ struct Args {
   long dim = 64, layers = 2, heads = 4, kv_heads = 0, ff = 0, ctx = 512;
   unsigned long seed = 1;
   double std_dev = 0.02;
-  long eos_id = -1;  // -1: the vocabulary's own
+  long eos_id = -1;           // -1: the vocabulary's own
   std::string chat_template;  // "chatml" or a template text; empty: the vocabulary's own
   bool kv_identity = false;   // attn_k / attn_v start as the identity (see --kv-init)
 };
@@ -53,8 +53,10 @@ void Identity(ggml_tensor* t) {
   for (int64_t r = 0; r < t->ne[1]; ++r)
     for (int64_t c = 0; c < t->ne[0]; ++c) {
       const float v = r == c ? 1.0f : 0.0f;
-      if (t->type == GGML_TYPE_F32) ((float*)t->data)[r * t->ne[0] + c] = v;
-      else ((ggml_fp16_t*)t->data)[r * t->ne[0] + c] = ggml_fp32_to_fp16(v);
+      if (t->type == GGML_TYPE_F32)
+        ((float*)t->data)[r * t->ne[0] + c] = v;
+      else
+        ((ggml_fp16_t*)t->data)[r * t->ne[0] + c] = ggml_fp32_to_fp16(v);
     }
 }
 
@@ -77,37 +79,62 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     if (k == "-h" || k == "--help") {
-      std::printf("usage: coolfusion-make-model --vocab VOCAB.gguf --out OUT.gguf [--dim 64] [--layers 2] "
-                  "[--heads 4] [--kv-heads H] [--ff 4*dim] [--ctx 512] [--seed 1] [--type f32|f16|q8_0|q4_0] "
-                  "[--std 0.02] [--name NAME] [--eos-id ID] [--chat-template chatml|TEXT] [--kv-init random|identity]\n");
+      std::printf(
+          "usage: coolfusion-make-model --vocab VOCAB.gguf --out OUT.gguf [--dim 64] [--layers 2] "
+          "[--heads 4] [--kv-heads H] [--ff 4*dim] [--ctx 512] [--seed 1] [--type "
+          "f32|f16|q8_0|q4_0] "
+          "[--std 0.02] [--name NAME] [--eos-id ID] [--chat-template chatml|TEXT] [--kv-init "
+          "random|identity]\n");
       return 0;
     }
     if (i + 1 >= argc) return Fail("missing value for " + k);
     const char* v = argv[++i];
     bool ok = true;
-    if (k == "--vocab") a.vocab = v;
-    else if (k == "--out") a.out = v;
-    else if (k == "--name") a.name = v;
-    else if (k == "--type") { a.type = v; ok = a.type == "f32" || a.type == "f16" || a.type == "q8_0" || a.type == "q4_0"; }
-    else if (k == "--dim") ok = ParseLong(v, 8, 65536, &a.dim);
-    else if (k == "--layers") ok = ParseLong(v, 1, 1024, &a.layers);
-    else if (k == "--heads") ok = ParseLong(v, 1, 1024, &a.heads);
-    else if (k == "--kv-heads") ok = ParseLong(v, 1, 1024, &a.kv_heads);
-    else if (k == "--ff") ok = ParseLong(v, 8, 1 << 20, &a.ff);
-    else if (k == "--ctx") ok = ParseLong(v, 8, 1 << 20, &a.ctx);
-    else if (k == "--seed") { long s; ok = ParseLong(v, 0, 1L << 40, &s); a.seed = (unsigned long)s; }
-    else if (k == "--chat-template") a.chat_template = v;
-    else if (k == "--kv-init") { ok = !std::strcmp(v, "identity") || !std::strcmp(v, "random"); a.kv_identity = !std::strcmp(v, "identity"); }
-    else if (k == "--eos-id") ok = ParseLong(v, 0, 1 << 30, &a.eos_id);
-    else if (k == "--std") ok = ParseDouble(v, 0.0, 10.0, &a.std_dev) && a.std_dev > 0 && a.std_dev < 10;
-    else return Fail("unknown argument: " + k + " (see --help)");
+    if (k == "--vocab")
+      a.vocab = v;
+    else if (k == "--out")
+      a.out = v;
+    else if (k == "--name")
+      a.name = v;
+    else if (k == "--type") {
+      a.type = v;
+      ok = a.type == "f32" || a.type == "f16" || a.type == "q8_0" || a.type == "q4_0";
+    } else if (k == "--dim")
+      ok = ParseLong(v, 8, 65536, &a.dim);
+    else if (k == "--layers")
+      ok = ParseLong(v, 1, 1024, &a.layers);
+    else if (k == "--heads")
+      ok = ParseLong(v, 1, 1024, &a.heads);
+    else if (k == "--kv-heads")
+      ok = ParseLong(v, 1, 1024, &a.kv_heads);
+    else if (k == "--ff")
+      ok = ParseLong(v, 8, 1 << 20, &a.ff);
+    else if (k == "--ctx")
+      ok = ParseLong(v, 8, 1 << 20, &a.ctx);
+    else if (k == "--seed") {
+      long s;
+      ok = ParseLong(v, 0, 1L << 40, &s);
+      a.seed = (unsigned long)s;
+    } else if (k == "--chat-template")
+      a.chat_template = v;
+    else if (k == "--kv-init") {
+      ok = !std::strcmp(v, "identity") || !std::strcmp(v, "random");
+      a.kv_identity = !std::strcmp(v, "identity");
+    } else if (k == "--eos-id")
+      ok = ParseLong(v, 0, 1 << 30, &a.eos_id);
+    else if (k == "--std")
+      ok = ParseDouble(v, 0.0, 10.0, &a.std_dev) && a.std_dev > 0 && a.std_dev < 10;
+    else
+      return Fail("unknown argument: " + k + " (see --help)");
     if (!ok) return Fail("bad value for " + k + ": " + v);
   }
   if (a.vocab.empty() || a.out.empty()) return Fail("--vocab and --out are required");
   if (a.kv_heads == 0) a.kv_heads = a.heads;
-  if (a.kv_identity && a.kv_heads != a.heads) return Fail("--kv-init identity needs --kv-heads equal to --heads");
+  if (a.kv_identity && a.kv_heads != a.heads)
+    return Fail("--kv-init identity needs --kv-heads equal to --heads");
   if (a.ff == 0) a.ff = 4 * a.dim;
-  if (a.dim % a.heads != 0 || a.heads % a.kv_heads != 0) return Fail("--dim must divide by --heads, --heads by --kv-heads");
+  if (a.dim % a.heads != 0 || a.heads % a.kv_heads != 0)
+    return Fail("--dim must divide by --heads, --heads by --kv-heads");
   if ((a.dim / a.heads) % 2 != 0) return Fail("head size (dim/heads) must be even for RoPE");
 
   gguf_init_params gp{/*no_alloc=*/true, /*ctx=*/nullptr};
@@ -154,16 +181,19 @@ int main(int argc, char** argv) {
     }
   }
   if (a.eos_id >= 0) {
-    if (a.eos_id >= n_vocab) return Fail("--eos-id must be < the vocabulary size " + std::to_string(n_vocab));
+    if (a.eos_id >= n_vocab)
+      return Fail("--eos-id must be < the vocabulary size " + std::to_string(n_vocab));
     // A test model that ends generation where its greedy text reaches this token.
     gguf_set_val_u32(dst, "tokenizer.ggml.eos_token_id", (uint32_t)a.eos_id);
     gguf_remove_key(dst, "tokenizer.ggml.eot_token_id");
   }
   if (!a.chat_template.empty()) {
     const std::string t = a.chat_template == "chatml"
-        ? "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-          "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-        : a.chat_template;
+                              ? "{% for message in messages %}{{'<|im_start|>' + message['role'] + "
+                                "'\\n' + message['content'] + "
+                                "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt "
+                                "%}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+                              : a.chat_template;
     gguf_set_val_str(dst, "tokenizer.chat_template", t.c_str());
   }
   gguf_set_val_str(dst, "general.architecture", "llama");
@@ -181,7 +211,11 @@ int main(int argc, char** argv) {
   const bool quantize = a.type == "q8_0" || a.type == "q4_0";
   const ggml_type wt = a.type == "f32" ? GGML_TYPE_F32 : GGML_TYPE_F16;
   const long kv_dim = a.dim / a.heads * a.kv_heads;
-  struct Spec { std::string name; long ne0, ne1; bool norm; };
+  struct Spec {
+    std::string name;
+    long ne0, ne1;
+    bool norm;
+  };
   std::vector<Spec> specs = {{"token_embd.weight", a.dim, n_vocab, false}};
   for (long l = 0; l < a.layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
@@ -214,7 +248,8 @@ int main(int argc, char** argv) {
                             : ggml_new_tensor_2d(ctx, wt, s.ne0, s.ne1);
     ggml_set_name(t, s.name.c_str());
     Fill(t, rng, a.std_dev, s.norm);
-    if (a.kv_identity && (s.name.find("attn_k.") != std::string::npos || s.name.find("attn_v.") != std::string::npos))
+    if (a.kv_identity && (s.name.find("attn_k.") != std::string::npos ||
+                          s.name.find("attn_v.") != std::string::npos))
       Identity(t);
     gguf_add_tensor(dst, t);
   }
@@ -223,12 +258,14 @@ int main(int argc, char** argv) {
   if (quantize) {
     llama_log_set(QuietLlamaLog, nullptr);
     llama_backend_init();
-    const bool ok = QuantizeGguf(path, a.out, a.type, (int)std::max(1u, std::thread::hardware_concurrency()));
+    const bool ok =
+        QuantizeGguf(path, a.out, a.type, (int)std::max(1u, std::thread::hardware_concurrency()));
     std::remove(path.c_str());
     if (!ok) return Fail("cannot quantize " + a.out + " to " + a.type);
   }
-  std::fprintf(stderr, "wrote %s: %.1fM parameters, vocab %ld (%s), dim %ld, %ld layers, %s\n", a.out.c_str(),
-               n_params / 1e6, n_vocab, a.vocab.c_str(), a.dim, a.layers, a.type.c_str());
+  std::fprintf(stderr, "wrote %s: %.1fM parameters, vocab %ld (%s), dim %ld, %ld layers, %s\n",
+               a.out.c_str(), n_params / 1e6, n_vocab, a.vocab.c_str(), a.dim, a.layers,
+               a.type.c_str());
   ggml_free(ctx);
   gguf_free(dst);
   gguf_free(src);

@@ -6,9 +6,9 @@
 //   facts3: a made-up knowledge base (60 creatures, each with a favourite colour) in
 //           three groups of 20; a model trained on two groups knows two thirds of it.
 //
-//   coolfusion-make-task arith3 --seed S --n N [--ops add,sub,mul] [--exclude F.jsonl]... [--repeats]
-//   coolfusion-make-task facts3 [--groups 0,1,2] [--n N --seed S]
-//   coolfusion-make-task drill --seed S --n N [--ops add,sub,mul]
+//   coolfusion-make-task arith3 --seed S --n N [--ops add,sub,mul] [--exclude F.jsonl]...
+//   [--repeats] coolfusion-make-task facts3 [--groups 0,1,2] [--n N --seed S] coolfusion-make-task
+//   drill --seed S --n N [--ops add,sub,mul]
 //
 // arith3 with --n divisible by the number of ops gives exactly n/ops problems per
 // operation, interleaved; no question repeats (unless --repeats: training sets larger than
@@ -34,9 +34,12 @@ namespace {
 using coolfusion::tools::Fail;
 using coolfusion::tools::ParseLong;
 
-constexpr const char* kNames[] = {"Ann", "Ben", "Cara", "Dan", "Eva", "Finn", "Gus", "Hana", "Ivo", "Jill"};
-constexpr const char* kItems[] = {"apples", "pens", "books", "cards", "shells", "coins", "stamps", "marbles"};
-constexpr const char* kColours[] = {"red", "blue", "green", "yellow", "pink", "black", "white", "brown"};
+constexpr const char* kNames[] = {"Ann",  "Ben", "Cara", "Dan", "Eva",
+                                  "Finn", "Gus", "Hana", "Ivo", "Jill"};
+constexpr const char* kItems[] = {"apples", "pens",  "books",  "cards",
+                                  "shells", "coins", "stamps", "marbles"};
+constexpr const char* kColours[] = {"red",  "blue",  "green", "yellow",
+                                    "pink", "black", "white", "brown"};
 
 // Same numbers on every platform: mt19937_64's output is fixed by the standard; the
 // standard distributions are not.
@@ -59,14 +62,15 @@ Problem Arith(const std::string& op, Rng& r, bool drill = false) {
   std::string q, sign;
   if (op == "add") {
     a = r.Int(1, 20), b = r.Int(1, 20), c = a + b, sign = "+";
-    q = n + " has " + std::to_string(a) + " " + item + ". " + n + " finds " + std::to_string(b) + " more " + item +
-        ". How many " + item + " does " + n + " have now?";
+    q = n + " has " + std::to_string(a) + " " + item + ". " + n + " finds " + std::to_string(b) +
+        " more " + item + ". How many " + item + " does " + n + " have now?";
   } else if (op == "sub") {
     std::string m;
-    do m = kNames[r.Int(0, 9)]; while (m == n);
+    do m = kNames[r.Int(0, 9)];
+    while (m == n);
     a = r.Int(1, 30), b = r.Int(1, a), c = a - b, sign = "-";
-    q = n + " has " + std::to_string(a) + " " + item + ". " + n + " gives " + std::to_string(b) + " " + item +
-        " to " + m + ". How many " + item + " does " + n + " have now?";
+    q = n + " has " + std::to_string(a) + " " + item + ". " + n + " gives " + std::to_string(b) +
+        " " + item + " to " + m + ". How many " + item + " does " + n + " have now?";
   } else {
     a = r.Int(2, 9), b = r.Int(2, 9), c = a * b, sign = "*";
     q = n + " has " + std::to_string(a) + " bags with " + std::to_string(b) + " " + item +
@@ -76,12 +80,14 @@ Problem Arith(const std::string& op, Rng& r, bool drill = false) {
   // A drill draws the same numbers as a story (name and item included), so a seed gives
   // the same operands either way; only the question text differs.
   if (drill) q = "What is " + std::to_string(a) + " " + sign + " " + std::to_string(b) + "?";
-  return {q, std::to_string(a) + " " + sign + " " + std::to_string(b) + " = " + cs + "\n#### " + cs};
+  return {q,
+          std::to_string(a) + " " + sign + " " + std::to_string(b) + " = " + cs + "\n#### " + cs};
 }
 
 // 60 creatures, names made of two syllables; creature i is in group i % 3.
 std::vector<Problem> Facts() {
-  static const char* first[] = {"Zo", "Mip", "Kra", "Lu", "Fen", "Dro", "Quil", "Bax", "Tor", "Vim"};
+  static const char* first[] = {"Zo",  "Mip",  "Kra", "Lu",  "Fen",
+                                "Dro", "Quil", "Bax", "Tor", "Vim"};
   static const char* second[] = {"rk", "pa", "lix", "dorn", "wee", "bit"};
   std::vector<Problem> out;
   Rng r(20240719);  // the knowledge base itself is fixed; --seed only orders samples
@@ -101,7 +107,8 @@ std::vector<std::string> Split(const std::string& s) {
 }
 
 void Print(const Problem& p) {
-  std::printf("%s\n", nlohmann::json{{"question", p.question}, {"answer", p.answer}}.dump().c_str());
+  std::printf("%s\n",
+              nlohmann::json{{"question", p.question}, {"answer", p.answer}}.dump().c_str());
 }
 
 }  // namespace
@@ -109,10 +116,12 @@ void Print(const Problem& p) {
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help") {
     std::printf(
-        "usage: coolfusion-make-task arith3 --seed S --n N [--ops add,sub,mul] [--exclude F.jsonl]... [--repeats]\n"
+        "usage: coolfusion-make-task arith3 --seed S --n N [--ops add,sub,mul] [--exclude "
+        "F.jsonl]... [--repeats]\n"
         "       coolfusion-make-task facts3 [--groups 0,1,2] [--n N --seed S]\n"
         "       coolfusion-make-task drill --seed S --n N [--ops add,sub,mul]\n"
-        "Writes GSM8K-format jsonl to stdout. facts3 without --n lists each fact of the groups once.\n");
+        "Writes GSM8K-format jsonl to stdout. facts3 without --n lists each fact of the groups "
+        "once.\n");
     return argc < 2 ? 1 : 0;
   }
   const std::string task = argv[1];
@@ -138,7 +147,8 @@ int main(int argc, char** argv) {
     } else if (k == "--ops") {
       ops = Split(v);
       for (const auto& o : ops)
-        if (o != "add" && o != "sub" && o != "mul") return Fail("unknown op '" + o + "' (add, sub, mul)");
+        if (o != "add" && o != "sub" && o != "mul")
+          return Fail("unknown op '" + o + "' (add, sub, mul)");
       if (ops.empty()) return Fail("--ops is empty");
     } else if (k == "--groups") {
       groups = Split(v);
@@ -153,7 +163,8 @@ int main(int argc, char** argv) {
         if (line.empty()) continue;
         const auto j = nlohmann::json::parse(line, nullptr, false);
         if (j.is_discarded() || !j.contains("question") || !j["question"].is_string())
-          return Fail(std::string(v) + ":" + std::to_string(line_no) + ": not a {\"question\", ...} object");
+          return Fail(std::string(v) + ":" + std::to_string(line_no) +
+                      ": not a {\"question\", ...} object");
         excluded.insert(j["question"].get<std::string>());
       }
     } else {
@@ -183,7 +194,8 @@ int main(int argc, char** argv) {
   for (long i = 0; i < n; ++i) {
     const std::string& op = ops[(size_t)(i % (long)ops.size())];
     for (int tries = 0;; ++tries) {
-      if (tries > 100000) return Fail("cannot find " + std::to_string(n) + " distinct " + op + " problems");
+      if (tries > 100000)
+        return Fail("cannot find " + std::to_string(n) + " distinct " + op + " problems");
       const Problem p = Arith(op, r);
       if (repeats ? excluded.count(p.question) > 0 : !seen.insert(p.question).second) continue;
       Print(p);

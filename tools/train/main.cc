@@ -34,8 +34,8 @@
 namespace {
 
 using coolfusion::tools::Fail;
-using coolfusion::tools::ParseLong;
 using coolfusion::tools::ParseDouble;
+using coolfusion::tools::ParseLong;
 using coolfusion::tools::QuantizeGguf;
 using coolfusion::tools::QuietLlamaLog;
 
@@ -61,9 +61,10 @@ bool ReadRows(const std::string& path, std::vector<Row>* rows, std::string* err)
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("question") || !j["question"].is_string() ||
-        !j.contains("answer") || !j["answer"].is_string()) {
-      *err = path + ":" + std::to_string(line_no) + ": not a {\"question\": string, \"answer\": string} object";
+    if (j.is_discarded() || !j.is_object() || !j.contains("question") ||
+        !j["question"].is_string() || !j.contains("answer") || !j["answer"].is_string()) {
+      *err = path + ":" + std::to_string(line_no) +
+             ": not a {\"question\": string, \"answer\": string} object";
       return false;
     }
     rows->push_back({j["question"].get<std::string>(), j["answer"].get<std::string>()});
@@ -75,12 +76,15 @@ bool ReadRows(const std::string& path, std::vector<Row>* rows, std::string* err)
   return true;
 }
 
-std::vector<llama_token> Tokenize(const llama_vocab* vocab, const std::string& text, bool add_special) {
+std::vector<llama_token> Tokenize(const llama_vocab* vocab, const std::string& text,
+                                  bool add_special) {
   std::vector<llama_token> t(text.size() + 8);
-  int n = llama_tokenize(vocab, text.data(), (int32_t)text.size(), t.data(), (int32_t)t.size(), add_special, false);
+  int n = llama_tokenize(vocab, text.data(), (int32_t)text.size(), t.data(), (int32_t)t.size(),
+                         add_special, false);
   if (n < 0) {
     t.resize((size_t)-n);
-    n = llama_tokenize(vocab, text.data(), (int32_t)text.size(), t.data(), (int32_t)t.size(), add_special, false);
+    n = llama_tokenize(vocab, text.data(), (int32_t)text.size(), t.data(), (int32_t)t.size(),
+                       add_special, false);
   }
   t.resize((size_t)std::max(n, 0));
   return t;
@@ -91,8 +95,8 @@ std::string Prompt(const Row& r) { return "Question: " + r.question + "\nAnswer:
 // Packs whole examples into windows of n_ctx + 1 tokens (inputs are the first n_ctx,
 // labels the last n_ctx), padding each window's tail with end-of-generation.
 std::vector<std::vector<llama_token>> Pack(const std::vector<std::vector<llama_token>>& examples,
-                                           const std::vector<size_t>& order, size_t n_ctx, llama_token pad,
-                                           bool pack) {
+                                           const std::vector<size_t>& order, size_t n_ctx,
+                                           llama_token pad, bool pack) {
   std::vector<std::vector<llama_token>> windows;
   std::vector<llama_token> cur;
   for (size_t i : order) {
@@ -123,7 +127,8 @@ ggml_opt_optimizer_params LearningRate(void* ud) {
   if (s.step < s.warmup_steps) {
     lr = s.lr * (double)(s.step + 1) / (double)s.warmup_steps;
   } else {
-    const double t = std::min(1.0, (double)(s.step - s.warmup_steps) / (double)std::max(1L, s.total_steps - s.warmup_steps));
+    const double t = std::min(1.0, (double)(s.step - s.warmup_steps) /
+                                       (double)std::max(1L, s.total_steps - s.warmup_steps));
     lr = s.lr_min + 0.5 * (s.lr - s.lr_min) * (1.0 + std::cos(M_PI * t));
   }
   p.adamw.alpha = p.sgd.alpha = (float)lr;
@@ -142,7 +147,8 @@ std::string AfterHashes(const std::string& s) {
 }
 
 // Greedy accuracy on the first n validation rows, with a separate inference context.
-double Check(llama_model* model, const std::vector<Row>& rows, long n, long threads, std::string* sample) {
+double Check(llama_model* model, const std::vector<Row>& rows, long n, long threads,
+             std::string* sample) {
   const llama_vocab* vocab = llama_model_get_vocab(model);
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = (uint32_t)llama_model_n_ctx_train(model);
@@ -190,8 +196,8 @@ bool Save(const llama_model* model, const Args& a) {
 }
 
 // Progress on long epochs: a line per tenth of the windows (logs stay readable).
-void Progress(bool train, ggml_opt_context_t, ggml_opt_dataset_t, ggml_opt_result_t result, int64_t ibatch,
-              int64_t ibatch_max, int64_t t_start_us) {
+void Progress(bool train, ggml_opt_context_t, ggml_opt_dataset_t, ggml_opt_result_t result,
+              int64_t ibatch, int64_t ibatch_max, int64_t t_start_us) {
   if (!train || ibatch_max < 1) return;
   const int64_t tenth = std::max<int64_t>(1, ibatch_max / 10);
   if (ibatch % tenth != 0 && ibatch != ibatch_max) return;
@@ -199,8 +205,8 @@ void Progress(bool train, ggml_opt_context_t, ggml_opt_dataset_t, ggml_opt_resul
   ggml_opt_result_loss(result, &loss, &unc);
   const double elapsed = (double)(ggml_time_us() - t_start_us) / 1e6;
   std::fprintf(stderr, "  train %3d%% (%lld/%lld windows) loss %.4f, %.0f s, ETA %.0f s\n",
-               (int)(100 * ibatch / ibatch_max), (long long)ibatch, (long long)ibatch_max, loss, elapsed,
-               elapsed / (double)ibatch * (double)(ibatch_max - ibatch));
+               (int)(100 * ibatch / ibatch_max), (long long)ibatch, (long long)ibatch_max, loss,
+               elapsed, elapsed / (double)ibatch * (double)(ibatch_max - ibatch));
 }
 
 const char* kUsage =
@@ -230,22 +236,39 @@ int main(int argc, char** argv) {
     if (i + 1 >= argc) return Fail("missing value for " + k);
     const char* v = argv[++i];
     bool ok = true;
-    if (k == "-m" || k == "--model") a.model = v;
-    else if (k == "--train") a.train = v;
-    else if (k == "--val") a.val = v;
-    else if (k == "-o" || k == "--out") a.out = v;
-    else if (k == "--out-type") { a.out_type = v; ok = a.out_type == "f16" || a.out_type == "q8_0" || a.out_type == "f32"; }
-    else if (k == "--epochs") ok = ParseLong(v, 1, 1000, &a.epochs);
-    else if (k == "-t" || k == "--threads") ok = ParseLong(v, 1, 512, &a.threads);
-    else if (k == "-ngl" || k == "--n-gpu-layers") ok = ParseLong(v, 0, 100000, &a.ngl);
-    else if (k == "--check") ok = ParseLong(v, 0, 1000000, &a.check);
-    else if (k == "--out-ctx") ok = ParseLong(v, 8, 1 << 20, &a.out_ctx);
-    else if (k == "--seed") ok = ParseLong(v, 0, 1L << 40, &a.seed);
-    else if (k == "--lr") ok = ParseDouble(v, 1e-9, 1.0, &a.lr);
-    else if (k == "--lr-min") ok = ParseDouble(v, 1e-12, 1.0, &a.lr_min);
-    else if (k == "--warmup") ok = ParseDouble(v, 0.0, 1.0, &a.warmup);
-    else if (k == "--wd") ok = ParseDouble(v, 0.0, 1.0, &a.wd);
-    else return Fail("unknown argument: " + k + " (see --help)");
+    if (k == "-m" || k == "--model")
+      a.model = v;
+    else if (k == "--train")
+      a.train = v;
+    else if (k == "--val")
+      a.val = v;
+    else if (k == "-o" || k == "--out")
+      a.out = v;
+    else if (k == "--out-type") {
+      a.out_type = v;
+      ok = a.out_type == "f16" || a.out_type == "q8_0" || a.out_type == "f32";
+    } else if (k == "--epochs")
+      ok = ParseLong(v, 1, 1000, &a.epochs);
+    else if (k == "-t" || k == "--threads")
+      ok = ParseLong(v, 1, 512, &a.threads);
+    else if (k == "-ngl" || k == "--n-gpu-layers")
+      ok = ParseLong(v, 0, 100000, &a.ngl);
+    else if (k == "--check")
+      ok = ParseLong(v, 0, 1000000, &a.check);
+    else if (k == "--out-ctx")
+      ok = ParseLong(v, 8, 1 << 20, &a.out_ctx);
+    else if (k == "--seed")
+      ok = ParseLong(v, 0, 1L << 40, &a.seed);
+    else if (k == "--lr")
+      ok = ParseDouble(v, 1e-9, 1.0, &a.lr);
+    else if (k == "--lr-min")
+      ok = ParseDouble(v, 1e-12, 1.0, &a.lr_min);
+    else if (k == "--warmup")
+      ok = ParseDouble(v, 0.0, 1.0, &a.warmup);
+    else if (k == "--wd")
+      ok = ParseDouble(v, 0.0, 1.0, &a.wd);
+    else
+      return Fail("unknown argument: " + k + " (see --help)");
     if (!ok) return Fail("bad value for " + k + ": " + v);
   }
   if (a.model.empty() || a.train.empty() || a.val.empty() || a.out.empty())
@@ -259,7 +282,7 @@ int main(int argc, char** argv) {
   llama_backend_init();
   llama_model_params mp = llama_model_default_params();
   mp.load_mode = LLAMA_LOAD_MODE_NONE;  // the trainer writes into the weights
-  mp.n_gpu_layers = (int32_t)a.ngl;  // 0: CPU; a GPU build trains there with -ngl 99
+  mp.n_gpu_layers = (int32_t)a.ngl;     // 0: CPU; a GPU build trains there with -ngl 99
   llama_model_ptr model_owner(llama_model_load_from_file(a.model.c_str(), mp));
   llama_model* model = model_owner.get();
   if (!model) return Fail("cannot load model " + a.model);
@@ -268,9 +291,11 @@ int main(int argc, char** argv) {
   // Training attends to the window's own keys and values (patches/llama.cpp/0001), which
   // needs the KV cache to be exactly one window: llama.cpp pads caches to 256 cells.
   if (n_ctx % 256 != 0)
-    return Fail(a.model + ": its context length " + std::to_string(n_ctx) +
-                " is the training window and must be a multiple of 256 (coolfusion-make-model --ctx)");
-  const llama_token eog = llama_vocab_eos(vocab) >= 0 ? llama_vocab_eos(vocab) : llama_vocab_eot(vocab);
+    return Fail(
+        a.model + ": its context length " + std::to_string(n_ctx) +
+        " is the training window and must be a multiple of 256 (coolfusion-make-model --ctx)");
+  const llama_token eog =
+      llama_vocab_eos(vocab) >= 0 ? llama_vocab_eos(vocab) : llama_vocab_eot(vocab);
   if (eog < 0) return Fail(a.model + " has no end-of-generation token");
 
   auto encode = [&](const std::vector<Row>& rows) {
@@ -286,7 +311,8 @@ int main(int argc, char** argv) {
   size_t n_tok = 0, longest = 0;
   for (const auto& e : train_ex) n_tok += e.size(), longest = std::max(longest, e.size());
   if (longest > n_ctx + 1)
-    std::fprintf(stderr, "warning: an example of %zu tokens is cut to the %zu-token window\n", longest, n_ctx);
+    std::fprintf(stderr, "warning: an example of %zu tokens is cut to the %zu-token window\n",
+                 longest, n_ctx);
 
   std::vector<size_t> val_order(val_ex.size());
   for (size_t i = 0; i < val_order.size(); ++i) val_order[i] = i;
@@ -316,11 +342,12 @@ int main(int argc, char** argv) {
   op.optimizer_type = GGML_OPT_OPTIMIZER_TYPE_ADAMW;
   llama_opt_init(ctx, model, op);
 
-  std::fprintf(stderr,
-               "training %s: %zu rows (%zu tokens, %zu windows of %zu), %zu validation rows, %ld epochs, "
-               "%ld steps, lr %.2g -> %.2g, warm-up %ld steps, seed %ld, %ld threads\n",
-               a.model.c_str(), train.size(), n_tok, n_train_windows, n_ctx, val.size(), a.epochs,
-               sched.total_steps, a.lr, a.lr_min, sched.warmup_steps, a.seed, a.threads);
+  std::fprintf(
+      stderr,
+      "training %s: %zu rows (%zu tokens, %zu windows of %zu), %zu validation rows, %ld epochs, "
+      "%ld steps, lr %.2g -> %.2g, warm-up %ld steps, seed %ld, %ld threads\n",
+      a.model.c_str(), train.size(), n_tok, n_train_windows, n_ctx, val.size(), a.epochs,
+      sched.total_steps, a.lr, a.lr_min, sched.warmup_steps, a.seed, a.threads);
 
   std::mt19937_64 rng((uint64_t)a.seed);
   ggml_opt_result_t res_train = ggml_opt_result_init(), res_val = ggml_opt_result_init();
@@ -333,8 +360,8 @@ int main(int argc, char** argv) {
     auto windows = Pack(train_ex, order, n_ctx, eog, a.pack);
     const size_t n_tw = windows.size();
     windows.insert(windows.end(), val_windows.begin(), val_windows.end());
-    ggml_opt_dataset_t ds = ggml_opt_dataset_init(GGML_TYPE_I32, GGML_TYPE_I32, (int64_t)n_ctx, (int64_t)n_ctx,
-                                                  (int64_t)windows.size(), 1);
+    ggml_opt_dataset_t ds = ggml_opt_dataset_init(GGML_TYPE_I32, GGML_TYPE_I32, (int64_t)n_ctx,
+                                                  (int64_t)n_ctx, (int64_t)windows.size(), 1);
     auto* data = (llama_token*)ggml_opt_dataset_data(ds)->data;
     auto* labels = (llama_token*)ggml_opt_dataset_labels(ds)->data;
     for (size_t w = 0; w < windows.size(); ++w) {
@@ -347,10 +374,12 @@ int main(int argc, char** argv) {
     ggml_opt_result_loss(res_val, &val_loss, &unc);
     std::string sample;
     const double acc = a.check > 0 ? Check(model, val, a.check, a.threads, &sample) : -1;
-    std::printf("epoch %ld: train loss %.5f, validation loss %.5f", epoch + 1, train_loss, val_loss);
+    std::printf("epoch %ld: train loss %.5f, validation loss %.5f", epoch + 1, train_loss,
+                val_loss);
     if (a.check > 0) {
       std::string s = sample;
-      for (auto& c : s) if (c == '\n') c = '|';
+      for (auto& c : s)
+        if (c == '\n') c = '|';
       std::printf(", greedy accuracy %.1f%% on %ld validation rows (first: \"%s\")", 100 * acc,
                   std::min(a.check, (long)val.size()), s.c_str());
     }
@@ -365,7 +394,8 @@ int main(int argc, char** argv) {
 
   ctx_owner.reset();
   model_owner.reset();
-  std::fprintf(stderr, "done: %s (%s, context length %ld)\n", a.out.c_str(), a.out_type.c_str(), a.out_ctx);
+  std::fprintf(stderr, "done: %s (%s, context length %ld)\n", a.out.c_str(), a.out_type.c_str(),
+               a.out_ctx);
   llama_backend_free();
   return 0;
 }
