@@ -35,6 +35,8 @@ struct Candidate {
   std::vector<double> ppl;  // perplexity of this candidate under each model (inf: cannot encode)
   std::vector<bool> used;   // whether each model's ppl counted in the score (SweetSpan)
   double score = 0;         // the scoring rule's value; lowest wins
+  bool keeps_start = true;  // false: after it the previous segment's end would stop being a
+                            // common word boundary; it wins only if every candidate is so
 };
 
 struct Segment {

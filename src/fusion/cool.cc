@@ -36,10 +36,11 @@ class CoolMethod final : public FusionMethod {
       // Each model drafts on its own thread, with its own aligner.
       const size_t n = s.n_models();
       std::vector<StepAligner> aligners(n);
+      const std::vector<StepAligner::Input> inputs = AlignerInputs(s);
       std::vector<char> full(n, 0);
       for (size_t v = 0; v < n; ++v) {
         drafts[v] = Draft();
-        if (s.active((int)v)) aligners[v].Prepare(s);
+        if (s.active((int)v)) aligners[v].Prepare(inputs);
       }
       DraftBoard board(s.ActiveMask());
       CF_RETURN_IF_ERROR(s.ForEachActiveThreaded([&](int v) -> Status {
@@ -92,7 +93,7 @@ class CoolMethod final : public FusionMethod {
       const bool eog = cands[w].eog;
       const bool empty = cands[w].text.empty();
       StopReason reason;
-      if (ctx.emitter->OnSegment(s, std::move(seg), out, &reason)) {
+      if (ctx.emitter->OnSegment(s.mutable_generated(), std::move(seg), out, &reason)) {
         out->stop_reason = reason;
         break;
       }
@@ -114,16 +115,14 @@ class CoolMethod final : public FusionMethod {
   // others' news in its batches.
   Status DraftOne(Session& s, const GenerateOptions& o, StepAligner& aligner, DraftBoard* board,
                   int v, Draft* d, char* full) {
-    auto stop = [&](Draft& dd, bool* done) -> Status {
-      size_t cut = 0;
-      CF_RETURN_IF_ERROR(aligner.FindCut(dd, common_, &cut));
-      if (cut > 0) {
-        dd.cut_tokens = cut;
-        *done = true;
-      } else {
+    auto stop = [&](Draft& dd) {
+      const size_t cut = aligner.FindCut(dd, common_);
+      if (cut == 0) {
         board->Progress(v, dd);
+        return false;
       }
-      return Status::Ok();
+      dd.cut_tokens = cut;
+      return true;
     };
     const NewsSource news = [&](std::vector<DraftNews>* out) { board->Next(v, out); };
     CF_RETURN_IF_ERROR(s.MakeDraft(v, o.max_segment_tokens, stop, d, &news));
@@ -140,7 +139,8 @@ class CoolMethod final : public FusionMethod {
         d->aligned = false;
       }
     }
-    return aligner.StartOk(d->text, &d->start_ok);
+    d->start_ok = aligner.StartOk(d->text);
+    return Status::Ok();
   }
 
   bool common_;

@@ -248,7 +248,7 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
     out->warnings.push_back(st.message());
     out->stop_reason = StopReason::kContextFull;
   }
-  emitter.Finish(session, out);
+  emitter.Finish(session.generated(), out);
   out->text = session.generated();
   out->n_new_tokens = session.NewTokens();
   out->n_prompt_tokens = session.NumPromptTokens();

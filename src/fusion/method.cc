@@ -8,67 +8,15 @@
 
 namespace coolfusion {
 
-size_t Emitter::SafeEnd(const std::string& g, bool final) const {
-  if (final) return g.size();
-  size_t hold = 0;
-  for (const auto& s : opts_.stop) hold = std::max(hold, s.empty() ? 0 : s.size() - 1);
-  size_t end = g.size() > hold ? g.size() - hold : 0;
-  return CompleteUtf8Prefix(std::string_view(g).substr(0, end));
-}
-
-bool Emitter::OnSegment(Session& s, Segment seg, GenerationResult* out, StopReason* reason) {
-  const std::string& g = s.generated();
-  const size_t seg_start = g.size() - seg.text.size();
-  // Earliest stop string that ends within the new text.
-  size_t cut = std::string::npos;
-  for (const auto& stop : opts_.stop) {
-    if (stop.empty()) continue;
-    const size_t from = seg_start >= stop.size() ? seg_start - stop.size() + 1 : 0;
-    const size_t at = g.find(stop, from);
-    if (at != std::string::npos) cut = std::min(cut, at);
+std::vector<StepAligner::Input> AlignerInputs(const Session& s) {
+  std::vector<StepAligner::Input> in(s.n_models());
+  for (size_t v = 0; v < s.n_models(); ++v) {
+    if (!s.active((int)v)) continue;
+    in[v].tokenizer = &s.tokenizer((int)v);
+    in[v].text = s.text((int)v);
+    in[v].min_anchor = s.min_anchor((int)v);
   }
-  bool stop = false;
-  if (cut != std::string::npos) {
-    s.Truncate(cut);
-    // Trim the segments so that they still spell the text.
-    size_t total = 0;
-    for (const auto& x : out->segments) total += x.text.size();
-    if (cut < total) {
-      while (!out->segments.empty() && total - out->segments.back().text.size() >= cut) {
-        total -= out->segments.back().text.size();
-        out->segments.pop_back();
-      }
-      if (!out->segments.empty())
-        out->segments.back().text.resize(out->segments.back().text.size() - (total - cut));
-      seg.text.clear();
-    } else {
-      seg.text.resize(cut - total);
-    }
-    *reason = StopReason::kStopString;
-    stop = true;
-  }
-  if (!seg.text.empty() || !stop) out->segments.push_back(seg);
-  const std::string& g2 = s.generated();
-  const size_t safe = SafeEnd(g2, stop);
-  std::string_view delta;
-  if (safe > emitted_) delta = std::string_view(g2).substr(emitted_, safe - emitted_);
-  bool keep_going = true;
-  if (cb_) keep_going = cb_(out->segments.empty() ? seg : out->segments.back(), delta);
-  emitted_ = std::max(emitted_, safe);
-  if (!keep_going && !stop) {
-    *reason = StopReason::kCancelled;
-    stop = true;
-  }
-  return stop;
-}
-
-void Emitter::Finish(Session& s, GenerationResult* out) {
-  const std::string& g = s.generated();
-  if (cb_ && emitted_ < g.size()) {
-    Segment empty;
-    cb_(out->segments.empty() ? empty : out->segments.back(), std::string_view(g).substr(emitted_));
-  }
-  emitted_ = g.size();
+  return in;
 }
 
 Status ChooseCandidate(MethodContext& ctx, const std::vector<Draft>& drafts,
@@ -115,6 +63,7 @@ Status ChooseCandidate(MethodContext& ctx, const std::vector<Draft>& drafts,
     out.text = (*cands)[c].text;
     out.ends_generation = (*cands)[c].eog;
     out.writers = (*cands)[c].writers;
+    out.keeps_start = (*cands)[c].start_ok;
     out.ppl = ppl[c];
     out.score = ctx.rule->Score(ppl[c], w, &out.used);
     for (size_t v = 0; v < w.size(); ++v) {

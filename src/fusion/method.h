@@ -8,28 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "fusion/emitter.h"
 #include "fusion/scoring.h"
 #include "fusion/session.h"
+#include "fusion/step_aligner.h"
 
 namespace coolfusion {
 
-// Streams committed text to the caller, holding back what could still begin a stop
-// string, and ends generation at the first stop string.
-class Emitter {
- public:
-  Emitter(const GenerateOptions& opts, const SegmentCallback& cb) : opts_(opts), cb_(cb) {}
-  // Records a committed segment. Returns true when generation must stop (a stop string
-  // appeared: the text is cut before it; or the callback asked to stop).
-  bool OnSegment(Session& s, Segment seg, GenerationResult* out, StopReason* reason);
-  // Streams what is left once generation has ended.
-  void Finish(Session& s, GenerationResult* out);
-
- private:
-  size_t SafeEnd(const std::string& g, bool final) const;
-  const GenerateOptions& opts_;
-  const SegmentCallback& cb_;
-  size_t emitted_ = 0;
-};
+// The aligner's view of the session's active models at the start of a step.
+std::vector<StepAligner::Input> AlignerInputs(const Session& s);
 
 struct MethodContext {
   Session* session;

@@ -35,11 +35,11 @@ class RerankMethod final : public FusionMethod {
     std::vector<Draft> drafts(s.n_models());
     for (size_t v = 0; v < s.n_models(); ++v) {
       if (!s.active((int)v)) continue;
-      auto stop = [&](Draft& d, bool* done) -> Status {
+      auto stop = [&](Draft& d) {
         for (const auto& st : o.stop) {
-          if (!st.empty() && d.text.find(st) != std::string::npos) *done = true;
+          if (!st.empty() && d.text.find(st) != std::string::npos) return true;
         }
-        return Status::Ok();
+        return false;
       };
       CF_RETURN_IF_ERROR(s.MakeDraft((int)v, o.max_new_tokens, stop, &drafts[v]));
       drafts[v].cut_tokens = drafts[v].tokens.size();
@@ -69,7 +69,8 @@ class RerankMethod final : public FusionMethod {
     const bool eog = cands[w].eog;
     out->stop_reason = eog ? StopReason::kEndOfGeneration : StopReason::kMaxTokens;
     StopReason reason;
-    if (ctx.emitter->OnSegment(s, std::move(seg), out, &reason)) out->stop_reason = reason;
+    if (ctx.emitter->OnSegment(s.mutable_generated(), std::move(seg), out, &reason))
+      out->stop_reason = reason;
     return Status::Ok();
   }
 

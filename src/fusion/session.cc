@@ -136,8 +136,8 @@ bool Session::ContextFull(int v, int more) const {
   return (int)m_[v].view.tokens.size() + more >= m_[v].view.lm->n_ctx();
 }
 
-Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop,
-                          Draft* d, const NewsSource* news) {
+Status Session::MakeDraft(int u, int max_tokens, const std::function<bool(Draft&)>& done, Draft* d,
+                          const NewsSource* news) {
   Model& m = m_[u];
   LlamaModel& lm = *m.view.lm;
   *d = std::move(m.carry);
@@ -150,11 +150,7 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draf
   d->context_full = false;
   const int n_vocab = lm.n_vocab();
   const int base = (int)m.view.tokens.size();
-  if (!d->tokens.empty()) {
-    bool done = false;
-    CF_RETURN_IF_ERROR(stop(*d, &done));
-    if (done || (int)d->tokens.size() >= max_tokens) return Status::Ok();
-  }
+  if (!d->tokens.empty() && (done(*d) || (int)d->tokens.size() >= max_tokens)) return Status::Ok();
   if (d->eog) return Status::Ok();
   if ((int)d->tokens.size() > d->n_decoded) {  // a carried look-ahead token
     CF_RETURN_IF_ERROR(DecodeWithNews(
@@ -178,9 +174,7 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<Status(Draf
     d->tokens.push_back(t);
     d->text += lm.Piece(t);
     d->ends.push_back(d->text.size());
-    bool done = false;
-    CF_RETURN_IF_ERROR(stop(*d, &done));
-    if (done || (int)d->tokens.size() >= max_tokens) break;
+    if (done(*d) || (int)d->tokens.size() >= max_tokens) break;
     CF_RETURN_IF_ERROR(
         DecodeWithNews(m, {{t, base + d->n_decoded, kv::kCommitted, true}}, news, d->text));
     d->n_decoded++;
@@ -346,10 +340,6 @@ void Session::DropDrafts() {
     m.lm->SeqRemove(kv::kCommitted, (int)m.tokens.size() + model.carry.n_decoded, -1);
     model.scorer.Reset(n);
   }
-}
-
-void Session::Truncate(size_t new_len) {
-  if (new_len < generated_.size()) generated_.resize(new_len);
 }
 
 Counters Session::TotalCounters() const {

@@ -69,14 +69,14 @@ class Session {
   void Retire(int v) { m_[v].view.active = false; }
   int n_active() const;
 
-  // Samples model u's continuation until `stop(draft)` returns true, max_tokens are
+  // Samples model u's continuation until `done(draft)` returns true, max_tokens are
   // sampled, it emits end-of-generation or its context fills. When u's previous draft
   // won, the part of it past the cut (already decoded) starts this draft: nothing is
   // decoded twice. REQUIRES: no draft of u is pending (call Commit or DropDrafts first).
   // `news`, when set, is asked before each decode for other models' drafts to pre-score
   // in the same batch (see PreScore).
-  Status MakeDraft(int u, int max_tokens, const std::function<Status(Draft&, bool*)>& stop,
-                   Draft* d, const NewsSource* news = nullptr);
+  Status MakeDraft(int u, int max_tokens, const std::function<bool(Draft&)>& done, Draft* d,
+                   const NewsSource* news = nullptr);
 
   // Every active model scores every candidate: ppl[c][v] (CandidateScorer::Score).
   // `drafts[v]` may be null. With a single candidate written by every active model there
@@ -97,9 +97,9 @@ class Session {
                 const std::vector<const Draft*>& drafts);
   // Drops drafts and scoring sequences without committing anything.
   void DropDrafts();
-  // Cuts the generated text to new_len bytes when generation ends at a stop string (the
-  // models' states are not reused after it).
-  void Truncate(size_t new_len);
+  // The generated text, for the Emitter, which cuts it at a stop string when generation
+  // ends there (the models' states are not reused after it).
+  std::string& mutable_generated() { return generated_; }
 
   // Events counted on the calling thread (ChooseCandidate, the methods).
   Counters& counters() { return counters_; }

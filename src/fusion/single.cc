@@ -16,7 +16,7 @@ class SingleMethod final : public FusionMethod {
     const int u = s.first_active();
     std::vector<Draft> drafts(s.n_models());
     std::vector<const Draft*> dp(s.n_models(), nullptr);
-    auto never = [](Draft&, bool*) { return Status::Ok(); };
+    auto never = [](Draft&) { return false; };
     while (true) {
       if (s.NewTokens() >= ctx.opts->max_new_tokens) {
         out->stop_reason = StopReason::kMaxTokens;
@@ -45,7 +45,7 @@ class SingleMethod final : public FusionMethod {
       s.TakeStepStats(&seg.decode_calls, &seg.tokens_decoded);
       out->timings.generate_ms += seg.generate_ms;
       StopReason reason;
-      if (ctx.emitter->OnSegment(s, std::move(seg), out, &reason)) {
+      if (ctx.emitter->OnSegment(s.mutable_generated(), std::move(seg), out, &reason)) {
         out->stop_reason = reason;
         break;
       }

@@ -13,9 +13,9 @@ namespace {
 bool IsContinuation(char c) { return ((unsigned char)c & 0xC0) == 0x80; }
 }  // namespace
 
-void StepAligner::Prepare(const Session& s) {
-  s_ = &s;
-  const size_t n = s.n_models();
+void StepAligner::Prepare(const std::vector<Input>& models) {
+  const size_t n = models.size();
+  tokenizers_.assign(n, nullptr);
   active_.clear();
   tails_.assign(n, std::string());
   anchors_.assign(n, Anchor());
@@ -24,11 +24,12 @@ void StepAligner::Prepare(const Session& s) {
   checker_fresh_.assign(n, false);
   icu_tail_.clear();
   for (size_t v = 0; v < n; ++v) {
-    if (!s.active((int)v)) continue;
+    if (models[v].tokenizer == nullptr) continue;
     active_.push_back((int)v);
-    const std::string& t = s.text((int)v);
-    const Anchor a = FindAnchor(t, t.empty() ? 0 : t.size() - 1, s.min_anchor((int)v));
-    tails_[v] = t.substr(a.pos);
+    tokenizers_[v] = models[v].tokenizer;
+    const std::string_view t = models[v].text;
+    const Anchor a = FindAnchor(t, t.empty() ? 0 : t.size() - 1, models[v].min_anchor);
+    tails_[v] = std::string(t.substr(a.pos));
     anchors_[v] = Anchor{0, a.fragment_start};
     if (icu_tail_.empty()) icu_tail_ = tails_[v];
   }
@@ -44,35 +45,27 @@ void StepAligner::Words(const std::string& gen, std::vector<size_t>* out) {
   }
 }
 
-Status StepAligner::Straddle(int v, const std::string& gen, size_t pos, bool* free) {
+bool StepAligner::StraddleFree(int v, const std::string& gen, size_t pos) {
   if (!checker_fresh_[v] || checked_gen_ != gen) {
     if (checked_gen_ != gen) {
       std::fill(checker_fresh_.begin(), checker_fresh_.end(), false);
       checked_gen_ = gen;
     }
     windows_[v] = tails_[v] + gen;
-    Status st = checkers_[v].Reset(&s_->tokenizer(v), windows_[v], anchors_[v]);
-    if (!st.ok()) {  // this model cannot encode the draft: no boundary is common
-      *free = false;
-      return Status::Ok();
-    }
+    // A model that cannot encode the draft has no boundary in it (none is common).
+    if (!checkers_[v].Reset(tokenizers_[v], windows_[v], anchors_[v]).ok()) return false;
     checker_fresh_[v] = true;
   }
   const size_t p = tails_[v].size() + pos;
-  if (p == 0) {
-    *free = true;  // a fragment start is always a token boundary
-    return Status::Ok();
-  }
+  if (p == 0) return true;  // a fragment start is always a token boundary
   ++checks_;
-  Status st = checkers_[v].StraddleFree(p, free);
-  if (!st.ok()) *free = false;
-  return Status::Ok();
+  bool free = false;
+  return checkers_[v].StraddleFree(p, &free).ok() && free;
 }
 
-Status StepAligner::FindCut(const Draft& d, bool common, size_t* cut_tokens) {
-  *cut_tokens = 0;
+size_t StepAligner::FindCut(const Draft& d, bool common) {
   Words(d.text, &words_);
-  if (words_.size() < 2) return Status::Ok();
+  if (words_.size() < 2) return 0;
   // A boundary counts once a whole word segment follows it: the last boundary before
   // the end of the (complete) text confirms all before it.
   const size_t confirmed_limit = words_[words_.size() - 2];
@@ -85,19 +78,14 @@ Status StepAligner::FindCut(const Draft& d, bool common, size_t* cut_tokens) {
     bool ok = true;
     for (int v : active_) {
       if (!common && v != d.model) continue;
-      bool free = false;
-      CF_RETURN_IF_ERROR(Straddle(v, d.text, e, &free));
-      if (!free) {
+      if (!StraddleFree(v, d.text, e)) {
         ok = false;
         break;
       }
     }
-    if (ok) {
-      *cut_tokens = k + 1;
-      return Status::Ok();
-    }
+    if (ok) return k + 1;
   }
-  return Status::Ok();
+  return 0;
 }
 
 size_t StepAligner::LastWordCut(const Draft& d) {
@@ -114,31 +102,19 @@ size_t StepAligner::LastWordCut(const Draft& d) {
   return best;
 }
 
-Status StepAligner::StartOk(const std::string& gen, bool* ok) {
-  *ok = true;
-  if (gen.empty() || icu_tail_.empty()) return Status::Ok();
-  if (IsContinuation(gen[0])) {
-    *ok = false;
-    return Status::Ok();
-  }
+bool StepAligner::StartOk(const std::string& gen) {
+  if (gen.empty() || icu_tail_.empty()) return true;
+  if (IsContinuation(gen[0])) return false;
   // (a) the step's start is a word boundary of tail + gen
   std::string text = icu_tail_ + gen.substr(0, CompleteUtf8Prefix(gen));
   std::vector<size_t> all;
   WordBoundaries(text, &all);
-  if (!std::binary_search(all.begin(), all.end(), icu_tail_.size())) {
-    *ok = false;
-    return Status::Ok();
-  }
+  if (!std::binary_search(all.begin(), all.end(), icu_tail_.size())) return false;
   // (b) no model's token straddles it
   for (int v : active_) {
-    bool free = false;
-    CF_RETURN_IF_ERROR(Straddle(v, gen, 0, &free));
-    if (!free) {
-      *ok = false;
-      return Status::Ok();
-    }
+    if (!StraddleFree(v, gen, 0)) return false;
   }
-  return Status::Ok();
+  return true;
 }
 
 }  // namespace coolfusion

@@ -10,6 +10,7 @@
 #include "align/word_breaks.h"
 #include "backend/llama_model.h"
 #include "support/corpus.h"
+#include "support/fake_tokenizer.h"
 #include "support/paths.h"
 #include "support/reference.h"
 
@@ -139,33 +140,7 @@ TEST(CommonBoundaries, RejectsInvalidUtf8) {
   EXPECT_NE(st.message().find("UTF-8"), std::string::npos);
 }
 
-// A fake vocabulary: greedy longest match over a fixed list, SentencePiece-like prefix.
-class FakeTokenizer : public Tokenizer {
- public:
-  explicit FakeTokenizer(std::vector<std::string> pieces) : pieces_(std::move(pieces)) {}
-  Status Tokenize(std::string_view text, bool, bool, std::vector<Token>* out) const override {
-    out->clear();
-    size_t i = 0;
-    while (i < text.size()) {
-      int best = -1;
-      for (size_t t = 0; t < pieces_.size(); ++t) {
-        if (text.substr(i, pieces_[t].size()) == pieces_[t] &&
-            (best < 0 || pieces_[t].size() > pieces_[best].size())) {
-          best = (int)t;
-        }
-      }
-      if (best < 0) return Status::InvalidArgument("cannot encode");
-      out->push_back(best);
-      i += pieces_[best].size();
-    }
-    return Status::Ok();
-  }
-  std::string_view Piece(Token t) const override { return pieces_[t]; }
-  bool AddsSpacePrefix() const override { return false; }
-
- private:
-  std::vector<std::string> pieces_;
-};
+using testing::FakeTokenizer;
 
 TEST(CommonBoundaries, FakeVocabularyStraddlesRemoveWordBoundaries) {
   // "ab cd": word boundaries 2, 3, 5. Vocabulary A has "b c" as one piece: 2 and 3

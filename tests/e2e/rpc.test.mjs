@@ -1,7 +1,10 @@
 // Models on llama.cpp rpc-server workers: two workers on 127.0.0.1, one source model on
 // each; the fused text equals the fused text with both models local. An unreachable
 // worker is a clear error naming it; a worker killed while the server runs ends its
-// requests with a clear error within 5 s and the server keeps serving.
+// requests with a clear error within 5 s and the server keeps serving; a worker that
+// stops answering (SIGSTOP: a frozen host, its connection still open) fails the request
+// within the deadline (--rpc-timeout) + 10 s, from the CLI and under the server, whose
+// /health and requests that do not need the worker keep answering meanwhile.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
@@ -100,13 +103,101 @@ test('a worker killed under a running server: clear error within 5 s, the server
     const killedAt = Date.now();
     const r = await inflight;
     assert.ok(Date.now() - killedAt < ms(5000), `answered ${Date.now() - killedAt} ms after the kill`);
-    assert.ok(r.status >= 500 || r.body.error, `expected an error, got ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
+    // The headers went out with the first keep-alive bytes (status 200): the error is the body.
+    assert.equal(r.body.error?.code, 'worker_unavailable', JSON.stringify(r.body).slice(0, 300));
+    assert.match(r.body.error.message, /RPC worker 127\.0\.0\.1:\d+ failed/);
     // Later requests fail fast with the same clear error; the server itself stays up.
     const again = await ask();
     assert.ok(again.ms < 5000);
     assert.match(JSON.stringify(again.body), /RPC worker 127\.0\.0\.1:\d+ failed/);
     assert.equal((await health(srv.url)).status, 'ok');
   } finally {
+    w.proc.kill('SIGKILL');
+    await srv.stop();
+  }
+});
+
+const DEADLINE_S = 3;
+
+test('a frozen worker (SIGSTOP) under the CLI: exit 1 within the deadline + 10 s, naming it', { timeout: 180000 }, async () => {
+  const w = await startWorker();
+  try {
+    const args = ['generate', '-n', '2000', '-t', '1', '--prompt-weights', 'off', '--rpc-timeout', String(DEADLINE_S),
+      '-p', 'Once upon a time, there was', '-m', `${MODELS[0]}@rpc=${w.endpoint}`, '-m', MODELS[1]];
+    const cli = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    cli.stderr.on('data', (d) => { err += d; });
+    let stoppedAt = 0;
+    cli.stdout.on('data', () => {  // the first streamed text: generation is under way
+      if (stoppedAt) return;
+      w.proc.kill('SIGSTOP');
+      stoppedAt = Date.now();
+    });
+    const code = await new Promise((resolve) => cli.on('exit', (c) => resolve(c)));
+    assert.ok(stoppedAt > 0, 'the CLI ended before it streamed anything: ' + err);
+    const took = Date.now() - stoppedAt;
+    assert.equal(code, 1, err);
+    assert.ok(took < ms((DEADLINE_S + 10) * 1000), `exited ${took} ms after the worker froze`);
+    assert.ok(took >= DEADLINE_S * 1000 - 500, `exited after ${took} ms: before the deadline?`);
+    assert.match(err, new RegExp(`^error: .*RPC worker ${w.endpoint.replace(/\./g, '\\.')} failed: .*sent nothing for ${DEADLINE_S} s`, 'm'));
+  } finally {
+    w.proc.kill('SIGCONT');
+    w.proc.kill('SIGKILL');
+  }
+});
+
+test('a frozen worker under the server: that request fails, /health and other requests keep answering', { timeout: 180000 }, async () => {
+  const w = await startWorker();
+  // Two slots: a request for the local model alone runs in the second while the first waits.
+  const srv = await startServer(['-np', '2', '--rpc-timeout', String(DEADLINE_S)],
+    [`${MODELS[0]}@rpc=${w.endpoint}`, MODELS[1]]);
+  try {
+    const ids = (await (await fetch(srv.url + '/v1/models')).json()).data.map((m) => m.id);
+    const local = ids[2];  // [ensemble, model 0 (on the worker), model 1 (local)]
+    // A streamed fused request; the worker freezes after its first chunk.
+    const res = await fetch(srv.url + '/v1/completions', { method: 'POST',
+      body: JSON.stringify({ prompt: 'Once upon a time', max_tokens: 2000, stream: true }) });
+    assert.equal(res.status, 200);
+    const reader = res.body.getReader();
+    let head = '';
+    while ((head.match(/^data: /gm) || []).length < 2) {  // the role chunk, then text: generating
+      const { done, value } = await reader.read();
+      assert.ok(!done, 'the stream ended before any text: ' + head);
+      head += new TextDecoder().decode(value);
+    }
+    w.proc.kill('SIGSTOP');
+    const frozenAt = Date.now();
+    // While the fused request waits for the frozen worker: /health and the local model answer.
+    let rest = '';
+    const drained = (async () => {
+      const dec = new TextDecoder();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return Date.now();
+        rest += dec.decode(value);
+      }
+    })();
+    for (let i = 0; i < 3; i++) {
+      const t0 = Date.now();
+      assert.equal((await health(srv.url)).status, 'ok');
+      assert.ok(Date.now() - t0 < ms(1000), `/health took ${Date.now() - t0} ms`);
+      await sleep(300);
+    }
+    const t0 = Date.now();
+    const other = await fetch(srv.url + '/v1/completions', { method: 'POST',
+      body: JSON.stringify({ model: local, prompt: 'Once upon a time', max_tokens: 16 }) });
+    assert.equal(other.status, 200, await other.clone().text());
+    assert.ok((await other.json()).choices[0].text.length > 0);
+    assert.ok(Date.now() - frozenAt < DEADLINE_S * 1000, 'the local request did not run during the stall');
+    assert.ok(Date.now() - t0 < ms(2000));
+    // The fused request ends with an error naming the worker, within the deadline + 10 s.
+    const endedAt = await drained;
+    assert.ok(endedAt - frozenAt < ms((DEADLINE_S + 10) * 1000), `ended ${endedAt - frozenAt} ms after the freeze`);
+    assert.match(rest, /"error"/);
+    assert.match(rest, /RPC worker 127\.0\.0\.1:\d+ failed: .*sent nothing for 3 s/);
+    assert.equal((await health(srv.url)).status, 'ok');
+  } finally {
+    w.proc.kill('SIGCONT');
     w.proc.kill('SIGKILL');
     await srv.stop();
   }

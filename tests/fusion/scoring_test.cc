@@ -64,6 +64,18 @@ TEST(Scoring, MedianIsTheMiddleModelsPerplexity) {
   EXPECT_EQ(Score(ScoreRule::kMedianPpl, {1, 2}, {0, 0}), kInf);
 }
 
+// The rule decides the winner: candidate A is near-certain for two models and unknown to
+// the third, candidate B is so-so for all three. The paper's mean picks B (A's one huge
+// perplexity dominates), the median and the geometric mean pick A.
+TEST(Scoring, RulesPickDifferentCandidatesOnTheSameScores) {
+  const std::vector<double> a = {1.2, 1e3, 1.5}, b = {30, 40, 50};
+  auto winner = [&](ScoreRule r) { return Score(r, a) < Score(r, b) ? 'A' : 'B'; };
+  EXPECT_EQ(winner(ScoreRule::kMeanPpl), 'B');
+  EXPECT_EQ(winner(ScoreRule::kMedianPpl), 'A');
+  EXPECT_EQ(winner(ScoreRule::kGeoMeanPpl), 'A');
+  EXPECT_EQ(winner(ScoreRule::kSweetSpan), 'A');  // drops the surprised model
+}
+
 TEST(Scoring, RulesParseByName) {
   ScoreRule r;
   ASSERT_TRUE(ParseScoreRule("median", &r));
