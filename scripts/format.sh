@@ -5,8 +5,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-cf=$(command -v clang-format-14 || command -v clang-format || true)
-[ -n "$cf" ] || { echo "error: clang-format not found (apt-get install clang-format)" >&2; exit 1; }
+cf=$(command -v clang-format-14 || true)  # the version fixes the output: 14 only
+[ -n "$cf" ] || { echo "error: clang-format-14 not found (scripts/deps.sh installs it)" >&2; exit 1; }
 mapfile -t files < <(git ls-files 'src/*.cc' 'src/*.h' 'include/*.h' 'tools/*.cc' 'tools/*.h' 'tests/*.cc' 'tests/*.h' |
   grep -v node_modules)
 if [ "${1:-}" = "--check" ]; then

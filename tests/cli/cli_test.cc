@@ -120,6 +120,10 @@ TEST(Cli, BadInputGivesOneLineErrorAndExitOne) {
                      "expects on or off");
   ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--score", "best"}),
                      "unknown --score 'best'");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--rpc-timeout", "soon"}),
+                     "expects a number");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--rpc-timeout", "-1"}),
+                     "--rpc-timeout");
 }
 
 // The default: each model's fit to the prompt is reported and decides who takes part.
