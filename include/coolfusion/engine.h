@@ -107,6 +107,7 @@ struct GenerationResult {
   std::vector<double> answer_scores;
   int n_new_tokens = 0;     // tokens of text under model 0's tokenizer
   int n_prompt_tokens = 0;  // tokens of the prompt under the same model
+  int n_cached_tokens = 0;  // of those, reused from the previous request's KV cache
   Counters counters;
   Timings timings;
   std::vector<std::string> warnings;  // e.g. a model left out because it cannot encode the prompt
@@ -135,6 +136,11 @@ class Ensemble {
   // tokenization, context), without decoding: lets a server answer 400 before it starts
   // a stream. Thread-safe with respect to other Validate calls, not to Generate.
   Status Validate(const Request& request) const;
+  // The prompt cache: how many of the request's prompt tokens (under the model that would
+  // count them: only_model, else model 0) this ensemble's KV cache holds from its last
+  // request, i.e. would not be decoded again (0 when unknown or cache_prompt is off).
+  // Thread-safe with respect to Validate calls, not to Generate.
+  size_t CachedPrefix(const Request& request) const;
 
   // Every common word boundary of `text` (byte offsets in (0, len]): a UAX #29 word
   // boundary where no model's tokenization of text straddles the offset. Works on

@@ -89,6 +89,10 @@ struct GenerateOptions {
   bool parallel_models = false;   // draft, score and commit the models in parallel
                                   // threads sharing the cores (off: one after another,
                                   // each with all threads; faster on a small CPU)
+  bool cache_prompt = true;       // reuse, per model, the KV cache this Ensemble kept from
+                                  // its previous request for the longest common token prefix
+                                  // of the new prompt, and decode only the rest (llama-server's
+                                  // cache_prompt); false: decode the whole prompt
 };
 
 // What to generate from: a raw prompt (`generate`) or chat messages rendered through each

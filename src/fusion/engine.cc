@@ -44,6 +44,9 @@ class Ensemble::Impl {
   std::vector<std::unique_ptr<LlamaModel>> models;
   std::vector<ModelInfo> infos;
   std::vector<double> weights;
+  // The prompt cache: per model, the tokens in its KV sequence 0 after the last request
+  // that ended well (empty: unknown, nothing is reused).
+  std::vector<std::vector<Token>> kv_tokens;
 };
 
 Ensemble::Ensemble(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -187,6 +190,18 @@ Status Ensemble::ValidateUnguarded(const Request& request) const {
   return Status::Ok();
 }
 
+size_t Ensemble::CachedPrefix(const Request& request) const {
+  if (!request.options.cache_prompt) return 0;
+  const size_t i = request.options.only_model >= 0 ? (size_t)request.options.only_model : 0;
+  if (i >= size() || i >= impl_->kv_tokens.size() || impl_->kv_tokens[i].empty()) return 0;
+  PromptTokens p;
+  const LlamaModel& m = *impl_->models[i];
+  Status st = request.messages.empty() ? PlainPrompt(m, request.prompt, &p)
+                                       : ChatPrompt(m, request.messages, &p);
+  if (!st.ok()) return 0;
+  return CommonPrefix(impl_->kv_tokens[i], p.tokens);
+}
+
 Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segment,
                           GenerationResult* out) {
   return Guarded("generating", [&] { return GenerateUnguarded(request, on_segment, out); });
@@ -199,20 +214,29 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
   CF_RETURN_IF_ERROR(CheckRequest(request));
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<LlamaModel*> models;
-  for (auto& m : impl_->models) {
-    m->ResetStats();
-    models.push_back(m.get());
+  std::vector<int> index;  // the session's model v is the ensemble's model index[v]
+  for (size_t i = 0; i < impl_->models.size(); ++i) {
+    impl_->models[i]->ResetStats();
+    models.push_back(impl_->models[i].get());
+    index.push_back((int)i);
   }
   std::vector<double> weights = impl_->weights;
   Method method_kind = o.method;
   if (o.only_model >= 0) {
     models = {models[o.only_model]};
+    index = {o.only_model};
     weights = {1.0};
     method_kind = Method::kSingle;
   } else if (o.method == Method::kSingle) {
     models.resize(1);
+    index.resize(1);
     weights.resize(1);
   }
+  // The prompt cache of the models taking part; unknown until this request ends well.
+  impl_->kv_tokens.resize(impl_->models.size());
+  std::vector<std::vector<Token>> cached(models.size());
+  for (size_t v = 0; v < models.size(); ++v) cached[v] = std::move(impl_->kv_tokens[index[v]]);
+  for (int i : index) impl_->kv_tokens[i].clear();
   // Thread budgets: models that run side by side share the cores unless the user set
   // threads per model.
   const bool side_by_side = o.parallel_models && models.size() > 1;
@@ -224,7 +248,7 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
   }
   Session session(models, weights, o);
   const auto t_prompt = std::chrono::steady_clock::now();
-  CF_RETURN_IF_ERROR(session.Start(request, &out->warnings));
+  CF_RETURN_IF_ERROR(session.Start(request, cached, &out->warnings));
   out->timings.prompt_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_prompt)
           .count();
@@ -252,6 +276,10 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
   out->text = session.generated();
   out->n_new_tokens = session.NewTokens();
   out->n_prompt_tokens = session.NumPromptTokens();
+  if (session.first_active() >= 0)
+    out->n_cached_tokens = (int)session.cached_tokens(session.first_active());
+  session.KeepForCache(&cached);
+  for (size_t v = 0; v < models.size(); ++v) impl_->kv_tokens[index[v]] = std::move(cached[v]);
   out->counters = session.TotalCounters();
   for (auto* m : models) {
     out->counters.decode_calls += m->stats().calls;

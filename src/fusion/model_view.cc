@@ -80,8 +80,8 @@ Status ModelView::DecodeTail(size_t from) {
   return Status::Ok();
 }
 
-Status ModelView::DecodeMeasuredPrompt(const std::vector<size_t>& counted,
-                                       size_t max_logit_floats) {
+Status ModelView::DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_t max_logit_floats,
+                                       size_t from) {
   // Token i counts through the logits after token i-1: entry i-1 asks for its row when
   // counted[i] > 0, and the last entry always does (the next token's logits).
   const int n_vocab = lm->n_vocab();
@@ -90,9 +90,9 @@ Status ModelView::DecodeMeasuredPrompt(const std::vector<size_t>& counted,
   double nll = 0;  // nats
   size_t bytes = 0;
   std::vector<LlamaModel::BatchItem> batch;
-  size_t first = 0;  // position of batch[0]
+  size_t first = from;  // position of batch[0]
   size_t rows = 0;
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = from; i < n; ++i) {
     const bool want = i + 1 == n || (i + 1 < counted.size() && counted[i + 1] > 0);
     batch.push_back({tokens[i], (int)i, kv::kCommitted, want});
     rows += want;

@@ -52,6 +52,8 @@ struct ModelView {
   bool ends_ok = true;
   std::vector<float> last_logits;
   size_t n_prompt_tokens = 0;
+  size_t n_cached = 0;   // prompt tokens reused from the previous request's KV cache
+  bool touched = false;  // this session changed the model's KV memory
   std::vector<float> prompt_logits;
   double prompt_bpb = std::numeric_limits<double>::quiet_NaN();
   size_t prompt_bytes = 0;
@@ -74,10 +76,12 @@ struct ModelView {
   void SetEnds(size_t k, const std::vector<Token>& suffix, Anchor a);
   // Decodes tokens[from..] into sequence 0 and keeps the last logits.
   Status DecodeTail(size_t from);
-  // Decodes the whole prompt into sequence 0 and measures the log-likelihood of the
-  // tokens that counted[i] > 0 bytes say count (CountedTokenBytes): prompt_bpb,
-  // prompt_bytes. Asks for at most `max_logit_floats` logits per decode.
-  Status DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_t max_logit_floats);
+  // Decodes the prompt from token `from` on into sequence 0 and measures the
+  // log-likelihood of the tokens that counted[i] > 0 bytes say count (CountedTokenBytes):
+  // prompt_bpb, prompt_bytes. Asks for at most `max_logit_floats` logits per decode.
+  // REQUIRES: no counted token at or before `from` (its logits would be missing).
+  Status DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_t max_logit_floats,
+                              size_t from);
 
  private:
   // The nearest anchor below `limit` that starts a committed token; k: tokens before it.

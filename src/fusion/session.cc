@@ -36,7 +36,8 @@ std::vector<bool> Session::ActiveMask() const {
   return a;
 }
 
-Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
+Status Session::Start(const Request& req, const std::vector<std::vector<Token>>& cached,
+                      std::vector<std::string>* warnings) {
   const bool chat = !req.messages.empty();
   std::string first_error;
   const bool measure = UsesPromptWeights(opts_.scoring);
@@ -66,7 +67,15 @@ Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
     m.ends_ok = p.ends_ok;
     m.min_anchor = p.min_anchor;
     m.n_fixed = p.n_fixed;
-    lm.ClearMemory();
+    m.n_cached = opts_.cache_prompt && v < cached.size()
+                     ? ReusablePrefix(cached[v], m.tokens, counted[v])
+                     : 0;
+    m.touched = true;
+    if (m.n_cached == 0) {
+      lm.ClearMemory();
+    } else {
+      lm.SeqRemove(-1, (int)m.n_cached, -1);  // every sequence: keep only the common prefix
+    }
     if (m.tokens.empty()) {
       m.active = false;
       warnings->push_back("model " + std::to_string(v) +
@@ -83,8 +92,9 @@ Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
   CF_RETURN_IF_ERROR(ForEachActive([&](int v) {
     Model& m = m_[v];
     ModelView& mv = m.view;
-    CF_RETURN_IF_ERROR(measure ? mv.DecodeMeasuredPrompt(counted[v], kPromptLogitFloats)
-                               : mv.DecodeTail(0));
+    CF_RETURN_IF_ERROR(measure
+                           ? mv.DecodeMeasuredPrompt(counted[v], kPromptLogitFloats, mv.n_cached)
+                           : mv.DecodeTail(mv.n_cached));
     mv.n_prompt_tokens = mv.tokens.size();
     mv.prompt_logits = mv.last_logits;
     m.calls_mark = mv.lm->stats().calls;
@@ -93,6 +103,33 @@ Status Session::Start(const Request& req, std::vector<std::string>* warnings) {
   }));
   generated_.clear();
   return Status::Ok();
+}
+
+size_t Session::ReusablePrefix(const std::vector<Token>& cached, const std::vector<Token>& prompt,
+                               const std::vector<size_t>& counted) {
+  if (prompt.empty()) return 0;
+  // The last prompt token is decoded again: its logits start the generation.
+  size_t reuse = std::min(CommonPrefix(cached, prompt), prompt.size() - 1);
+  // A counted token i needs the logits after token i - 1: decode from there.
+  for (size_t i = 0; i < counted.size() && i <= reuse; ++i) {
+    if (counted[i] > 0) {
+      reuse = std::min(reuse, i > 0 ? i - 1 : 0);
+      break;
+    }
+  }
+  return reuse;
+}
+
+void Session::KeepForCache(std::vector<std::vector<Token>>* kv) {
+  const int n = (int)m_.size();
+  kv->resize(m_.size());
+  for (size_t v = 0; v < m_.size(); ++v) {
+    ModelView& m = m_[v].view;
+    if (!m.touched) continue;
+    for (int s = kv::kFirstScoring; s < kv::ScoringEnd(n); ++s) m.lm->SeqRemove(s, -1, -1);
+    m.lm->SeqRemove(kv::kCommitted, (int)m.tokens.size(), -1);
+    (*kv)[v] = m.tokens;
+  }
 }
 
 double Session::prompt_fit_ms() const {

@@ -39,7 +39,19 @@ class Session {
   // prompt weights on (UsesPromptWeights), the decode also measures each model's bits
   // per byte of the prompt's content (prompt_bits_per_byte), in chunks of at most
   // kPromptLogitFloats logits. REQUIRES: the request passed CheckRequestText.
-  Status Start(const Request& request, std::vector<std::string>* warnings);
+  //
+  // Prompt cache: cached[v] (when given) are the tokens in model v's KV sequence 0 from
+  // the previous request. The longest common prefix with the new prompt's tokens is kept
+  // and only the rest decoded, except the last token (its logits start the generation)
+  // and, when measuring, the tokens whose likelihoods count (their logits are not kept).
+  Status Start(const Request& request, const std::vector<std::vector<Token>>& cached,
+               std::vector<std::string>* warnings);
+  // Tokens of model v's prompt reused from the cache.
+  size_t cached_tokens(int v) const { return m_[v].view.n_cached; }
+  // After the generation: leaves each model's KV sequence 0 holding exactly its committed
+  // tokens (drafts and scoring sequences dropped) and writes them to kv[v], for the next
+  // request's Start; a model whose memory this session never touched keeps its entry.
+  void KeepForCache(std::vector<std::vector<Token>>* kv);
   // Model v's bits per byte of the prompt's content and the bytes counted (NaN and 0
   // when not measured).
   double prompt_bits_per_byte(int v) const { return m_[v].view.prompt_bpb; }
@@ -138,6 +150,9 @@ class Session {
   // Decodes through the gate (one at a time on ForEachActiveThreaded's thread).
   Status GatedDecode(Model& m, const std::vector<LlamaModel::BatchItem>& batch);
   std::vector<int> ActiveModels() const;
+  // How many of `prompt`'s tokens can stay in the KV cache that holds `cached` (see Start).
+  static size_t ReusablePrefix(const std::vector<Token>& cached, const std::vector<Token>& prompt,
+                               const std::vector<size_t>& counted);
   // Re-encodes the committed text + `more` and decodes what changed into sequence 0.
   Status Retokenize(Model& m, const std::string& more);
   Status CommitModel(int v, const StepCandidate& win, int c, const Draft* own);

@@ -128,8 +128,11 @@ class Service {
     Status st = pool_.any().Validate(ar->request);
     if (!st.ok()) return SendError(res, ErrorFromStatus(st));
     auto lease = std::make_shared<std::unique_ptr<SlotPool::Lease>>();
+    // Of the free slots, the one whose prompt cache holds most of this prompt.
+    const Request& request = ar->request;
     st = pool_.Acquire(nullptr, std::chrono::milliseconds(50),
-                       std::chrono::seconds(opts_.queue_timeout_s), lease.get());
+                       std::chrono::seconds(opts_.queue_timeout_s), lease.get(),
+                       [&request](const Ensemble& e) { return e.CachedPrefix(request); });
     if (!st.ok()) return SendError(res, ErrorFromStatus(st));
     const std::string id = NewId(chat);
     const int64_t created = (int64_t)std::time(nullptr);
@@ -195,6 +198,7 @@ class Service {
             nlohmann::json last =
                 ChunkBody(*ar, id, created, "", false, FinishReason(g.stop_reason), nullptr, ids_);
             if (!g.models.empty()) last["coolfusion"] = ModelWeights(*ar, g, ids_);
+            last["timings"] = TimingsBody(g);
             send(last);
             if (ar->include_usage) send(UsageChunk(*ar, id, created, g));
           }

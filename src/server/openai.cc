@@ -154,7 +154,19 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     out->stream = j["stream"];
   }
   if (j.contains("stream_options") && j["stream_options"].is_object()) {
-    out->include_usage = j["stream_options"].value("include_usage", false);
+    const json& so = j["stream_options"];
+    if (so.contains("include_usage") && !so["include_usage"].is_null()) {
+      if (!so["include_usage"].is_boolean())
+        return Fail(err, "'stream_options.include_usage' must be a boolean",
+                    "stream_options.include_usage");
+      out->include_usage = so["include_usage"];
+    }
+  }
+  // llama-server's field: reuse this slot's KV cache for the prompt's common prefix.
+  if (j.contains("cache_prompt") && !j["cache_prompt"].is_null()) {
+    if (!j["cache_prompt"].is_boolean())
+      return Fail(err, "'cache_prompt' must be a boolean", "cache_prompt");
+    o.cache_prompt = j["cache_prompt"];
   }
 
   if (j.contains("coolfusion") && !j["coolfusion"].is_null()) {
@@ -299,10 +311,8 @@ nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, co
             {"created", created},
             {"model", r.model},
             {"choices", json::array({choice})},
-            {"usage",
-             {{"prompt_tokens", g.n_prompt_tokens},
-              {"completion_tokens", g.n_new_tokens},
-              {"total_tokens", g.n_prompt_tokens + g.n_new_tokens}}}};
+            {"usage", Usage(g)},
+            {"timings", TimingsBody(g)}};
   if (!g.models.empty()) j["coolfusion"] = ModelWeights(r, g, model_ids);
   if (r.trace) {
     json segs = json::array();
@@ -345,10 +355,28 @@ nlohmann::json UsageChunk(const ApiRequest& r, const std::string& id, int64_t cr
           {"created", created},
           {"model", r.model},
           {"choices", json::array()},
-          {"usage",
-           {{"prompt_tokens", g.n_prompt_tokens},
-            {"completion_tokens", g.n_new_tokens},
-            {"total_tokens", g.n_prompt_tokens + g.n_new_tokens}}}};
+          {"usage", Usage(g)}};
+}
+
+nlohmann::json Usage(const GenerationResult& g) {
+  return {{"prompt_tokens", g.n_prompt_tokens},
+          {"completion_tokens", g.n_new_tokens},
+          {"total_tokens", g.n_prompt_tokens + g.n_new_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", g.n_cached_tokens}}}};
+}
+
+nlohmann::json TimingsBody(const GenerationResult& g) {
+  const double predicted_ms = std::max(0.0, g.timings.total_ms - g.timings.prompt_ms);
+  const int prompt_n = g.n_prompt_tokens - g.n_cached_tokens;
+  return {
+      {"cache_n", g.n_cached_tokens},
+      {"prompt_n", prompt_n},
+      {"prompt_ms", g.timings.prompt_ms},
+      {"prompt_per_second",
+       g.timings.prompt_ms > 0 ? prompt_n * 1000.0 / g.timings.prompt_ms : 0.0},
+      {"predicted_n", g.n_new_tokens},
+      {"predicted_ms", predicted_ms},
+      {"predicted_per_second", predicted_ms > 0 ? g.n_new_tokens * 1000.0 / predicted_ms : 0.0}};
 }
 
 nlohmann::json ModelsBody(const std::vector<std::string>& model_ids,

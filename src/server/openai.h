@@ -53,6 +53,12 @@ nlohmann::json SegmentTrace(const Segment& s, const std::vector<std::string>& mo
 nlohmann::json ModelWeights(const ApiRequest& r, const GenerationResult& g,
                             const std::vector<std::string>& model_ids);
 
+// OpenAI's usage object, with prompt_tokens_details.cached_tokens (the prompt cache).
+nlohmann::json Usage(const GenerationResult& g);
+// llama-server's timings object: cache_n, prompt_n, prompt_ms, predicted_n, predicted_ms
+// (and the per-second rates). On every response and on the last streamed chunk.
+nlohmann::json TimingsBody(const GenerationResult& g);
+
 nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, const std::string& id,
                               int64_t created, const std::vector<std::string>& model_ids);
 

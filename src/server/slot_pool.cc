@@ -14,10 +14,11 @@ SlotPool::Lease::~Lease() { pool_->Release(index_); }
 Ensemble& SlotPool::Lease::ensemble() const { return *pool_->slots_[index_]; }
 
 Status SlotPool::Acquire(const std::function<bool()>& cancelled, std::chrono::milliseconds poll,
-                         std::chrono::milliseconds timeout, std::unique_ptr<Lease>* out) {
+                         std::chrono::milliseconds timeout, std::unique_ptr<Lease>* out,
+                         const std::function<size_t(const Ensemble&)>& prefer) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   MutexLock lock(&mu_);
-  int i = FreeSlot();
+  int i = FreeSlot(prefer);
   if (i < 0) {
     if (waiting_ >= max_waiting_) {
       return Status::ResourceExhausted("server busy: all " + std::to_string(slots_.size()) +
@@ -25,7 +26,7 @@ Status SlotPool::Acquire(const std::function<bool()>& cancelled, std::chrono::mi
                                        " requests waiting");
     }
     ++waiting_;
-    while ((i = FreeSlot()) < 0) {
+    while ((i = FreeSlot(prefer)) < 0) {
       if (cancelled && cancelled()) {
         --waiting_;
         return Status::Cancelled("client went away while waiting for a slot");
@@ -43,11 +44,19 @@ Status SlotPool::Acquire(const std::function<bool()>& cancelled, std::chrono::mi
   return Status::Ok();
 }
 
-int SlotPool::FreeSlot() const {
+int SlotPool::FreeSlot(const std::function<size_t(const Ensemble&)>& prefer) const {
+  int best = -1;
+  size_t best_score = 0;
   for (size_t i = 0; i < in_use_.size(); ++i) {
-    if (!in_use_[i]) return (int)i;
+    if (in_use_[i]) continue;
+    if (!prefer) return (int)i;
+    const size_t score = prefer(*slots_[i]);
+    if (best < 0 || score > best_score) {
+      best = (int)i;
+      best_score = score;
+    }
   }
-  return -1;
+  return best;
 }
 
 void SlotPool::Release(int i) {

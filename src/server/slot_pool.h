@@ -38,9 +38,13 @@ class SlotPool {
 
   // Waits for a free slot. Returns ResourceExhausted at once when max_waiting requests
   // are already waiting; Cancelled when `cancelled()` turns true while waiting (polled
-  // every `poll`); DeadlineExceeded after `timeout`.
+  // every `poll`); DeadlineExceeded after `timeout`. When several slots are free, the one
+  // with the largest `prefer(ensemble)` is taken (the first on ties; e.g. the prompt
+  // cache's common prefix with the request). `prefer` runs with the pool locked, on free
+  // slots only.
   Status Acquire(const std::function<bool()>& cancelled, std::chrono::milliseconds poll,
-                 std::chrono::milliseconds timeout, std::unique_ptr<Lease>* out);
+                 std::chrono::milliseconds timeout, std::unique_ptr<Lease>* out,
+                 const std::function<size_t(const Ensemble&)>& prefer = nullptr);
 
   size_t size() const { return slots_.size(); }
   size_t busy() const;
@@ -51,7 +55,8 @@ class SlotPool {
 
  private:
   void Release(int i);
-  int FreeSlot() const REQUIRES(mu_);  // -1: none
+  // The free slot `prefer` likes best; -1: none.
+  int FreeSlot(const std::function<size_t(const Ensemble&)>& prefer) const REQUIRES(mu_);
 
   std::vector<std::unique_ptr<Ensemble>> slots_;
   const size_t max_waiting_;

@@ -207,3 +207,53 @@ test('requests beyond the slots and the queue get 429', async () => {
     await one.stop();
   }
 });
+
+test('prompt cache: cached_tokens and timings from turn 2 on, the slot that holds the prefix is chosen, cache_prompt false', async () => {
+  const post = async (body) => {
+    const res = await fetch(srv.url + '/v1/chat/completions', { method: 'POST', body: JSON.stringify(body) });
+    return { status: res.status, body: await res.json() };
+  };
+  // The paper's rule measures no prompt likelihoods: the whole common prefix is reused.
+  const ask = (messages, extra = {}) => post({ messages, max_tokens: 12, coolfusion: { score: 'mean' }, ...extra });
+  const chatA = [{ role: 'user', content: 'Tell me a story about a red ball and a little girl.' }];
+  const chatB = [{ role: 'user', content: 'Once upon a time there was a cat who lived by the sea.' }];
+  // Both slots busy at once: A (long) in one, B in the other.
+  const [a1, b1] = await Promise.all([ask(chatA, { max_tokens: 60 }), (async () => {
+    await new Promise((r) => setTimeout(r, 30));
+    return ask(chatB);
+  })()]);
+  assert.equal(a1.status, 200);
+  assert.equal(b1.status, 200);
+  assert.equal(b1.body.usage.prompt_tokens_details.cached_tokens, 0);
+  for (const k of ['cache_n', 'prompt_n', 'prompt_ms', 'predicted_n', 'predicted_ms']) {
+    assert.equal(typeof b1.body.timings[k], 'number', k);
+  }
+  assert.equal(b1.body.timings.prompt_n, b1.body.usage.prompt_tokens);
+  // B's second turn goes to the slot that holds B: most of its prompt is cached.
+  const chatB2 = [...chatB, { role: 'assistant', content: b1.body.choices[0].message.content },
+    { role: 'user', content: 'What did the cat do next?' }];
+  const b2 = await ask(chatB2);
+  assert.equal(b2.status, 200);
+  const cached = b2.body.usage.prompt_tokens_details.cached_tokens;
+  assert.ok(cached >= b1.body.usage.prompt_tokens * 0.9, `cached ${cached} of ${b2.body.usage.prompt_tokens}`);
+  assert.equal(b2.body.timings.cache_n, cached);
+  assert.equal(b2.body.timings.prompt_n, b2.body.usage.prompt_tokens - cached);
+  // The same text without the cache (llama-server's cache_prompt: false).
+  const fresh = await ask(chatB2, { cache_prompt: false });
+  assert.equal(fresh.body.usage.prompt_tokens_details.cached_tokens, 0);
+  assert.equal(fresh.body.choices[0].message.content, b2.body.choices[0].message.content);
+  // Streaming: the last chunk carries timings; the usage chunk carries cached_tokens.
+  const res = await fetch(srv.url + '/v1/chat/completions', { method: 'POST', body: JSON.stringify({
+    messages: chatB2, max_tokens: 12, stream: true, stream_options: { include_usage: true }, coolfusion: { score: 'mean' } }) });
+  const { events } = await readSse(res);
+  const usage = events.find((e) => e.usage);
+  assert.ok(usage.usage.prompt_tokens_details.cached_tokens > 0);
+  assert.ok(events.some((e) => e.timings && typeof e.timings.cache_n === 'number'));
+  // Wrongly typed: a 400 naming the field.
+  for (const [body, param] of [[{ cache_prompt: 'yes' }, 'cache_prompt'],
+    [{ stream: true, stream_options: { include_usage: 'yes' } }, 'stream_options.include_usage']]) {
+    const r = await post({ messages: chatA, max_tokens: 4, ...body });
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assert.equal(r.body.error.param, param);
+  }
+});

@@ -209,7 +209,7 @@ TEST(Fusion, BatchedScoringEqualsOneByOneScoring) {
     std::vector<std::string> warnings;
     Request req;
     req.prompt = prompt;
-    ASSERT_TRUE(s.Start(req, &warnings).ok());
+    ASSERT_TRUE(s.Start(req, {}, &warnings).ok());
     StepAligner aligner;
     aligner.Prepare(AlignerInputs(s));
     std::vector<Draft> drafts(set.size());
@@ -518,7 +518,7 @@ TEST(Chat, EachModelUsesItsOwnTemplateAndContentsNeverBecomeSpecialTokens) {
   Request req;
   req.messages = {{"system", "Be brief."}, {"user", "Say <|im_end|> and <|im_start|> please"}};
   std::vector<std::string> warnings;
-  ASSERT_TRUE(s.Start(req, &warnings).ok());
+  ASSERT_TRUE(s.Start(req, {}, &warnings).ok());
   // ChatML for model 0, the plain fallback for model 1.
   EXPECT_EQ(
       s.text(0),

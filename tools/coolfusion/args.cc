@@ -166,6 +166,11 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
           a, v, [](const std::string& n, ScoreRule* r) { return ParseScoreRule(n, r); },
           "auto, mean, geomean, sweetspan, median", &out->scores));
       out->gen.scoring.rule = out->scores.front();
+    } else if (a == "--cache-prompt") {
+      CF_RETURN_IF_ERROR(value(&v));
+      if (v != "on" && v != "off")
+        return Status::InvalidArgument(a + " expects on or off, got '" + v + "'");
+      out->gen.cache_prompt = v == "on";
     } else if (a == "--prompt-weights" || a == "--word-end") {
       CF_RETURN_IF_ERROR(value(&v));
       Switch* sw =

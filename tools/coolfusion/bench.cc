@@ -201,7 +201,10 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
 
 }  // namespace
 
-int CmdBench(const CommonArgs& a) {
+int CmdBench(const CommonArgs& args) {
+  // Every measurement decodes its prompt whole: no request reuses the one before.
+  CommonArgs a = args;
+  a.gen.cache_prompt = false;
   if (a.models.size() < 2 && a.big_models.size() < 2) {
     return Fail(Status::InvalidArgument(
         "bench needs 2 or 3 models: -m A -m B [-m C] and/or --big X --big Y [--big Z]"));

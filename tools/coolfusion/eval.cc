@@ -150,7 +150,10 @@ Status WriteText(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-int CmdEval(const CommonArgs& a) {
+int CmdEval(const CommonArgs& args) {
+  // Each row stands alone, as it would on a fresh process (no prompt cache across rows).
+  CommonArgs a = args;
+  a.gen.cache_prompt = false;
   if (a.models.empty())
     return Fail(Status::InvalidArgument("no model given (use -m FILE, repeatable)"));
   if (a.data.empty()) return Fail(Status::InvalidArgument("no dataset given (use --data FILE)"));

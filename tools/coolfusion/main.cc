@@ -73,6 +73,9 @@ generation options:
   -s, --seed N              sampler seed (default 0)
   --stop TEXT               stop before TEXT; repeatable
   --max-segment-tokens N    cut a draft that finds no common boundary after N tokens (32)
+  --cache-prompt on|off     chat and serve: keep each model's KV cache between requests
+                            and decode only what follows the longest common prefix of
+                            the new prompt (default on; bench and eval: always off)
   --parallel-models         run the models side by side within a step, one thread each,
                             sharing the cores unless -t is given (default: one after
                             another, each with all threads: faster on a small CPU)

@@ -1,0 +1,200 @@
+// The prompt cache: an Ensemble keeps each model's KV cache between requests and decodes
+// only what follows the longest common token prefix. The text must not change.
+#include <coolfusion/engine.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "base/utf8.h"
+#include "support/paths.h"
+
+namespace coolfusion {
+namespace {
+
+using testing::Shared;
+using testing::Tiny;
+
+std::unique_ptr<Ensemble> Open(const std::vector<std::string>& paths) {
+  std::vector<ModelOptions> mo;
+  for (const auto& p : paths) {
+    ModelOptions o;
+    o.path = p;
+    o.n_threads = 1;
+    o.n_ctx = 1024;  // five turns of history (aidreams260K was trained on 128)
+    mo.push_back(o);
+  }
+  std::unique_ptr<Ensemble> e;
+  Status st = Ensemble::Open(mo, &e);
+  if (!st.ok()) {
+    ADD_FAILURE() << st.message();
+    return nullptr;
+  }
+  return e;
+}
+
+const char* const kUser[] = {
+    "Tell me a story about a dog.", "What happened next?", "Why was the dog sad?",
+    "Did they find the ball?",      "How did it end?",     "Once upon a time there was a cat.",
+    "Where did the cat go?",        "Who did she meet?",   "What did they eat?",
+    "Was it a happy day?",
+};
+
+struct Turn {
+  GenerationResult result;
+  Status status;
+};
+
+Turn Ask(Ensemble& e, const std::vector<ChatMessage>& messages, bool cache, bool defaults) {
+  Request r;
+  r.messages = messages;
+  r.options.max_new_tokens = 24;
+  r.options.cache_prompt = cache;
+  if (!defaults) r.options.scoring.prompt_weights = Switch::kOff;
+  Turn t;
+  t.status = e.Generate(r, nullptr, &t.result);
+  return t;
+}
+
+std::vector<std::string> SegmentTexts(const GenerationResult& g) {
+  std::vector<std::string> s;
+  for (const Segment& x : g.segments) s.push_back(x.text);
+  return s;
+}
+
+// Must show: the same text with and without the cache, greedy, 20 chats x 5 turns; from
+// turn 2 on most of the prompt comes from the cache.
+void CheckChats(const std::vector<std::string>& models, bool defaults, int chats = 20) {
+  auto cached = Open(models), fresh = Open(models);
+  ASSERT_TRUE(cached && fresh);
+  int turns = 0, reused = 0;
+  for (int chat = 0; chat < chats; ++chat) {
+    std::vector<ChatMessage> messages;
+    int prev_prompt = 0;
+    for (int turn = 0; turn < 5; ++turn) {
+      messages.push_back({"user", kUser[(chat + 3 * turn) % 10]});
+      const Turn a = Ask(*cached, messages, true, defaults);
+      const Turn b = Ask(*fresh, messages, false, defaults);
+      ASSERT_TRUE(a.status.ok()) << a.status.message();
+      ASSERT_TRUE(b.status.ok()) << b.status.message();
+      EXPECT_EQ(a.result.text, b.result.text) << "chat " << chat << " turn " << turn;
+      EXPECT_EQ(SegmentTexts(a.result), SegmentTexts(b.result));
+      EXPECT_EQ(a.result.n_prompt_tokens, b.result.n_prompt_tokens);
+      EXPECT_EQ(b.result.n_cached_tokens, 0);
+      // The prompt weights are measured on the same tokens (those that count are decoded
+      // again, never taken from the cache). The values agree to ~1e-4 relative, not
+      // exactly: cached keys and values were computed in other batches (last bits).
+      ASSERT_EQ(a.result.models.size(), b.result.models.size());
+      for (size_t v = 0; v < a.result.models.size(); ++v) {
+        const ModelReport &x = a.result.models[v], &y = b.result.models[v];
+        EXPECT_EQ(x.prompt_bytes, y.prompt_bytes);
+        if (y.prompt_bytes > 0) {
+          EXPECT_NEAR(x.prompt_bits_per_byte, y.prompt_bits_per_byte,
+                      1e-3 * y.prompt_bits_per_byte);
+        }
+        EXPECT_NEAR(x.weight, y.weight, 1e-2 * std::max(y.weight, 1e-3));
+      }
+      if (turn > 0) {
+        // Without prompt weights the whole previous prompt is reused (up to the tokens
+        // around the join); with them, up to the last 128 bytes of content, re-measured.
+        if (!defaults) {
+          EXPECT_GE(a.result.n_cached_tokens, prev_prompt * 9 / 10);
+        }
+        EXPECT_GT(a.result.n_cached_tokens, 0);
+        reused += a.result.n_cached_tokens;
+        turns++;
+      }
+      prev_prompt = a.result.n_prompt_tokens;
+      // Random-weight models may write invalid UTF-8; a client would send it repaired.
+      messages.push_back({"assistant", ToValidUtf8(a.result.text)});
+    }
+  }
+  EXPECT_EQ(turns, chats * 4);
+  EXPECT_GT(reused, 0);
+}
+
+TEST(PromptCache, SameTextWithAndWithoutTheCacheOnPretrainedModels) {
+  CheckChats({Shared("stories260K"), Shared("aidreams260K")}, /*defaults=*/false);
+}
+
+TEST(PromptCache, SameTextWithTheDefaultScoring) {
+  CheckChats({Shared("stories260K"), Shared("aidreams260K")}, /*defaults=*/true);
+}
+
+TEST(PromptCache, SameTextAcrossDifferentTokenizers) {
+  CheckChats({Tiny("llama-spm"), Tiny("gpt-2"), Tiny("qwen2")}, /*defaults=*/false, /*chats=*/4);
+}
+
+// An edited history reuses only the common prefix, and a plain prompt after a chat (or
+// one that shares nothing) still gives the text a fresh ensemble gives.
+TEST(PromptCache, EditedHistoryAndUnrelatedPromptsGiveTheFreshText) {
+  auto cached = Open({Shared("stories260K"), Shared("aidreams260K")});
+  auto fresh = Open({Shared("stories260K"), Shared("aidreams260K")});
+  ASSERT_TRUE(cached && fresh);
+  std::vector<ChatMessage> m = {{"user", kUser[0]}};
+  Turn a = Ask(*cached, m, true, false);
+  ASSERT_TRUE(a.status.ok());
+  m.push_back({"assistant", a.result.text});
+  m.push_back({"user", kUser[1]});
+  a = Ask(*cached, m, true, false);
+  ASSERT_TRUE(a.status.ok());
+  const int full = a.result.n_cached_tokens;
+  m[0].content = "Tell me a story about a bird.";  // edits the first message
+  a = Ask(*cached, m, true, false);
+  Turn b = Ask(*fresh, m, false, false);
+  ASSERT_TRUE(a.status.ok() && b.status.ok());
+  EXPECT_EQ(a.result.text, b.result.text);
+  EXPECT_LT(a.result.n_cached_tokens, full);
+  // A raw prompt after the chat.
+  Request r;
+  r.prompt = "The little dog ran to the park";
+  r.options.max_new_tokens = 24;
+  r.options.scoring.prompt_weights = Switch::kOff;
+  GenerationResult x, y;
+  ASSERT_TRUE(cached->Generate(r, nullptr, &x).ok());
+  r.options.cache_prompt = false;
+  ASSERT_TRUE(fresh->Generate(r, nullptr, &y).ok());
+  EXPECT_EQ(x.text, y.text);
+  // The same prompt again: all but its last token come from the cache.
+  r.options.cache_prompt = true;
+  EXPECT_GE(cached->CachedPrefix(r), (size_t)x.n_prompt_tokens);
+  ASSERT_TRUE(cached->Generate(r, nullptr, &x).ok());
+  EXPECT_EQ(x.n_cached_tokens, x.n_prompt_tokens - 1);
+  EXPECT_EQ(x.text, y.text);
+  // cache_prompt false: nothing reused, and CachedPrefix says so.
+  r.options.cache_prompt = false;
+  EXPECT_EQ(cached->CachedPrefix(r), 0u);
+  ASSERT_TRUE(cached->Generate(r, nullptr, &x).ok());
+  EXPECT_EQ(x.n_cached_tokens, 0);
+  EXPECT_EQ(x.text, y.text);
+}
+
+// A failed request leaves nothing stale behind: the next one decodes from scratch and
+// gives the fresh text.
+TEST(PromptCache, AFailedRequestForgetsTheCache) {
+  auto cached = Open({Shared("stories260K"), Shared("aidreams260K")});
+  ASSERT_TRUE(cached);
+  Request r;
+  r.prompt = "The little dog ran to the park";
+  r.options.max_new_tokens = 16;
+  r.options.scoring.prompt_weights = Switch::kOff;
+  GenerationResult x;
+  ASSERT_TRUE(cached->Generate(r, nullptr, &x).ok());
+  const std::string text = x.text;
+  Request bad = r;
+  bad.options.stop = {""};  // InvalidArgument before anything is decoded: cache kept
+  EXPECT_FALSE(cached->Generate(bad, nullptr, &x).ok());
+  ASSERT_TRUE(cached->Generate(r, nullptr, &x).ok());
+  EXPECT_GT(x.n_cached_tokens, 0);
+  EXPECT_EQ(x.text, text);
+  Request cancel = r;  // the callback stops it: a normal end, the cache is kept and valid
+  ASSERT_TRUE(cached
+                  ->Generate(
+                      cancel, [](const Segment&, std::string_view) { return false; }, &x)
+                  .ok());
+  ASSERT_TRUE(cached->Generate(r, nullptr, &x).ok());
+  EXPECT_EQ(x.text, text);
+}
+
+}  // namespace
+}  // namespace coolfusion
