@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Mutation check: breaks the code a test guards, one change at a time (a wrong branch, a
+# skipped check), rebuilds that test, runs it and says whether it failed, then restores
+# the file. Every line should end in FAILED; a PASSED means a test that cannot see the
+# break. Not part of CI (a rebuild per mutation: ~15 minutes on 2 cores).
+#   scripts/mutation_check.sh        (needs build/ from scripts/build.sh)
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+# mutate FILE OLD NEW TEST_TARGET GTEST_FILTER DESCRIPTION
+mutate() {
+  local file=$1 old=$2 new=$3 target=$4 filter=$5 name=$6
+  cp "$file" "$tmp"
+  if ! python3 - "$file" "$old" "$new" <<'PY'
+import sys
+p, a, b = sys.argv[1:4]
+s = open(p).read()
+if a not in s:
+    sys.exit("pattern not found in " + p + ": " + a)
+open(p, "w").write(s.replace(a, b, 1))
+PY
+  then
+    echo "== $name: SKIPPED (the code changed: update the pattern)"
+    return
+  fi
+  if ! (cd build && make -j "$(nproc)" "$target" >/dev/null 2>&1); then
+    echo "== $name: does not build"
+  else
+    local out
+    out=$(cd build && "./tests/$target" --gtest_filter="$filter" 2>&1 | grep -E '^\[  FAILED  \] [A-Za-z]' | sort -u | tr '\n' ' ')
+    if [ -n "$out" ]; then echo "== $name: FAILED $out"; else echo "== $name: PASSED (not caught)"; fi
+  fi
+  cp "$tmp" "$file"
+}
+mutate src/fusion/sampler.cc '  if (opts_.temperature <= 0) {' '  if (true) {' fusion_units_test 'Sampler.*' "sampler ignores temperature (units)"
+mutate src/fusion/sampler.cc '  if (opts_.temperature <= 0) {' '  if (true) {' fusion_test 'Fusion.SamplingIsSeeded*' "sampler ignores temperature (engine)"
+mutate src/fusion/scorer.cc 'for (size_t i = 0; i < n; ++i) sum += NegLogProb(row(i), nv, own->tokens[i]);' 'for (size_t i = 0; i < n; ++i) sum += 1.01 * NegLogProb(row(i), nv, own->tokens[i]);' fusion_test 'Fusion.BatchedScoring*' "own-logits scoring off by 1%"
+mutate src/fusion/emitter.cc 'for (const auto& s : opts_.stop) hold = std::max(hold, s.empty() ? 0 : s.size() - 1);' '' fusion_units_test 'Emitter.*' "emitter holds nothing back"
+mutate src/fusion/emitter.cc 'const size_t from = seg_start >= stop.size() ? seg_start - stop.size() + 1 : 0;' 'const size_t from = seg_start;' fusion_units_test 'Emitter.*' "stop strings only within a segment"
+mutate src/fusion/emitter.cc '  if (cb_ && emitted_ < g.size()) {' '  if (false) {' fusion_units_test 'Emitter.*' "no final flush"
+mutate src/fusion/step_aligner.cc '  if (p == 0) return true;  // a fragment start is always a token boundary' '  return true;' fusion_units_test 'StepAligner.*' "straddle check skipped"
+mutate src/fusion/lockstep.cc '  if (running_ == 0) {  // nobody serves' '  if (true) {' fusion_units_test 'DecodeGate.*' "gate runs decodes on the caller"
+mutate src/fusion/lockstep.cc '  while (Behind(v, k)) cv_.Wait(&mu_);' '' fusion_units_test 'DraftBoard.*' "board does not wait"
+mutate src/fusion/method.cc '    const bool eligible = !any_start_ok || (*cands)[c].start_ok;' '    const bool eligible = true; (void)any_start_ok;' fusion_test 'Fusion.ScoringRules*' "winner ignores keeps_start"
+mutate src/fusion/method.cc '    if (eligible && (best < 0 || out.score < seg->candidates[best].score ||' '    if (eligible && (best < 0 || out.score > seg->candidates[best].score ||' fusion_test 'Fusion.ScoringRules*' "winner is the highest score"
+mutate src/fusion/scoring.cc '    case ScoreRule::kMedianPpl: return std::make_unique<MedianPpl>();' '    case ScoreRule::kMedianPpl: return std::make_unique<MeanPpl>();' scoring_test 'Scoring.RulesPick*' "median built as mean (units)"
+mutate src/fusion/scoring.cc '    case ScoreRule::kMedianPpl: return std::make_unique<MedianPpl>();' '    case ScoreRule::kMedianPpl: return std::make_unique<MeanPpl>();' fusion_test 'Fusion.ScoringRules*' "median built as mean (engine)"
+mutate src/fusion/engine.cc '  std::unique_ptr<ScoringRule> rule = MakeScoringRule(o.scoring);' '  ScoringOptions mean_only = o.scoring; mean_only.rule = ScoreRule::kMeanPpl; std::unique_ptr<ScoringRule> rule = MakeScoringRule(mean_only);' fusion_test 'Fusion.ScoringRules*' "every rule scored as mean"
+mutate src/fusion/session.cc '  size_t reuse = std::min(CommonPrefix(cached, prompt), prompt.size() - 1);' '  size_t reuse = std::min(CommonPrefix(cached, prompt) + 3, prompt.size() - 1);' prompt_cache_test '*Pretrained*:*Edited*' "cache reuses 3 tokens too many"
+mutate src/fusion/session.cc '      reuse = std::min(reuse, i > 0 ? i - 1 : 0);' '      (void)i;' prompt_cache_test '*DefaultScoring*' "counted tokens not re-decoded"
+(cd build && make -j "$(nproc)" >/dev/null 2>&1)  # back to the real code
