@@ -87,8 +87,9 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
       } else if (m.contains("content") && m["content"].is_array()) {
         // [{"type": "text", "text": "..."}]: text parts only.
         for (const auto& part : m["content"]) {
-          if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-              !part["text"].is_string()) {
+          // Each check before the next: a wrongly typed "type" is a 400, not an exception.
+          if (!part.is_object() || !part.contains("type") || !part["type"].is_string() ||
+              part["type"] != "text" || !part.contains("text") || !part["text"].is_string()) {
             return Fail(err, "only text content parts are supported", "messages");
           }
           content += part["text"].get<std::string>();

@@ -94,6 +94,16 @@ TEST(OpenAi, RejectsMalformedAndWronglyTypedBodies) {
           .param,
       "coolfusion.method");
   EXPECT_EQ(Reject(R"({"prompt": 5})", false).param, "prompt");
+  // Type confusion in nested fields: a 400 naming the field, never an exception (a 500).
+  EXPECT_EQ(
+      Reject(R"({"messages": [{"role": "user", "content": [{"type": 5, "text": "x"}]}]})").param,
+      "messages");
+  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "stream": true,
+                      "stream_options": {"include_usage": "yes"}})")
+                .param,
+            "stream_options.include_usage");
+  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "cache_prompt": 1})").param,
+            "cache_prompt");
   const ApiError e =
       Reject(R"({"model": "gpt-9", "messages": [{"role": "user", "content": "x"}]})");
   EXPECT_EQ(e.status, 404);
