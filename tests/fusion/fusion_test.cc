@@ -16,12 +16,14 @@
 #include "fusion/scoring.h"
 #include "fusion/session.h"
 #include "fusion/step_aligner.h"
+#include "support/open.h"
 #include "support/paths.h"
 #include "support/reference.h"
 
 namespace coolfusion {
 namespace {
 
+using testing::Open;
 using testing::Shared;
 using testing::Tiny;
 
@@ -51,25 +53,6 @@ const std::vector<std::string>& Prompts() {
       "The number 42 is",
   };
   return p;
-}
-
-// The ensemble, or null (with the failure recorded): callers ASSERT_TRUE the result.
-std::unique_ptr<Ensemble> Open(const std::vector<std::string>& paths, int n_ctx = 0) {
-  std::vector<ModelOptions> mo;
-  for (const auto& p : paths) {
-    ModelOptions o;
-    o.path = p;
-    o.n_ctx = n_ctx;
-    o.n_threads = 1;  // tests run side by side (ctest -j), sanitized builds too
-    mo.push_back(o);
-  }
-  std::unique_ptr<Ensemble> e;
-  Status st = Ensemble::Open(mo, &e);
-  if (!st.ok()) {
-    ADD_FAILURE() << st.message();
-    return nullptr;
-  }
-  return e;
 }
 
 // `defaults`: the engine's default scoring (prompt weights, word ends). Without it every

@@ -7,31 +7,18 @@
 #include <algorithm>
 
 #include "base/utf8.h"
+#include "support/open.h"
 #include "support/paths.h"
 
 namespace coolfusion {
 namespace {
 
+using testing::Open;
 using testing::Shared;
 using testing::Tiny;
 
-std::unique_ptr<Ensemble> Open(const std::vector<std::string>& paths) {
-  std::vector<ModelOptions> mo;
-  for (const auto& p : paths) {
-    ModelOptions o;
-    o.path = p;
-    o.n_threads = 1;
-    o.n_ctx = 1024;  // five turns of history (aidreams260K was trained on 128)
-    mo.push_back(o);
-  }
-  std::unique_ptr<Ensemble> e;
-  Status st = Ensemble::Open(mo, &e);
-  if (!st.ok()) {
-    ADD_FAILURE() << st.message();
-    return nullptr;
-  }
-  return e;
-}
+// Five turns of history fit (aidreams260K was trained on 128).
+constexpr int kCtx = 1024;
 
 const char* const kUser[] = {
     "Tell me a story about a dog.", "What happened next?", "Why was the dog sad?",
@@ -65,7 +52,7 @@ std::vector<std::string> SegmentTexts(const GenerationResult& g) {
 // Must show: the same text with and without the cache, greedy, 20 chats x 5 turns; from
 // turn 2 on most of the prompt comes from the cache.
 void CheckChats(const std::vector<std::string>& models, bool defaults, int chats = 20) {
-  auto cached = Open(models), fresh = Open(models);
+  auto cached = Open(models, kCtx), fresh = Open(models, kCtx);
   ASSERT_TRUE(cached && fresh);
   int turns = 0, reused = 0;
   for (int chat = 0; chat < chats; ++chat) {
@@ -134,8 +121,8 @@ TEST(PromptCache, SameTextAcrossDifferentTokenizers) {
 // An edited history reuses only the common prefix, and a plain prompt after a chat (or
 // one that shares nothing) still gives the text a fresh ensemble gives.
 TEST(PromptCache, EditedHistoryAndUnrelatedPromptsGiveTheFreshText) {
-  auto cached = Open({Shared("stories260K"), Shared("aidreams260K")});
-  auto fresh = Open({Shared("stories260K"), Shared("aidreams260K")});
+  auto cached = Open({Shared("stories260K"), Shared("aidreams260K")}, kCtx);
+  auto fresh = Open({Shared("stories260K"), Shared("aidreams260K")}, kCtx);
   ASSERT_TRUE(cached && fresh);
   std::vector<ChatMessage> m = {{"user", kUser[0]}};
   Turn a = Ask(*cached, m, true, false);
@@ -178,7 +165,7 @@ TEST(PromptCache, EditedHistoryAndUnrelatedPromptsGiveTheFreshText) {
 // A failed request leaves nothing stale behind: the next one decodes from scratch and
 // gives the fresh text.
 TEST(PromptCache, AFailedRequestForgetsTheCache) {
-  auto cached = Open({Shared("stories260K"), Shared("aidreams260K")});
+  auto cached = Open({Shared("stories260K"), Shared("aidreams260K")}, kCtx);
   ASSERT_TRUE(cached);
   Request r;
   r.prompt = "The little dog ran to the park";
