@@ -224,11 +224,13 @@ test('prompt cache: cached_tokens and timings from turn 2 on, the slot that hold
   })()]);
   assert.equal(a1.status, 200);
   assert.equal(b1.status, 200);
-  assert.equal(b1.body.usage.prompt_tokens_details.cached_tokens, 0);
+  // B's first turn shares at most the template's start with anything cached.
+  assert.ok(b1.body.usage.prompt_tokens_details.cached_tokens < b1.body.usage.prompt_tokens / 2);
   for (const k of ['cache_n', 'prompt_n', 'prompt_ms', 'predicted_n', 'predicted_ms']) {
     assert.equal(typeof b1.body.timings[k], 'number', k);
   }
-  assert.equal(b1.body.timings.prompt_n, b1.body.usage.prompt_tokens);
+  assert.equal(b1.body.timings.prompt_n,
+    b1.body.usage.prompt_tokens - b1.body.usage.prompt_tokens_details.cached_tokens);
   // B's second turn goes to the slot that holds B: most of its prompt is cached.
   const chatB2 = [...chatB, { role: 'assistant', content: b1.body.choices[0].message.content },
     { role: 'user', content: 'What did the cat do next?' }];
