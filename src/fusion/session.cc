@@ -277,7 +277,8 @@ Status Session::Score(const std::vector<StepCandidate>& cands,
     for (Model& m : m_) m.scorer.Skip(1);
     return Status::Ok();
   }
-  for (Model& m : m_) m.scorer.Skip(cands.size());
+  // Each active model's scorer records its candidates (CandidateScorer::Score); the others
+  // were reset when the last step committed and are never asked.
   return ForEachActive([&](int v) {
     return m_[v].scorer.Score(m_[v].view, v, cands, drafts.size() > (size_t)v ? drafts[v] : nullptr,
                               word_ends_, ppl);
