@@ -118,6 +118,13 @@ struct GenerationResult {
 // might still turn out to begin a stop string is held back). Return false to stop.
 using SegmentCallback = std::function<bool(const Segment& segment, std::string_view delta)>;
 
+// A JSON schema (its JSON text) as a GBNF grammar for GenerateOptions::grammar, by
+// llama.cpp's own converter. A schema that is not an object or that the converter cannot
+// express is InvalidArgument naming why ("json_schema: ...").
+Status JsonSchemaToGrammar(const std::string& schema_json, std::string* gbnf);
+// The grammar of any JSON object (OpenAI's response_format {"type": "json_object"}).
+const std::string& JsonObjectGrammar();
+
 class Ensemble {
  public:
   // Loads the models (memory-mapped). Fails with a one-line message naming the file.

@@ -66,10 +66,18 @@ struct ScoringOptions {
   Switch word_end = Switch::kDefault;
 };
 
+// Each model's draft tokens are picked through llama.cpp's sampler chain with these
+// settings (backend/token_sampler.h); names and defaults as llama.cpp's.
 struct SamplingOptions {
-  float temperature = 0.0f;  // 0: greedy (the paper's setting)
-  float top_p = 1.0f;        // nucleus sampling when temperature > 0; 1: off
-  uint32_t seed = 0;         // seed of the candidate sampler
+  float temperature = 0.0f;        // 0: greedy (the paper's setting)
+  float top_p = 1.0f;              // nucleus sampling when temperature > 0; 1: off
+  int top_k = 0;                   // keep the k most likely when temperature > 0; 0: off
+  float min_p = 0.0f;              // drop tokens below min_p x the best's probability; 0: off
+  float repeat_penalty = 1.0f;     // divide repeated tokens' logits (llama.cpp); 1: off
+  float frequency_penalty = 0.0f;  // minus this x the token's count (OpenAI); 0: off
+  float presence_penalty = 0.0f;   // minus this once a token appeared (OpenAI); 0: off
+  int repeat_last_n = 64;          // penalties look back this many tokens; -1: 4096, 0: off
+  uint32_t seed = 0;               // seed of the candidate sampler
 };
 
 struct ChatMessage {
@@ -93,6 +101,9 @@ struct GenerateOptions {
                                   // its previous request for the longest common token prefix
                                   // of the new prompt, and decode only the rest (llama-server's
                                   // cache_prompt); false: decode the whole prompt
+  std::string grammar;            // GBNF (root rule "root"): every model drafts under it
+                                  // and generation ends when it is complete; empty: none.
+                                  // JSON schemas: JsonSchemaToGrammar (engine.h)
 };
 
 // What to generate from: a raw prompt (`generate`) or chat messages rendered through each

@@ -15,6 +15,7 @@
 
 #include "backend/log.h"
 #include "backend/rpc.h"
+#include "base/utf8.h"
 
 namespace coolfusion {
 
@@ -146,9 +147,16 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     if (llama_vocab_is_control(vocab, t) && !llama_vocab_is_eog(vocab, t)) m->h_->control[t] = 1;
   }
   m->continues_word_.assign(m->n_vocab_, 0);
+  m->byte_tokens_.assign(256, -1);
   for (Token t = 0; t < m->n_vocab_; ++t) {
     const std::string& p = m->pieces_[t];
     m->continues_word_[t] = !p.empty() && IsAsciiAlnum((unsigned char)p[0]);
+    if (p.empty() || llama_vocab_is_control(vocab, t) || llama_vocab_is_eog(vocab, t)) continue;
+    if (p.size() == 1) {
+      if (m->byte_tokens_[(unsigned char)p[0]] < 0) m->byte_tokens_[(unsigned char)p[0]] = t;
+    } else if (p.size() <= 4 && Utf8SequenceLength((unsigned char)p[0]) == p.size()) {
+      m->char_tokens_.emplace(p, t);
+    }
   }
   // SentencePiece's dummy prefix: does tokenizing "a" yield a piece with a leading space?
   std::vector<Token> probe;
@@ -348,6 +356,14 @@ void LlamaModel::SetThreads(int n) {
 }
 
 void LlamaModel::ClearMemory() { llama_memory_clear(llama_get_memory(h_->ctx.get()), true); }
+
+const void* LlamaModel::vocab_handle() const { return h_->vocab; }
+
+Token LlamaModel::CharToken(std::string_view ch) const {
+  if (ch.size() == 1) return byte_tokens_[(unsigned char)ch[0]];
+  auto it = char_tokens_.find(std::string(ch));
+  return it == char_tokens_.end() ? -1 : it->second;
+}
 
 bool LlamaModel::IsSuppressed(Token t) const { return h_->control[t] != 0; }
 const std::vector<uint8_t>& LlamaModel::suppressed() const { return h_->control; }

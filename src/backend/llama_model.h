@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "backend/tokenizer.h"
@@ -53,6 +54,10 @@ class LlamaModel final : public Tokenizer {
   // Per token: 1 when its piece starts with an ASCII letter or digit, i.e. it would
   // continue a word that ends in one (no space or punctuation before it).
   const std::vector<uint8_t>& word_continuations() const { return continues_word_; }
+  // A token whose piece is exactly `ch` (one byte, or one UTF-8 character), -1 if none;
+  // never a control or end-of-generation token. How text that another model wrote is fed
+  // to this model's grammar (grammar.h).
+  Token CharToken(std::string_view ch) const;
   int n_ctx() const { return n_ctx_; }      // limit for the shared text (sequence 0)
   int n_batch() const { return n_batch_; }  // most tokens one Decode takes
   const std::string& tokenizer_name() const { return tokenizer_name_; }
@@ -92,11 +97,15 @@ class LlamaModel final : public Tokenizer {
 
  private:
   LlamaModel();
+  friend class Grammar;  // builds llama.cpp grammar samplers over this model's vocabulary
+  const void* vocab_handle() const;  // the llama_vocab*
   struct Handles;
   std::unique_ptr<Handles> h_;
   void* ctx_ = nullptr;  // llama_context*, null when vocab-only
   std::vector<std::string> pieces_;
   std::vector<uint8_t> continues_word_;
+  std::vector<Token> byte_tokens_;                      // CharToken of one byte
+  std::unordered_map<std::string, Token> char_tokens_;  // of one multi-byte character
   int32_t n_vocab_ = 0;
   bool add_bos_ = false;
   bool adds_space_prefix_ = false;

@@ -10,5 +10,8 @@ void InstallBackendLogger();
 void SetBackendVerbose(bool verbose);
 void ClearLastBackendError();
 std::string LastBackendError();  // the last error line logged by llama.cpp, trimmed
+// The first error line llama.cpp logged on the calling thread since this thread's last
+// ClearLastBackendError (e.g. why a grammar did not parse), trimmed; empty if none.
+std::string FirstBackendErrorOnThisThread();
 
 }  // namespace coolfusion

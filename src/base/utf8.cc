@@ -5,6 +5,14 @@
 
 namespace coolfusion {
 
+size_t Utf8SequenceLength(unsigned char c) {
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return 2;
+  if (c >= 0xE0 && c <= 0xEF) return 3;
+  if (c >= 0xF0 && c <= 0xF4) return 4;
+  return 0;
+}
+
 bool IsValidUtf8(std::string_view s, size_t* bad_at) {
   size_t i = 0;
   const size_t n = s.size();

@@ -14,6 +14,10 @@ namespace coolfusion {
 // On failure *bad_at is the byte offset of the first ill-formed sequence.
 bool IsValidUtf8(std::string_view text, size_t* bad_at = nullptr);
 
+// The length (1-4) of the UTF-8 sequence that starts with byte `lead`, 0 if `lead` cannot
+// start one (a continuation byte, 0xC0, 0xC1, 0xF5-0xFF).
+size_t Utf8SequenceLength(unsigned char lead);
+
 // Length of the longest prefix of `text` that does not end inside a UTF-8 sequence.
 size_t CompleteUtf8Prefix(std::string_view text);
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "align/token_alignment.h"
+#include "backend/grammar.h"
 #include "backend/llama_model.h"
 #include "base/utf8.h"
 #include "fusion/kv_layout.h"
@@ -160,8 +161,20 @@ Status Ensemble::CheckRequest(const Request& request) const {
       return Status::InvalidArgument(impl_->infos[i].path +
                                      " was loaded vocab-only and cannot generate");
   }
-  return CheckRequestText(request);
+  CF_RETURN_IF_ERROR(CheckRequestText(request));
+  if (!request.options.grammar.empty()) {  // parsed once here, for the error before a stream
+    std::unique_ptr<Grammar> g;
+    CF_RETURN_IF_ERROR(Grammar::Create(*impl_->models[0], request.options.grammar, &g));
+  }
+  return Status::Ok();
 }
+
+Status JsonSchemaToGrammar(const std::string& schema_json, std::string* gbnf) {
+  return Guarded("converting the JSON schema",
+                 [&] { return ConvertJsonSchema(schema_json, gbnf); });
+}
+
+const std::string& JsonObjectGrammar() { return JsonObjectGbnf(); }
 
 Status Ensemble::Validate(const Request& request) const {
   return Guarded("validating the request", [&] { return ValidateUnguarded(request); });

@@ -50,8 +50,19 @@ Status ChooseCandidate(MethodContext& ctx, const std::vector<Draft>& drafts,
   CF_RETURN_IF_ERROR(s.Score(*cands, dp, &ppl));
   seg->score_ms +=
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  // Under a grammar, a candidate that would leave it cannot win (drafts are sampled under
+  // it, so this holds unless a draft went wrong).
+  std::vector<bool> grammatical(cands->size());
+  bool any_grammatical = false;
+  for (size_t c = 0; c < cands->size(); ++c) {
+    grammatical[c] = s.GrammarAllows((*cands)[c].text, (*cands)[c].eog);
+    any_grammatical |= grammatical[c];
+  }
+  if (!any_grammatical) return Status::Internal("no candidate follows the grammar");
   bool any_start_ok = false;
-  for (const auto& c : *cands) any_start_ok |= c.start_ok;
+  for (size_t c = 0; c < cands->size(); ++c) {
+    any_start_ok |= (*cands)[c].start_ok && grammatical[c];
+  }
   int best = -1;
   seg->candidates.clear();
   std::vector<double> w = *ctx.weights;
@@ -69,7 +80,7 @@ Status ChooseCandidate(MethodContext& ctx, const std::vector<Draft>& drafts,
     for (size_t v = 0; v < w.size(); ++v) {
       if (w[v] <= 0) out.used[v] = false;
     }
-    const bool eligible = !any_start_ok || (*cands)[c].start_ok;
+    const bool eligible = (!any_start_ok || (*cands)[c].start_ok) && grammatical[c];
     // Strict < keeps the lowest model index on ties (candidates are ordered by writer).
     if (eligible && (best < 0 || out.score < seg->candidates[best].score ||
                      (std::isinf(seg->candidates[best].score) && !std::isinf(out.score)))) {

@@ -88,6 +88,13 @@ Status Session::Start(const Request& req, const std::vector<std::vector<Token>>&
                                        ? "the model cannot encode the prompt: " + first_error
                                        : "no model can encode the prompt; model 0: " + first_error);
   }
+  if (!opts_.grammar.empty()) {
+    for (Model& m : m_) {
+      if (!m.view.active) continue;
+      CF_RETURN_IF_ERROR(Grammar::Create(*m.view.lm, opts_.grammar, &m.grammar_start));
+      m.grammar = m.grammar_start->Clone();
+    }
+  }
   // The prompts are decoded side by side too (with --parallel-models).
   CF_RETURN_IF_ERROR(ForEachActive([&](int v) {
     Model& m = m_[v];
@@ -141,6 +148,8 @@ double Session::prompt_fit_ms() const {
 void Session::ResetToPrompt() {
   for (Model& model : m_) {
     model.carry = Draft();
+    if (model.grammar_start) model.grammar = model.grammar_start->Clone();
+    model.draft_grammar.reset();
     ModelView& m = model.view;
     if (!m.active) continue;
     m.text.resize(m.prompt_len);
@@ -187,6 +196,19 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<bool(Draft&
   d->context_full = false;
   const int n_vocab = lm.n_vocab();
   const int base = (int)m.view.tokens.size();
+  if (m.grammar) {
+    m.draft_grammar = m.grammar->Clone();
+    for (Token t : d->tokens) {  // the carried tokens were drafted from this same state
+      if (!m.draft_grammar->Allows(t)) return Status::Internal("a carried token left the grammar");
+      m.draft_grammar->Accept(t);
+    }
+  }
+  if (m.sampler.has_penalties()) {  // the penalties look back over the answer so far
+    std::vector<Token> hist(m.view.tokens.begin() + (long)m.view.n_prompt_tokens,
+                            m.view.tokens.end());
+    hist.insert(hist.end(), d->tokens.begin(), d->tokens.end());
+    m.sampler.ResetHistory(hist.data(), hist.size());
+  }
   if (!d->tokens.empty() && (done(*d) || (int)d->tokens.size() >= max_tokens)) return Status::Ok();
   if (d->eog) return Status::Ok();
   if ((int)d->tokens.size() > d->n_decoded) {  // a carried look-ahead token
@@ -202,12 +224,21 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<bool(Draft&
       d->context_full = true;
       break;
     }
-    const Token t = m.sampler.Sample(logits, n_vocab, lm.suppressed());
+    const bool closing =
+        m.draft_grammar && NewTokens() + (int)d->tokens.size() >=
+                               opts_.max_new_tokens - std::max(8, opts_.max_new_tokens / 3);
+    const Token t = m.sampler.Sample(logits, lm.suppressed(), m.draft_grammar.get(), closing);
+    if (t < 0) {
+      return Status::Unsupported("model " + std::to_string(u) +
+                                 "'s vocabulary has no token for what the grammar needs next");
+    }
     if (lm.IsEog(t)) {
       d->eog = true;
       d->eog_token = t;
       break;
     }
+    m.sampler.Accept(t);
+    if (m.draft_grammar) m.draft_grammar->Accept(t);
     d->tokens.push_back(t);
     d->text += lm.Piece(t);
     d->ends.push_back(d->text.size());
@@ -314,6 +345,7 @@ Status Session::Commit(const std::vector<StepCandidate>& cands, int c,
     if (m.failed) m.view.active = false;  // cannot encode the committed text: leaves the ensemble
   }
   if (first_active() < 0) return Status::InvalidArgument("no model can encode the generated text");
+  if (!win.eog) FollowGrammar(win, drafts);
   generated_ += win.text;
   DropDrafts();
   return Status::Ok();
@@ -367,6 +399,40 @@ Status Session::CommitModel(int v, const StepCandidate& win, int c, const Draft*
     }
   }
   return Status::Ok();
+}
+
+void Session::FollowGrammar(const StepCandidate& win, const std::vector<const Draft*>& drafts) {
+  for (size_t v = 0; v < m_.size(); ++v) {
+    Model& m = m_[v];
+    if (!m.grammar || !m.view.active) continue;
+    const Draft* own = drafts.size() > v ? drafts[v] : nullptr;
+    bool ok = true;
+    if (own && own->Wrote(win.text, win.eog)) {  // the writer: its own tokens
+      for (size_t i = 0; ok && i < own->cut_tokens; ++i) {
+        ok = m.grammar->Allows(own->tokens[i]);
+        if (ok) m.grammar->Accept(own->tokens[i]);
+      }
+    } else {
+      ok = m.grammar->AcceptText(win.text);
+    }
+    if (!ok) {  // a character this model has no single token for
+      m.view.active = false;
+      m.view.counters.unencodable++;
+    }
+  }
+}
+
+bool Session::GrammarAllows(const std::string& text, bool eog) const {
+  // The grammars are one grammar over different vocabularies: a text any of them accepts
+  // is grammatical (another may only lack a single-character token for it).
+  bool any = false;
+  for (const Model& m : m_) {
+    if (!m.view.active || !m.grammar) continue;
+    any = true;
+    std::unique_ptr<Grammar> g = m.grammar->Clone();
+    if (g->AcceptText(text) && (!eog || g->Complete())) return true;
+  }
+  return !any;
 }
 
 void Session::DropDrafts() {

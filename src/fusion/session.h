@@ -1,7 +1,8 @@
 // Session: the state of one generation over an ensemble, and the operations fusion
 // methods (cool.cc, rerank.cc, single.cc) are written against. It composes the parts:
 //   ModelView (model_view.h)        each model's text, tokens, token ends and logits;
-//   Sampler (sampler.h)             each model's next-token choice;
+//   TokenSampler (backend)          each model's next-token choice (llama.cpp's chain);
+//   Grammar (backend)               each model's place in the request's grammar, if any;
 //   CandidateScorer (scorer.h)      each model's scoring and pre-scoring of candidates;
 //   DecodeGate (lockstep.h)         one-after-the-other decodes on one thread;
 //   kv_layout.h                     which KV sequence holds what.
@@ -16,11 +17,12 @@
 #include <string>
 #include <vector>
 
+#include "backend/grammar.h"
 #include "backend/llama_model.h"
+#include "backend/token_sampler.h"
 #include "fusion/draft.h"
 #include "fusion/lockstep.h"
 #include "fusion/model_view.h"
-#include "fusion/sampler.h"
 #include "fusion/scorer.h"
 #include "fusion/worker_pool.h"
 
@@ -107,6 +109,9 @@ class Session {
   // leaves the ensemble; none left is an error.
   Status Commit(const std::vector<StepCandidate>& cands, int c,
                 const std::vector<const Draft*>& drafts);
+  // Whether `text` (then, with eog, the end) may follow the committed text under the
+  // request's grammar; always true without one. A candidate that may not cannot win.
+  bool GrammarAllows(const std::string& text, bool eog) const;
   // Drops drafts and scoring sequences without committing anything.
   void DropDrafts();
   // The generated text, for the Emitter, which cuts it at a stop string when generation
@@ -133,11 +138,15 @@ class Session {
 
  private:
   struct Model {
-    Model(LlamaModel* lm, const SamplingOptions& so, uint32_t seed) : sampler(so, seed) {
+    Model(LlamaModel* lm, const SamplingOptions& so, uint32_t seed)
+        : sampler(lm->n_vocab(), so, seed) {
       view.lm = lm;
     }
     ModelView view;
-    Sampler sampler;
+    TokenSampler sampler;
+    // With a grammar: its state after the prompt, after the committed text, and after the
+    // draft in progress.
+    std::unique_ptr<Grammar> grammar_start, grammar, draft_grammar;
     CandidateScorer scorer;
     Draft carry;          // the winning draft's tokens past its cut (KV kept)
     bool failed = false;  // set by a parallel phase; applied after it
@@ -156,6 +165,9 @@ class Session {
   // Re-encodes the committed text + `more` and decodes what changed into sequence 0.
   Status Retokenize(Model& m, const std::string& more);
   Status CommitModel(int v, const StepCandidate& win, int c, const Draft* own);
+  // Moves every model's grammar past the committed text; a model that cannot follow it
+  // (a character it has no single token for) leaves the ensemble.
+  void FollowGrammar(const StepCandidate& win, const std::vector<const Draft*>& drafts);
 
   std::vector<Model> m_;
   std::vector<double> weights_;

@@ -91,11 +91,21 @@ class Service {
       SendError(res, e);
     });
     svr.set_exception_handler(
-        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+          // The catch-all: whatever a handler threw is a logged 500 naming the route.
+          std::string what = "unknown exception";
+          try {
+            if (ep) std::rethrow_exception(ep);
+          } catch (const std::exception& ex) {
+            what = ex.what();
+          } catch (...) {
+          }
+          std::fprintf(stderr, "error: %s %s: %s\n", req.method.c_str(), req.path.c_str(),
+                       what.c_str());
           ApiError e;
           e.status = 500;
           e.type = "server_error";
-          e.message = "internal error";
+          e.message = "internal error in " + req.method + " " + req.path;
           SendError(res, e);
         });
     svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
@@ -126,14 +136,18 @@ class Service {
     if (!ParseRequest(req.body, chat, opts_.limits, ids_, ar.get(), &err))
       return SendError(res, err);
     Status st = pool_.any().Validate(ar->request);
-    if (!st.ok()) return SendError(res, ErrorFromStatus(st));
+    if (!st.ok()) {
+      ApiError e = ErrorFromStatus(st);
+      if (st.message().rfind("grammar:", 0) == 0) e.param = ar->grammar_param;
+      return SendError(res, e);
+    }
     auto lease = std::make_shared<std::unique_ptr<SlotPool::Lease>>();
     // Of the free slots, the one whose prompt cache holds most of this prompt.
     const Request& request = ar->request;
     st = pool_.Acquire(nullptr, std::chrono::milliseconds(50),
                        std::chrono::seconds(opts_.queue_timeout_s), lease.get(),
                        [&request](const Ensemble& e) { return e.CachedPrefix(request); });
-    if (!st.ok()) return SendError(res, ErrorFromStatus(st));
+    if (!st.ok()) return SendError(res, QueueError(st));
     const std::string id = NewId(chat);
     const int64_t created = (int64_t)std::time(nullptr);
     if (!ar->stream) {

@@ -25,6 +25,7 @@ struct ApiRequest {
   bool include_usage = false;  // stream_options.include_usage
   bool trace = false;          // coolfusion.trace: per-segment provenance
   std::string model;           // as asked
+  std::string grammar_param;   // the field the grammar came from (its errors name it)
   Request request;             // what the engine runs
 };
 
@@ -42,8 +43,12 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
                   const std::vector<std::string>& model_ids, ApiRequest* out, ApiError* err);
 
 std::string ErrorBody(const ApiError& e);
-// The error for a failed Status from the engine.
+// The error for a failed Status from the engine: 400 for what the request asked (a
+// context that fills is code context_length_exceeded), 503 for a failed RPC worker, 500
+// for the rest.
 ApiError ErrorFromStatus(const Status& s);
+// The error for a request that found no slot (queue full, or waited too long): 429.
+ApiError QueueError(const Status& s);
 
 const char* FinishReason(StopReason r);  // "stop" or "length"
 

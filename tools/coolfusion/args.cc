@@ -204,6 +204,42 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       double t;
       CF_RETURN_IF_ERROR(ParseFloat(a, v, 1e-9, 1, &t));
       out->gen.sampling.top_p = (float)t;
+    } else if (a == "--top-k") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 0, 1 << 24, &out->gen.sampling.top_k));
+    } else if (a == "--min-p") {
+      CF_RETURN_IF_ERROR(value(&v));
+      double t;
+      CF_RETURN_IF_ERROR(ParseFloat(a, v, 0, 1, &t));
+      out->gen.sampling.min_p = (float)t;
+    } else if (a == "--repeat-penalty" || a == "--presence-penalty" || a == "--frequency-penalty") {
+      CF_RETURN_IF_ERROR(value(&v));
+      double t;
+      const bool rep = a == "--repeat-penalty";
+      CF_RETURN_IF_ERROR(ParseFloat(a, v, rep ? 1e-3 : -2, rep ? 10 : 2, &t));
+      float* dst = rep                         ? &out->gen.sampling.repeat_penalty
+                   : a == "--presence-penalty" ? &out->gen.sampling.presence_penalty
+                                               : &out->gen.sampling.frequency_penalty;
+      *dst = (float)t;
+    } else if (a == "--repeat-last-n") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, -1, 1 << 20, &out->gen.sampling.repeat_last_n));
+    } else if (a == "--grammar" || a == "--grammar-file" || a == "--json-schema" || a == "-j" ||
+               a == "--json-schema-file") {
+      CF_RETURN_IF_ERROR(value(&v));
+      if (!out->gen.grammar.empty())
+        return Status::InvalidArgument(
+            "give one of --grammar, --grammar-file, --json-schema, "
+            "--json-schema-file");
+      std::string text = v;
+      if (a == "--grammar-file" || a == "--json-schema-file")
+        CF_RETURN_IF_ERROR(ReadFile(v, &text));
+      if (a == "--grammar" || a == "--grammar-file") {
+        if (text.empty()) return Status::InvalidArgument(a + ": the grammar is empty");
+        out->gen.grammar = text;
+      } else {
+        CF_RETURN_IF_ERROR(JsonSchemaToGrammar(text, &out->gen.grammar));
+      }
     } else if (a == "-s" || a == "--seed") {
       CF_RETURN_IF_ERROR(value(&v));
       char* end = nullptr;

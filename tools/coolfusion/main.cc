@@ -70,6 +70,18 @@ generation options:
   --sweetspan-ratio R       sweetspan: drop a model's score while max/min PPL > R (10)
   --temp T                  sampling temperature for drafts (default 0: greedy)
   --top-p P                 nucleus sampling when --temp > 0 (default 1)
+  --top-k N                 keep the N most likely tokens when --temp > 0 (0: off, default)
+  --min-p P                 drop tokens below P x the best's probability (0: off, default)
+  --repeat-penalty F        divide the logits of recent tokens by F (1: off, default)
+  --presence-penalty F      subtract F from tokens already in the answer (0: off, default)
+  --frequency-penalty F     subtract F x count from them (0: off, default)
+  --repeat-last-n N         the penalties look back N tokens of the answer (64; -1: 4096)
+  --grammar GBNF            constrain the answer to a GBNF grammar (llama.cpp's format;
+                            every model drafts under it; it ends when the grammar does)
+  --grammar-file FILE       the same, read from FILE
+  -j, --json-schema SCHEMA  constrain the answer to JSON matching SCHEMA (converted to
+                            GBNF by llama.cpp's json-schema-to-grammar)
+  --json-schema-file FILE   the same, read from FILE
   -s, --seed N              sampler seed (default 0)
   --stop TEXT               stop before TEXT; repeatable
   --max-segment-tokens N    cut a draft that finds no common boundary after N tokens (32)

@@ -1,0 +1,371 @@
+// Request parsing: every field of the OpenAI chat and completions requests (and the
+// llama-server fields this server takes) is either honoured, type-checked, or refused with
+// a 400 naming it (README "Request fields"); unknown fields are ignored, as OpenAI's
+// clients send extras. No body can make this throw.
+#include <coolfusion/engine.h>
+
+#include "server/openai.h"
+
+namespace coolfusion::server {
+
+namespace {
+
+using nlohmann::json;
+
+bool Fail(ApiError* err, std::string message, std::string param = "", int status = 400,
+          std::string code = "") {
+  err->status = status;
+  err->type = "invalid_request_error";
+  err->message = std::move(message);
+  err->param = std::move(param);
+  err->code = std::move(code);
+  return false;
+}
+
+bool GetNumber(const json& j, const char* key, double lo, double hi, double* out, ApiError* err) {
+  if (!j.contains(key) || j[key].is_null()) return true;
+  if (!j[key].is_number()) return Fail(err, std::string("'") + key + "' must be a number", key);
+  const double v = j[key].get<double>();
+  if (!(v >= lo && v <= hi)) {
+    return Fail(
+        err,
+        std::string("'") + key + "' must be in [" + json(lo).dump() + ", " + json(hi).dump() + "]",
+        key);
+  }
+  *out = v;
+  return true;
+}
+
+bool Present(const json& j, const char* key) { return j.contains(key) && !j[key].is_null(); }
+
+bool GetInt(const json& j, const char* key, int lo, int hi, int* out, ApiError* err) {
+  if (!Present(j, key)) return true;
+  if (!j[key].is_number_integer())
+    return Fail(err, std::string("'") + key + "' must be an integer", key);
+  double v = 0;
+  if (!GetNumber(j, key, lo, hi, &v, err)) return false;
+  *out = (int)v;
+  return true;
+}
+
+bool GetFloat(const json& j, const char* key, double lo, double hi, float* out, ApiError* err) {
+  double v = *out;
+  if (!GetNumber(j, key, lo, hi, &v, err)) return false;
+  *out = (float)v;
+  return true;
+}
+
+// llama.cpp's sampler chain: the OpenAI names and llama-server's.
+bool ParseSampling(const json& j, SamplingOptions* s, ApiError* err) {
+  return GetInt(j, "top_k", 0, 1 << 24, &s->top_k, err) &&
+         GetFloat(j, "min_p", 0, 1, &s->min_p, err) &&
+         GetFloat(j, "repeat_penalty", 1e-3, 10, &s->repeat_penalty, err) &&
+         GetInt(j, "repeat_last_n", -1, 1 << 20, &s->repeat_last_n, err) &&
+         GetFloat(j, "presence_penalty", -2, 2, &s->presence_penalty, err) &&
+         GetFloat(j, "frequency_penalty", -2, 2, &s->frequency_penalty, err);
+}
+
+bool SchemaGrammar(const json& schema, const std::string& param, ApiRequest* out, ApiError* err) {
+  if (!schema.is_object()) return Fail(err, "'" + param + "' must be a JSON schema object", param);
+  Status st = JsonSchemaToGrammar(schema.dump(), &out->request.options.grammar);
+  if (!st.ok()) return Fail(err, st.message(), param);
+  out->grammar_param = param;
+  return true;
+}
+
+// Structured output: response_format (OpenAI), grammar and json_schema (llama-server); one
+// of them at most.
+bool ParseFormat(const json& j, ApiRequest* out, ApiError* err) {
+  int given = 0;
+  for (const char* key : {"grammar", "json_schema"}) {
+    if (!Present(j, key)) continue;
+    if (++given > 1) return Fail(err, "give one of response_format, grammar, json_schema", key);
+  }
+  if (Present(j, "grammar")) {
+    if (!j["grammar"].is_string() || j["grammar"].get<std::string>().empty())
+      return Fail(err, "'grammar' must be a non-empty string (GBNF)", "grammar");
+    out->request.options.grammar = j["grammar"];
+    out->grammar_param = "grammar";
+  }
+  if (Present(j, "json_schema") && !SchemaGrammar(j["json_schema"], "json_schema", out, err))
+    return false;
+  if (!Present(j, "response_format")) return true;
+  const json& rf = j["response_format"];
+  if (!rf.is_object() || !rf.contains("type") || !rf["type"].is_string())
+    return Fail(err, "'response_format' must be an object with a string 'type'", "response_format");
+  const std::string type = rf["type"];
+  if (type == "text") return true;
+  if (type != "json_object" && type != "json_schema")
+    return Fail(err, "'response_format.type' must be text, json_object or json_schema",
+                "response_format.type");
+  if (given > 0)
+    return Fail(err, "give one of response_format, grammar, json_schema", "response_format");
+  if (type == "json_object") {
+    if (Present(rf, "schema"))  // llama-server's extension
+      return SchemaGrammar(rf["schema"], "response_format.schema", out, err);
+    out->request.options.grammar = JsonObjectGrammar();
+    out->grammar_param = "response_format";
+    return true;
+  }
+  if (!Present(rf, "json_schema") || !rf["json_schema"].is_object())
+    return Fail(err, "'response_format.json_schema' must be an object with a 'schema'",
+                "response_format.json_schema");
+  const json& js = rf["json_schema"];
+  for (const char* key : {"name", "description"}) {
+    if (Present(js, key) && !js[key].is_string())
+      return Fail(err, std::string("'response_format.json_schema.") + key + "' must be a string",
+                  std::string("response_format.json_schema.") + key);
+  }
+  if (Present(js, "strict") && !js["strict"].is_boolean())
+    return Fail(err, "'response_format.json_schema.strict' must be a boolean",
+                "response_format.json_schema.strict");
+  if (!Present(js, "schema"))
+    return Fail(err, "'response_format.json_schema.schema' is required",
+                "response_format.json_schema.schema");
+  return SchemaGrammar(js["schema"], "response_format.json_schema.schema", out, err);
+}
+
+// A known field whose value would ask for something not built here: 400 naming it, unless
+// the value asks for nothing (null, false, [], {}, the default).
+struct Refusal {
+  const char* key;
+  bool (*no_op)(const json&);
+  const char* why;
+};
+
+bool IsFalse(const json& v) { return v.is_boolean() && !v.get<bool>(); }
+bool IsEmpty(const json& v) { return (v.is_array() || v.is_object()) && v.empty(); }
+bool IsZero(const json& v) { return v.is_number() && v.get<double>() == 0; }
+bool IsOne(const json& v) { return v.is_number() && v.get<double>() == 1; }
+bool IsNone(const json& v) { return v.is_string() && v.get<std::string>() == "none"; }
+bool IsTextOnly(const json& v) { return v.is_array() && v.size() == 1 && v[0] == "text"; }
+bool IsAutoTier(const json& v) { return v.is_string() && (v == "auto" || v == "default"); }
+bool IsEmptyText(const json& v) { return v.is_string() && v.get<std::string>().empty(); }
+bool IsFalseOrZero(const json& v) { return IsFalse(v) || IsZero(v); }
+
+constexpr Refusal kRefused[] = {
+    {"tools", IsEmpty, "tools (function calling) are not supported"},
+    {"tool_choice", IsNone, "tools (function calling) are not supported"},
+    {"functions", IsEmpty, "functions (function calling) are not supported"},
+    {"function_call", IsNone, "functions (function calling) are not supported"},
+    {"parallel_tool_calls", IsFalse, "tools (function calling) are not supported"},
+    {"logprobs", IsFalseOrZero,
+     "logprobs are not supported (a fused token has no one model's probability)"},
+    {"top_logprobs", IsZero, "logprobs are not supported"},
+    {"logit_bias", IsEmpty,
+     "logit_bias is not supported (token ids differ between the ensemble's tokenizers)"},
+    {"audio", nullptr, "audio output is not supported"},
+    {"modalities", IsTextOnly, "only the text modality is supported"},
+    {"prediction", nullptr, "predicted outputs are not supported"},
+    {"store", IsFalse, "stored completions are not supported"},
+    {"metadata", IsEmpty, "metadata is for stored completions, which are not supported"},
+    {"reasoning_effort", nullptr, "reasoning_effort is not supported (no reasoning models)"},
+    {"web_search_options", nullptr, "web search is not supported"},
+    {"service_tier", IsAutoTier, "only the default service tier exists here"},
+    {"echo", IsFalse, "echo is not supported"},
+    {"best_of", IsOne, "best_of > 1 is not supported"},
+    {"suffix", IsEmptyText, "suffix (insertion) is not supported"},
+    {"ignore_eos", IsFalse, "ignore_eos is not supported"},
+    {"n_probs", IsZero, "n_probs (token probabilities) is not supported"},
+    {"mirostat", IsZero, "mirostat sampling is not supported"},
+    {"typical_p", IsOne, "typical_p sampling is not supported"},
+};
+
+bool RefuseUnsupported(const json& j, bool chat, ApiError* err) {
+  for (const Refusal& r : kRefused) {
+    if (!Present(j, r.key)) continue;
+    if (r.no_op != nullptr && r.no_op(j[r.key])) continue;
+    return Fail(err, std::string("'") + r.key + "': " + r.why, r.key);
+  }
+  if (Present(j, "user") && !j["user"].is_string())
+    return Fail(err, "'user' must be a string", "user");
+  (void)chat;
+  return true;
+}
+
+}  // namespace
+
+bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
+                  const std::vector<std::string>& model_ids, ApiRequest* out, ApiError* err) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Fail(err, "the request body is not valid JSON");
+  if (!j.is_object()) return Fail(err, "the request body must be a JSON object");
+  *out = ApiRequest();
+  out->chat = chat;
+  GenerateOptions& o = out->request.options;
+
+  // model: optional; the ensemble by default, or one source model.
+  out->model = kEnsembleModelId;
+  if (j.contains("model") && !j["model"].is_null()) {
+    if (!j["model"].is_string()) return Fail(err, "'model' must be a string", "model");
+    out->model = j["model"].get<std::string>();
+    size_t i = 0;
+    while (i < model_ids.size() && model_ids[i] != out->model) ++i;
+    if (i == model_ids.size()) {
+      return Fail(err, "The model '" + out->model + "' does not exist", "model", 404,
+                  "model_not_found");
+    }
+    if (i > 0) o.only_model = (int)i - 1;
+  }
+
+  if (chat) {
+    if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty()) {
+      return Fail(err, "'messages' must be a non-empty array", "messages");
+    }
+    if (j["messages"].size() > limits.max_messages)
+      return Fail(err, "too many messages", "messages");
+    for (const auto& m : j["messages"]) {
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
+        return Fail(err, "each message needs a string 'role'", "messages");
+      }
+      if (Present(m, "name") && !m["name"].is_string())
+        return Fail(err, "a message's 'name' must be a string", "messages");
+      if (Present(m, "tool_calls") && !(m["tool_calls"].is_array() && m["tool_calls"].empty()))
+        return Fail(err, "tool calls are not supported (no tools here)", "messages");
+      const std::string role = m["role"];
+      if (role != "system" && role != "user" && role != "assistant" && role != "developer" &&
+          role != "tool") {
+        return Fail(err, "unknown message role '" + role + "'", "messages");
+      }
+      std::string content;
+      if (m.contains("content") && m["content"].is_string()) {
+        content = m["content"];
+      } else if (m.contains("content") && m["content"].is_array()) {
+        // [{"type": "text", "text": "..."}]: text parts only.
+        for (const auto& part : m["content"]) {
+          // Each check before the next: a wrongly typed "type" is a 400, not an exception.
+          if (!part.is_object() || !part.contains("type") || !part["type"].is_string() ||
+              part["type"] != "text" || !part.contains("text") || !part["text"].is_string()) {
+            return Fail(err, "only text content parts are supported", "messages");
+          }
+          content += part["text"].get<std::string>();
+        }
+      } else if (!(m.contains("content") && m["content"].is_null())) {
+        return Fail(err, "each message needs a string 'content'", "messages");
+      }
+      out->request.messages.push_back({role == "developer" ? "system" : role, content});
+    }
+  } else {
+    if (!j.contains("prompt")) return Fail(err, "'prompt' is required", "prompt");
+    const json& p = j["prompt"];
+    if (p.is_string()) {
+      out->request.prompt = p;
+    } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
+      out->request.prompt = p[0];
+    } else {
+      return Fail(err, "'prompt' must be a string (or an array of one string)", "prompt");
+    }
+  }
+
+  double v = limits.default_max_tokens;
+  const char* max_key = Present(j, "max_completion_tokens") ? "max_completion_tokens"
+                        : Present(j, "max_tokens")          ? "max_tokens"
+                                                            : "n_predict";  // llama-server's
+  if (j.contains(max_key) && !j[max_key].is_null() && !j[max_key].is_number_integer()) {
+    return Fail(err, std::string("'") + max_key + "' must be an integer", max_key);
+  }
+  if (!GetNumber(j, max_key, 1, limits.max_tokens, &v, err)) return false;
+  o.max_new_tokens = (int)v;
+
+  if (!ParseSampling(j, &o.sampling, err)) return false;
+  if (!ParseFormat(j, out, err)) return false;
+  if (!RefuseUnsupported(j, chat, err)) return false;
+
+  double t = 0;
+  if (!GetNumber(j, "temperature", 0, 2, &t, err)) return false;
+  o.sampling.temperature = (float)t;
+  double top_p = 1;
+  if (!GetNumber(j, "top_p", 1e-9, 1, &top_p, err)) return false;
+  o.sampling.top_p = (float)top_p;
+  double seed = 0;
+  if (!GetNumber(j, "seed", 0, 4294967295.0, &seed, err)) return false;
+  o.sampling.seed = (uint32_t)seed;
+  if (j.contains("n") && !j["n"].is_null() && j["n"] != 1)
+    return Fail(err, "only n = 1 is supported", "n");
+
+  if (j.contains("stop") && !j["stop"].is_null()) {
+    const json& s = j["stop"];
+    if (s.is_string()) {
+      o.stop.push_back(s);
+    } else if (s.is_array() && s.size() <= 16) {
+      for (const auto& x : s) {
+        if (!x.is_string())
+          return Fail(err, "'stop' must be a string or an array of strings", "stop");
+        o.stop.push_back(x);
+      }
+    } else {
+      return Fail(err, "'stop' must be a string or an array of up to 16 strings", "stop");
+    }
+    for (const auto& x : o.stop) {
+      if (x.empty()) return Fail(err, "stop strings must not be empty", "stop");
+    }
+  }
+
+  if (j.contains("stream") && !j["stream"].is_null()) {
+    if (!j["stream"].is_boolean()) return Fail(err, "'stream' must be a boolean", "stream");
+    out->stream = j["stream"];
+  }
+  if (Present(j, "stream_options")) {
+    const json& so = j["stream_options"];
+    if (!so.is_object()) return Fail(err, "'stream_options' must be an object", "stream_options");
+    if (so.contains("include_usage") && !so["include_usage"].is_null()) {
+      if (!so["include_usage"].is_boolean())
+        return Fail(err, "'stream_options.include_usage' must be a boolean",
+                    "stream_options.include_usage");
+      out->include_usage = so["include_usage"];
+    }
+  }
+  // llama-server's field: reuse this slot's KV cache for the prompt's common prefix.
+  if (j.contains("cache_prompt") && !j["cache_prompt"].is_null()) {
+    if (!j["cache_prompt"].is_boolean())
+      return Fail(err, "'cache_prompt' must be a boolean", "cache_prompt");
+    o.cache_prompt = j["cache_prompt"];
+  }
+
+  if (j.contains("coolfusion") && !j["coolfusion"].is_null()) {
+    const json& c = j["coolfusion"];
+    if (!c.is_object()) return Fail(err, "'coolfusion' must be an object", "coolfusion");
+    if (c.contains("method")) {
+      if (!c["method"].is_string() || !ParseMethod(c["method"].get<std::string>(), &o.method)) {
+        return Fail(
+            err, "'coolfusion.method' must be one of cool, cool-shortest, rerank, cool+r, single",
+            "coolfusion.method");
+      }
+    }
+    if (c.contains("score")) {
+      if (!c["score"].is_string() ||
+          !ParseScoreRule(c["score"].get<std::string>(), &o.scoring.rule)) {
+        return Fail(err, "'coolfusion.score' must be one of auto, mean, geomean, sweetspan, median",
+                    "coolfusion.score");
+      }
+    }
+    for (const auto& [key, sw] :
+         {std::pair<const char*, Switch*>{"prompt_weights", &o.scoring.prompt_weights},
+          {"word_end", &o.scoring.word_end}}) {
+      if (!c.contains(key)) continue;
+      const std::string param = std::string("coolfusion.") + key;
+      if (!c[key].is_boolean()) return Fail(err, "'" + param + "' must be a boolean", param);
+      *sw = c[key].get<bool>() ? Switch::kOn : Switch::kOff;
+    }
+    if (c.contains("prompt_temp")) {
+      if (!c["prompt_temp"].is_number() || !(c["prompt_temp"].get<double>() > 0))
+        return Fail(err, "'coolfusion.prompt_temp' must be a number > 0 (bits per byte)",
+                    "coolfusion.prompt_temp");
+      o.scoring.prompt_temp = c["prompt_temp"].get<double>();
+    }
+    if (c.contains("sit_out")) {
+      if (!c["sit_out"].is_number() ||
+          !(c["sit_out"].get<double>() >= 0 && c["sit_out"].get<double>() < 1))
+        return Fail(err, "'coolfusion.sit_out' must be a number in [0, 1)", "coolfusion.sit_out");
+      o.scoring.sit_out = c["sit_out"].get<double>();
+    }
+    if (c.contains("trace")) {
+      if (!c["trace"].is_boolean())
+        return Fail(err, "'coolfusion.trace' must be a boolean", "coolfusion.trace");
+      out->trace = c["trace"];
+    }
+  }
+  return true;
+}
+
+}  // namespace coolfusion::server
