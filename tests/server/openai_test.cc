@@ -110,6 +110,133 @@ TEST(OpenAi, RejectsMalformedAndWronglyTypedBodies) {
   EXPECT_EQ(e.code, "model_not_found");
 }
 
+// Must show: at least 30 malformed or type-confused bodies, nested fields included, each a
+// 4xx naming the field (the same list is the fuzz corpus's type_confused_* seeds).
+TEST(OpenAi, EveryMalformedFieldIsA400NamingIt) {
+  const std::string m = R"("messages": [{"role": "user", "content": "x"}])";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"("top_k": "5")", "top_k"},
+      {R"("top_k": 2.5)", "top_k"},
+      {R"("top_k": -1)", "top_k"},
+      {R"("min_p": "0.1")", "min_p"},
+      {R"("min_p": 2)", "min_p"},
+      {R"("repeat_penalty": 0)", "repeat_penalty"},
+      {R"("repeat_last_n": 1.5)", "repeat_last_n"},
+      {R"("presence_penalty": 3)", "presence_penalty"},
+      {R"("frequency_penalty": [1])", "frequency_penalty"},
+      {R"("top_p": "all")", "top_p"},
+      {R"("seed": -1)", "seed"},
+      {R"("max_completion_tokens": 1.5)", "max_completion_tokens"},
+      {R"("n_predict": "many")", "n_predict"},
+      {R"("stream_options": 5)", "stream_options"},
+      {R"("stream_options": {"include_usage": "yes"})", "stream_options.include_usage"},
+      {R"("response_format": "json")", "response_format"},
+      {R"("response_format": {"type": 1})", "response_format"},
+      {R"("response_format": {"type": "xml"})", "response_format.type"},
+      {R"("response_format": {"type": "json_schema"})", "response_format.json_schema"},
+      {R"("response_format": {"type": "json_schema", "json_schema": []})",
+       "response_format.json_schema"},
+      {R"("response_format": {"type": "json_schema", "json_schema": {"name": 3, "schema": {}}})",
+       "response_format.json_schema.name"},
+      {R"("response_format": {"type": "json_schema", "json_schema": {"strict": "y", "schema": {}}})",
+       "response_format.json_schema.strict"},
+      {R"("response_format": {"type": "json_schema", "json_schema": {"name": "x"}})",
+       "response_format.json_schema.schema"},
+      {R"("response_format": {"type": "json_schema", "json_schema": {"schema": 5}})",
+       "response_format.json_schema.schema"},
+      {R"("response_format": {"type": "json_schema", "json_schema": {"schema": {"$ref": "#/x"}}})",
+       "response_format.json_schema.schema"},
+      {R"("response_format": {"type": "json_object", "schema": "x"})", "response_format.schema"},
+      {R"("grammar": 5)", "grammar"},
+      {R"("grammar": "")", "grammar"},
+      {R"("json_schema": "x")", "json_schema"},
+      {R"("grammar": "root ::= \"a\"", "json_schema": {})", "json_schema"},
+      {R"("grammar": "root ::= \"a\"", "response_format": {"type": "json_object"})",
+       "response_format"},
+      {R"("tools": [{"type": "function", "function": {"name": "f"}}])", "tools"},
+      {R"("tool_choice": "auto")", "tool_choice"},
+      {R"("functions": [{"name": "f"}])", "functions"},
+      {R"("function_call": "auto")", "function_call"},
+      {R"("parallel_tool_calls": true)", "parallel_tool_calls"},
+      {R"("logprobs": true)", "logprobs"},
+      {R"("top_logprobs": 2)", "top_logprobs"},
+      {R"("logit_bias": {"50256": -100})", "logit_bias"},
+      {R"("audio": {"voice": "alloy"})", "audio"},
+      {R"("modalities": ["text", "audio"])", "modalities"},
+      {R"("prediction": {"type": "content", "content": "x"})", "prediction"},
+      {R"("store": true)", "store"},
+      {R"("metadata": {"k": "v"})", "metadata"},
+      {R"("reasoning_effort": "high")", "reasoning_effort"},
+      {R"("service_tier": "flex")", "service_tier"},
+      {R"("user": 7)", "user"},
+      {R"("n": "1")", "n"},
+      {R"("ignore_eos": true)", "ignore_eos"},
+      {R"("mirostat": 2)", "mirostat"},
+      {R"("typical_p": 0.5)", "typical_p"},
+      {R"("n_probs": 3)", "n_probs"},
+      {R"("coolfusion": [])", "coolfusion"},
+      {R"("coolfusion": {"trace": 1})", "coolfusion.trace"},
+  };
+  for (const auto& [field, param] : cases) {
+    const ApiError e = Reject("{" + m + ", " + field + "}");
+    EXPECT_EQ(e.status, 400) << field;
+    EXPECT_EQ(e.param, param) << field;
+  }
+  const std::vector<std::pair<std::string, std::string>> nested = {
+      {R"({"messages": [{"role": "user", "content": "x", "name": 5}]})", "messages"},
+      {R"({"messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "1"}]}]})",
+       "messages"},
+      {R"({"messages": [{"role": 1, "content": "x"}]})", "messages"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})", "messages"},
+      {R"({"prompt": "x", "echo": true})", "echo"},
+      {R"({"prompt": "x", "best_of": 3})", "best_of"},
+      {R"({"prompt": "x", "suffix": "end"})", "suffix"},
+      {R"({"prompt": "x", "logprobs": 5})", "logprobs"},
+      {R"({"prompt": ["a", "b"]})", "prompt"},
+  };
+  for (const auto& [body, param] : nested) {
+    const bool chat = body.find("\"messages\"") != std::string::npos;
+    const ApiError e = Reject(body, chat);
+    EXPECT_EQ(e.status, 400) << body;
+    EXPECT_EQ(e.param, param) << body;
+  }
+  EXPECT_GE(cases.size() + nested.size(), 30u);
+}
+
+// Every field of the README's table that does something reaches the engine's options.
+TEST(OpenAi, SamplerAndFormatFieldsAreHonoured) {
+  const std::string m = R"({"messages": [{"role": "user", "content": "x"}], )";
+  const ApiRequest s = Parse(m + R"("temperature": 0.7, "top_k": 40, "min_p": 0.05,
+      "repeat_penalty": 1.1, "repeat_last_n": 32, "presence_penalty": 0.5,
+      "frequency_penalty": -0.5, "n_predict": 9, "user": "u1", "logprobs": false,
+      "tools": [], "logit_bias": {}, "modalities": ["text"], "service_tier": "auto"})");
+  const SamplingOptions& o = s.request.options.sampling;
+  EXPECT_EQ(o.top_k, 40);
+  EXPECT_FLOAT_EQ(o.min_p, 0.05f);
+  EXPECT_FLOAT_EQ(o.repeat_penalty, 1.1f);
+  EXPECT_EQ(o.repeat_last_n, 32);
+  EXPECT_FLOAT_EQ(o.presence_penalty, 0.5f);
+  EXPECT_FLOAT_EQ(o.frequency_penalty, -0.5f);
+  EXPECT_EQ(s.request.options.max_new_tokens, 9);
+  EXPECT_TRUE(s.request.options.grammar.empty());
+  const ApiRequest obj = Parse(m + R"("response_format": {"type": "json_object"}})");
+  EXPECT_EQ(obj.request.options.grammar, JsonObjectGrammar());
+  EXPECT_EQ(obj.grammar_param, "response_format");
+  const ApiRequest sch = Parse(m + R"("response_format": {"type": "json_schema", "json_schema":
+      {"name": "p", "strict": true, "schema": {"type": "object", "properties":
+      {"k": {"enum": ["only"]}}, "required": ["k"]}}}})");
+  EXPECT_NE(sch.request.options.grammar.find("only"), std::string::npos);
+  const ApiRequest gr = Parse(m + R"("grammar": "root ::= \"a\""})");
+  EXPECT_EQ(gr.request.options.grammar, R"(root ::= "a")");
+  EXPECT_EQ(gr.grammar_param, "grammar");
+  const ApiRequest js = Parse(m + R"("json_schema": {"type": "integer"}})");
+  EXPECT_NE(js.request.options.grammar.find("root"), std::string::npos);
+  EXPECT_TRUE(Parse(m + R"("response_format": {"type": "text"}})").request.options.grammar.empty());
+  EXPECT_EQ(
+      Parse(R"({"prompt": "x", "logprobs": 0, "echo": false, "best_of": 1})", false).request.prompt,
+      "x");
+}
+
 TEST(OpenAi, ErrorBodiesHaveTheOpenAiShape) {
   ApiError e;
   e.message = "bad";
@@ -119,7 +246,13 @@ TEST(OpenAi, ErrorBodiesHaveTheOpenAiShape) {
   EXPECT_EQ(j["error"]["type"], "invalid_request_error");
   EXPECT_EQ(j["error"]["param"], "x");
   EXPECT_TRUE(j["error"]["code"].is_null());
-  EXPECT_EQ(ErrorFromStatus(Status::ResourceExhausted("busy")).status, 429);
+  // A context that fills is the request's size, not the server's load: 400; only the
+  // queue says 429.
+  EXPECT_EQ(ErrorFromStatus(Status::ResourceExhausted("context full")).status, 400);
+  EXPECT_EQ(ErrorFromStatus(Status::ResourceExhausted("context full")).code,
+            "context_length_exceeded");
+  EXPECT_EQ(QueueError(Status::ResourceExhausted("busy")).status, 429);
+  EXPECT_EQ(QueueError(Status::DeadlineExceeded("waited")).code, "server_busy");
   EXPECT_EQ(ErrorFromStatus(Status::InvalidArgument("x")).status, 400);
   EXPECT_EQ(ErrorFromStatus(Status::Internal("x")).status, 500);
 }
