@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Records what the engine does on a fixed matrix of prompts, models and settings: the
 # text, the counters and the decode calls of every segment (`generate --json`, timings
-# removed), one file per case under OUT_DIR. Run it before and after a change that must
+# removed), one file per case under OUT_DIR (20 prompts, plus 4 zoo questions). Run it before and after a change that must
 # not alter behaviour (a refactor) and compare the two folders with `diff -r`.
 #   scripts/same_output.sh OUT_DIR [BIN_DIR]
 set -euo pipefail
@@ -17,6 +17,20 @@ prompts=(
   "Q: What is 12 plus 7? A:"
   "今日はとても良い天気です。"
   "In 1969, the first person to walk on the Moon was"
+  "Write a haiku about the sea."
+  "SELECT name FROM users WHERE"
+  "The three primary colors are"
+  "Translate to French: good morning"
+  "Ein kleiner Hund lief über die Straße"
+  "def add(a, b):\n    return"
+  "Water boils at 100 degrees"
+  "Привет, как дела?"
+  "The quick brown fox"
+  "List three fruits: apple,"
+  "我们今天去公园散步"
+  "Q: Who wrote Hamlet? A:"
+  "for (int i = 0; i < n; ++i) {"
+  "Dear Sir or Madam,"
 )
 sets=(
   "two|-m $m/rand-llama-spm.gguf -m $m/rand-gpt-2.gguf"

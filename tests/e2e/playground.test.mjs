@@ -58,5 +58,29 @@ test('playground shows a fused answer coloured by winning model, with candidates
   assert.match(auto, /^score auto, prompt weights: m0 \S+ \d+\.\d+ bits\/byte, weight [\d.e-]+( \(sat out\))?; m1 \S+ \d+\.\d+ bits\/byte, weight [\d.e-]+( \(sat out\))?$/);
   assert.match(auto, /weight 1(;|$)/);
   await page.screenshot({ path: `${OUT}/playground.png` });
-  console.log(`screenshot: ${OUT}/playground.png`);
+});
+
+test('playground JSON mode: a schema box, and the answer follows it, pretty-printed', async () => {
+  // A new conversation (the tiny models' contexts hold little history).
+  const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+  await page.goto(srv.url + '/');
+  await page.waitForSelector('.legend span');
+  assert.equal(await page.isVisible('#schema'), false);
+  await page.selectOption('#format', 'json_schema');
+  assert.equal(await page.isVisible('#schema'), true);
+  await page.fill('#schema', JSON.stringify({ type: 'object', properties: { name: { type: 'string', maxLength: 20 }, n: { type: 'integer' } }, required: ['name', 'n'] }));
+  await page.fill('#maxTokens', '80');
+  await page.fill('#input', 'Tell me a name.');
+  await page.click('#send');
+  await page.waitForSelector('.msg.assistant[data-done="true"]', { timeout: ms(30000) });
+  const pretty = await page.locator('.msg.assistant pre.json').last().innerText();
+  const value = JSON.parse(pretty);
+  assert.equal(typeof value.name, 'string');
+  assert.ok(Number.isInteger(value.n));
+  assert.match(pretty, /^\{\n  "/);  // indented, one key per line
+  // Any JSON object.
+  await page.selectOption('#format', 'json_object');
+  assert.equal(await page.isVisible('#schema'), false);
+  await page.screenshot({ path: `${OUT}/playground-json.png` });
+  console.log(`screenshots: ${OUT}/playground.png, ${OUT}/playground-json.png`);
 });
