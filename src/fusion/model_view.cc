@@ -120,4 +120,19 @@ Status ModelView::DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_
   return Status::Ok();
 }
 
+size_t ReusablePrefix(const std::vector<Token>& cached, const std::vector<Token>& prompt,
+                      const std::vector<size_t>& counted) {
+  if (prompt.empty()) return 0;
+  // The last prompt token is decoded again: its logits start the generation.
+  size_t reuse = std::min(CommonPrefix(cached, prompt), prompt.size() - 1);
+  // A counted token i needs the logits after token i - 1: decode from there.
+  for (size_t i = 0; i < counted.size() && i <= reuse; ++i) {
+    if (counted[i] > 0) {
+      reuse = std::min(reuse, i > 0 ? i - 1 : 0);
+      break;
+    }
+  }
+  return reuse;
+}
+
 }  // namespace coolfusion

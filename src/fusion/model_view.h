@@ -90,5 +90,11 @@ struct ModelView {
 
 // Length of the common prefix of two token lists.
 size_t CommonPrefix(const std::vector<Token>& a, const std::vector<Token>& b);
+// The prompt cache: how many of `prompt`'s tokens can stay in a KV cache that holds
+// `cached`: the common prefix, less the last prompt token (its logits start the
+// generation) and whatever precedes the first counted token (counted[i] > 0: token i's
+// likelihood is measured, which needs the logits after token i - 1).
+size_t ReusablePrefix(const std::vector<Token>& cached, const std::vector<Token>& prompt,
+                      const std::vector<size_t>& counted);
 
 }  // namespace coolfusion

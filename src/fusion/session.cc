@@ -88,12 +88,8 @@ Status Session::Start(const Request& req, const std::vector<std::vector<Token>>&
                                        ? "the model cannot encode the prompt: " + first_error
                                        : "no model can encode the prompt; model 0: " + first_error);
   }
-  if (!opts_.grammar.empty()) {
-    for (Model& m : m_) {
-      if (!m.view.active) continue;
-      CF_RETURN_IF_ERROR(Grammar::Create(*m.view.lm, opts_.grammar, &m.grammar_start));
-      m.grammar = m.grammar_start->Clone();
-    }
+  for (Model& m : m_) {
+    if (m.view.active) CF_RETURN_IF_ERROR(m.constraint.Start(*m.view.lm, opts_.grammar));
   }
   // The prompts are decoded side by side too (with --parallel-models).
   CF_RETURN_IF_ERROR(ForEachActive([&](int v) {
@@ -110,21 +106,6 @@ Status Session::Start(const Request& req, const std::vector<std::vector<Token>>&
   }));
   generated_.clear();
   return Status::Ok();
-}
-
-size_t Session::ReusablePrefix(const std::vector<Token>& cached, const std::vector<Token>& prompt,
-                               const std::vector<size_t>& counted) {
-  if (prompt.empty()) return 0;
-  // The last prompt token is decoded again: its logits start the generation.
-  size_t reuse = std::min(CommonPrefix(cached, prompt), prompt.size() - 1);
-  // A counted token i needs the logits after token i - 1: decode from there.
-  for (size_t i = 0; i < counted.size() && i <= reuse; ++i) {
-    if (counted[i] > 0) {
-      reuse = std::min(reuse, i > 0 ? i - 1 : 0);
-      break;
-    }
-  }
-  return reuse;
 }
 
 void Session::KeepForCache(std::vector<std::vector<Token>>* kv) {
@@ -148,8 +129,7 @@ double Session::prompt_fit_ms() const {
 void Session::ResetToPrompt() {
   for (Model& model : m_) {
     model.carry = Draft();
-    if (model.grammar_start) model.grammar = model.grammar_start->Clone();
-    model.draft_grammar.reset();
+    model.constraint.ResetToPrompt();
     ModelView& m = model.view;
     if (!m.active) continue;
     m.text.resize(m.prompt_len);
@@ -196,13 +176,7 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<bool(Draft&
   d->context_full = false;
   const int n_vocab = lm.n_vocab();
   const int base = (int)m.view.tokens.size();
-  if (m.grammar) {
-    m.draft_grammar = m.grammar->Clone();
-    for (Token t : d->tokens) {  // the carried tokens were drafted from this same state
-      if (!m.draft_grammar->Allows(t)) return Status::Internal("a carried token left the grammar");
-      m.draft_grammar->Accept(t);
-    }
-  }
+  CF_RETURN_IF_ERROR(m.constraint.BeginDraft(d->tokens));
   if (m.sampler.has_penalties()) {  // the penalties look back over the answer so far
     std::vector<Token> hist(m.view.tokens.begin() + (long)m.view.n_prompt_tokens,
                             m.view.tokens.end());
@@ -225,9 +199,9 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<bool(Draft&
       break;
     }
     const bool closing =
-        m.draft_grammar && NewTokens() + (int)d->tokens.size() >=
-                               opts_.max_new_tokens - std::max(8, opts_.max_new_tokens / 3);
-    const Token t = m.sampler.Sample(logits, lm.suppressed(), m.draft_grammar.get(), closing);
+        m.constraint.on() && NewTokens() + (int)d->tokens.size() >=
+                                 opts_.max_new_tokens - std::max(8, opts_.max_new_tokens / 3);
+    const Token t = m.sampler.Sample(logits, lm.suppressed(), m.constraint.draft(), closing);
     if (t < 0) {
       return Status::Unsupported("model " + std::to_string(u) +
                                  "'s vocabulary has no token for what the grammar needs next");
@@ -238,7 +212,7 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<bool(Draft&
       break;
     }
     m.sampler.Accept(t);
-    if (m.draft_grammar) m.draft_grammar->Accept(t);
+    m.constraint.Drafted(t);
     d->tokens.push_back(t);
     d->text += lm.Piece(t);
     d->ends.push_back(d->text.size());
@@ -404,19 +378,14 @@ Status Session::CommitModel(int v, const StepCandidate& win, int c, const Draft*
 void Session::FollowGrammar(const StepCandidate& win, const std::vector<const Draft*>& drafts) {
   for (size_t v = 0; v < m_.size(); ++v) {
     Model& m = m_[v];
-    if (!m.grammar || !m.view.active) continue;
+    if (!m.constraint.on() || !m.view.active) continue;
     const Draft* own = drafts.size() > v ? drafts[v] : nullptr;
-    bool ok = true;
-    if (own && own->Wrote(win.text, win.eog)) {  // the writer: its own tokens
-      for (size_t i = 0; ok && i < own->cut_tokens; ++i) {
-        ok = m.grammar->Allows(own->tokens[i]);
-        if (ok) m.grammar->Accept(own->tokens[i]);
-      }
-    } else {
-      ok = m.grammar->AcceptText(win.text);
-    }
-    if (!ok) {  // a character this model has no single token for
-      m.view.active = false;
+    const bool wrote = own && own->Wrote(win.text, win.eog);
+    const std::vector<Token> mine =
+        wrote ? std::vector<Token>(own->tokens.begin(), own->tokens.begin() + (long)own->cut_tokens)
+              : std::vector<Token>();
+    if (!m.constraint.Commit(wrote ? &mine : nullptr, win.text)) {
+      m.view.active = false;  // a character this model has no single token for
       m.view.counters.unencodable++;
     }
   }
@@ -427,10 +396,9 @@ bool Session::GrammarAllows(const std::string& text, bool eog) const {
   // is grammatical (another may only lack a single-character token for it).
   bool any = false;
   for (const Model& m : m_) {
-    if (!m.view.active || !m.grammar) continue;
+    if (!m.view.active || !m.constraint.on()) continue;
     any = true;
-    std::unique_ptr<Grammar> g = m.grammar->Clone();
-    if (g->AcceptText(text) && (!eog || g->Complete())) return true;
+    if (m.constraint.Allows(text, eog)) return true;
   }
   return !any;
 }

@@ -2,7 +2,7 @@
 // methods (cool.cc, rerank.cc, single.cc) are written against. It composes the parts:
 //   ModelView (model_view.h)        each model's text, tokens, token ends and logits;
 //   TokenSampler (backend)          each model's next-token choice (llama.cpp's chain);
-//   Grammar (backend)               each model's place in the request's grammar, if any;
+//   Constraint (constraint.h)       each model's place in the request's grammar, if any;
 //   CandidateScorer (scorer.h)      each model's scoring and pre-scoring of candidates;
 //   DecodeGate (lockstep.h)         one-after-the-other decodes on one thread;
 //   kv_layout.h                     which KV sequence holds what.
@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "backend/grammar.h"
 #include "backend/llama_model.h"
 #include "backend/token_sampler.h"
+#include "fusion/constraint.h"
 #include "fusion/draft.h"
 #include "fusion/lockstep.h"
 #include "fusion/model_view.h"
@@ -144,9 +144,7 @@ class Session {
     }
     ModelView view;
     TokenSampler sampler;
-    // With a grammar: its state after the prompt, after the committed text, and after the
-    // draft in progress.
-    std::unique_ptr<Grammar> grammar_start, grammar, draft_grammar;
+    Constraint constraint;  // its place in the request's grammar, if any
     CandidateScorer scorer;
     Draft carry;          // the winning draft's tokens past its cut (KV kept)
     bool failed = false;  // set by a parallel phase; applied after it
@@ -159,9 +157,6 @@ class Session {
   // Decodes through the gate (one at a time on ForEachActiveThreaded's thread).
   Status GatedDecode(Model& m, const std::vector<LlamaModel::BatchItem>& batch);
   std::vector<int> ActiveModels() const;
-  // How many of `prompt`'s tokens can stay in the KV cache that holds `cached` (see Start).
-  static size_t ReusablePrefix(const std::vector<Token>& cached, const std::vector<Token>& prompt,
-                               const std::vector<size_t>& counted);
   // Re-encodes the committed text + `more` and decodes what changed into sequence 0.
   Status Retokenize(Model& m, const std::string& more);
   Status CommitModel(int v, const StepCandidate& win, int c, const Draft* own);
