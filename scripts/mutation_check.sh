@@ -3,15 +3,18 @@
 # skipped check), rebuilds that test, runs it and says whether it failed, then restores
 # the file. Every line should end in FAILED; a PASSED means a test that cannot see the
 # break. Not part of CI (a rebuild per mutation: ~15 minutes on 2 cores).
-#   scripts/mutation_check.sh        (needs build/ from scripts/build.sh)
+#   scripts/mutation_check.sh [WORD]   (needs build/ from scripts/build.sh; WORD: only the
+#                                       mutations whose description contains it)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 # mutate FILE OLD NEW TEST_TARGET GTEST_FILTER DESCRIPTION
+only=${1:-}
 mutate() {
   local file=$1 old=$2 new=$3 target=$4 filter=$5 name=$6
+  if [ -n "$only" ] && [[ $name != *"$only"* ]]; then return; fi
   cp "$file" "$tmp"
   if ! python3 - "$file" "$old" "$new" <<'PY'
 import sys
@@ -34,8 +37,19 @@ PY
   fi
   cp "$tmp" "$file"
 }
-mutate src/fusion/sampler.cc '  if (opts_.temperature <= 0) {' '  if (true) {' fusion_units_test 'Sampler.*' "sampler ignores temperature (units)"
-mutate src/fusion/sampler.cc '  if (opts_.temperature <= 0) {' '  if (true) {' fusion_test 'Fusion.SamplingIsSeeded*' "sampler ignores temperature (engine)"
+mutate src/backend/token_sampler.cc '  if (o.temperature <= 0) {' '  if (true) {' fusion_units_test 'Sampler.*' "sampler ignores temperature (units)"
+mutate src/backend/token_sampler.cc '  if (o.temperature <= 0) {' '  if (true) {' fusion_test 'Fusion.SamplingIsSeeded*' "sampler ignores temperature (engine)"
+mutate src/backend/token_sampler.cc '  if (penalties_ != nullptr) {  // by token id, in place (the array is in id order)' '  if (false) {' fusion_units_test 'Sampler.*' "grammar/sampling: penalties not applied (units)"
+mutate src/backend/token_sampler.cc '  if (penalties_ != nullptr) {  // by token id, in place (the array is in id order)' '  if (false) {' grammar_test 'Sampling.*' "grammar/sampling: penalties not applied (engine)"
+mutate src/backend/token_sampler.cc '    if (o.top_k > 0) llama_sampler_chain_add(chain_, llama_sampler_init_top_k(o.top_k));' '' grammar_test 'Sampling.*' "grammar/sampling: top-k ignored"
+mutate src/backend/token_sampler.cc '  if (grammar == nullptr) return Pick(work_);' '  if (true) return Pick(work_);' grammar_test 'GrammarFusion.Fused*' "grammar/sampling: drafts ignore the grammar"
+mutate src/fusion/constraint.cc '  if (own == nullptr) return committed_->AcceptText(text);' '  if (own == nullptr) return (void)text, true;' grammar_test 'GrammarFusion.Fused*' "grammar/sampling: other writers' text not followed"
+mutate src/backend/grammar.cc "    const int rank = p[0] == '\"' ? 0 :" "    const int rank = p[0] == '\"' ? 2 :" grammar_test 'Grammar.*' "grammar/sampling: closing does not prefer a quote"
+mutate src/backend/grammar.cc '  if (eos >= 0 && logits[eos] != kMinusInf && Complete()) return eos;' '  (void)eos;' grammar_test 'Grammar.*:GrammarFusion.Two*' "grammar/sampling: closing never ends"
+mutate src/fusion/engine.cc '    CF_RETURN_IF_ERROR(Grammar::Create(*impl_->models[0], request.options.grammar, &g));' '' grammar_test 'GrammarFusion.AGrammar*' "grammar/sampling: Validate skips the grammar"
+mutate src/server/request.cc '  return GetInt(j, "top_k", 0, 1 << 24, &s->top_k, err) &&' '  return GetInt(j, "top_kk", 0, 1 << 24, &s->top_k, err) &&' openai_test 'OpenAi.*' "grammar/sampling: top_k field ignored"
+mutate src/server/request.cc '    {"tools", IsEmpty,' '    {"toolz", IsEmpty,' openai_test 'OpenAi.*' "grammar/sampling: tools not refused"
+mutate src/server/request.cc '    out->request.options.grammar = JsonObjectGrammar();' '' openai_test 'OpenAi.*' "grammar/sampling: json_object ignored"
 mutate src/fusion/scorer.cc 'for (size_t i = 0; i < n; ++i) sum += NegLogProb(row(i), nv, own->tokens[i]);' 'for (size_t i = 0; i < n; ++i) sum += 1.01 * NegLogProb(row(i), nv, own->tokens[i]);' fusion_test 'Fusion.BatchedScoring*' "own-logits scoring off by 1%"
 mutate src/fusion/emitter.cc 'for (const auto& s : opts_.stop) hold = std::max(hold, s.empty() ? 0 : s.size() - 1);' '' fusion_units_test 'Emitter.*' "emitter holds nothing back"
 mutate src/fusion/emitter.cc 'const size_t from = seg_start >= stop.size() ? seg_start - stop.size() + 1 : 0;' 'const size_t from = seg_start;' fusion_units_test 'Emitter.*' "stop strings only within a segment"
@@ -43,11 +57,11 @@ mutate src/fusion/emitter.cc '  if (cb_ && emitted_ < g.size()) {' '  if (false)
 mutate src/fusion/step_aligner.cc '  if (p == 0) return true;  // a fragment start is always a token boundary' '  return true;' fusion_units_test 'StepAligner.*' "straddle check skipped"
 mutate src/fusion/lockstep.cc '  if (running_ == 0) {  // nobody serves' '  if (true) {' fusion_units_test 'DecodeGate.*' "gate runs decodes on the caller"
 mutate src/fusion/lockstep.cc '  while (Behind(v, k)) cv_.Wait(&mu_);' '' fusion_units_test 'DraftBoard.*' "board does not wait"
-mutate src/fusion/method.cc '    const bool eligible = !any_start_ok || (*cands)[c].start_ok;' '    const bool eligible = true; (void)any_start_ok;' fusion_test 'Fusion.ScoringRules*' "winner ignores keeps_start"
+mutate src/fusion/method.cc '    const bool eligible = (!any_start_ok || (*cands)[c].start_ok) && grammatical[c];' '    const bool eligible = grammatical[c]; (void)any_start_ok;' fusion_test 'Fusion.ScoringRules*' "winner ignores keeps_start"
 mutate src/fusion/method.cc '    if (eligible && (best < 0 || out.score < seg->candidates[best].score ||' '    if (eligible && (best < 0 || out.score > seg->candidates[best].score ||' fusion_test 'Fusion.ScoringRules*' "winner is the highest score"
 mutate src/fusion/scoring.cc '    case ScoreRule::kMedianPpl: return std::make_unique<MedianPpl>();' '    case ScoreRule::kMedianPpl: return std::make_unique<MeanPpl>();' scoring_test 'Scoring.RulesPick*' "median built as mean (units)"
 mutate src/fusion/scoring.cc '    case ScoreRule::kMedianPpl: return std::make_unique<MedianPpl>();' '    case ScoreRule::kMedianPpl: return std::make_unique<MeanPpl>();' fusion_test 'Fusion.ScoringRules*' "median built as mean (engine)"
 mutate src/fusion/engine.cc '  std::unique_ptr<ScoringRule> rule = MakeScoringRule(o.scoring);' '  ScoringOptions mean_only = o.scoring; mean_only.rule = ScoreRule::kMeanPpl; std::unique_ptr<ScoringRule> rule = MakeScoringRule(mean_only);' fusion_test 'Fusion.ScoringRules*' "every rule scored as mean"
-mutate src/fusion/session.cc '  size_t reuse = std::min(CommonPrefix(cached, prompt), prompt.size() - 1);' '  size_t reuse = std::min(CommonPrefix(cached, prompt) + 3, prompt.size() - 1);' prompt_cache_test '*Pretrained*:*Edited*' "cache reuses 3 tokens too many"
-mutate src/fusion/session.cc '      reuse = std::min(reuse, i > 0 ? i - 1 : 0);' '      (void)i;' prompt_cache_test '*DefaultScoring*' "counted tokens not re-decoded"
+mutate src/fusion/model_view.cc '  size_t reuse = std::min(CommonPrefix(cached, prompt), prompt.size() - 1);' '  size_t reuse = std::min(CommonPrefix(cached, prompt) + 3, prompt.size() - 1);' prompt_cache_test '*Pretrained*:*Edited*' "cache reuses 3 tokens too many"
+mutate src/fusion/model_view.cc '      reuse = std::min(reuse, i > 0 ? i - 1 : 0);' '      (void)i;' prompt_cache_test '*DefaultScoring*' "counted tokens not re-decoded"
 (cd build && make -j "$(nproc)" >/dev/null 2>&1)  # back to the real code

@@ -102,6 +102,16 @@ Status CheckOptions(const GenerateOptions& o, size_t n_models) {
   if (o.sampling.temperature < 0) return Status::InvalidArgument("--temp must be >= 0");
   if (!(o.sampling.top_p > 0 && o.sampling.top_p <= 1))
     return Status::InvalidArgument("--top-p must be in (0, 1]");
+  const SamplingOptions& so = o.sampling;
+  if (so.top_k < 0) return Status::InvalidArgument("--top-k must be >= 0");
+  if (!(so.min_p >= 0 && so.min_p <= 1))
+    return Status::InvalidArgument("--min-p must be in [0, 1]");
+  if (!(so.repeat_penalty > 0 && std::isfinite(so.repeat_penalty)))
+    return Status::InvalidArgument("--repeat-penalty must be a number > 0");
+  if (!std::isfinite(so.presence_penalty) || !std::isfinite(so.frequency_penalty))
+    return Status::InvalidArgument("--presence-penalty and --frequency-penalty must be finite");
+  if (so.repeat_last_n < -1 || so.repeat_last_n > (1 << 20))
+    return Status::InvalidArgument("--repeat-last-n must be in [-1, 1048576]");
   for (const auto& s : o.stop) {
     if (s.empty()) return Status::InvalidArgument("a stop string is empty");
   }

@@ -110,6 +110,11 @@ TEST(Grammar, MaskLeavesOnlyWhatMayFollowAndClosingPrefersAQuote) {
   const Token c = j->ClosingToken(all.data());
   ASSERT_GE(c, 0);
   EXPECT_EQ(lm->Piece(c), "\"");  // the shortest piece that closes the string
+  // Once the object is complete (only whitespace or the end may follow): the end.
+  ASSERT_TRUE(j->AcceptText("\"}"));
+  std::vector<float> done(lm->n_vocab(), 0.0f);
+  ASSERT_GT(j->Mask(done.data()), 1);
+  EXPECT_EQ(j->ClosingToken(done.data()), lm->eos());
 }
 
 TEST(JsonSchema, ConvertsWithLlamaCppsConverterOrSaysWhyNot) {
