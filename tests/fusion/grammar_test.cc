@@ -58,6 +58,29 @@ TEST(Grammar, AGrammarThatDoesNotParseSaysWhy) {
   EXPECT_TRUE(Grammar::Create(*lm, "root ::= \"a\"", &g).ok());
 }
 
+TEST(Grammar, AbsurdGrammarsAndSchemasAreClearErrors) {
+  auto lm = LoadVocab("gpt-2");
+  ASSERT_TRUE(lm);
+  std::unique_ptr<Grammar> g;
+  // llama.cpp's parser recurses: nested parentheses would overflow the stack.
+  const std::string deep =
+      "root ::= " + std::string(100000, '(') + "\"a\"" + std::string(100000, ')');
+  Status st = Grammar::Create(*lm, deep, &g);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(st.message().rfind("grammar: it is ", 0), 0u) << st.message();
+  const std::string nested = "root ::= " + std::string(300, '(') + "\"a\"" + std::string(300, ')');
+  EXPECT_EQ(Grammar::Create(*lm, nested, &g).message(),
+            "grammar: parentheses nested deeper than 256");
+  const std::string quoted = "root ::= \"" + std::string(300, '(') + "\"";  // in a literal
+  EXPECT_TRUE(Grammar::Create(*lm, quoted, &g).ok());
+  std::string schema;
+  for (int i = 0; i < 100000; ++i) schema += R"({"type": "array", "items": )";
+  schema += R"({"type": "string"})" + std::string(100000, '}');
+  std::string gbnf;
+  EXPECT_EQ(JsonSchemaToGrammar(schema, &gbnf).message(),
+            "json_schema: nested deeper than 64 levels");
+}
+
 TEST(Grammar, FollowsTextOnEveryVocabulary) {
   for (const std::string& name : BoundaryVocabs()) {
     SCOPED_TRACE(name);
