@@ -258,6 +258,8 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "--repeat") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 1000, &out->repeat));
+    } else if (a == "--no-growth") {
+      out->no_growth = true;
     } else if (a == "--big") {
       CF_RETURN_IF_ERROR(value(&v));
       out->big_models.push_back(v);
@@ -319,6 +321,7 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     CF_RETURN_IF_ERROR(ReadFile(prompt_file, &out->prompt));
     out->prompt_given = true;
   }
+  out->model_defaults = defaults;
   for (const auto& spec : model_specs) {
     ModelOptions mo;
     CF_RETURN_IF_ERROR(ParseModel(spec, defaults, &mo));

@@ -21,6 +21,8 @@ struct CommonArgs {
   bool verbose = false;   // --verbose: llama.cpp's own log
   int repeat = 3;         // bench: --repeat
   std::vector<std::string> big_models;
+  bool no_growth = false;       // bench --no-growth: skip the cost-growth table
+  ModelOptions model_defaults;  // the per-model flags (-c, -t, -ngl, --rpc, ...) for --big models
   bool help = false;
   // serve
   std::string host = "127.0.0.1";  // --host

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_growth.h"
 #include "commands.h"
 
 namespace coolfusion::cli {
@@ -214,9 +215,8 @@ int CmdBench(const CommonArgs& args) {
   if (a.big_models.size() >= 2) {
     std::vector<ModelOptions> big;
     for (const auto& p : a.big_models) {
-      ModelOptions mo = a.models.empty() ? ModelOptions() : a.models[0];
+      ModelOptions mo = a.model_defaults;  // -c, -t, -ngl, ... apply to --big models too
       mo.path = p;
-      mo.weight = 1;
       big.push_back(mo);
     }
     groups.push_back({"bench-size", big});
@@ -236,7 +236,13 @@ int CmdBench(const CommonArgs& args) {
       all.push_back(j);
     }
   }
-  if (a.json) std::printf("%s\n", nlohmann::json{{"bench", all}}.dump(2).c_str());
+  nlohmann::json growth;
+  if (a.models.size() >= 2 && !a.no_growth) {
+    Status st = GrowthTable(a.models, a, &growth);
+    if (!st.ok()) return Fail(st);
+  }
+  if (a.json)
+    std::printf("%s\n", nlohmann::json{{"bench", all}, {"growth", growth}}.dump(2).c_str());
   return 0;
 }
 

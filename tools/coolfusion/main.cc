@@ -129,8 +129,12 @@ eval options:
   Prompts are "Question: ...\nAnswer:"; generation stops at "\nQuestion:" or -n.
 
 bench options:
-  -m PATH (2 or 3 times)    tiny models to fuse; --big PATH (2 or 3 times): bench-size models
+  -m PATH (2 to 4 times)    tiny models to fuse (the first 3 in the speed rows, up to 4 in
+                            the cost-growth table); --big PATH (2 or 3 times): bench-size models
   -n N, --repeat K          tokens per run and runs per measurement (default 128, 3)
+  --no-growth               skip the cost-growth table (fused ms per new token against
+                            prompt length 100/1000/4000 tokens, 2-4 models, English vs
+                            CJK-only text, chat turn 1 vs 10; printed after the -m rows)
 
 exit status: 0 on success, 1 on any error (one line on stderr, starting with "error:").
 )";
