@@ -155,74 +155,98 @@ class Service {
       // whitespace) every quarter second finds out whether the client is still there,
       // so that a client that went away cancels its generation and frees its slot.
       res.set_chunked_content_provider(
-          "application/json", [this, ar, lease, id, created](size_t, httplib::DataSink& sink) {
-            bool gone = false;
-            auto last = std::chrono::steady_clock::now();
-            GenerationResult g;
-            const auto t0 = last;
-            Status st = (*lease)->ensemble().Generate(
-                ar->request,
-                [&](const Segment&, std::string_view) {
-                  const auto now = std::chrono::steady_clock::now();
-                  if (now - last > std::chrono::milliseconds(250)) {
-                    last = now;
-                    if (!sink.write(" ", 1)) gone = true;
-                  }
-                  return !gone;
-                },
-                &g);
-            lease->reset();
-            metrics_.CountGeneration(g.n_new_tokens, (int)g.segments.size(), Seconds(t0), gone);
-            if (!gone) {
-              const std::string body = st.ok() ? CompletionBody(*ar, g, id, created, ids_).dump()
-                                               : ErrorBody(ErrorFromStatus(st));
-              sink.write(body.data(), body.size());
-            }
-            sink.done();
-            return true;
+          "application/json",
+          [this, ar, lease, id, created, route = req.path](size_t, httplib::DataSink& sink) {
+            return Guarded(sink, route, false, [&] {
+              bool gone = false;
+              auto last = std::chrono::steady_clock::now();
+              GenerationResult g;
+              const auto t0 = last;
+              Status st = (*lease)->ensemble().Generate(
+                  ar->request,
+                  [&](const Segment&, std::string_view) {
+                    const auto now = std::chrono::steady_clock::now();
+                    if (now - last > std::chrono::milliseconds(250)) {
+                      last = now;
+                      if (!sink.write(" ", 1)) gone = true;
+                    }
+                    return !gone;
+                  },
+                  &g);
+              lease->reset();
+              metrics_.CountGeneration(g.n_new_tokens, (int)g.segments.size(), Seconds(t0), gone);
+              if (!gone) {
+                const std::string body = st.ok() ? CompletionBody(*ar, g, id, created, ids_).dump()
+                                                 : ErrorBody(ErrorFromStatus(st));
+                sink.write(body.data(), body.size());
+              }
+              sink.done();
+            });
           });
       return;
     }
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider(
-        "text/event-stream", [this, ar, lease, id, created](size_t, httplib::DataSink& sink) {
-          bool gone = false;
-          auto send = [&](const nlohmann::json& j) {
-            const std::string s = "data: " + j.dump() + "\n\n";
-            if (!gone && !sink.write(s.data(), s.size())) gone = true;
-            return !gone;
-          };
-          send(ChunkBody(*ar, id, created, "", true, nullptr, nullptr, ids_));
-          GenerationResult g;
-          const auto t0 = std::chrono::steady_clock::now();
-          Status st = (*lease)->ensemble().Generate(
-              ar->request,
-              [&](const Segment& seg, std::string_view delta) {
-                if (delta.empty() && !ar->trace) return !gone;
-                return send(ChunkBody(*ar, id, created, delta, false, nullptr, &seg, ids_));
-              },
-              &g);
-          lease->reset();  // the slot is free as soon as generation ends
-          metrics_.CountGeneration(g.n_new_tokens, (int)g.segments.size(), Seconds(t0), gone);
-          if (!st.ok()) {
-            ApiError e = ErrorFromStatus(st);
-            send(nlohmann::json::parse(ErrorBody(e)));
-          } else if (!gone) {
-            nlohmann::json last =
-                ChunkBody(*ar, id, created, "", false, FinishReason(g.stop_reason), nullptr, ids_);
-            if (!g.models.empty()) last["coolfusion"] = ModelWeights(*ar, g, ids_);
-            last["timings"] = TimingsBody(g);
-            send(last);
-            if (ar->include_usage) send(UsageChunk(*ar, id, created, g));
-          }
-          if (!gone) {
-            static const char kDone[] = "data: [DONE]\n\n";
-            sink.write(kDone, sizeof kDone - 1);
-          }
-          sink.done();
-          return true;
+        "text/event-stream",
+        [this, ar, lease, id, created, route = req.path](size_t, httplib::DataSink& sink) {
+          return Guarded(sink, route, true, [&] {
+            bool gone = false;
+            auto send = [&](const nlohmann::json& j) {
+              const std::string s = "data: " + j.dump() + "\n\n";
+              if (!gone && !sink.write(s.data(), s.size())) gone = true;
+              return !gone;
+            };
+            send(ChunkBody(*ar, id, created, "", true, nullptr, nullptr, ids_));
+            GenerationResult g;
+            const auto t0 = std::chrono::steady_clock::now();
+            Status st = (*lease)->ensemble().Generate(
+                ar->request,
+                [&](const Segment& seg, std::string_view delta) {
+                  if (delta.empty() && !ar->trace) return !gone;
+                  return send(ChunkBody(*ar, id, created, delta, false, nullptr, &seg, ids_));
+                },
+                &g);
+            lease->reset();  // the slot is free as soon as generation ends
+            metrics_.CountGeneration(g.n_new_tokens, (int)g.segments.size(), Seconds(t0), gone);
+            if (!st.ok()) {
+              ApiError e = ErrorFromStatus(st);
+              send(nlohmann::json::parse(ErrorBody(e)));
+            } else if (!gone) {
+              nlohmann::json last = ChunkBody(*ar, id, created, "", false,
+                                              FinishReason(g.stop_reason), nullptr, ids_);
+              if (!g.models.empty()) last["coolfusion"] = ModelWeights(*ar, g, ids_);
+              last["timings"] = TimingsBody(g);
+              send(last);
+              if (ar->include_usage) send(UsageChunk(*ar, id, created, g));
+            }
+            if (!gone) {
+              static const char kDone[] = "data: [DONE]\n\n";
+              sink.write(kDone, sizeof kDone - 1);
+            }
+            sink.done();
+          });
         });
+  }
+
+  // The catch-all for a response body written after its handler returned (httplib's
+  // exception handler covers only handlers): any exception is logged naming the route and
+  // ends the body with an error (the status line has gone out already).
+  template <class F>
+  static bool Guarded(httplib::DataSink& sink, const std::string& route, bool sse, F&& body) {
+    try {
+      body();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: POST %s: %s\n", route.c_str(), e.what());
+      ApiError err;
+      err.status = 500;
+      err.type = "server_error";
+      err.message = "internal error in POST " + route;
+      const std::string s = sse ? "data: " + ErrorBody(err) + "\n\n" : ErrorBody(err);
+      sink.write(s.data(), s.size());
+      sink.done();
+    }
+    return true;
   }
 
   static double Seconds(std::chrono::steady_clock::time_point t0) {
