@@ -19,5 +19,8 @@ make_big big-llama-spm llama-spm 1536 17 16 4 4096
 make_big big-gpt-2     gpt-2     1280 21 16 4 3584
 make_big big-qwen2     qwen2     1024 18 16 4 2816
 m=build/models
+# the 4th tiny model (qwen2's vocabulary again, with a chat template) is only in the
+# cost-growth table's "4 models" row
 $bin/coolfusion bench -m $m/rand-llama-spm.gguf -m $m/rand-gpt-2.gguf -m $m/rand-qwen2.gguf \
+  -m $m/rand-qwen2-chat.gguf \
   --big $big/big-llama-spm.gguf --big $big/big-gpt-2.gguf --big $big/big-qwen2.gguf "$@"
