@@ -49,9 +49,7 @@ Status Filler(Ensemble& e, const char* unit, size_t tokens, size_t chars, std::s
   while (true) {
     CF_RETURN_IF_ERROR(e.Tokenize(0, *out, &ids));
     if (ids.size() <= tokens || out->size() < 8) return Status::Ok();
-    out->resize(out->size() - 4);
-    while (!out->empty() && ((unsigned char)out->back() & 0xC0) == 0x80) out->pop_back();
-    if (!out->empty() && (unsigned char)out->back() >= 0xC0) out->pop_back();
+    out->resize(CompleteUtf8Prefix(std::string_view(*out).substr(0, out->size() - 4)));
   }
 }
 
