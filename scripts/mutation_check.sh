@@ -64,4 +64,9 @@ mutate src/fusion/scoring.cc '    case ScoreRule::kMedianPpl: return std::make_u
 mutate src/fusion/engine.cc '  std::unique_ptr<ScoringRule> rule = MakeScoringRule(o.scoring);' '  ScoringOptions mean_only = o.scoring; mean_only.rule = ScoreRule::kMeanPpl; std::unique_ptr<ScoringRule> rule = MakeScoringRule(mean_only);' fusion_test 'Fusion.ScoringRules*' "every rule scored as mean"
 mutate src/fusion/model_view.cc '  size_t reuse = std::min(CommonPrefix(cached, prompt), prompt.size() - 1);' '  size_t reuse = std::min(CommonPrefix(cached, prompt) + 3, prompt.size() - 1);' prompt_cache_test '*Pretrained*:*Edited*' "cache reuses 3 tokens too many"
 mutate src/fusion/model_view.cc '      reuse = std::min(reuse, i > 0 ? i - 1 : 0);' '      (void)i;' prompt_cache_test '*DefaultScoring*' "counted tokens not re-decoded"
+mutate src/align/token_alignment.cc '  if (!IsLetter(before) || tok.Joins(before, mark)) return false;' '  if (tok.Joins(before, mark)) return false;' token_alignment_test 'RealVocabs.*Script*' "anchors: a mark after any character"
+mutate src/align/token_alignment.cc '      (U_GET_GC_MASK((UChar32)before) & U_GC_CF_MASK) != 0 || !IsLetter(after)) {' '      (U_GET_GC_MASK((UChar32)before) & U_GC_CF_MASK) != 0 || after == 0) {' token_alignment_test 'RealVocabs.*' "anchors: a space before any character"
+mutate src/align/token_alignment.cc '  out->erase(out->begin());' '' token_alignment_test 'RealVocabs.*' "anchors: dummy prefix kept at a mark"
+mutate src/align/token_alignment.cc '  return !tok.Joins(before, U'"' '"');' '  return true;' token_alignment_test 'Anchors.*' "anchors: pieces across a space ignored"
+mutate src/backend/llama_model.cc '      if (len == 0 || (at != U'"' '"' && !IsAnchorMark(at))) continue;' '      if (true) continue;' token_alignment_test 'RealVocabs.*' "anchors: the vocabulary's joins not recorded"
 (cd build && make -j "$(nproc)" >/dev/null 2>&1)  # back to the real code

@@ -3,11 +3,13 @@
 # text, the counters and the decode calls of every segment (`generate --json`, timings
 # removed), one file per case under OUT_DIR (20 prompts, plus 4 zoo questions). Run it before and after a change that must
 # not alter behaviour (a refactor) and compare the two folders with `diff -r`.
-#   scripts/same_output.sh OUT_DIR [BIN_DIR]
+#   scripts/same_output.sh OUT_DIR [BIN_DIR [REGEX]]   (REGEX: only the cases whose name
+#                                                      matches, e.g. 'p11-three|zoo0')
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: same_output.sh OUT_DIR [BIN_DIR]}
 bin=${2:-$root/build/bin}
+only=${3:-.}
 m=$root/build/models
 mkdir -p "$out"
 prompts=(
@@ -45,12 +47,13 @@ settings=(
   "coolr|--method cool+r --score geomean"
   "sampled|--temp 0.8 --seed 7 --score mean"
 )
-strip='del(.. | objects | .generate_ms?, .score_ms?, .timings?) | del(.. | nulls)'
+strip='del(.. | objects | .generate_ms?, .score_ms?, .timings?, .align_ms?) | del(.. | nulls)'
 i=0
 for p in "${prompts[@]}"; do
   for s in "${sets[@]}"; do
     for t in "${settings[@]}"; do
       name="p$i-${s%%|*}-${t%%|*}"
+      [[ $name =~ $only ]] || continue
       # shellcheck disable=SC2086
       "$bin/coolfusion" generate ${s#*|} ${t#*|} -p "$p" -n 24 --json 2>/dev/null | jq -S "$strip" > "$out/$name.json" \
         || echo "failed: $name" >> "$out/failures.txt"
@@ -63,6 +66,7 @@ z=$root/models
 j=0
 while IFS= read -r q; do
   for t in "${settings[@]}"; do
+    [[ zoo$j-${t%%|*} =~ $only ]] || continue
     # shellcheck disable=SC2086
     "$bin/coolfusion" generate -m "$z/arith3-a.gguf" -m "$z/arith3-b.gguf" -m "$z/arith3-c.gguf" ${t#*|} -p "$q" -n 24 \
       --json 2>/dev/null | jq -S "$strip" > "$out/zoo$j-${t%%|*}.json" || echo "failed: zoo$j" >> "$out/failures.txt"

@@ -67,6 +67,8 @@ struct Counters {
   int64_t retokenize_changes = 0;    // commits where re-tokenizing changed a model's tokens
   int64_t rollback_tokens = 0;       // tokens removed from KV caches by those changes
   int64_t boundary_checks = 0;
+  int64_t align_ns = 0;  // CPU nanoseconds in boundary checks and re-encoding (the step aligner,
+                         // ModelView::Reencode), summed over models
   int64_t merged_segments = 0;
   int64_t unencodable = 0;       // (model, candidate) pairs a tokenizer could not encode
   int64_t prescored_tokens = 0;  // scoring tokens decoded while the models drafted
@@ -89,14 +91,15 @@ struct ModelReport {
 
 struct Timings {
   double total_ms = 0;
-  double generate_ms = 0;    // candidate generation
-  double score_ms = 0;       // cross-scoring
-  double decode_ms = 0;      // inside llama_decode, summed over models (exceeds total_ms when
-                             // the models run in parallel)
-  double prompt_ms = 0;      // prompt processing (wall time; the models side by side with
-                             // --parallel-models), prompt likelihoods included
-  double prompt_fit_ms = 0;  // of which computing the prompt likelihoods (log-softmax rows),
-                             // summed over models
+  double generate_ms = 0;       // candidate generation
+  double score_ms = 0;          // cross-scoring
+  double decode_ms = 0;         // inside llama_decode, summed over models (exceeds total_ms when
+                                // the models run in parallel)
+  double prompt_ms = 0;         // prompt processing (wall time; the models side by side with
+                                // --parallel-models), prompt likelihoods included
+  double prompt_fit_ms = 0;     // of which computing the prompt likelihoods (log-softmax rows),
+                                // summed over models
+  double prompt_decode_ms = 0;  // of decode_ms, during prompt processing
 };
 
 struct GenerationResult {

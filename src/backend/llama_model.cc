@@ -158,6 +158,12 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
       m->char_tokens_.emplace(p, t);
     }
   }
+  m->joins_known_ = m->tokenizer_name_ == "spm" || m->tokenizer_name_ == "bpe";
+  for (Token t = 0; t < m->n_vocab_ && m->joins_known_; ++t) {
+    if (llama_vocab_is_control(vocab, t)) continue;  // never made from plain text
+    m->joins_.Add(m->pieces_[t]);
+  }
+  m->joins_.Finish();
   // SentencePiece's dummy prefix: does tokenizing "a" yield a piece with a leading space?
   std::vector<Token> probe;
   if (m->Tokenize("a", false, false, &probe).ok() && !probe.empty()) {
@@ -358,6 +364,10 @@ void LlamaModel::SetThreads(int n) {
 void LlamaModel::ClearMemory() { llama_memory_clear(llama_get_memory(h_->ctx.get()), true); }
 
 const void* LlamaModel::vocab_handle() const { return h_->vocab; }
+
+bool LlamaModel::Joins(char32_t before, char32_t at) const {
+  return !joins_known_ || joins_.Joins(before, at);
+}
 
 Token LlamaModel::CharToken(std::string_view ch) const {
   if (ch.size() == 1) return byte_tokens_[(unsigned char)ch[0]];

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backend/piece_joins.h"
 #include "backend/tokenizer.h"
 
 namespace coolfusion {
@@ -38,6 +39,7 @@ class LlamaModel final : public Tokenizer {
                   std::vector<Token>* out) const override;
   std::string_view Piece(Token t) const override { return pieces_[t]; }
   bool AddsSpacePrefix() const override { return adds_space_prefix_; }
+  bool Joins(char32_t before, char32_t at) const override;
 
   bool vocab_only() const { return ctx_ == nullptr; }
   int32_t n_vocab() const { return n_vocab_; }
@@ -106,6 +108,8 @@ class LlamaModel final : public Tokenizer {
   std::vector<uint8_t> continues_word_;
   std::vector<Token> byte_tokens_;                      // CharToken of one byte
   std::unordered_map<std::string, Token> char_tokens_;  // of one multi-byte character
+  PieceJoins joins_;                                    // over every piece plain text can produce
+  bool joins_known_ = false;  // SentencePiece or BPE: pieces are matched on the raw text
   int32_t n_vocab_ = 0;
   bool add_bos_ = false;
   bool adds_space_prefix_ = false;

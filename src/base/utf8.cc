@@ -13,6 +13,28 @@ size_t Utf8SequenceLength(unsigned char c) {
   return 0;
 }
 
+char32_t DecodeUtf8(std::string_view text, size_t pos, size_t* len) {
+  *len = 0;
+  if (pos >= text.size()) return 0;
+  const size_t n = Utf8SequenceLength((unsigned char)text[pos]);
+  if (n == 0 || pos + n > text.size()) return 0;
+  if (!IsValidUtf8(text.substr(pos, n))) return 0;
+  static const unsigned char kLeadMask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+  char32_t cp = (unsigned char)text[pos] & kLeadMask[n];
+  for (size_t k = 1; k < n; ++k) cp = (cp << 6) | ((unsigned char)text[pos + k] & 0x3F);
+  *len = n;
+  return cp;
+}
+
+char32_t DecodeUtf8Before(std::string_view text, size_t pos) {
+  if (pos == 0 || pos > text.size()) return 0;
+  size_t start = pos - 1;
+  while (start > 0 && pos - start < 4 && ((unsigned char)text[start] & 0xC0) == 0x80) --start;
+  size_t len = 0;
+  const char32_t cp = DecodeUtf8(text, start, &len);
+  return start + len == pos ? cp : 0;
+}
+
 bool IsValidUtf8(std::string_view s, size_t* bad_at) {
   size_t i = 0;
   const size_t n = s.size();

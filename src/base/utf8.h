@@ -18,6 +18,15 @@ bool IsValidUtf8(std::string_view text, size_t* bad_at = nullptr);
 // start one (a continuation byte, 0xC0, 0xC1, 0xF5-0xFF).
 size_t Utf8SequenceLength(unsigned char lead);
 
+// The code point of the well-formed UTF-8 sequence that starts at text[pos], with its
+// length in *len; returns 0 with *len = 0 when none starts there (a continuation byte, a
+// truncated or ill-formed sequence, pos >= size).
+char32_t DecodeUtf8(std::string_view text, size_t pos, size_t* len);
+
+// The code point of the well-formed sequence that ends just before text[pos]; 0 when
+// none does (pos == 0, or the bytes before are not one whole character).
+char32_t DecodeUtf8Before(std::string_view text, size_t pos);
+
 // Length of the longest prefix of `text` that does not end inside a UTF-8 sequence.
 size_t CompleteUtf8Prefix(std::string_view text);
 

@@ -51,7 +51,10 @@ class CoolMethod final : public FusionMethod {
         return board.PreScoreOthers(
             v, [&](const std::vector<DraftNews>& news) { return s.PreScore(v, news, d.text); });
       }));
-      for (const StepAligner& a : aligners) s.counters().boundary_checks += a.checks();
+      for (const StepAligner& a : aligners) {
+        s.counters().boundary_checks += a.checks();
+        s.counters().align_ns += a.ns();
+      }
       // Models whose context is full leave the ensemble while others have room.
       bool some_room = false;
       for (size_t v = 0; v < n; ++v) some_room |= s.active((int)v) && !full[v];

@@ -276,6 +276,7 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_prompt)
           .count();
   out->timings.prompt_fit_ms = session.prompt_fit_ms();
+  out->timings.prompt_decode_ms = session.DecodeMs();
   if (o.only_model < 0) SetRequestWeights(o.scoring, &session, &weights, out);
 
   std::unique_ptr<FusionMethod> method;

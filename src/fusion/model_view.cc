@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "base/thread_cpu_timer.h"
 #include "fusion/kv_layout.h"
 #include "fusion/logits.h"
 
@@ -20,7 +21,7 @@ Anchor ModelView::TokenAnchor(size_t limit, size_t* k) const {
   if (ends_ok) {
     size_t lim = limit;
     while (true) {
-      Anchor a = FindAnchor(text, lim, min_anchor);
+      Anchor a = FindAnchor(text, lim, min_anchor, *lm);
       if (a.fragment_start) break;
       // Token i ends at a.pos: the anchor starts token i + 1.
       auto it = std::lower_bound(ends.begin() + n_fixed, ends.end(), a.pos);
@@ -45,7 +46,8 @@ ModelView::Start ModelView::ReencodeStart() const {
 }
 
 Status ModelView::Reencode(const Start& start, const std::string& more, Token end_token,
-                           Reencoding* out) const {
+                           Reencoding* out) {
+  const ThreadCpuTimer timer(&counters.align_ns);
   CF_RETURN_IF_ERROR(TokenizeFrom(*lm, text + more, start.anchor, &out->suffix));
   out->anchor = start.anchor;
   out->anchor_tokens = start.tokens;
@@ -62,6 +64,8 @@ void ModelView::SetEnds(size_t k, const std::vector<Token>& suffix, Anchor a) {
   ends.resize(k);
   if (ok) {
     ends.insert(ends.end(), tail.begin(), tail.end());
+    // Re-encoded from the last special token on: every end that anchors use is exact again.
+    if (k <= n_fixed) ends_ok = true;
   } else {
     ends_ok = false;
     ends.resize(k + suffix.size(), a.pos);

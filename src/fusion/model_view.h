@@ -49,6 +49,8 @@ struct ModelView {
   size_t n_fixed = 0;         // tokens before min_anchor
   std::vector<Token> tokens;  // committed tokens = KV sequence 0 (when no draft)
   std::vector<size_t> ends;   // end offset in text of each token
+  // ends[n_fixed..] are exact (false after pieces that did not spell the text, until a
+  // re-encoding from min_anchor spells it again; TokenAnchor then finds no anchor).
   bool ends_ok = true;
   std::vector<float> last_logits;
   size_t n_prompt_tokens = 0;
@@ -69,8 +71,8 @@ struct ModelView {
   Start ReencodeStart() const;
   // The tokens of text + `more` (+ `end_token` when >= 0), re-tokenized from `start`.
   // InvalidArgument when the vocabulary cannot encode the text.
-  Status Reencode(const Start& start, const std::string& more, Token end_token,
-                  Reencoding* out) const;
+  // Its time goes to counters.align_ns.
+  Status Reencode(const Start& start, const std::string& more, Token end_token, Reencoding* out);
 
   // Replaces the token ends from token k on with those of `suffix` (tokenized from `a`).
   void SetEnds(size_t k, const std::vector<Token>& suffix, Anchor a);

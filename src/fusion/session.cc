@@ -424,6 +424,7 @@ Counters Session::TotalCounters() const {
     t.rollback_tokens += c.rollback_tokens;
     t.unencodable += c.unencodable;
     t.prescored_tokens += c.prescored_tokens;
+    t.align_ns += c.align_ns;
   }
   return t;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "align/word_breaks.h"
+#include "base/thread_cpu_timer.h"
 #include "base/utf8.h"
 
 namespace coolfusion {
@@ -14,6 +15,7 @@ bool IsContinuation(char c) { return ((unsigned char)c & 0xC0) == 0x80; }
 }  // namespace
 
 void StepAligner::Prepare(const std::vector<Input>& models) {
+  const ThreadCpuTimer timer(&ns_);
   const size_t n = models.size();
   tokenizers_.assign(n, nullptr);
   active_.clear();
@@ -28,9 +30,10 @@ void StepAligner::Prepare(const std::vector<Input>& models) {
     active_.push_back((int)v);
     tokenizers_[v] = models[v].tokenizer;
     const std::string_view t = models[v].text;
-    const Anchor a = FindAnchor(t, t.empty() ? 0 : t.size() - 1, models[v].min_anchor);
+    const Anchor a =
+        FindAnchor(t, t.empty() ? 0 : t.size() - 1, models[v].min_anchor, *models[v].tokenizer);
     tails_[v] = std::string(t.substr(a.pos));
-    anchors_[v] = Anchor{0, a.fragment_start};
+    anchors_[v] = Anchor{0, a.fragment_start, a.space};
     if (icu_tail_.empty()) icu_tail_ = tails_[v];
   }
 }
@@ -64,6 +67,7 @@ bool StepAligner::StraddleFree(int v, const std::string& gen, size_t pos) {
 }
 
 size_t StepAligner::FindCut(const Draft& d, bool common) {
+  const ThreadCpuTimer timer(&ns_);
   Words(d.text, &words_);
   if (words_.size() < 2) return 0;
   // A boundary counts once a whole word segment follows it: the last boundary before
@@ -89,6 +93,7 @@ size_t StepAligner::FindCut(const Draft& d, bool common) {
 }
 
 size_t StepAligner::LastWordCut(const Draft& d) {
+  const ThreadCpuTimer timer(&ns_);
   Words(d.text, &words_);
   if (words_.size() < 2) return 0;
   const size_t confirmed_limit = words_[words_.size() - 2];
@@ -103,6 +108,7 @@ size_t StepAligner::LastWordCut(const Draft& d) {
 }
 
 bool StepAligner::StartOk(const std::string& gen) {
+  const ThreadCpuTimer timer(&ns_);
   if (gen.empty() || icu_tail_.empty()) return true;
   if (IsContinuation(gen[0])) return false;
   // (a) the step's start is a word boundary of tail + gen

@@ -37,6 +37,7 @@ class StepAligner {
   size_t LastWordCut(const Draft& d);
 
   int64_t checks() const { return checks_; }
+  int64_t ns() const { return ns_; }  // time in the calls above
 
  private:
   // Whether model v has a token boundary at `pos` of gen (false when it cannot encode it).
@@ -54,6 +55,7 @@ class StepAligner {
   std::vector<bool> checker_fresh_;
   std::vector<size_t> words_;
   int64_t checks_ = 0;
+  int64_t ns_ = 0;
 };
 
 }  // namespace coolfusion

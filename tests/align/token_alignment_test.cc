@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 #include <llama.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
+#include <random>
 
 #include "align/word_breaks.h"
 #include "backend/llama_model.h"
+#include "base/utf8.h"
 #include "support/corpus.h"
 #include "support/fake_tokenizer.h"
 #include "support/paths.h"
@@ -41,53 +45,169 @@ std::map<std::string, std::unique_ptr<LlamaModel>> RealVocabs::models_;
 
 // The engine re-encodes only the text after an anchor. That is exact only if, for
 // every anchor, the tokens of the whole text are (tokens before the anchor) followed by
-// TokenizeFrom(text, anchor). Check it on every anchor of every corpus text.
+// TokenizeFrom(text, anchor). Checks it on every anchor of every text; returns how many
+// anchors there were (space anchors, mark anchors).
+std::pair<size_t, size_t> CheckEveryAnchor(const std::string& name, const LlamaModel& m,
+                                           const std::vector<std::string>& corpus) {
+  size_t spaces = 0, marks = 0;
+  for (const auto& text : corpus) {
+    std::vector<Token> full;
+    EXPECT_TRUE(TokenizeFrom(m, text, Anchor{0, true}, &full).ok());
+    std::vector<size_t> ends;
+    if (!TokenEnds(m, full, text, Anchor{0, true}, &ends)) continue;  // unknown pieces
+    for (size_t lim = text.size(); lim > 0; --lim) {
+      const Anchor a = FindAnchor(text, lim, 0, m);
+      if (a.fragment_start) break;
+      lim = a.pos;
+      ++(a.space ? spaces : marks);
+      // The token boundary at the anchor must exist in the whole text's tokens.
+      auto it = std::find(ends.begin(), ends.end(), a.pos);
+      EXPECT_NE(it, ends.end()) << name << ": no token ends at anchor " << a.pos << " of \"" << text
+                                << "\"";
+      if (it == ends.end()) continue;
+      const size_t k = (size_t)(it - ends.begin()) + 1;
+      std::vector<Token> tail;
+      EXPECT_TRUE(TokenizeFrom(m, text, a, &tail).ok()) << name << ": \"" << text << "\"";
+      std::vector<Token> spliced(full.begin(), full.begin() + k);
+      spliced.insert(spliced.end(), tail.begin(), tail.end());
+      EXPECT_EQ(spliced, full) << name << ": anchor " << a.pos << " of \"" << text << "\"";
+    }
+  }
+  return {spaces, marks};
+}
+
 TEST_F(RealVocabs, TokenizingFromAnAnchorMatchesTheWholeText) {
   const auto corpus = MakeCorpus(400, 11);
   for (const auto& [name, m] : models_) {
-    size_t anchors = 0;
+    EXPECT_GT(CheckEveryAnchor(name, *m, corpus).first, 800u) << name;
+  }
+}
+
+// The same for texts without ASCII words. Every script must get anchors from every
+// tokenizer (else the property is empty there and the cost per step grows with the text),
+// and the scripts written without spaces must get mark anchors.
+TEST_F(RealVocabs, TokenizingFromAnAnchorMatchesTheWholeTextInEveryScript) {
+  uint32_t seed = 20;
+  for (const auto& [script, fragments] : testing::ScriptFragments()) {
+    const auto corpus = testing::MakeScriptCorpus(fragments, 150, seed++);
+    for (const auto& [name, m] : models_) {
+      const auto [spaces, marks] = CheckEveryAnchor(name, *m, corpus);
+      EXPECT_GT(spaces + marks, 300u) << name << ", " << script;
+      EXPECT_GT(marks, 100u) << name << ", " << script;
+    }
+  }
+}
+
+// Every other vocabulary llama.cpp ships (gemma-4, command-r, starcoder, baichuan, bert,
+// ...): the property holds there too, whatever Joins decides.
+TEST(ShippedVocabs, TokenizingFromAnAnchorMatchesTheWholeTextInEveryScript) {
+  const auto known = BoundaryVocabs();
+  size_t tried = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(testing::VocabDir())) {
+    const std::string file = entry.path().filename().string();
+    if (file.rfind("ggml-vocab-", 0) != 0 || entry.path().extension() != ".gguf") continue;
+    const std::string name = file.substr(11, file.size() - 16);
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    ModelOptions mo;
+    mo.path = entry.path().string();
+    mo.vocab_only = true;
+    std::unique_ptr<LlamaModel> m;
+    if (!LlamaModel::Load(mo, 1, 0, &m).ok()) continue;  // a vocabulary llama.h cannot load
+    ++tried;
+#ifdef COOLFUSION_SANITIZED
+    const size_t n = 20;  // under the sanitizers: 1 text of 5
+#else
+    const size_t n = 100;
+#endif
+    std::vector<std::string> corpus = MakeCorpus(n, 14);
+    uint32_t seed = 40;
+    for (const auto& [script, fragments] : testing::ScriptFragments()) {
+      for (auto& t : testing::MakeScriptCorpus(fragments, 2 * n / 5, seed++)) corpus.push_back(t);
+    }
+    const auto [spaces, marks] = CheckEveryAnchor(name, *m, corpus);
+    std::printf("%-16s %-4s space anchors %5zu, mark anchors %5zu\n", name.c_str(),
+                m->tokenizer_name().c_str(), spaces, marks);
+  }
+  EXPECT_GE(tried, 8u);
+}
+
+// Random-weight models (and real ones, now and then) commit stray bytes: llama.cpp's BPE
+// tokenizers encode each as U+FFFD. Token ends still follow the text, so anchors stay
+// usable after such a byte (without this, re-encoding fell back to the whole text).
+TEST_F(RealVocabs, TokenEndsFollowStrayBytes) {
+  std::mt19937 rng(15);
+  const std::vector<std::string> stray = {"\xE3", "\x80",     "\xFF",
+                                          "\xC3", "\xE4\xB8", "\xF0\x9F\x98"};
+  std::vector<std::string> corpus;
+  for (std::string t : MakeCorpus(200, 16)) {
+    size_t at = rng() % (t.size() + 1);
+    while (at < t.size() && ((unsigned char)t[at] & 0xC0) == 0x80) ++at;  // between characters
+    t.insert(at, stray[rng() % stray.size()]);
+    corpus.push_back(t);
+  }
+  for (const auto& [name, m] : models_) {
+    size_t spelled = 0;
     for (const auto& text : corpus) {
       std::vector<Token> full;
       ASSERT_TRUE(TokenizeFrom(*m, text, Anchor{0, true}, &full).ok());
       std::vector<size_t> ends;
-      if (!TokenEnds(*m, full, text, Anchor{0, true}, &ends)) continue;  // unknown pieces
-      for (size_t lim = text.size(); lim > 0; --lim) {
-        const Anchor a = FindAnchor(text, lim, 0);
-        if (a.fragment_start) break;
-        lim = a.pos;
-        ++anchors;
-        // The token boundary at the anchor must exist in the whole text's tokens.
-        auto it = std::find(ends.begin(), ends.end(), a.pos);
-        ASSERT_NE(it, ends.end()) << name << ": no token ends at anchor " << a.pos << " of \""
-                                  << text << "\"";
-        const size_t k = (size_t)(it - ends.begin()) + 1;
-        std::vector<Token> tail;
-        ASSERT_TRUE(TokenizeFrom(*m, text, a, &tail).ok());
-        std::vector<Token> spliced(full.begin(), full.begin() + k);
-        spliced.insert(spliced.end(), tail.begin(), tail.end());
-        EXPECT_EQ(spliced, full) << name << ": anchor " << a.pos << " of \"" << text << "\"";
+      spelled += TokenEnds(*m, full, text, Anchor{0, true}, &ends);
+    }
+    EXPECT_EQ(spelled, corpus.size()) << name;
+    EXPECT_GT(CheckEveryAnchor(name, *m, corpus).first, 300u) << name;
+  }
+}
+
+// Joins reads the vocabulary: a piece that holds a character followed by a space or an
+// anchor mark makes that pair join (no anchor there), for every piece plain text can make.
+TEST_F(RealVocabs, JoinsReportsThePairsThePiecesHold) {
+  size_t pairs = 0;
+  for (const auto& [name, m] : models_) {
+    for (Token t = 0; t < m->n_vocab(); ++t) {
+      if (m->IsControl(t)) continue;
+      const std::string_view p = m->Piece(t);
+      for (size_t i = 1; i < p.size(); ++i) {
+        size_t len = 0;
+        const char32_t at = DecodeUtf8(p, i, &len);
+        const char32_t before = DecodeUtf8Before(p, i);
+        if (len == 0 || before == 0 || (at != U' ' && !IsAnchorMark(at))) continue;
+        ++pairs;
+        EXPECT_TRUE(m->Joins(before, at)) << name << ": piece \"" << p << "\"";
       }
     }
-    EXPECT_GT(anchors, 800u) << name;
+    // The pairs the anchors of ordinary text need are free in all seven.
+    EXPECT_FALSE(m->Joins(U'a', U' ')) << name;
+    EXPECT_FALSE(m->Joins(U'文', U'\u3002')) << name;
+    EXPECT_FALSE(m->Joins(U'ك', U' ')) << name;
   }
+  EXPECT_GT(pairs, 100u);
 }
 
 // A checker tokenizing from an anchor answers like one tokenizing the whole text.
 TEST_F(RealVocabs, AnchoredStraddleCheckEqualsWholeTextCheck) {
-  const auto corpus = MakeCorpus(200, 12);
+  std::vector<std::string> corpus = MakeCorpus(200, 12);
+  uint32_t seed = 30;
+  for (const auto& [script, fragments] : testing::ScriptFragments()) {
+    for (auto& t : testing::MakeScriptCorpus(fragments, 40, seed++)) corpus.push_back(t);
+  }
   for (const auto& [name, m] : models_) {
+    size_t marks = 0;
     for (const auto& text : corpus) {
       StraddleChecker whole, anchored;
       ASSERT_TRUE(whole.Reset(m.get(), text, Anchor{0, true}).ok());
-      const Anchor a = FindAnchor(text, text.size() / 2, 0);
+      const Anchor a = FindAnchor(text, text.size() / 2, 0, *m);
+      marks += !a.fragment_start && !a.space;
       ASSERT_TRUE(anchored.Reset(m.get(), text, a).ok());
-      for (size_t p = a.pos + (a.fragment_start ? 1 : 2); p <= text.size(); ++p) {
+      size_t first = a.pos + 1;
+      if (!a.fragment_start) first = a.pos + (a.space ? 2 : Utf8SequenceLength(text[a.pos]));
+      for (size_t p = first; p <= text.size(); ++p) {
         bool f1 = false, f2 = false;
         ASSERT_TRUE(whole.StraddleFree(p, &f1).ok());
         ASSERT_TRUE(anchored.StraddleFree(p, &f2).ok());
         EXPECT_EQ(f1, f2) << name << ": p=" << p << " anchor=" << a.pos << " \"" << text << "\"";
       }
     }
+    EXPECT_GT(marks, 20u) << name;
   }
 }
 
@@ -157,17 +277,52 @@ TEST(CommonBoundaries, FakeVocabularyStraddlesRemoveWordBoundaries) {
 }
 
 TEST(Anchors, SingleSpaceAfterNonSpace) {
-  EXPECT_EQ(FindAnchor("ab cd ef", 7, 0).pos, 5u);
-  EXPECT_EQ(FindAnchor("ab cd ef", 4, 0).pos, 2u);
-  EXPECT_TRUE(FindAnchor("abcdef", 5, 0).fragment_start);
-  EXPECT_TRUE(FindAnchor("ab  cd", 5, 0).fragment_start);      // no single space
-  EXPECT_EQ(FindAnchor("a, b", 3, 0).pos, 2u);                 // punctuation before is fine
-  EXPECT_TRUE(FindAnchor("a 'b", 3, 0).fragment_start);        // not a letter after
-  EXPECT_TRUE(FindAnchor("= 0;", 3, 0).fragment_start);        // not a digit after either
-  EXPECT_TRUE(FindAnchor("\xC3\xA9 b", 3, 0).fragment_start);  // not ASCII before
-  EXPECT_EQ(FindAnchor("ab cd", 4, 3).pos, 3u);                // nothing above min_pos: min_pos
-  EXPECT_TRUE(FindAnchor("ab cd", 4, 3).fragment_start);
-  EXPECT_TRUE(FindAnchor("ab c", 4, 0).pos == 2u);  // the space must be followed
+  const FakeTokenizer t({"a"});  // no piece holds a space: nothing joins
+  EXPECT_EQ(FindAnchor("ab cd ef", 7, 0, t).pos, 5u);
+  EXPECT_EQ(FindAnchor("ab cd ef", 4, 0, t).pos, 2u);
+  EXPECT_TRUE(FindAnchor("ab cd ef", 4, 0, t).space);
+  EXPECT_TRUE(FindAnchor("abcdef", 5, 0, t).fragment_start);
+  EXPECT_TRUE(FindAnchor("ab  cd", 5, 0, t).fragment_start);  // no single space
+  EXPECT_EQ(FindAnchor("a, b", 3, 0, t).pos, 2u);             // punctuation before is fine
+  EXPECT_TRUE(FindAnchor("a 'b", 3, 0, t).fragment_start);    // not a letter after
+  EXPECT_TRUE(FindAnchor("= 0;", 3, 0, t).fragment_start);    // not a digit after either
+  EXPECT_EQ(FindAnchor("ab cd", 4, 3, t).pos, 3u);            // nothing above min_pos: min_pos
+  EXPECT_TRUE(FindAnchor("ab cd", 4, 3, t).fragment_start);
+  EXPECT_TRUE(FindAnchor("ab c", 4, 0, t).pos == 2u);  // the space must be followed
+  // Any script: "é b", Thai "ดี วัน" (a vowel mark before), Arabic, Hangul.
+  EXPECT_EQ(FindAnchor("\xC3\xA9 b", 3, 0, t).pos, 2u);
+  EXPECT_EQ(FindAnchor("ดี วัน", 12, 0, t).pos, 6u);
+  EXPECT_EQ(FindAnchor("كيف حالك", 12, 0, t).pos, 6u);
+  EXPECT_EQ(FindAnchor("한국어 문장", 14, 0, t).pos, 9u);
+  EXPECT_TRUE(FindAnchor("\xC2\xA0 b", 3, 0, t).fragment_start);  // not after a no-break space
+  EXPECT_TRUE(FindAnchor("a\t b", 3, 0, t).fragment_start);       // nor after a tab
+  EXPECT_TRUE(FindAnchor("ab 1", 3, 0, t).fragment_start);        // nor before a digit
+}
+
+TEST(Anchors, MarkAfterALetter) {
+  const FakeTokenizer t({"a"});
+  // "文。中": the mark at 3 (after a letter).
+  const Anchor a = FindAnchor("文。中", 8, 0, t);
+  EXPECT_EQ(a.pos, 3u);
+  EXPECT_FALSE(a.fragment_start);
+  EXPECT_FALSE(a.space);
+  EXPECT_EQ(FindAnchor("كيف؟ نعم", 7, 0, t).pos, 6u);         // Arabic question mark
+  EXPECT_TRUE(FindAnchor("है। आज", 8, 0, t).fragment_start);   // a vowel sign is no letter
+  EXPECT_EQ(FindAnchor("है। आज", 9, 0, t).pos, 9u);            // the space after it is
+  EXPECT_TRUE(FindAnchor("3。中", 4, 0, t).fragment_start);   // not after a digit
+  EXPECT_TRUE(FindAnchor("。。中", 6, 0, t).fragment_start);  // nor after a mark
+  EXPECT_TRUE(FindAnchor("文.中", 4, 0, t).fragment_start);   // ASCII punctuation is no mark
+  EXPECT_TRUE(FindAnchor("文中文", 8, 0, t).fragment_start);  // a run of ideographs: none
+}
+
+TEST(Anchors, NoAnchorWhereAPieceJoinsAcrossIt) {
+  // A piece holding "文。" (or "b " , or one that starts inside a character) crosses the
+  // point: no anchor there.
+  EXPECT_TRUE(FindAnchor("文。中", 8, 0, FakeTokenizer({"文。"})).fragment_start);
+  EXPECT_TRUE(FindAnchor("ab cd", 4, 0, FakeTokenizer({"b "})).fragment_start);
+  EXPECT_EQ(FindAnchor("ab cd", 4, 0, FakeTokenizer({"a "})).pos, 2u);  // another character
+  EXPECT_TRUE(FindAnchor("文。中", 8, 0, FakeTokenizer({"\x87。"})).fragment_start);
+  EXPECT_EQ(FindAnchor("文。中", 8, 0, FakeTokenizer({"字。"})).pos, 3u);
 }
 
 }  // namespace

@@ -157,6 +157,23 @@ TEST(Cli, JsonAndTraceReportPromptWeights) {
   EXPECT_EQ(m.at("model_weights")[1].at("sat_out"), false);
 }
 
+// Issue 14: `bench` ends with the cost-growth table, as text and in --json, and its
+// alignment column measures something on every row.
+TEST(Cli, BenchPrintsTheCostGrowthTable) {
+  const std::string a = testing::Tiny("llama-spm"), b = testing::Tiny("gpt-2");
+  Ran r = Cli({"bench", "-m", a, "-m", b, "-n", "4", "--repeat", "1", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("== cost as work grows"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CJK-only 4000 vs 100 characters"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.find("\n{") + 1));
+  const auto& rows = j.at("growth");
+  ASSERT_EQ(rows.size(), 10u) << rows.dump();  // (a) 3, (b) 1 with two models, (c) 4, (d) 2
+  for (const auto& row : rows) {
+    EXPECT_GT(row.at("new_tokens").get<int>(), 0) << row.dump();
+    EXPECT_GT(row.at("align_ms_per_step").get<double>(), 0) << row.dump();
+  }
+}
+
 TEST(Cli, HelpTellsEveryCommandAndFlag) {
   Ran r = Cli({"--help"});
   EXPECT_EQ(r.code, 0);

@@ -6,7 +6,8 @@
 // scripts/chat_turns.sh runs it on the bench-size models. A short request first warms the
 // server (page cache, first allocations), so that turn 1 is not a cold start. Env:
 // COOLFUSION_TURNS (10), COOLFUSION_MAX_TOKENS (16 per reply), COOLFUSION_COMPARE (1: also
-// the chat without the cache; 0: skip it), COOLFUSION_OUT (folder for chat_turns.json).
+// the chat without the cache; 0: skip it), COOLFUSION_OUT (folder for chat_turns.json),
+// COOLFUSION_SERVE_ARGS (more `serve` flags, space-separated, e.g. "--max-segment-tokens 8").
 import { writeFileSync } from 'node:fs';
 import { startServer, OUT } from './server.mjs';
 
@@ -78,7 +79,8 @@ async function chat(srv, cache) {
   return rows;
 }
 
-const srv = await startServer(['-np', '1']);
+const EXTRA = (process.env.COOLFUSION_SERVE_ARGS || '').split(' ').filter(Boolean);
+const srv = await startServer(['-np', '1', ...EXTRA]);
 try {
   const warm = await fetch(srv.url + '/v1/completions', { method: 'POST',
     body: JSON.stringify({ prompt: 'Warm-up.', max_tokens: 4, cache_prompt: false }) });

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/piece_joins.h"
 #include "backend/tokenizer.h"
 
 namespace coolfusion::testing {
@@ -15,7 +16,10 @@ namespace coolfusion::testing {
 // pieces[t]); text it cannot match is InvalidArgument. No space prefix.
 class FakeTokenizer : public Tokenizer {
  public:
-  explicit FakeTokenizer(std::vector<std::string> pieces) : pieces_(std::move(pieces)) {}
+  explicit FakeTokenizer(std::vector<std::string> pieces) : pieces_(std::move(pieces)) {
+    for (const std::string& p : pieces_) joins_.Add(p);
+    joins_.Finish();
+  }
   Status Tokenize(std::string_view text, bool, bool, std::vector<Token>* out) const override {
     out->clear();
     size_t i = 0;
@@ -35,9 +39,11 @@ class FakeTokenizer : public Tokenizer {
   }
   std::string_view Piece(Token t) const override { return pieces_[t]; }
   bool AddsSpacePrefix() const override { return false; }
+  bool Joins(char32_t before, char32_t at) const override { return joins_.Joins(before, at); }
 
  private:
   std::vector<std::string> pieces_;
+  PieceJoins joins_;
 };
 
 }  // namespace coolfusion::testing

@@ -101,6 +101,7 @@ nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const Gen
                    {"retokenize_changes", c.retokenize_changes},
                    {"rollback_tokens", c.rollback_tokens},
                    {"boundary_checks", c.boundary_checks},
+                   {"align_ms", (double)c.align_ns / 1e6},
                    {"merged_segments", c.merged_segments},
                    {"unencodable", c.unencodable},
                    {"prescored_tokens", c.prescored_tokens},

@@ -1,0 +1,110 @@
+#include "backend/piece_joins.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backend/tokenizer.h"
+#include "base/utf8.h"
+
+namespace coolfusion {
+
+namespace {
+
+// What precedes a point, as a 32-bit key: a whole character is its code point; the last
+// 1-3 bytes of a character (a piece that starts inside one) are kPartial | length << 24 |
+// the bytes; anything else (a stray lead byte, a NUL) is kAny and matches every
+// character.
+constexpr uint32_t kAny = 0;
+constexpr uint32_t kPartial = 1u << 31;
+
+uint32_t PartialKey(std::string_view tail) {
+  uint32_t k = kPartial | (uint32_t)tail.size() << 24;
+  for (unsigned char c : tail) k = (k & 0xFF000000u) | ((k << 8) & 0x00FFFFFFu) | c;
+  return k;
+}
+
+bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+std::string Utf8(char32_t c) {
+  std::string s;
+  if (c < 0x80) {
+    s += (char)c;
+  } else if (c < 0x800) {
+    s += (char)(0xC0 | (c >> 6));
+    s += (char)(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    s += (char)(0xE0 | (c >> 12));
+    s += (char)(0x80 | ((c >> 6) & 0x3F));
+    s += (char)(0x80 | (c & 0x3F));
+  } else {
+    s += (char)(0xF0 | (c >> 18));
+    s += (char)(0x80 | ((c >> 12) & 0x3F));
+    s += (char)(0x80 | ((c >> 6) & 0x3F));
+    s += (char)(0x80 | (c & 0x3F));
+  }
+  return s;
+}
+
+uint32_t BeforeKey(std::string_view head) {
+  const char32_t cp = DecodeUtf8Before(head, head.size());
+  if (cp != 0) return (uint32_t)cp;
+  size_t k = 0;
+  while (k < 3 && k < head.size() && IsContinuation(head[head.size() - 1 - k])) ++k;
+  // Only continuation bytes back to the piece's start: the end of a character.
+  if (k > 0 && k == head.size()) return PartialKey(head.substr(head.size() - k));
+  return kAny;
+}
+
+// The UTF-8 of ' ' and of every anchor mark, made once.
+const std::vector<std::pair<char32_t, std::string>>& AnchorEncodings() {
+  static const auto* v = [] {
+    auto* out = new std::vector<std::pair<char32_t, std::string>>{{U' ', " "}};
+    for (char32_t m : kAnchorMarks) out->push_back({m, Utf8(m)});
+    return out;
+  }();
+  return *v;
+}
+
+}  // namespace
+
+void PieceJoins::Add(std::string_view piece) {
+  const auto& encodings = AnchorEncodings();
+  for (size_t i = 1; i < piece.size(); ++i) {
+    const char lead = piece[i];
+    if (lead != ' ' && ((unsigned char)lead < 0xC2)) continue;  // starts no anchor character
+    const std::string_view rest = piece.substr(i);
+    bool have_before = false;
+    uint32_t before = 0;
+    for (const auto& [at, enc] : encodings) {
+      if (enc[0] != lead) continue;
+      const size_t k = std::min(enc.size(), rest.size());
+      if (rest.substr(0, k) != std::string_view(enc).substr(0, k)) continue;
+      if (!have_before) {
+        before = BeforeKey(piece.substr(0, i));
+        have_before = true;
+      }
+      keys_.push_back((uint64_t)before << 32 | (uint32_t)at);
+    }
+  }
+}
+
+void PieceJoins::Finish() {
+  std::sort(keys_.begin(), keys_.end());
+  keys_.erase(std::unique(keys_.begin(), keys_.end()), keys_.end());
+}
+
+bool PieceJoins::Joins(char32_t before, char32_t at) const {
+  auto has = [&](uint32_t b) {
+    return std::binary_search(keys_.begin(), keys_.end(), (uint64_t)b << 32 | (uint32_t)at);
+  };
+  if (has(kAny) || has((uint32_t)before)) return true;
+  const std::string enc = Utf8(before);
+  for (size_t k = 1; k < enc.size(); ++k) {
+    if (has(PartialKey(std::string_view(enc).substr(enc.size() - k)))) return true;
+  }
+  return false;
+}
+
+}  // namespace coolfusion
