@@ -48,13 +48,20 @@ ModelView::Start ModelView::ReencodeStart() const {
 Status ModelView::Reencode(const Start& start, const std::string& more, Token end_token,
                            Reencoding* out) {
   const ThreadCpuTimer timer(&counters.align_ns);
-  CF_RETURN_IF_ERROR(TokenizeFrom(*lm, text + more, start.anchor, &out->suffix));
-  out->anchor = start.anchor;
+  // Only the text from the anchor on is copied and tokenized.
+  const Anchor& a = start.anchor;
+  const std::string tail = text.substr(std::min(a.pos, text.size())) + more;
+  CF_RETURN_IF_ERROR(TokenizeFrom(*lm, tail, Anchor{0, a.fragment_start, a.space}, &out->suffix));
+  out->anchor = a;
   out->anchor_tokens = start.tokens;
+  out->tokens.reserve(start.tokens + out->suffix.size() + 1);
   out->tokens.assign(tokens.begin(), tokens.begin() + start.tokens);
   out->tokens.insert(out->tokens.end(), out->suffix.begin(), out->suffix.end());
   if (end_token >= 0) out->tokens.push_back(end_token);
-  out->divergence = CommonPrefix(tokens, out->tokens);
+  // The tokens before the anchor are the committed ones by construction.
+  size_t d = start.tokens;
+  while (d < tokens.size() && d < out->tokens.size() && tokens[d] == out->tokens[d]) ++d;
+  out->divergence = d;
   return Status::Ok();
 }
 
