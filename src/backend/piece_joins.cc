@@ -27,24 +27,29 @@ uint32_t PartialKey(std::string_view tail) {
 
 bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
-std::string Utf8(char32_t c) {
-  std::string s;
+// The UTF-8 of `c` into `out`; returns its length. No allocation: Joins runs for every
+// point FindAnchor considers.
+size_t EncodeUtf8(char32_t c, char out[4]) {
   if (c < 0x80) {
-    s += (char)c;
-  } else if (c < 0x800) {
-    s += (char)(0xC0 | (c >> 6));
-    s += (char)(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    s += (char)(0xE0 | (c >> 12));
-    s += (char)(0x80 | ((c >> 6) & 0x3F));
-    s += (char)(0x80 | (c & 0x3F));
-  } else {
-    s += (char)(0xF0 | (c >> 18));
-    s += (char)(0x80 | ((c >> 12) & 0x3F));
-    s += (char)(0x80 | ((c >> 6) & 0x3F));
-    s += (char)(0x80 | (c & 0x3F));
+    out[0] = (char)c;
+    return 1;
   }
-  return s;
+  if (c < 0x800) {
+    out[0] = (char)(0xC0 | (c >> 6));
+    out[1] = (char)(0x80 | (c & 0x3F));
+    return 2;
+  }
+  if (c < 0x10000) {
+    out[0] = (char)(0xE0 | (c >> 12));
+    out[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+    out[2] = (char)(0x80 | (c & 0x3F));
+    return 3;
+  }
+  out[0] = (char)(0xF0 | (c >> 18));
+  out[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+  out[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+  out[3] = (char)(0x80 | (c & 0x3F));
+  return 4;
 }
 
 uint32_t BeforeKey(std::string_view head) {
@@ -61,7 +66,10 @@ uint32_t BeforeKey(std::string_view head) {
 const std::vector<std::pair<char32_t, std::string>>& AnchorEncodings() {
   static const auto* v = [] {
     auto* out = new std::vector<std::pair<char32_t, std::string>>{{U' ', " "}};
-    for (char32_t m : kAnchorMarks) out->push_back({m, Utf8(m)});
+    for (char32_t m : kAnchorMarks) {
+      char buf[4];
+      out->push_back({m, std::string(buf, EncodeUtf8(m, buf))});
+    }
     return out;
   }();
   return *v;
@@ -100,9 +108,10 @@ bool PieceJoins::Joins(char32_t before, char32_t at) const {
     return std::binary_search(keys_.begin(), keys_.end(), (uint64_t)b << 32 | (uint32_t)at);
   };
   if (has(kAny) || has((uint32_t)before)) return true;
-  const std::string enc = Utf8(before);
+  char buf[4];
+  const std::string_view enc(buf, EncodeUtf8(before, buf));
   for (size_t k = 1; k < enc.size(); ++k) {
-    if (has(PartialKey(std::string_view(enc).substr(enc.size() - k)))) return true;
+    if (has(PartialKey(enc.substr(enc.size() - k)))) return true;
   }
   return false;
 }

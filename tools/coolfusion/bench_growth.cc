@@ -129,6 +129,7 @@ Status GrowthTable(const std::vector<ModelOptions>& models, const CommonArgs& a,
   }
   // The same generation 5 times (the prompt cache makes the repeats cheap; greedy: the
   // same text), the median alignment time kept: a single run varies by +-25% here.
+  double cjk_align[2] = {0, 0};  // per step: 100 and 4000 characters
   for (size_t chars : {100, 4000}) {
     Request r;
     CF_RETURN_IF_ERROR(Filler(*two, kCjk, 0, chars, &r.prompt));
@@ -143,6 +144,7 @@ Status GrowthTable(const std::vector<ModelOptions>& models, const CommonArgs& a,
               [](const Row& x, const Row& y) { return x.align_ms_per_step < y.align_ms_per_step; });
     Row median = runs[2];
     median.ms_per_token = runs[0].ms_per_token;  // the first run: its prompt was not cached
+    cjk_align[chars == 4000] = median.align_ms_per_step;
     rows.push_back(median);
   }
   // (d) a chat of 10 turns, ~100 tokens of user text a turn, history sent whole, the
@@ -187,18 +189,11 @@ Status GrowthTable(const std::vector<ModelOptions>& models, const CommonArgs& a,
   }
   // The goal for texts without ASCII words: alignment cost per step independent of the
   // text's length.
-  const Row* short_cjk = nullptr;
-  const Row* long_cjk = nullptr;
-  for (const Row& r : rows) {
-    if (r.label.rfind("(c) CJK-only, 100 characters", 0) == 0) short_cjk = &r;
-    if (r.label.rfind("(c) CJK-only, 4000 characters", 0) == 0) long_cjk = &r;
-  }
-  if (short_cjk != nullptr && long_cjk != nullptr && short_cjk->align_ms_per_step > 0) {
+  if (cjk_align[0] > 0) {
     std::printf(
         "   CJK-only 4000 vs 100 characters: boundary checks and re-encoding per step "
         "%.3f / %.3f ms = %.2fx (goal <= 2)\n",
-        long_cjk->align_ms_per_step, short_cjk->align_ms_per_step,
-        long_cjk->align_ms_per_step / short_cjk->align_ms_per_step);
+        cjk_align[1], cjk_align[0], cjk_align[1] / cjk_align[0]);
   }
   std::fflush(stdout);
   return Status::Ok();
