@@ -72,4 +72,9 @@ mutate src/backend/piece_joins.cc '      keys_.push_back((uint64_t)before << 32 
 mutate src/align/token_alignment.cc '    } else if (b == kReplacement[0] && !InsideCharacter(text, *pos)) {' '    } else if (false) {' token_alignment_test 'RealVocabs.*Stray*' "anchors: token ends do not follow U+FFFD"
 mutate src/align/token_alignment.cc '    if ((c == '"' '"' || c >= 0xC2) && SequenceRunsInto(text, a)) continue;' '    (void)SequenceRunsInto;' token_alignment_test 'RealVocabs.*Stray*' "anchors: an anchor right after a truncated character"
 mutate src/fusion/model_view.cc '    if (k <= n_fixed) ends_ok = true;' '' fusion_units_test 'ModelView.*' "anchors: unknown token ends never recover"
+mutate src/backend/grammar_limits.cc '  if (bounded && lo > hi)' '  if (false)' grammar_limits_test 'GrammarLimits.*' "limits: a repetition's minimum above its maximum"
+mutate src/backend/grammar_limits.cc '  if (lo > kMaxGrammarRepetition || (bounded && hi > kMaxGrammarRepetition))' '  if (lo > kMaxGrammarRepetition)' grammar_limits_test 'GrammarLimits.*' "limits: a repetition's maximum widened"
+mutate src/backend/grammar_limits.cc '    CF_RETURN_IF_ERROR(Ordered(schema, path, "minLength", "maxLength", false));' '' grammar_limits_test 'SchemaLimits.*' "limits: minLength above maxLength"
+mutate src/backend/grammar_limits.cc '    if (optional > kMaxSchemaOptionalProperties)' '    if (false)' grammar_limits_test 'SchemaLimits.*' "limits: optional properties not counted"
+mutate src/backend/grammar_limits.cc '        CF_RETURN_IF_ERROR(Visit(schema[k][i], Join(path, k) + "[" + std::to_string(i) + "]"));' '' grammar_limits_test 'SchemaLimits.*' "limits: anyOf/items arrays not visited"
 (cd build && make -j "$(nproc)" >/dev/null 2>&1)  # back to the real code

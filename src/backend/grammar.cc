@@ -10,6 +10,7 @@
 #include <limits>
 #include <tuple>
 
+#include "backend/grammar_limits.h"
 #include "backend/log.h"
 #include "base/utf8.h"
 
@@ -60,6 +61,7 @@ Status Grammar::Create(const LlamaModel& lm, const std::string& gbnf,
   if (Nesting(gbnf, '(', ')', true) > kMaxGrammarNesting)
     return Status::InvalidArgument("grammar: parentheses nested deeper than " +
                                    std::to_string(kMaxGrammarNesting));
+  CF_RETURN_IF_ERROR(CheckGrammarRepetitions(gbnf));
   ClearLastBackendError();
   llama_sampler* s = llama_sampler_init_grammar(static_cast<const llama_vocab*>(lm.vocab_handle()),
                                                 gbnf.c_str(), "root");
@@ -153,6 +155,7 @@ Status ConvertJsonSchema(const std::string& schema_json, std::string* gbnf) {
   if (Nesting(schema_json, '{', '}', false) > kMaxSchemaNesting)
     return Status::InvalidArgument("json_schema: nested deeper than " +
                                    std::to_string(kMaxSchemaNesting) + " levels");
+  CF_RETURN_IF_ERROR(CheckJsonSchemaLimits(schema_json));
   try {
     const common_json schema = common_json::parse(schema_json);
     if (!schema.is_object())

@@ -24,8 +24,8 @@ class Grammar {
  public:
   // Parses `gbnf` (start rule "root") for lm's vocabulary. A grammar that does not parse is
   // InvalidArgument naming the parser's complaint ("grammar: expecting ::= at ..."); so is
-  // one over 64 KiB or with parentheses nested deeper than 256 (llama.cpp's parser
-  // recurses).
+  // one over 64 KiB, with parentheses nested deeper than 256 (llama.cpp's parser
+  // recurses) or with a repetition over the limits of grammar_limits.h.
   static Status Create(const LlamaModel& lm, const std::string& gbnf,
                        std::unique_ptr<Grammar>* out);
   ~Grammar();
@@ -62,7 +62,8 @@ class Grammar {
 
 // llama.cpp's JSON-schema-to-GBNF converter (its common library), for --json-schema and
 // response_format. A schema that is not a JSON object, or that the converter does not
-// support, or nested deeper than 64 levels, is InvalidArgument naming why. `schema_json` is
+// support, or nested deeper than 64 levels, or over the limits of grammar_limits.h
+// (checked before conversion), is InvalidArgument naming why. `schema_json` is
 // the schema's JSON text.
 Status ConvertJsonSchema(const std::string& schema_json, std::string* gbnf);
 

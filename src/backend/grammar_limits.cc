@@ -1,0 +1,210 @@
+#include "backend/grammar_limits.h"
+
+// llama.cpp's vendored nlohmann json (vendor/ is on the backend's include path), the one its
+// schema converter reads the schema with.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+
+namespace coolfusion {
+
+namespace {
+
+// Not ordered_json: its object keys are a vector, searched on every insert (an 80,000-key
+// object took 5 s to parse).
+using Json = nlohmann::json;
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Reads the digits at s[*i] (advancing *i); false if there are none. Values past
+// 10^15 stay there: enough to be refused.
+bool ReadCount(std::string_view s, size_t* i, unsigned long long* v) {
+  const size_t start = *i;
+  *v = 0;
+  while (*i < s.size() && std::isdigit((unsigned char)s[*i])) {
+    if (*v < 1000000000000000ULL) *v = *v * 10 + (unsigned long long)(s[*i] - '0');
+    ++*i;
+  }
+  return *i > start;
+}
+
+void SkipSpace(std::string_view s, size_t* i) {
+  while (*i < s.size() && IsSpace(s[*i])) ++*i;
+}
+
+// The repetition at s[at] == '{': InvalidArgument if it breaks a limit; Ok when it keeps
+// them or is malformed (the parser's to explain).
+Status CheckRepetitionAt(std::string_view s, size_t at) {
+  size_t i = at + 1;
+  unsigned long long lo = 0, hi = 0;
+  bool bounded = true;
+  SkipSpace(s, &i);
+  if (!ReadCount(s, &i, &lo)) return Status::Ok();
+  SkipSpace(s, &i);
+  if (i < s.size() && s[i] == ',') {
+    ++i;
+    SkipSpace(s, &i);
+    bounded = ReadCount(s, &i, &hi);
+    SkipSpace(s, &i);
+  } else {
+    hi = lo;
+  }
+  if (i >= s.size() || s[i] != '}') return Status::Ok();
+  const std::string text(s.substr(at, i + 1 - at));
+  const std::string where = "grammar: repetition " + text + " at byte " + std::to_string(at);
+  const std::string limit = std::to_string(kMaxGrammarRepetition);
+  if (lo > kMaxGrammarRepetition || (bounded && hi > kMaxGrammarRepetition))
+    return Status::InvalidArgument(where + ": a count above " + limit + " is not supported");
+  if (bounded && lo > hi)
+    return Status::InvalidArgument(where + ": its minimum is above its maximum");
+  return Status::Ok();
+}
+
+// A short rendering of a JSON value for an error message.
+std::string Show(const Json& v) {
+  std::string s = v.dump();
+  if (s.size() > 40) s = s.substr(0, 37) + "...";
+  return s;
+}
+
+std::string Join(const std::string& path, const std::string& key) {
+  return path.empty() ? key : path + "." + key;
+}
+
+class SchemaChecker {
+ public:
+  Status Visit(const Json& schema, const std::string& path) {
+    if (!schema.is_object())
+      return Status::Ok();  // true/false schemas, or the converter's to refuse
+    for (const char* k :
+         {"minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties"}) {
+      CF_RETURN_IF_ERROR(CheckCount(schema, path, k));
+    }
+    for (const char* k : {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}) {
+      if (schema.contains(k) && !schema[k].is_number())
+        return Status::InvalidArgument("json_schema: " + Join(path, k) + " must be a number (got " +
+                                       Show(schema[k]) + ")");
+    }
+    CF_RETURN_IF_ERROR(Ordered(schema, path, "minLength", "maxLength", false));
+    CF_RETURN_IF_ERROR(Ordered(schema, path, "minItems", "maxItems", false));
+    CF_RETURN_IF_ERROR(Ordered(schema, path, "minProperties", "maxProperties", false));
+    CF_RETURN_IF_ERROR(Ordered(schema, path, "minimum", "maximum", false));
+    CF_RETURN_IF_ERROR(Ordered(schema, path, "exclusiveMinimum", "maximum", true));
+    CF_RETURN_IF_ERROR(Ordered(schema, path, "minimum", "exclusiveMaximum", true));
+    CF_RETURN_IF_ERROR(Ordered(schema, path, "exclusiveMinimum", "exclusiveMaximum", true));
+    if (schema.contains("enum") && schema["enum"].is_array()) {
+      enum_values_ += schema["enum"].size();
+      if (enum_values_ > kMaxSchemaEnumValues)
+        return Status::InvalidArgument(
+            "json_schema: more than " + std::to_string(kMaxSchemaEnumValues) +
+            " enum values in the schema (at " + Join(path, "enum") + ")");
+    }
+    if (schema.contains("properties") && schema["properties"].is_object()) {
+      CF_RETURN_IF_ERROR(CheckProperties(schema, path));
+    }
+    // The places a schema holds other schemas.
+    for (const char* k : {"properties", "patternProperties", "$defs", "definitions"}) {
+      if (!schema.contains(k) || !schema[k].is_object()) continue;
+      for (const auto& [name, sub] : schema[k].items()) {
+        CF_RETURN_IF_ERROR(Visit(sub, Join(Join(path, k), name)));
+      }
+    }
+    for (const char* k : {"items", "prefixItems", "anyOf", "oneOf", "allOf"}) {
+      if (!schema.contains(k) || !schema[k].is_array()) continue;
+      for (size_t i = 0; i < schema[k].size(); ++i) {
+        CF_RETURN_IF_ERROR(Visit(schema[k][i], Join(path, k) + "[" + std::to_string(i) + "]"));
+      }
+    }
+    for (const char* k :
+         {"items", "additionalProperties", "not", "contains", "if", "then", "else"}) {
+      if (schema.contains(k) && schema[k].is_object())
+        CF_RETURN_IF_ERROR(Visit(schema[k], Join(path, k)));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  static Status CheckCount(const Json& schema, const std::string& path, const char* key) {
+    if (!schema.contains(key)) return Status::Ok();
+    const Json& v = schema[key];
+    const bool ok =
+        (v.is_number_unsigned() && v.get<unsigned long long>() <= kMaxGrammarRepetition) ||
+        (v.is_number_integer() && v.get<long long>() >= 0 &&
+         v.get<long long>() <= (long long)kMaxGrammarRepetition);
+    if (ok) return Status::Ok();
+    return Status::InvalidArgument(
+        "json_schema: " + Join(path, key) + " must be an integer from 0 to " +
+        std::to_string(kMaxGrammarRepetition) + " (got " + Show(v) + ")");
+  }
+
+  // lo <= hi (strict: lo < hi) when both are present. REQUIRES: both numbers if present.
+  static Status Ordered(const Json& schema, const std::string& path, const char* lo, const char* hi,
+                        bool strict) {
+    if (!schema.contains(lo) || !schema.contains(hi)) return Status::Ok();
+    const double a = schema[lo].get<double>(), b = schema[hi].get<double>();
+    if (strict ? a < b : a <= b) return Status::Ok();
+    return Status::InvalidArgument("json_schema: " + Join(path, lo) + " (" + Show(schema[lo]) +
+                                   ") is " + (strict && a == b ? "equal to " : "above ") + hi +
+                                   " (" + Show(schema[hi]) + "): no value can match");
+  }
+
+  Status CheckProperties(const Json& schema, const std::string& path) {
+    const Json& props = schema["properties"];
+    properties_ += props.size();
+    if (properties_ > kMaxSchemaProperties)
+      return Status::InvalidArgument(
+          "json_schema: more than " + std::to_string(kMaxSchemaProperties) +
+          " properties in the schema (at " + Join(path, "properties") + ")");
+    size_t required = 0;
+    if (schema.contains("required") && schema["required"].is_array()) {
+      for (const auto& r : schema["required"]) {
+        required += r.is_string() && props.contains(r.get<std::string>());
+      }
+    }
+    const size_t optional = props.size() - std::min(required, props.size());
+    if (optional > kMaxSchemaOptionalProperties)
+      return Status::InvalidArgument(
+          "json_schema: " + Join(path, "properties") + " has " + std::to_string(optional) +
+          " optional properties, more than the " + std::to_string(kMaxSchemaOptionalProperties) +
+          " supported (name more of them in \"required\")");
+    return Status::Ok();
+  }
+
+  size_t properties_ = 0;
+  size_t enum_values_ = 0;
+};
+
+}  // namespace
+
+Status CheckGrammarRepetitions(std::string_view s) {
+  char quote = 0;  // '"' inside a string, ']' inside a class
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (quote != 0) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == quote) {
+        quote = 0;
+      }
+    } else if (c == '"') {
+      quote = '"';
+    } else if (c == '[') {
+      quote = ']';
+    } else if (c == '#') {
+      while (i < s.size() && s[i] != '\n') ++i;
+    } else if (c == '{') {
+      CF_RETURN_IF_ERROR(CheckRepetitionAt(s, i));
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckJsonSchemaLimits(const std::string& schema_json) {
+  const Json schema = Json::parse(schema_json, nullptr, /*allow_exceptions=*/false);
+  if (schema.is_discarded()) return Status::Ok();  // the converter's parse says why
+  SchemaChecker checker;
+  return checker.Visit(schema, "");
+}
+
+}  // namespace coolfusion

@@ -1,0 +1,41 @@
+// Limits on what one request's grammar or JSON schema may ask of llama.cpp's GBNF parser and
+// schema converter, checked before either runs. Each limit bounds work that a single
+// request could otherwise make unbounded (memory or time), and each refusal names the
+// field; nothing is silently widened.
+#pragma once
+
+#include <coolfusion/status.h>
+
+#include <string>
+#include <string_view>
+
+namespace coolfusion {
+
+// The largest repetition count, {m,n}, a grammar may hold: llama.cpp's
+// MAX_REPETITION_THRESHOLD. Stock llama.cpp refuses a larger m but turns a larger n into
+// "no maximum"; here both are refused.
+inline constexpr unsigned long long kMaxGrammarRepetition = 2000;
+
+// Every repetition {m}, {m,} and {m,n} of `gbnf` (outside strings, character classes and
+// comments) has m <= n and m, n <= kMaxGrammarRepetition. Otherwise InvalidArgument
+// naming the repetition and its byte offset ("grammar: repetition {3,2} at byte 9: ...").
+// Malformed braces are left to the parser, which explains them.
+Status CheckGrammarRepetitions(std::string_view gbnf);
+
+// A JSON schema's limits, checked on its text before conversion (a text that is not JSON
+// is left to the converter, which says why):
+// - minLength/maxLength, minItems/maxItems, minProperties/maxProperties are integers in
+//   [0, kMaxGrammarRepetition]; minimum/maximum/exclusiveMinimum/exclusiveMaximum numbers;
+// - every min is at most its max (an exclusive pair: below it);
+// - at most kMaxSchemaOptionalProperties optional properties in one object (the
+//   converter's rules for optional properties grow with the cube of their number: 2,000
+//   took 11.8 s), kMaxSchemaProperties properties and kMaxSchemaEnumValues enum values in
+//   the whole schema.
+// Otherwise InvalidArgument naming the field by its path in the schema
+// ("json_schema: properties.name.minLength (10) is above maxLength (2)").
+inline constexpr size_t kMaxSchemaOptionalProperties = 100;
+inline constexpr size_t kMaxSchemaProperties = 5000;
+inline constexpr size_t kMaxSchemaEnumValues = 1000;
+Status CheckJsonSchemaLimits(const std::string& schema_json);
+
+}  // namespace coolfusion
