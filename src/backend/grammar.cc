@@ -18,50 +18,11 @@ namespace coolfusion {
 
 namespace {
 constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
-// llama.cpp's GBNF parser, its grammar stacks and its schema converter recurse: bounds that
-// keep absurd input (a megabyte of nested parentheses) a clear error, not a stack overflow.
-constexpr size_t kMaxGrammarBytes = 64 << 10;
-constexpr int kMaxGrammarNesting = 256;
-constexpr int kMaxSchemaNesting = 64;
-
-// The deepest nesting of `open`/`close` outside quoted strings and [...] classes (GBNF) or
-// outside strings (JSON; `classes` false).
-int Nesting(std::string_view s, char open, char close, bool classes) {
-  int depth = 0, most = 0;
-  char quote = 0;  // '"' inside a string, ']' inside a class
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (quote != 0) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == quote) {
-        quote = 0;
-      }
-    } else if (c == '"') {
-      quote = '"';
-    } else if (classes && c == '[') {
-      quote = ']';
-    } else if (c == open || (!classes && c == '[')) {
-      most = std::max(most, ++depth);
-    } else if (c == close || (!classes && c == ']')) {
-      --depth;
-    }
-  }
-  return most;
-}
 }  // namespace
 
 Status Grammar::Create(const LlamaModel& lm, const std::string& gbnf,
                        std::unique_ptr<Grammar>* out) {
-  if (gbnf.empty()) return Status::InvalidArgument("grammar: it is empty");
-  if (gbnf.size() > kMaxGrammarBytes)
-    return Status::InvalidArgument("grammar: it is " + std::to_string(gbnf.size()) +
-                                   " bytes, more than the " + std::to_string(kMaxGrammarBytes) +
-                                   " allowed");
-  if (Nesting(gbnf, '(', ')', true) > kMaxGrammarNesting)
-    return Status::InvalidArgument("grammar: parentheses nested deeper than " +
-                                   std::to_string(kMaxGrammarNesting));
-  CF_RETURN_IF_ERROR(CheckGrammarRepetitions(gbnf));
+  CF_RETURN_IF_ERROR(CheckGrammarLimits(gbnf));
   ClearLastBackendError();
   llama_sampler* s = llama_sampler_init_grammar(static_cast<const llama_vocab*>(lm.vocab_handle()),
                                                 gbnf.c_str(), "root");
@@ -152,9 +113,6 @@ Token Grammar::ClosingToken(const float* logits) const {
 }
 
 Status ConvertJsonSchema(const std::string& schema_json, std::string* gbnf) {
-  if (Nesting(schema_json, '{', '}', false) > kMaxSchemaNesting)
-    return Status::InvalidArgument("json_schema: nested deeper than " +
-                                   std::to_string(kMaxSchemaNesting) + " levels");
   CF_RETURN_IF_ERROR(CheckJsonSchemaLimits(schema_json));
   try {
     const common_json schema = common_json::parse(schema_json);

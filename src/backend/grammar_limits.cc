@@ -33,6 +33,32 @@ void SkipSpace(std::string_view s, size_t* i) {
   while (*i < s.size() && IsSpace(s[*i])) ++*i;
 }
 
+// Calls f(i) for each character of s outside strings ("..." with backslash escapes) and,
+// in GBNF, outside character classes ([...]) and comments (# to the end of the line),
+// until f returns false.
+template <typename F>
+void ForEachStructuralChar(std::string_view s, bool gbnf, F f) {
+  char quote = 0;  // '"' inside a string, ']' inside a class
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (quote != 0) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == quote) {
+        quote = 0;
+      }
+    } else if (c == '"') {
+      quote = '"';
+    } else if (gbnf && c == '[') {
+      quote = ']';
+    } else if (gbnf && c == '#') {
+      while (i < s.size() && s[i] != '\n') ++i;
+    } else if (!f(i)) {
+      return;
+    }
+  }
+}
+
 // The repetition at s[at] == '{': InvalidArgument if it breaks a limit; Ok when it keeps
 // them or is malformed (the parser's to explain).
 Status CheckRepetitionAt(std::string_view s, size_t at) {
@@ -177,30 +203,43 @@ class SchemaChecker {
 
 }  // namespace
 
-Status CheckGrammarRepetitions(std::string_view s) {
-  char quote = 0;  // '"' inside a string, ']' inside a class
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (quote != 0) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == quote) {
-        quote = 0;
-      }
-    } else if (c == '"') {
-      quote = '"';
-    } else if (c == '[') {
-      quote = ']';
-    } else if (c == '#') {
-      while (i < s.size() && s[i] != '\n') ++i;
+Status CheckGrammarLimits(std::string_view gbnf) {
+  if (gbnf.size() > kMaxGrammarBytes)
+    return Status::InvalidArgument("grammar: it is " + std::to_string(gbnf.size()) +
+                                   " bytes, more than the " + std::to_string(kMaxGrammarBytes) +
+                                   " allowed");
+  int depth = 0;
+  Status st;
+  ForEachStructuralChar(gbnf, /*gbnf=*/true, [&](size_t i) {
+    const char c = gbnf[i];
+    if (c == '(' && ++depth > kMaxGrammarNesting) {
+      st = Status::InvalidArgument("grammar: parentheses nested deeper than " +
+                                   std::to_string(kMaxGrammarNesting));
+    } else if (c == ')') {
+      --depth;
     } else if (c == '{') {
-      CF_RETURN_IF_ERROR(CheckRepetitionAt(s, i));
+      st = CheckRepetitionAt(gbnf, i);
     }
-  }
-  return Status::Ok();
+    return st.ok();
+  });
+  return st;
 }
 
 Status CheckJsonSchemaLimits(const std::string& schema_json) {
+  int depth = 0;
+  bool too_deep = false;
+  ForEachStructuralChar(schema_json, /*gbnf=*/false, [&](size_t i) {
+    const char c = schema_json[i];
+    if (c == '{' || c == '[') {
+      too_deep = ++depth > kMaxSchemaNesting;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+    return !too_deep;
+  });
+  if (too_deep)
+    return Status::InvalidArgument("json_schema: nested deeper than " +
+                                   std::to_string(kMaxSchemaNesting) + " levels");
   const Json schema = Json::parse(schema_json, nullptr, /*allow_exceptions=*/false);
   if (schema.is_discarded()) return Status::Ok();  // the converter's parse says why
   SchemaChecker checker;

@@ -6,6 +6,7 @@
 
 #include <coolfusion/status.h>
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -15,15 +16,24 @@ namespace coolfusion {
 // MAX_REPETITION_THRESHOLD. Stock llama.cpp refuses a larger m but turns a larger n into
 // "no maximum"; here both are refused.
 inline constexpr unsigned long long kMaxGrammarRepetition = 2000;
+// llama.cpp's GBNF parser, its grammar stacks and its schema converter recurse: bounds
+// that keep absurd input (a megabyte of nested parentheses) a clear error, not a stack
+// overflow.
+inline constexpr size_t kMaxGrammarBytes = 64 << 10;
+inline constexpr int kMaxGrammarNesting = 256;
+inline constexpr int kMaxSchemaNesting = 64;
 
-// Every repetition {m}, {m,} and {m,n} of `gbnf` (outside strings, character classes and
-// comments) has m <= n and m, n <= kMaxGrammarRepetition. Otherwise InvalidArgument
-// naming the repetition and its byte offset ("grammar: repetition {3,2} at byte 9: ...").
-// Malformed braces are left to the parser, which explains them.
-Status CheckGrammarRepetitions(std::string_view gbnf);
+// A GBNF grammar's limits: at most kMaxGrammarBytes, parentheses nested at most
+// kMaxGrammarNesting deep, and every repetition {m}, {m,} and {m,n} (outside strings,
+// character classes and comments) with m <= n and m, n <= kMaxGrammarRepetition.
+// Otherwise InvalidArgument naming the problem ("grammar: repetition {3,2} at byte 9: its
+// minimum is above its maximum"). Malformed braces are left to the parser, which explains
+// them.
+Status CheckGrammarLimits(std::string_view gbnf);
 
 // A JSON schema's limits, checked on its text before conversion (a text that is not JSON
 // is left to the converter, which says why):
+// - objects and arrays nested at most kMaxSchemaNesting deep;
 // - minLength/maxLength, minItems/maxItems, minProperties/maxProperties are integers in
 //   [0, kMaxGrammarRepetition]; minimum/maximum/exclusiveMinimum/exclusiveMaximum numbers;
 // - every min is at most its max (an exclusive pair: below it);

@@ -14,6 +14,7 @@
 
 #include "backend/grammar.h"
 #include "support/paths.h"
+#include "support/vocab.h"
 
 namespace coolfusion {
 namespace {
@@ -24,16 +25,6 @@ constexpr double kSlow = 5;
 constexpr double kSlow = 1;
 #endif
 
-std::unique_ptr<LlamaModel> LoadVocab(const std::string& name) {
-  ModelOptions mo;
-  mo.path = testing::Vocab(name);
-  mo.vocab_only = true;
-  std::unique_ptr<LlamaModel> m;
-  Status st = LlamaModel::Load(mo, 1, 0, &m);
-  EXPECT_TRUE(st.ok()) << st.message();
-  return m;
-}
-
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -41,7 +32,7 @@ double SecondsSince(std::chrono::steady_clock::time_point t0) {
 std::string Message(const Status& st) { return st.ok() ? "ok" : st.message(); }
 
 TEST(GrammarLimits, RepetitionsOutsideTheLimitsAreRefusedBeforeParsing) {
-  auto lm = LoadVocab("gpt-2");
+  auto lm = testing::LoadVocabOnly("gpt-2");
   ASSERT_TRUE(lm);
   std::unique_ptr<Grammar> g;
   const auto t0 = std::chrono::steady_clock::now();

@@ -9,6 +9,7 @@
 
 #include "support/open.h"
 #include "support/paths.h"
+#include "support/vocab.h"
 
 namespace coolfusion {
 namespace {
@@ -27,16 +28,6 @@ const char kSchema[] = R"({"type": "object", "properties": {
   "tags": {"type": "array", "items": {"type": "string"}}},
   "required": ["name", "age", "color"]})";
 
-std::unique_ptr<LlamaModel> LoadVocab(const std::string& name) {
-  ModelOptions mo;
-  mo.path = Vocab(name);
-  mo.vocab_only = true;
-  std::unique_ptr<LlamaModel> m;
-  Status st = LlamaModel::Load(mo, 1, 0, &m);
-  EXPECT_TRUE(st.ok()) << st.message();
-  return m;
-}
-
 // The first token whose piece is exactly `piece`, -1 if none.
 Token TokenOf(const LlamaModel& lm, std::string_view piece) {
   for (Token t = 0; t < lm.n_vocab(); ++t) {
@@ -46,7 +37,7 @@ Token TokenOf(const LlamaModel& lm, std::string_view piece) {
 }
 
 TEST(Grammar, AGrammarThatDoesNotParseSaysWhy) {
-  auto lm = LoadVocab("gpt-2");
+  auto lm = testing::LoadVocabOnly("gpt-2");
   ASSERT_TRUE(lm);
   std::unique_ptr<Grammar> g;
   Status st = Grammar::Create(*lm, "root ::= x", &g);
@@ -59,7 +50,7 @@ TEST(Grammar, AGrammarThatDoesNotParseSaysWhy) {
 }
 
 TEST(Grammar, AbsurdGrammarsAndSchemasAreClearErrors) {
-  auto lm = LoadVocab("gpt-2");
+  auto lm = testing::LoadVocabOnly("gpt-2");
   ASSERT_TRUE(lm);
   std::unique_ptr<Grammar> g;
   // llama.cpp's parser recurses: nested parentheses would overflow the stack.
@@ -84,7 +75,7 @@ TEST(Grammar, AbsurdGrammarsAndSchemasAreClearErrors) {
 TEST(Grammar, FollowsTextOnEveryVocabulary) {
   for (const std::string& name : BoundaryVocabs()) {
     SCOPED_TRACE(name);
-    auto lm = LoadVocab(name);
+    auto lm = testing::LoadVocabOnly(name);
     ASSERT_TRUE(lm);
     std::unique_ptr<Grammar> g;
     ASSERT_TRUE(Grammar::Create(*lm, R"(root ::= "{\"a\": " [0-9]+ "}" | "日本")", &g).ok());
@@ -109,7 +100,7 @@ TEST(Grammar, FollowsTextOnEveryVocabulary) {
 }
 
 TEST(Grammar, MaskLeavesOnlyWhatMayFollowAndClosingPrefersAQuote) {
-  auto lm = LoadVocab("llama-bpe");
+  auto lm = testing::LoadVocabOnly("llama-bpe");
   ASSERT_TRUE(lm);
   std::unique_ptr<Grammar> g;
   ASSERT_TRUE(Grammar::Create(*lm, R"(root ::= "{\"a\": " [0-9]+ "}")", &g).ok());
@@ -145,7 +136,7 @@ TEST(JsonSchema, ConvertsWithLlamaCppsConverterOrSaysWhyNot) {
   ASSERT_TRUE(JsonSchemaToGrammar(kSchema, &gbnf).ok());
   EXPECT_NE(gbnf.find("root ::="), std::string::npos);
   EXPECT_NE(gbnf.find("\"\\\"red\\\"\""), std::string::npos) << gbnf;  // the enum's values
-  auto lm = LoadVocab("qwen2");
+  auto lm = testing::LoadVocabOnly("qwen2");
   ASSERT_TRUE(lm);
   std::unique_ptr<Grammar> g;
   ASSERT_TRUE(Grammar::Create(*lm, gbnf, &g).ok());
