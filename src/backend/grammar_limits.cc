@@ -154,11 +154,10 @@ class SchemaChecker {
   static Status CheckCount(const Json& schema, const std::string& path, const char* key) {
     if (!schema.contains(key)) return Status::Ok();
     const Json& v = schema[key];
-    const bool ok =
-        (v.is_number_unsigned() && v.get<unsigned long long>() <= kMaxGrammarRepetition) ||
-        (v.is_number_integer() && v.get<long long>() >= 0 &&
-         v.get<long long>() <= (long long)kMaxGrammarRepetition);
-    if (ok) return Status::Ok();
+    // Unsigned values past LLONG_MAX read as negative here: refused too.
+    if (v.is_number_integer() && v.get<long long>() >= 0 &&
+        v.get<long long>() <= (long long)kMaxGrammarRepetition)
+      return Status::Ok();
     return Status::InvalidArgument(
         "json_schema: " + Join(path, key) + " must be an integer from 0 to " +
         std::to_string(kMaxGrammarRepetition) + " (got " + Show(v) + ")");
@@ -204,6 +203,8 @@ class SchemaChecker {
 }  // namespace
 
 Status CheckGrammarLimits(std::string_view gbnf) {
+  // llama.cpp takes an empty grammar for none: the constraint would be silently dropped.
+  if (gbnf.empty()) return Status::InvalidArgument("grammar: it is empty");
   if (gbnf.size() > kMaxGrammarBytes)
     return Status::InvalidArgument("grammar: it is " + std::to_string(gbnf.size()) +
                                    " bytes, more than the " + std::to_string(kMaxGrammarBytes) +

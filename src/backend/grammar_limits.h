@@ -23,7 +23,7 @@ inline constexpr size_t kMaxGrammarBytes = 64 << 10;
 inline constexpr int kMaxGrammarNesting = 256;
 inline constexpr int kMaxSchemaNesting = 64;
 
-// A GBNF grammar's limits: at most kMaxGrammarBytes, parentheses nested at most
+// A GBNF grammar's limits: not empty, at most kMaxGrammarBytes, parentheses nested at most
 // kMaxGrammarNesting deep, and every repetition {m}, {m,} and {m,n} (outside strings,
 // character classes and comments) with m <= n and m, n <= kMaxGrammarRepetition.
 // Otherwise InvalidArgument naming the problem ("grammar: repetition {3,2} at byte 9: its

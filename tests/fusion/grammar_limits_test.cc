@@ -35,6 +35,8 @@ TEST(GrammarLimits, RepetitionsOutsideTheLimitsAreRefusedBeforeParsing) {
   auto lm = testing::LoadVocabOnly("gpt-2");
   ASSERT_TRUE(lm);
   std::unique_ptr<Grammar> g;
+  // llama.cpp would take an empty grammar for none.
+  EXPECT_EQ(Message(Grammar::Create(*lm, "", &g)), "grammar: it is empty");
   const auto t0 = std::chrono::steady_clock::now();
   Status st = Grammar::Create(*lm, "root ::= \"a\"{3,2}", &g);
   EXPECT_EQ(Message(st), "grammar: repetition {3,2} at byte 12: its minimum is above its maximum");
