@@ -112,20 +112,42 @@ Token Grammar::ClosingToken(const float* logits) const {
   return best;
 }
 
+namespace {
+
+// The converter's "JSON schema conversion failed:\n..." as one line.
+std::string OneLine(std::string why) {
+  while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+  for (char& c : why) {
+    if (c == '\n') c = ' ';
+  }
+  return why;
+}
+
+}  // namespace
+
 Status ConvertJsonSchema(const std::string& schema_json, std::string* gbnf) {
-  CF_RETURN_IF_ERROR(CheckJsonSchemaLimits(schema_json));
+  std::vector<std::pair<std::string, std::string>> patterns;
+  CF_RETURN_IF_ERROR(CheckJsonSchemaLimits(schema_json, &patterns));
+  // Each regex alone first, so that one the converter cannot follow (patch 0006 makes
+  // that an error, not "any string") is refused by its path.
+  for (const auto& [path, pattern] : patterns) {
+    try {
+      json_schema_to_grammar(common_json{{"type", "string"}, {"pattern", pattern}},
+                             /*force_gbnf=*/true);
+    } catch (const std::exception& e) {
+      std::string why = OneLine(e.what());
+      const std::string prefix = "JSON schema conversion failed: ";
+      if (why.rfind(prefix, 0) == 0) why.erase(0, prefix.size());
+      return Status::InvalidArgument("json_schema: " + path + ": " + why);
+    }
+  }
   try {
     const common_json schema = common_json::parse(schema_json);
     if (!schema.is_object())
       return Status::InvalidArgument("json_schema: it must be a JSON object");
     *gbnf = json_schema_to_grammar(schema, /*force_gbnf=*/true);
   } catch (const std::exception& e) {
-    std::string why = e.what();
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    for (char& c : why) {
-      if (c == '\n') c = ' ';
-    }
-    return Status::InvalidArgument("json_schema: " + why);
+    return Status::InvalidArgument("json_schema: " + OneLine(e.what()));
   }
   return Status::Ok();
 }

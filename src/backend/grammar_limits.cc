@@ -6,6 +6,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace coolfusion {
 
@@ -112,6 +116,7 @@ class SchemaChecker {
         return Status::InvalidArgument("json_schema: " + Join(path, k) + " must be a number (got " +
                                        Show(schema[k]) + ")");
     }
+    CF_RETURN_IF_ERROR(CheckHonoured(schema, path));
     CF_RETURN_IF_ERROR(Ordered(schema, path, "minLength", "maxLength", false));
     CF_RETURN_IF_ERROR(Ordered(schema, path, "minItems", "maxItems", false));
     CF_RETURN_IF_ERROR(Ordered(schema, path, "minProperties", "maxProperties", false));
@@ -196,6 +201,133 @@ class SchemaChecker {
     return Status::Ok();
   }
 
+  // Keywords llama.cpp's converter would drop, widening what the answer may be: refused.
+  Status CheckHonoured(const Json& schema, const std::string& path) {
+    struct Dropped {
+      const char* key;
+      bool (*no_op)(const Json&);
+    };
+    static const auto is_false = [](const Json& v) { return v.is_boolean() && !v.get<bool>(); };
+    static const auto is_zero = [](const Json& v) { return v.is_number() && v.get<double>() == 0; };
+    static const auto is_empty = [](const Json& v) { return v.is_object() && v.empty(); };
+    static const Dropped kDropped[] = {
+        {"multipleOf", nullptr},         {"uniqueItems", is_false},
+        {"not", nullptr},                {"if", nullptr},
+        {"then", nullptr},               {"else", nullptr},
+        {"contains", nullptr},           {"minContains", nullptr},
+        {"maxContains", nullptr},        {"minProperties", is_zero},
+        {"maxProperties", nullptr},      {"patternProperties", is_empty},
+        {"propertyNames", nullptr},      {"dependentRequired", is_empty},
+        {"dependentSchemas", is_empty},  {"dependencies", is_empty},
+        {"unevaluatedProperties", nullptr}, {"unevaluatedItems", nullptr},
+    };
+    for (const Dropped& d : kDropped) {
+      if (schema.contains(d.key) && !(d.no_op != nullptr && d.no_op(schema[d.key])))
+        return Status::InvalidArgument("json_schema: " + Join(path, d.key) +
+                                       " is not supported (the grammar cannot enforce it)");
+    }
+    const bool is_integer = schema.contains("type") && schema["type"] == "integer";
+    for (const char* k : {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}) {
+      if (!schema.contains(k)) continue;
+      if (!is_integer)
+        return Status::InvalidArgument("json_schema: " + Join(path, k) +
+                                       " is supported only with \"type\": \"integer\"");
+      // The converter reads the bound as a 64-bit integer: a fraction or a huge value
+      // would be silently changed.
+      const Json& v = schema[k];
+      const double d = v.get<double>();
+      if (!v.is_number_integer() || d < -1e18 || d > 1e18)
+        return Status::InvalidArgument("json_schema: " + Join(path, k) +
+                                       " must be an integer within +-10^18 (got " + Show(v) + ")");
+    }
+    if (schema.contains("format")) {
+      const Json& f = schema["format"];
+      static const char* const kFormats[] = {"date",  "time",  "date-time", "uuid", "uuid1",
+                                             "uuid2", "uuid3", "uuid4",     "uuid5"};
+      const bool known = f.is_string() && std::any_of(std::begin(kFormats), std::end(kFormats),
+                                                      [&](const char* x) { return f == x; });
+      if (!known)
+        return Status::InvalidArgument("json_schema: " + Join(path, "format") + " " + Show(f) +
+                                       " is not supported (supported: date, time, date-time, "
+                                       "uuid)");
+    }
+    if (schema.contains("pattern")) {
+      const Json& pat = schema["pattern"];
+      const std::string where = Join(path, "pattern");
+      if (!pat.is_string())
+        return Status::InvalidArgument("json_schema: " + where + " must be a string");
+      const std::string& text = pat.get_ref<const std::string&>();
+      if (text.size() > kMaxSchemaPatternBytes)
+        return Status::InvalidArgument("json_schema: " + where + " is " +
+                                       std::to_string(text.size()) + " bytes, more than the " +
+                                       std::to_string(kMaxSchemaPatternBytes) + " allowed");
+      for (const char* k : {"minLength", "maxLength", "format"}) {
+        if (schema.contains(k))
+          return Status::InvalidArgument("json_schema: " + where + " with " + k +
+                                         " is not supported (only the pattern would be enforced)");
+      }
+      CF_RETURN_IF_ERROR(CheckPatternRepetitions(text, where));
+      patterns_.push_back({where, text});
+    }
+    return Status::Ok();
+  }
+
+  // A regex's repetition counts multiply where they nest ("(a{100}){100}" is 10,000 copies
+  // of a in the grammar the converter writes): their product is bounded like a grammar's.
+  static Status CheckPatternRepetitions(const std::string& p, const std::string& where) {
+    std::vector<unsigned long long> best{1};  // per open group: the largest product inside
+    unsigned long long last = 1;              // the product of the atom just read
+    for (size_t i = 0; i < p.size(); ++i) {
+      const char c = p[i];
+      if (c == '\\') {
+        ++i;
+        last = 1;
+      } else if (c == '[') {
+        for (++i; i < p.size() && p[i] != ']'; ++i) {
+          if (p[i] == '\\') ++i;
+        }
+        last = 1;
+      } else if (c == '(') {
+        best.push_back(1);
+        continue;
+      } else if (c == ')') {
+        if (best.size() > 1) {
+          last = best.back();
+          best.pop_back();
+        }
+      } else if (c == '{') {
+        size_t j = i + 1;
+        unsigned long long lo = 0, hi = 0;
+        if (!ReadCount(p, &j, &lo)) continue;
+        hi = lo;
+        if (j < p.size() && p[j] == ',') {
+          ++j;
+          if (!ReadCount(p, &j, &hi)) hi = lo;
+        }
+        if (j >= p.size() || p[j] != '}') continue;
+        i = j;
+        const unsigned long long n = std::max(lo, hi);
+        if (n > kMaxGrammarRepetition || last * n > kMaxGrammarRepetition)
+          return Status::InvalidArgument(
+              "json_schema: " + where + ": repetition counts (nested ones multiplied) above " +
+              std::to_string(kMaxGrammarRepetition) + " are not supported");
+        if (lo > hi)
+          return Status::InvalidArgument("json_schema: " + where +
+                                         ": a repetition's minimum is above its maximum");
+        last *= std::max<unsigned long long>(n, 1);
+      } else if (c != '*' && c != '+' && c != '?' && c != '|' && c != '^' && c != '$') {
+        last = 1;
+      }
+      best.back() = std::max(best.back(), last);
+    }
+    return Status::Ok();
+  }
+
+ public:
+  // The patterns met (their path, their text), for the caller to try one by one.
+  std::vector<std::pair<std::string, std::string>> patterns_;
+
+ private:
   size_t properties_ = 0;
   size_t enum_values_ = 0;
 };
@@ -226,7 +358,8 @@ Status CheckGrammarLimits(std::string_view gbnf) {
   return st;
 }
 
-Status CheckJsonSchemaLimits(const std::string& schema_json) {
+Status CheckJsonSchemaLimits(const std::string& schema_json,
+                             std::vector<std::pair<std::string, std::string>>* patterns) {
   int depth = 0;
   bool too_deep = false;
   ForEachStructuralChar(schema_json, /*gbnf=*/false, [&](size_t i) {
@@ -244,7 +377,9 @@ Status CheckJsonSchemaLimits(const std::string& schema_json) {
   const Json schema = Json::parse(schema_json, nullptr, /*allow_exceptions=*/false);
   if (schema.is_discarded()) return Status::Ok();  // the converter's parse says why
   SchemaChecker checker;
-  return checker.Visit(schema, "");
+  CF_RETURN_IF_ERROR(checker.Visit(schema, ""));
+  if (patterns != nullptr) *patterns = std::move(checker.patterns_);
+  return Status::Ok();
 }
 
 }  // namespace coolfusion

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace coolfusion {
 
@@ -41,11 +43,24 @@ Status CheckGrammarLimits(std::string_view gbnf);
 //   converter's rules for optional properties grow with the cube of their number: 2,000
 //   took 11.8 s), kMaxSchemaProperties properties and kMaxSchemaEnumValues enum values in
 //   the whole schema.
+// - nothing the converter would silently drop: keywords it ignores (multipleOf,
+//   uniqueItems: true, not, if/then/else, contains, min/maxProperties,
+//   patternProperties, propertyNames, dependent*, unevaluated*), numeric bounds on
+//   anything but an integer (and those integral, within +-10^18), a format other than
+//   date, time, date-time and uuid, a pattern together with minLength, maxLength or
+//   format;
+// - a pattern is a string of at most kMaxSchemaPatternBytes whose repetition counts,
+//   nested ones multiplied, stay within kMaxGrammarRepetition.
 // Otherwise InvalidArgument naming the field by its path in the schema
 // ("json_schema: properties.name.minLength (10) is above maxLength (2)").
+// `patterns`, when given, receives every pattern with its path: whether llama.cpp can
+// convert a regex is the converter's to say (ConvertJsonSchema asks it one by one, so that
+// its refusal names the path).
 inline constexpr size_t kMaxSchemaOptionalProperties = 100;
 inline constexpr size_t kMaxSchemaProperties = 5000;
 inline constexpr size_t kMaxSchemaEnumValues = 1000;
-Status CheckJsonSchemaLimits(const std::string& schema_json);
+inline constexpr size_t kMaxSchemaPatternBytes = 1000;
+Status CheckJsonSchemaLimits(const std::string& schema_json,
+                             std::vector<std::pair<std::string, std::string>>* patterns = nullptr);
 
 }  // namespace coolfusion

@@ -16,6 +16,9 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Why a model's draft ends its part in the ensemble.
+enum : char { kStays, kContextFull, kGrammarStuck };
+
 class CoolMethod final : public FusionMethod {
  public:
   explicit CoolMethod(bool common) : common_(common) {}
@@ -37,7 +40,7 @@ class CoolMethod final : public FusionMethod {
       const size_t n = s.n_models();
       std::vector<StepAligner> aligners(n);
       const std::vector<StepAligner::Input> inputs = AlignerInputs(s);
-      std::vector<char> full(n, 0);
+      std::vector<char> leaving(n, kStays);
       for (size_t v = 0; v < n; ++v) {
         drafts[v] = Draft();
         if (s.active((int)v)) aligners[v].Prepare(inputs);
@@ -45,8 +48,8 @@ class CoolMethod final : public FusionMethod {
       DraftBoard board(s.ActiveMask());
       CF_RETURN_IF_ERROR(s.ForEachActiveThreaded([&](int v) -> Status {
         Draft& d = drafts[v];
-        Status st = DraftOne(s, o, aligners[v], &board, v, &d, &full[v]);
-        board.Finish(v, st.ok() && !full[v] ? d.Candidate() : std::string());
+        Status st = DraftOne(s, o, aligners[v], &board, v, &d, &leaving[v]);
+        board.Finish(v, st.ok() && leaving[v] == kStays ? d.Candidate() : std::string());
         CF_RETURN_IF_ERROR(st);
         return board.PreScoreOthers(
             v, [&](const std::vector<DraftNews>& news) { return s.PreScore(v, news, d.text); });
@@ -55,18 +58,28 @@ class CoolMethod final : public FusionMethod {
         s.counters().boundary_checks += a.checks();
         s.counters().align_ns += a.ns();
       }
-      // Models whose context is full leave the ensemble while others have room.
-      bool some_room = false;
-      for (size_t v = 0; v < n; ++v) some_room |= s.active((int)v) && !full[v];
+      // Models whose context is full, or that cannot follow the grammar, leave the
+      // ensemble while others can go on. When none can: a full context ends the answer;
+      // a grammar no model can follow is an error.
+      bool some_stay = false, some_full = false;
+      int stuck = -1;
       for (size_t v = 0; v < n; ++v) {
-        if (!full[v]) continue;
-        if (!some_room) {
-          context_full = true;
-          continue;
-        }
+        if (!s.active((int)v)) continue;
+        some_stay |= leaving[v] == kStays;
+        some_full |= leaving[v] == kContextFull;
+        if (leaving[v] == kGrammarStuck) stuck = (int)v;
+      }
+      if (!some_stay && !some_full && stuck >= 0) return s.GrammarStuck(stuck);
+      context_full = !some_stay && some_full;
+      for (size_t v = 0; v < n && some_stay; ++v) {
+        if (leaving[v] == kStays) continue;
         s.Retire((int)v);
-        out->warnings.push_back("model " + std::to_string(v) +
-                                "'s context is full; fusing without it from here");
+        out->warnings.push_back(
+            "model " + std::to_string(v) +
+            (leaving[v] == kContextFull
+                 ? "'s context is full; fusing without it from here"
+                 : "'s vocabulary has no token for what the grammar needs next; fusing "
+                   "without it from here"));
         drafts[v] = Draft();
       }
       seg.generate_ms = MsSince(t_gen);
@@ -117,7 +130,7 @@ class CoolMethod final : public FusionMethod {
   // Model v drafts its candidate, reporting its progress to the board and pre-scoring the
   // others' news in its batches.
   Status DraftOne(Session& s, const GenerateOptions& o, StepAligner& aligner, DraftBoard* board,
-                  int v, Draft* d, char* full) {
+                  int v, Draft* d, char* leaving) {
     auto stop = [&](Draft& dd) {
       const size_t cut = aligner.FindCut(dd, common_);
       if (cut == 0) {
@@ -129,13 +142,17 @@ class CoolMethod final : public FusionMethod {
     };
     const NewsSource news = [&](std::vector<DraftNews>* out) { board->Next(v, out); };
     CF_RETURN_IF_ERROR(s.MakeDraft(v, o.max_segment_tokens, stop, d, &news));
+    if (d->grammar_stuck) {
+      *leaving = kGrammarStuck;
+      return Status::Ok();
+    }
     if (d->cut_tokens == 0) {
       if (d->eog) {
         d->cut_tokens = d->tokens.size();
         d->cut_eog = true;
       } else if (d->context_full) {
         d->cut_tokens = d->tokens.size();
-        *full = 1;
+        *leaving = kContextFull;
       } else {
         const size_t c = aligner.LastWordCut(*d);
         d->cut_tokens = c > 0 ? c : d->tokens.size();

@@ -23,6 +23,7 @@ struct Draft {
   bool eog = false;                       // the model emitted end-of-generation after `text`
   Token eog_token = -1;
   bool context_full = false;  // stopped because the context is full
+  bool grammar_stuck = false;  // stopped: the grammar needs what no token of this model gives
   // The candidate the draft proposes: tokens[0..cut_tokens), ending the generation when
   // cut_eog.
   size_t cut_tokens = 0;

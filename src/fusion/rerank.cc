@@ -45,6 +45,25 @@ class RerankMethod final : public FusionMethod {
       drafts[v].cut_tokens = drafts[v].tokens.size();
       drafts[v].cut_eog = drafts[v].eog;
     }
+    // A model that cannot follow the grammar leaves; if none can, the request fails.
+    int stuck = -1, answers = 0;
+    for (size_t v = 0; v < s.n_models(); ++v) {
+      if (drafts[v].model < 0) continue;
+      if (!drafts[v].grammar_stuck) {
+        ++answers;
+        continue;
+      }
+      stuck = (int)v;
+    }
+    if (answers == 0 && stuck >= 0) return s.GrammarStuck(stuck);
+    for (size_t v = 0; v < s.n_models() && stuck >= 0; ++v) {
+      if (drafts[v].model < 0 || !drafts[v].grammar_stuck) continue;
+      s.Retire((int)v);
+      out->warnings.push_back("model " + std::to_string(v) +
+                              "'s vocabulary has no token for what the grammar needs next; "
+                              "answering without it");
+      drafts[v] = Draft();
+    }
     Segment seg;
     seg.generate_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -162,6 +162,11 @@ bool Session::ContextFull(int v, int more) const {
   return (int)m_[v].view.tokens.size() + more >= m_[v].view.lm->n_ctx();
 }
 
+Status Session::GrammarStuck(int v) const {
+  return Status::Unsupported("model " + std::to_string(v) +
+                             "'s vocabulary has no token for what the grammar needs next");
+}
+
 Status Session::MakeDraft(int u, int max_tokens, const std::function<bool(Draft&)>& done, Draft* d,
                           const NewsSource* news) {
   Model& m = m_[u];
@@ -203,8 +208,8 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<bool(Draft&
                                  opts_.max_new_tokens - std::max(8, opts_.max_new_tokens / 3);
     const Token t = m.sampler.Sample(logits, lm.suppressed(), m.constraint.draft(), closing);
     if (t < 0) {
-      return Status::Unsupported("model " + std::to_string(u) +
-                                 "'s vocabulary has no token for what the grammar needs next");
+      d->grammar_stuck = true;  // the method decides: the model leaves, or the request fails
+      break;
     }
     if (lm.IsEog(t)) {
       d->eog = true;

@@ -84,13 +84,19 @@ class Session {
   int n_active() const;
 
   // Samples model u's continuation until `done(draft)` returns true, max_tokens are
-  // sampled, it emits end-of-generation or its context fills. When u's previous draft
+  // sampled, it emits end-of-generation, its context fills, or the request's grammar
+  // needs what u has no token for (grammar_stuck). When u's previous draft
   // won, the part of it past the cut (already decoded) starts this draft: nothing is
   // decoded twice. REQUIRES: no draft of u is pending (call Commit or DropDrafts first).
   // `news`, when set, is asked before each decode for other models' drafts to pre-score
   // in the same batch (see PreScore).
   Status MakeDraft(int u, int max_tokens, const std::function<bool(Draft&)>& done, Draft* d,
                    const NewsSource* news = nullptr);
+
+  // The error for a request whose grammar no active model can follow: model v's draft
+  // stopped with grammar_stuck (MakeDraft stops a draft there and leaves the choice to
+  // the method: that model leaves the ensemble, unless none is left).
+  Status GrammarStuck(int v) const;
 
   // Every active model scores every candidate: ppl[c][v] (CandidateScorer::Score).
   // `drafts[v]` may be null. With a single candidate written by every active model there

@@ -25,6 +25,7 @@ class SingleMethod final : public FusionMethod {
       const auto t0 = std::chrono::steady_clock::now();
       Draft& d = drafts[u];
       CF_RETURN_IF_ERROR(s.MakeDraft(u, 1, never, &d));
+      if (d.grammar_stuck) return s.GrammarStuck(u);
       if (d.eog) {
         out->stop_reason = StopReason::kEndOfGeneration;
         break;

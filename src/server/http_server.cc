@@ -1,15 +1,20 @@
 #include "server/http_server.h"
 
+#include <fcntl.h>
 #include <httplib.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <cstring>
 #include <filesystem>
 #include <random>
+#include <string_view>
 
+#include "server/connection_gate.h"
 #include "server/metrics.h"
 #include "server/playground_html.h"
 #include "server/slot_pool.h"
@@ -18,11 +23,95 @@ namespace coolfusion::server {
 
 namespace {
 
-std::atomic<httplib::Server*> g_server{nullptr};
+std::atomic<ConnectionGate*> g_gate{nullptr};
 
 void OnSignal(int) {
-  if (httplib::Server* s = g_server.load()) s->stop();
+  if (ConnectionGate* g = g_gate.load()) g->Stop();
 }
+
+// The routes and the methods each takes; another method on a known route is a 405.
+struct Route {
+  const char* path;
+  const char* methods;  // the Allow header
+};
+constexpr Route kRoutes[] = {
+    {"/", "GET, OPTIONS"},
+    {"/health", "GET, OPTIONS"},
+    {"/metrics", "GET, OPTIONS"},
+    {"/v1/models", "GET, OPTIONS"},
+    {"/v1/completions", "POST, OPTIONS"},
+    {"/v1/chat/completions", "POST, OPTIONS"},
+};
+
+const Route* FindRoute(const std::string& path) {
+  for (const Route& r : kRoutes) {
+    if (path == r.path) return &r;
+  }
+  return nullptr;
+}
+
+// httplib reads and answers one request from a Stream; this one is a request the gate
+// has already framed, answered on the gate's connection.
+class ExchangeStream : public httplib::Stream {
+ public:
+  explicit ExchangeStream(Exchange& ex) : ex_(ex), in_(ex.request().normalized) {}
+  bool is_readable() const override { return pos_ < in_.size(); }
+  bool is_writable() const override { return ex_.Writable(); }
+  ssize_t read(char* ptr, size_t size) override {
+    const size_t n = std::min(size, in_.size() - pos_);
+    std::memcpy(ptr, in_.data() + pos_, n);
+    pos_ += n;
+    return (ssize_t)n;
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    return ex_.Write(ptr, size) ? (ssize_t)size : -1;
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = ex_.remote_addr();
+    port = ex_.remote_port();
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = ex_.local_addr();
+    port = ex_.local_port();
+  }
+  // httplib uses the descriptor only to refuse one above FD_SETSIZE (it would select()
+  // on it); every read and write here goes through the exchange instead.
+  socket_t socket() const override { return -1; }
+
+ private:
+  Exchange& ex_;
+  const std::string& in_;
+  size_t pos_ = 0;
+};
+
+// httplib's routing, request parsing and response writing, fed by the gate.
+class GatedServer : public httplib::Server {
+ public:
+  // httplib streams a content provider only while its listening socket is valid (that is
+  // its "not shutting down" test). It never listens here: a descriptor on /dev/null
+  // stands in, and Shutdown() ends the streams in flight.
+  GatedServer() : placeholder_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
+    svr_sock_ = placeholder_;
+  }
+  ~GatedServer() override {
+    svr_sock_ = INVALID_SOCKET;
+    if (placeholder_ >= 0) ::close(placeholder_);
+  }
+  GatedServer(const GatedServer&) = delete;
+  GatedServer& operator=(const GatedServer&) = delete;
+  void Shutdown() { svr_sock_ = INVALID_SOCKET; }
+
+  // Answers ex's request; returns whether the connection may carry another.
+  bool Answer(Exchange& ex) {
+    ExchangeStream strm(ex);
+    bool closed = false;
+    const bool ok = process_request(strm, false, closed, [](httplib::Request&) {});
+    return ok && !closed;
+  }
+
+ private:
+  const int placeholder_;
+};
 
 class Service {
  public:
@@ -41,6 +130,15 @@ class Service {
         res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
         res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
         res.status = 204;
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (const Route* r = FindRoute(req.path);
+          r != nullptr && std::string_view(r->methods).find(req.method) == std::string_view::npos) {
+        res.set_header("Allow", r->methods);
+        ApiError e;
+        e.status = 405;
+        e.message = req.method + " is not allowed on " + req.path + " (allowed: " + r->methods + ")";
+        SendError(res, e);
         return httplib::Server::HandlerResponse::Handled;
       }
       if (!opts_.api_key.empty() && req.path.rfind("/v1/", 0) == 0 &&
@@ -151,38 +249,33 @@ class Service {
     const std::string id = NewId(chat);
     const int64_t created = (int64_t)std::time(nullptr);
     if (!ar->stream) {
-      // The JSON comes at the end; while generating, a space (valid leading JSON
-      // whitespace) every quarter second finds out whether the client is still there,
-      // so that a client that went away cancels its generation and frees its slot.
-      res.set_chunked_content_provider(
-          "application/json",
-          [this, ar, lease, id, created, route = req.path](size_t, httplib::DataSink& sink) {
-            return Guarded(sink, route, false, [&] {
-              bool gone = false;
-              auto last = std::chrono::steady_clock::now();
-              GenerationResult g;
-              const auto t0 = last;
-              Status st = (*lease)->ensemble().Generate(
-                  ar->request,
-                  [&](const Segment&, std::string_view) {
-                    const auto now = std::chrono::steady_clock::now();
-                    if (now - last > std::chrono::milliseconds(250)) {
-                      last = now;
-                      if (!sink.write(" ", 1)) gone = true;
-                    }
-                    return !gone;
-                  },
-                  &g);
-              lease->reset();
-              metrics_.CountGeneration(g.n_new_tokens, (int)g.segments.size(), Seconds(t0), gone);
-              if (!gone) {
-                const std::string body = st.ok() ? CompletionBody(*ar, g, id, created, ids_).dump()
-                                                 : ErrorBody(ErrorFromStatus(st));
-                sink.write(body.data(), body.size());
-              }
-              sink.done();
-            });
-          });
+      // Generated here, before anything is sent, so that the status tells the outcome.
+      // Every quarter second the gate is asked whether the client has gone (without
+      // writing to it); one that has cancels its generation and frees its slot.
+      Exchange* ex = ConnectionGate::Current();
+      bool gone = false;
+      auto last = std::chrono::steady_clock::now();
+      const auto t0 = last;
+      GenerationResult g;
+      st = (*lease)->ensemble().Generate(
+          ar->request,
+          [&](const Segment&, std::string_view) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last > std::chrono::milliseconds(250)) {
+              last = now;
+              gone = ex != nullptr && ex->ClientGone();
+            }
+            return !gone;
+          },
+          &g);
+      lease->reset();
+      metrics_.CountGeneration(g.n_new_tokens, (int)g.segments.size(), Seconds(t0), gone);
+      if (gone) {
+        res.status = 499;  // nginx's "client closed request": logged, never read
+        return;
+      }
+      if (!st.ok()) return SendError(res, ErrorFromStatus(st));
+      res.set_content(CompletionBody(*ar, g, id, created, ids_).dump(), "application/json");
       return;
     }
     res.set_header("Cache-Control", "no-cache");
@@ -200,9 +293,18 @@ class Service {
             send(ChunkBody(*ar, id, created, "", true, nullptr, nullptr, ids_));
             GenerationResult g;
             const auto t0 = std::chrono::steady_clock::now();
+            auto last = t0;
+            Exchange* ex = ConnectionGate::Current();
             Status st = (*lease)->ensemble().Generate(
                 ar->request,
                 [&](const Segment& seg, std::string_view delta) {
+                  // A client that reset, or a server stopping, ends the stream between writes.
+                  const auto now = std::chrono::steady_clock::now();
+                  if (now - last > std::chrono::milliseconds(250)) {
+                    last = now;
+                    if (ex != nullptr && ex->ClientGone()) gone = true;
+                  }
+                  if (gone) return false;
                   if (delta.empty() && !ar->trace) return !gone;
                   return send(ChunkBody(*ar, id, created, delta, false, nullptr, &seg, ids_));
                 },
@@ -288,30 +390,42 @@ Status RunServer(const std::vector<ModelOptions>& models, const ServerOptions& o
     paths.push_back(slots[0]->info(i).path);
   }
   SlotPool pool(std::move(slots), opts.max_queue);
-  httplib::Server svr;
-  const size_t threads = (size_t)opts.parallel + opts.max_queue + 8;
-  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  GatedServer svr;
   svr.set_payload_max_length(opts.max_body);
-  svr.set_read_timeout(30, 0);
-  svr.set_write_timeout(30, 0);
   Service service(pool, opts, ids, paths);
   service.Register(svr);
 
-  int port = opts.port;
-  if (port == 0) {
-    port = svr.bind_to_any_port(opts.host.c_str());
-    if (port < 0) return Status::Unsupported("cannot bind " + opts.host);
-  } else if (!svr.bind_to_port(opts.host.c_str(), port)) {
-    return Status::Unsupported("cannot listen on " + opts.host + ":" + std::to_string(port) +
-                               " (in use, or not an address of this machine)");
-  }
+  GateOptions g;
+  g.host = opts.host;
+  g.port = opts.port;
+  g.framing.max_body_bytes = opts.max_body;
+  g.body_timeout_ms = opts.timeout_s * 1000;
+  g.write_timeout_ms = opts.timeout_s * 1000;
+  g.max_connections = opts.max_connections;
+  g.max_per_address = opts.max_connections_per_address;
+  // A worker for every slot and every queue place, as before; more wait in the gate.
+  g.workers = opts.parallel + (int)std::min<size_t>(opts.max_queue, 4096) + 8;
+  g.error_body = [](int status, const std::string& message) {
+    ApiError e;
+    e.status = status;
+    e.message = message;
+    return ErrorBody(e);
+  };
+  g.is_quick = [](const FramedRequest& r) {
+    const std::string path = r.target.substr(0, r.target.find('?'));
+    return r.method == "GET" && (path == "/health" || path == "/metrics");
+  };
+  ConnectionGate gate(std::move(g), [&svr](Exchange& ex) { return svr.Answer(ex); });
+  int port = 0;
+  CF_RETURN_IF_ERROR(gate.Listen(&port));
   std::signal(SIGPIPE, SIG_IGN);
-  g_server = &svr;
+  g_gate = &gate;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   if (on_ready) on_ready(port);
-  svr.listen_after_bind();
-  g_server = nullptr;
+  gate.Run();
+  svr.Shutdown();
+  g_gate = nullptr;
   return Status::Ok();
 }
 

@@ -104,9 +104,12 @@ nlohmann::json ModelWeights(const ApiRequest& r, const GenerationResult& g,
                       {"sat_out", m.sat_out},
                       {"active", m.active}});
   }
-  return {{"score", ScoreRuleName(r.request.options.scoring.rule)},
-          {"prompt_weights", UsesPromptWeights(r.request.options.scoring)},
-          {"models", models}};
+  json j = {{"score", ScoreRuleName(r.request.options.scoring.rule)},
+            {"prompt_weights", UsesPromptWeights(r.request.options.scoring)},
+            {"models", models}};
+  // What changed the ensemble on the way (a model that left it, and why).
+  if (!g.warnings.empty()) j["warnings"] = g.warnings;
+  return j;
 }
 
 nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, const std::string& id,

@@ -141,7 +141,6 @@ bool IsNone(const json& v) { return v.is_string() && v.get<std::string>() == "no
 bool IsTextOnly(const json& v) { return v.is_array() && v.size() == 1 && v[0] == "text"; }
 bool IsAutoTier(const json& v) { return v.is_string() && (v == "auto" || v == "default"); }
 bool IsEmptyText(const json& v) { return v.is_string() && v.get<std::string>().empty(); }
-bool IsFalseOrZero(const json& v) { return IsFalse(v) || IsZero(v); }
 
 constexpr Refusal kRefused[] = {
     {"tools", IsEmpty, "tools (function calling) are not supported"},
@@ -149,7 +148,7 @@ constexpr Refusal kRefused[] = {
     {"functions", IsEmpty, "functions (function calling) are not supported"},
     {"function_call", IsNone, "functions (function calling) are not supported"},
     {"parallel_tool_calls", IsFalse, "tools (function calling) are not supported"},
-    {"logprobs", IsFalseOrZero,
+    {"logprobs", IsFalse,
      "logprobs are not supported (a fused token has no one model's probability)"},
     {"top_logprobs", IsZero, "logprobs are not supported"},
     {"logit_bias", IsEmpty,
@@ -257,15 +256,27 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     }
   }
 
-  double v = limits.default_max_tokens;
-  const char* max_key = Present(j, "max_completion_tokens") ? "max_completion_tokens"
-                        : Present(j, "max_tokens")          ? "max_tokens"
-                                                            : "n_predict";  // llama-server's
-  if (j.contains(max_key) && !j[max_key].is_null() && !j[max_key].is_number_integer()) {
-    return Fail(err, std::string("'") + max_key + "' must be an integer", max_key);
+  // The answer's length: OpenAI's two names and llama-server's n_predict (where -1 means
+  // "no limit": here the server's --max-tokens). Each one given is checked; two that
+  // disagree are refused rather than one silently winning.
+  int max_new = limits.default_max_tokens;
+  const char* max_from = nullptr;
+  for (const char* key : {"max_completion_tokens", "max_tokens", "n_predict"}) {
+    if (!Present(j, key)) continue;
+    int n = 0;
+    const bool unlimited = std::string_view(key) == "n_predict" && j[key] == -1;
+    if (unlimited) {
+      n = limits.max_tokens;
+    } else if (!GetInt(j, key, 1, limits.max_tokens, &n, err)) {
+      return false;
+    }
+    if (max_from != nullptr && n != max_new)
+      return Fail(err, std::string("'") + max_from + "' and '" + key + "' disagree: give one",
+                  key);
+    max_new = n;
+    max_from = key;
   }
-  if (!GetNumber(j, max_key, 1, limits.max_tokens, &v, err)) return false;
-  o.max_new_tokens = (int)v;
+  o.max_new_tokens = max_new;
 
   if (!ParseSampling(j, &o.sampling, err)) return false;
   if (!ParseFormat(j, out, err)) return false;
@@ -278,6 +289,8 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
   if (!GetNumber(j, "top_p", 1e-9, 1, &top_p, err)) return false;
   o.sampling.top_p = (float)top_p;
   double seed = 0;
+  if (Present(j, "seed") && !j["seed"].is_number_integer())
+    return Fail(err, "'seed' must be an integer", "seed");
   if (!GetNumber(j, "seed", 0, 4294967295.0, &seed, err)) return false;
   o.sampling.seed = (uint32_t)seed;
   if (j.contains("n") && !j["n"].is_null() && j["n"] != 1)

@@ -126,6 +126,11 @@ TEST(OpenAi, EveryMalformedFieldIsA400NamingIt) {
       {R"("frequency_penalty": [1])", "frequency_penalty"},
       {R"("top_p": "all")", "top_p"},
       {R"("seed": -1)", "seed"},
+      {R"("seed": 1.5)", "seed"},
+      {R"("logprobs": 0)", "logprobs"},
+      {R"("max_tokens": 5, "n_predict": 9)", "n_predict"},
+      {R"("max_tokens": 5, "n_predict": true)", "n_predict"},
+      {R"("max_completion_tokens": 5, "max_tokens": "5")", "max_tokens"},
       {R"("max_completion_tokens": 1.5)", "max_completion_tokens"},
       {R"("n_predict": "many")", "n_predict"},
       {R"("stream_options": 5)", "stream_options"},
@@ -233,8 +238,11 @@ TEST(OpenAi, SamplerAndFormatFieldsAreHonoured) {
   EXPECT_NE(js.request.options.grammar.find("root"), std::string::npos);
   EXPECT_TRUE(Parse(m + R"("response_format": {"type": "text"}})").request.options.grammar.empty());
   EXPECT_EQ(
-      Parse(R"({"prompt": "x", "logprobs": 0, "echo": false, "best_of": 1})", false).request.prompt,
+      Parse(R"({"prompt": "x", "logprobs": null, "echo": false, "best_of": 1})", false).request.prompt,
       "x");
+  // The length's names agree, or n_predict -1 asks for the server's limit.
+  EXPECT_EQ(Parse(m + R"("max_tokens": 5, "n_predict": 5})").request.options.max_new_tokens, 5);
+  EXPECT_EQ(Parse(m + R"("n_predict": -1})").request.options.max_new_tokens, Limits().max_tokens);
 }
 
 TEST(OpenAi, ErrorBodiesHaveTheOpenAiShape) {

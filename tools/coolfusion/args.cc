@@ -277,6 +277,15 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "--max-body") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseInt(a, v, 1024, 1 << 30, &out->max_body));
+    } else if (a == "--timeout" || a == "-to") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 3600, &out->timeout));
+    } else if (a == "--max-connections") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 4096, &out->max_connections));
+    } else if (a == "--max-connections-per-address") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 4096, &out->max_connections_per_address));
     } else if (a == "--max-tokens") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 1 << 24, &out->max_tokens));

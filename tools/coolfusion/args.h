@@ -30,6 +30,9 @@ struct CommonArgs {
   int parallel = 1;                // -np, --parallel
   int max_queue = 16;              // --max-queue
   int max_body = 1 << 20;          // --max-body (bytes)
+  int timeout = 30;                // --timeout (seconds): a request body's arrival, a write's drain
+  int max_connections = 512;       // --max-connections
+  int max_connections_per_address = 64;  // --max-connections-per-address
   int max_tokens = 2048;           // --max-tokens (largest max_tokens a request may ask)
   int queue_timeout = 120;         // --queue-timeout (seconds)
   std::string api_key;             // --api-key

@@ -106,7 +106,17 @@ serve options:
   -np, --parallel N         request slots, each with its own contexts (default 1)
   --max-queue N             requests that may wait for a slot; more get 429 (default 16)
   --queue-timeout S         a waiting request gives up after S seconds: 429 (default 120)
-  --max-body BYTES          request body limit; larger gets 413 (default 1048576)
+  --max-body BYTES          request body limit; larger gets 413 as soon as its
+                            Content-Length (or a chunked body's size) says so
+                            (default 1048576). Compressed bodies get 415
+  -to, --timeout S          a request's body must arrive within S seconds of its
+                            head (its head within 10 s of its first byte), and a
+                            client must read what is written within S: else 408
+                            or the connection is dropped (default 30)
+  --max-connections N       open connections; more get 503 (default 512)
+  --max-connections-per-address N
+                            open connections from one client address; more get
+                            429 (default 64)
   --max-tokens N            largest max_tokens a request may ask for (default 2048)
   --api-key KEY             require "Authorization: Bearer KEY" on /v1/*
 

@@ -16,6 +16,9 @@ int CmdServe(const CommonArgs& a) {
   o.max_queue = (size_t)a.max_queue;
   o.queue_timeout_s = a.queue_timeout;
   o.max_body = (size_t)a.max_body;
+  o.timeout_s = a.timeout;
+  o.max_connections = a.max_connections;
+  o.max_connections_per_address = a.max_connections_per_address;
   o.limits.max_tokens = a.max_tokens;
   o.limits.default_max_tokens = std::min(a.gen.max_new_tokens, a.max_tokens);
   o.api_key = a.api_key;
