@@ -14,19 +14,22 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 b=${COOLFUSION_FUZZ_BUILD:-build-asan}
-[ ${#targets[@]} -gt 0 ] || targets=(boundaries alignment request eval)
+[ ${#targets[@]} -gt 0 ] || targets=(boundaries alignment request eval grammar framing)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:suppressions=$root/tests/ubsan.supp}
 # One target: its libFuzzer summary lines into $b/fuzz/$t.log.
 run_one() {
   local t=$1 work="$b/fuzz/corpus/$1" len=${COOLFUSION_FUZZ_MAX_LEN:-128}
-  [ "$t" = request ] || [ "$t" = eval ] && len=1024
+  [ "$t" = request ] || [ "$t" = eval ] || [ "$t" = framing ] && len=1024
+  # The grammar path must stay bounded: a memory ceiling and a short time per input.
+  local bounds=(-timeout=10)
+  [ "$t" = grammar ] && len=4096 && bounds=(-timeout=5 -rss_limit_mb=1024)
   local limit=(-max_total_time="$secs")
   [ -n "${COOLFUSION_FUZZ_RUNS:-}" ] && limit=(-runs="$COOLFUSION_FUZZ_RUNS")
   mkdir -p "$work"
   {
     echo "== fuzz_$t for ${secs}s"
-    $b/fuzz/fuzz_$t "$work" "tests/fuzz/corpus/$t" "${limit[@]}" -max_len=$len -timeout=10 \
+    $b/fuzz/fuzz_$t "$work" "tests/fuzz/corpus/$t" "${limit[@]}" -max_len=$len "${bounds[@]}" \
       -artifact_prefix=$b/fuzz/findings/$t- -print_final_stats=1 2>&1 |
       grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|ERROR|SUMMARY|Done|crash-|timeout-" || true
   } >"$b/fuzz/$t.log"

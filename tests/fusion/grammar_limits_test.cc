@@ -115,6 +115,55 @@ TEST(SchemaLimits, BoundsThatNoValueCanMeetAreRefusedNamingTheField) {
   EXPECT_TRUE(Convert(R"({"type": "integer", "minimum": 3, "maximum": 3})").ok());
 }
 
+// Never silently widened: what llama.cpp's converter would drop (it turns an unsupported
+// regex into "any string", ignores bounds on numbers, unknown formats and a dozen keywords)
+// is refused, naming the field.
+TEST(SchemaLimits, ConstraintsTheConverterWouldDropAreRefusedNamingTheField) {
+  const struct {
+    const char* schema;
+    const char* message;
+  } cases[] = {
+      {R"({"type": "string", "pattern": "abc"})",
+       "json_schema: pattern: pattern is not supported (not anchored with '^' and '$')"},
+      {R"({"type": "object", "properties": {"id": {"type": "string", "pattern": "^(?=a)b$"}}})",
+       "json_schema: properties.id.pattern: pattern is not supported (unsupported group syntax)"},
+      {R"({"type": "string", "pattern": "^(a{40}){60}$"})",
+       "json_schema: pattern: repetition counts (nested ones multiplied) above 2000 are not "
+       "supported"},
+      {R"({"type": "string", "pattern": "^a{2001}$"})",
+       "json_schema: pattern: repetition counts (nested ones multiplied) above 2000 are not "
+       "supported"},
+      {R"({"type": "string", "pattern": "^a+$", "maxLength": 3})",
+       "json_schema: pattern with maxLength is not supported (only the pattern would be "
+       "enforced)"},
+      {R"({"type": "string", "pattern": 5})", "json_schema: pattern must be a string"},
+      {R"({"type": "string", "format": "email"})",
+       "json_schema: format \"email\" is not supported (supported: date, time, date-time, uuid)"},
+      {R"({"type": "number", "minimum": 0})",
+       "json_schema: minimum is supported only with \"type\": \"integer\""},
+      {R"({"type": "integer", "maximum": 2.5})",
+       "json_schema: maximum must be an integer within +-10^18 (got 2.5)"},
+      {R"({"type": "integer", "minimum": 1e30})",
+       "json_schema: minimum must be an integer within +-10^18 (got 1e+30)"},
+      {R"({"type": "array", "items": {"type": "integer", "multipleOf": 3}})",
+       "json_schema: items.multipleOf is not supported (the grammar cannot enforce it)"},
+      {R"({"type": "array", "uniqueItems": true})",
+       "json_schema: uniqueItems is not supported (the grammar cannot enforce it)"},
+      {R"({"not": {"type": "string"}})",
+       "json_schema: not is not supported (the grammar cannot enforce it)"},
+      {R"({"type": "object", "maxProperties": 2})",
+       "json_schema: maxProperties is not supported (the grammar cannot enforce it)"},
+  };
+  for (const auto& c : cases) EXPECT_EQ(Message(Convert(c.schema)), c.message) << c.schema;
+  // What the converter does honour, and no-op values of dropped keywords, still convert.
+  for (const char* ok : {R"({"type": "string", "pattern": "^[a-z]{2,8}(-[0-9]+)?$"})",
+                         R"({"type": "string", "format": "date-time"})",
+                         R"({"type": "array", "items": {"type": "string"}, "uniqueItems": false})",
+                         R"({"type": "object", "minProperties": 0, "patternProperties": {}})"}) {
+    EXPECT_TRUE(Convert(ok).ok()) << ok << ": " << Message(Convert(ok));
+  }
+}
+
 std::string ObjectWithOptionalProperties(size_t n) {
   std::string s = R"({"type": "object", "properties": {)";
   for (size_t i = 0; i < n; ++i) {
