@@ -144,6 +144,7 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
       n = llama_token_to_piece(vocab, t, buf.data(), (int)buf.size(), 0, true);
     }
     m->pieces_[t].assign(buf.data(), std::max(n, 0));
+    m->max_piece_bytes_ = std::max(m->max_piece_bytes_, m->pieces_[t].size());
     if (llama_vocab_is_control(vocab, t) && !llama_vocab_is_eog(vocab, t)) m->h_->control[t] = 1;
   }
   m->continues_word_.assign(m->n_vocab_, 0);

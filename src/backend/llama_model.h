@@ -60,7 +60,10 @@ class LlamaModel final : public Tokenizer {
   // never a control or end-of-generation token. How text that another model wrote is fed
   // to this model's grammar (grammar.h).
   Token CharToken(std::string_view ch) const;
-  int n_ctx() const { return n_ctx_; }      // limit for the shared text (sequence 0)
+  int n_ctx() const { return n_ctx_; }
+  // The longest token's text in bytes: a text of more than n_ctx() * max_piece_bytes()
+  // bytes cannot fit the context, whatever its tokenization (checked before tokenizing).
+  size_t max_piece_bytes() const { return max_piece_bytes_; }      // limit for the shared text (sequence 0)
   int n_batch() const { return n_batch_; }  // most tokens one Decode takes
   const std::string& tokenizer_name() const { return tokenizer_name_; }
   uint64_t n_params() const { return n_params_; }
@@ -105,6 +108,7 @@ class LlamaModel final : public Tokenizer {
   std::unique_ptr<Handles> h_;
   void* ctx_ = nullptr;  // llama_context*, null when vocab-only
   std::vector<std::string> pieces_;
+  size_t max_piece_bytes_ = 1;
   std::vector<uint8_t> continues_word_;
   std::vector<Token> byte_tokens_;                      // CharToken of one byte
   std::unordered_map<std::string, Token> char_tokens_;  // of one multi-byte character

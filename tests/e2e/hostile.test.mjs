@@ -37,6 +37,7 @@ const ATTACKS = [
   ['2,000 optional properties', schema(optionalProperties(2000)), 'optional properties'],
   ['10,000 optional properties', schema(optionalProperties(10000)), 'properties'],
   ['80,000 optional properties', schema(optionalProperties(80000)), 'properties'],
+  ['a 1 MB CJK prompt (17 s to tokenize before)', chat({ messages: [{ role: 'user', content: '漢字'.repeat(170000) }] }), 'tokens can hold'],
 ];
 
 test('each hostile schema or grammar is a 400 naming the field within 2 s, memory bounded', async () => {
