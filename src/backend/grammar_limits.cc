@@ -211,15 +211,24 @@ class SchemaChecker {
     static const auto is_zero = [](const Json& v) { return v.is_number() && v.get<double>() == 0; };
     static const auto is_empty = [](const Json& v) { return v.is_object() && v.empty(); };
     static const Dropped kDropped[] = {
-        {"multipleOf", nullptr},         {"uniqueItems", is_false},
-        {"not", nullptr},                {"if", nullptr},
-        {"then", nullptr},               {"else", nullptr},
-        {"contains", nullptr},           {"minContains", nullptr},
-        {"maxContains", nullptr},        {"minProperties", is_zero},
-        {"maxProperties", nullptr},      {"patternProperties", is_empty},
-        {"propertyNames", nullptr},      {"dependentRequired", is_empty},
-        {"dependentSchemas", is_empty},  {"dependencies", is_empty},
-        {"unevaluatedProperties", nullptr}, {"unevaluatedItems", nullptr},
+        {"multipleOf", nullptr},
+        {"uniqueItems", is_false},
+        {"not", nullptr},
+        {"if", nullptr},
+        {"then", nullptr},
+        {"else", nullptr},
+        {"contains", nullptr},
+        {"minContains", nullptr},
+        {"maxContains", nullptr},
+        {"minProperties", is_zero},
+        {"maxProperties", nullptr},
+        {"patternProperties", is_empty},
+        {"propertyNames", nullptr},
+        {"dependentRequired", is_empty},
+        {"dependentSchemas", is_empty},
+        {"dependencies", is_empty},
+        {"unevaluatedProperties", nullptr},
+        {"unevaluatedItems", nullptr},
     };
     for (const Dropped& d : kDropped) {
       if (schema.contains(d.key) && !(d.no_op != nullptr && d.no_op(schema[d.key])))

@@ -63,7 +63,9 @@ class LlamaModel final : public Tokenizer {
   int n_ctx() const { return n_ctx_; }
   // The longest token's text in bytes: a text of more than n_ctx() * max_piece_bytes()
   // bytes cannot fit the context, whatever its tokenization (checked before tokenizing).
-  size_t max_piece_bytes() const { return max_piece_bytes_; }      // limit for the shared text (sequence 0)
+  size_t max_piece_bytes() const {
+    return max_piece_bytes_;
+  }                                         // limit for the shared text (sequence 0)
   int n_batch() const { return n_batch_; }  // most tokens one Decode takes
   const std::string& tokenizer_name() const { return tokenizer_name_; }
   uint64_t n_params() const { return n_params_; }

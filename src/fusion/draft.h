@@ -22,7 +22,7 @@ struct Draft {
   int n_decoded = 0;                      // tokens[0..n_decoded) are in the KV cache
   bool eog = false;                       // the model emitted end-of-generation after `text`
   Token eog_token = -1;
-  bool context_full = false;  // stopped because the context is full
+  bool context_full = false;   // stopped because the context is full
   bool grammar_stuck = false;  // stopped: the grammar needs what no token of this model gives
   // The candidate the draft proposes: tokens[0..cut_tokens), ending the generation when
   // cut_eog.

@@ -203,11 +203,11 @@ Status Ensemble::ValidateUnguarded(const Request& request) const {
     size_t bytes = request.prompt.size();
     for (const ChatMessage& msg : request.messages) bytes += msg.content.size();
     if (bytes > (size_t)m.n_ctx() * m.max_piece_bytes())
-      return Status::InvalidArgument(
-          "the prompt is " + std::to_string(bytes) + " bytes, more than model " +
-          std::to_string(i) + "'s context of " + std::to_string(m.n_ctx()) +
-          " tokens can hold (its longest token is " + std::to_string(m.max_piece_bytes()) +
-          " bytes; raise -c)");
+      return Status::InvalidArgument("the prompt is " + std::to_string(bytes) +
+                                     " bytes, more than model " + std::to_string(i) +
+                                     "'s context of " + std::to_string(m.n_ctx()) +
+                                     " tokens can hold (its longest token is " +
+                                     std::to_string(m.max_piece_bytes()) + " bytes; raise -c)");
     PromptTokens p;
     Status st = chat ? ChatPrompt(m, request.messages, &p) : PlainPrompt(m, request.prompt, &p);
     if (st.code() == Status::Code::kInvalidArgument) {

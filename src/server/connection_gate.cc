@@ -74,12 +74,12 @@ struct Conn {
   int fd = -1;
   std::string addr, local_addr;
   int port = 0, local_port = 0;
-  bool counted = false;       // counts toward its address's limit
-  std::string buf;            // unread bytes (the next request's, or pipelined ones)
+  bool counted = false;  // counts toward its address's limit
+  std::string buf;       // unread bytes (the next request's, or pipelined ones)
   RequestFramer framer;
   Phase phase = Phase::kIdle;
   Clock::time_point deadline;
-  bool eof = false;           // the client has shut down its sending side
+  bool eof = false;  // the client has shut down its sending side
   bool continue_sent = false;
   explicit Conn(FramingLimits limits) : framer(limits) {}
 };
@@ -114,8 +114,8 @@ class ConnectionGate::Impl {
       return Status::Unsupported("cannot listen on " + where + ": " + ::gai_strerror(gai));
     std::string why = "no address";
     for (addrinfo* ai = res; ai != nullptr && listen_fd_ < 0; ai = ai->ai_next) {
-      const int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                              ai->ai_protocol);
+      const int fd =
+          ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
       if (fd < 0) continue;
       // SO_REUSEADDR only (not SO_REUSEPORT): a second server on a port in use fails.
       const int one = 1;
@@ -241,8 +241,7 @@ class ConnectionGate::Impl {
 
   class ExchangeImpl : public Exchange {
    public:
-    ExchangeImpl(Impl* gate, Conn* c, FramedRequest r)
-        : gate_(gate), c_(c), req_(std::move(r)) {}
+    ExchangeImpl(Impl* gate, Conn* c, FramedRequest r) : gate_(gate), c_(c), req_(std::move(r)) {}
     const FramedRequest& request() const override { return req_; }
     const std::string& remote_addr() const override { return c_->addr; }
     int remote_port() const override { return c_->port; }
@@ -389,13 +388,17 @@ class ConnectionGate::Impl {
       c->deadline = now + std::chrono::milliseconds(opts_.head_timeout_ms);
       conns_.emplace(fd, std::move(owned));
       if (open_ >= opts_.max_connections) {
-        Refuse(c, 503, "the server has " + std::to_string(open_) + " connections open; try again later", now);
+        Refuse(c, 503,
+               "the server has " + std::to_string(open_) + " connections open; try again later",
+               now);
         continue;
       }
       int& from_here = per_address_[c->addr];
       if (from_here >= opts_.max_per_address) {
-        Refuse(c, 429, "too many connections from " + c->addr + " (the limit is " +
-                           std::to_string(opts_.max_per_address) + ")", now);
+        Refuse(c, 429,
+               "too many connections from " + c->addr + " (the limit is " +
+                   std::to_string(opts_.max_per_address) + ")",
+               now);
         continue;
       }
       ++from_here;
@@ -467,15 +470,18 @@ class ConnectionGate::Impl {
     for (Conn* c : due) {
       switch (c->phase) {
         case Conn::Phase::kHead:
-          Refuse(c, 408, "the request head did not arrive within " +
-                             std::to_string(opts_.head_timeout_ms / 1000) + " s", now);
+          Refuse(c, 408,
+                 "the request head did not arrive within " +
+                     std::to_string(opts_.head_timeout_ms / 1000) + " s",
+                 now);
           break;
         case Conn::Phase::kBody:
-          Refuse(c, 408, "the request body did not arrive within " +
-                             std::to_string(opts_.body_timeout_ms / 1000) + " s", now);
+          Refuse(c, 408,
+                 "the request body did not arrive within " +
+                     std::to_string(opts_.body_timeout_ms / 1000) + " s",
+                 now);
           break;
-        default:
-          Close(c);  // idle, or done draining
+        default: Close(c);  // idle, or done draining
       }
     }
   }
@@ -483,10 +489,10 @@ class ConnectionGate::Impl {
   // Answers `status` and closes once the client has read it (see Linger).
   void Refuse(Conn* c, int status, const std::string& message, Clock::time_point now) {
     const std::string body = opts_.error_body ? opts_.error_body(status, message) : message;
-    std::string out = "HTTP/1.1 " + std::to_string(status) + " " + Reason(status) +
-                      "\r\nContent-Type: application/json\r\nContent-Length: " +
-                      std::to_string(body.size()) +
-                      "\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n" + body;
+    std::string out =
+        "HTTP/1.1 " + std::to_string(status) + " " + Reason(status) +
+        "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n" + body;
     [[maybe_unused]] ssize_t n = ::send(c->fd, out.data(), out.size(), MSG_NOSIGNAL);
     Linger(c, now);
   }

@@ -33,16 +33,16 @@ namespace coolfusion::server {
 
 struct GateOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                 // 0: any free port
-  FramingLimits framing;           // head and body size limits
-  int idle_timeout_ms = 5000;      // a connection silent this long before a request: closed
-  int head_timeout_ms = 10000;     // first byte to end of head; else 408
-  int body_timeout_ms = 30000;     // end of head to end of body; else 408
-  int write_timeout_ms = 30000;    // a client that reads nothing this long is dropped
-  int max_connections = 512;       // open connections in all; beyond: 503
-  int max_per_address = 64;        // open connections from one address; beyond: 429
-  int workers = 8;                 // threads for ordinary requests
-  int quick_workers = 2;           // threads for requests is_quick accepts
+  int port = 8080;               // 0: any free port
+  FramingLimits framing;         // head and body size limits
+  int idle_timeout_ms = 5000;    // a connection silent this long before a request: closed
+  int head_timeout_ms = 10000;   // first byte to end of head; else 408
+  int body_timeout_ms = 30000;   // end of head to end of body; else 408
+  int write_timeout_ms = 30000;  // a client that reads nothing this long is dropped
+  int max_connections = 512;     // open connections in all; beyond: 503
+  int max_per_address = 64;      // open connections from one address; beyond: 429
+  int workers = 8;               // threads for ordinary requests
+  int quick_workers = 2;         // threads for requests is_quick accepts
   // The body of a refusal the gate answers itself (status, one-line reason).
   std::function<std::string(int status, const std::string& message)> error_body;
   // Whether a request goes to the quick workers.

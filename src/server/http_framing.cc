@@ -128,8 +128,8 @@ RequestFramer::State RequestFramer::ScanHead(std::string_view buf, FramingError*
     // Resume where the last full look ended (a '\n' near the end is looked at again).
     scanned_ = buf.size() >= 2 ? buf.size() - 2 : 0;
     if (buf.size() > limits_.max_head_bytes)
-      return Fail(err, 431, "request head larger than " +
-                                std::to_string(limits_.max_head_bytes) + " bytes");
+      return Fail(err, 431,
+                  "request head larger than " + std::to_string(limits_.max_head_bytes) + " bytes");
     return State::kNeedMore;
   }
   if (end > limits_.max_head_bytes)
@@ -154,9 +154,9 @@ RequestFramer::State RequestFramer::ScanHead(std::string_view buf, FramingError*
   const std::string_view method = line.substr(0, sp1);
   const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   const std::string_view version = line.substr(sp2 + 1);
-  if (method.empty() || method.size() > 32 || !std::all_of(method.begin(), method.end(), [](char c) {
-        return IsTokenChar((unsigned char)c);
-      }))
+  if (method.empty() || method.size() > 32 ||
+      !std::all_of(method.begin(), method.end(),
+                   [](char c) { return IsTokenChar((unsigned char)c); }))
     return Fail(err, 400, "malformed request method");
   if (target.empty() || !std::all_of(target.begin(), target.end(), [](char c) {
         return (unsigned char)c > ' ' && (unsigned char)c != 0x7f;
@@ -167,8 +167,9 @@ RequestFramer::State RequestFramer::ScanHead(std::string_view buf, FramingError*
   } else if (version == "HTTP/1.0") {
     req_.http11 = false;
   } else if (version.rfind("HTTP/", 0) == 0) {
-    return Fail(err, 505, "HTTP version " + std::string(version.substr(5)) +
-                              " is not supported (1.0 and 1.1 are)");
+    return Fail(
+        err, 505,
+        "HTTP version " + std::string(version.substr(5)) + " is not supported (1.0 and 1.1 are)");
   } else {
     return Fail(err, 400, "malformed request line");
   }
@@ -194,7 +195,8 @@ RequestFramer::State RequestFramer::ScanHead(std::string_view buf, FramingError*
       for (std::string_view e : Elements(value)) {
         uint64_t v = 0;
         if (!ParseLength(e, &v)) return Fail(err, 400, "malformed Content-Length");
-        if (had_length_ && v != length_) return Fail(err, 400, "conflicting Content-Length headers");
+        if (had_length_ && v != length_)
+          return Fail(err, 400, "conflicting Content-Length headers");
         had_length_ = true;
         length_ = v;
       }
@@ -209,8 +211,9 @@ RequestFramer::State RequestFramer::ScanHead(std::string_view buf, FramingError*
     if (name == "content-encoding") {
       for (std::string_view e : Elements(value)) {
         if (Lower(e) != "identity")
-          return Fail(err, 415, "Content-Encoding " + std::string(e.substr(0, 32)) +
-                                    " is not supported: send the body uncompressed");
+          return Fail(err, 415,
+                      "Content-Encoding " + std::string(e.substr(0, 32)) +
+                          " is not supported: send the body uncompressed");
       }
       continue;
     }
@@ -230,15 +233,17 @@ RequestFramer::State RequestFramer::ScanHead(std::string_view buf, FramingError*
   req_.keep_alive = req_.http11 ? !close : (keep_alive && !close);
   if (had_te) {
     if (Lower(Trim(te)) != "chunked")
-      return Fail(err, 501, "Transfer-Encoding " + std::string(Trim(te).substr(0, 32)) +
-                                " is not supported (chunked is)");
+      return Fail(err, 501,
+                  "Transfer-Encoding " + std::string(Trim(te).substr(0, 32)) +
+                      " is not supported (chunked is)");
     if (had_length_) return Fail(err, 400, "both Content-Length and Transfer-Encoding");
     chunked_ = true;
     chunk_pos_ = end;
   }
   if (had_length_ && length_ > limits_.max_body_bytes)
-    return Fail(err, 413, "request body of " + std::to_string(length_) + " bytes; the limit is " +
-                              std::to_string(limits_.max_body_bytes) + " (--max-body)");
+    return Fail(err, 413,
+                "request body of " + std::to_string(length_) + " bytes; the limit is " +
+                    std::to_string(limits_.max_body_bytes) + " (--max-body)");
   head_end_ = end;
   head_done_ = true;
   return State::kComplete;
@@ -252,9 +257,9 @@ RequestFramer::State RequestFramer::ScanChunked(std::string_view buf, FramingErr
       case Chunk::kSize: {
         // Framing bytes (size lines, CRLFs) may not outweigh the body they carry.
         if (chunk_pos_ - head_end_ > 2 * limits_.max_body_bytes + 4096)
-          return Fail(err, 413, "chunked request body over " +
-                                    std::to_string(limits_.max_body_bytes) +
-                                    " bytes (--max-body)");
+          return Fail(err, 413,
+                      "chunked request body over " + std::to_string(limits_.max_body_bytes) +
+                          " bytes (--max-body)");
         if (!Line(buf, chunk_pos_, &line, &next)) {
           if (buf.size() - chunk_pos_ > kMaxChunkLine)
             return Fail(err, 400, "chunk size line too long");
@@ -272,9 +277,9 @@ RequestFramer::State RequestFramer::ScanChunked(std::string_view buf, FramingErr
         if (digits == 0 || (!rest.empty() && rest.front() != ';'))
           return Fail(err, 400, "malformed chunk size");
         if (size > limits_.max_body_bytes - body_.size())
-          return Fail(err, 413, "chunked request body over " +
-                                    std::to_string(limits_.max_body_bytes) +
-                                    " bytes (--max-body)");
+          return Fail(err, 413,
+                      "chunked request body over " + std::to_string(limits_.max_body_bytes) +
+                          " bytes (--max-body)");
         chunk_pos_ = next;
         chunk_left_ = size;
         chunk_state_ = size == 0 ? Chunk::kTrailer : Chunk::kData;
@@ -307,7 +312,8 @@ RequestFramer::State RequestFramer::ScanChunked(std::string_view buf, FramingErr
         // Trailer fields are read past and dropped; together they count as a head.
         const bool whole = Line(buf, chunk_pos_, &line, &next);
         trailer_bytes_ += (whole ? next : buf.size()) - chunk_pos_;
-        if (trailer_bytes_ > limits_.max_head_bytes) return Fail(err, 431, "chunked trailer too large");
+        if (trailer_bytes_ > limits_.max_head_bytes)
+          return Fail(err, 431, "chunked trailer too large");
         if (!whole) {
           trailer_bytes_ -= buf.size() - chunk_pos_;
           return State::kNeedMore;
@@ -316,9 +322,7 @@ RequestFramer::State RequestFramer::ScanChunked(std::string_view buf, FramingErr
         if (line.empty()) chunk_state_ = Chunk::kDone;
         break;
       }
-      case Chunk::kDone:
-        end_ = chunk_pos_;
-        return State::kComplete;
+      case Chunk::kDone: end_ = chunk_pos_; return State::kComplete;
     }
   }
 }
@@ -330,7 +334,8 @@ FramedRequest RequestFramer::Take(std::string_view buf) {
       chunked_ ? std::string_view(body_) : buf.substr(head_end_, (size_t)length_);
   out.normalized.reserve(kept_head_.size() + body.size() + 32);
   out.normalized = std::move(kept_head_);
-  if (had_length_ || chunked_) out.normalized += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  if (had_length_ || chunked_)
+    out.normalized += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   out.normalized += "\r\n";
   out.normalized.append(body.data(), body.size());
   *this = RequestFramer(limits_);

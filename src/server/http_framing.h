@@ -76,14 +76,14 @@ class RequestFramer {
   // Head.
   bool started_ = false;
   bool head_done_ = false;
-  size_t skip_ = 0;       // blank lines before the request line
-  size_t head_end_ = 0;   // offset just past the blank line ending the head
-  size_t scanned_ = 0;    // how far the search for the head's end has looked
+  size_t skip_ = 0;      // blank lines before the request line
+  size_t head_end_ = 0;  // offset just past the blank line ending the head
+  size_t scanned_ = 0;   // how far the search for the head's end has looked
   bool expect_continue_ = false;
   bool chunked_ = false;
   bool had_length_ = false;
-  uint64_t length_ = 0;   // Content-Length
-  FramedRequest req_;     // method, target, version, keep_alive; head lines kept
+  uint64_t length_ = 0;  // Content-Length
+  FramedRequest req_;    // method, target, version, keep_alive; head lines kept
   std::string kept_head_;
   // Chunked body, decoded as it arrives.
   enum class Chunk { kSize, kData, kDataEnd, kTrailer, kDone };
@@ -91,8 +91,8 @@ class RequestFramer {
   size_t chunk_pos_ = 0;  // offset in buf where the chunked decoder stands
   uint64_t chunk_left_ = 0;
   size_t trailer_bytes_ = 0;
-  std::string body_;      // the decoded chunked body
-  size_t end_ = 0;        // offset just past the whole request, once complete
+  std::string body_;  // the decoded chunked body
+  size_t end_ = 0;    // offset just past the whole request, once complete
 };
 
 }  // namespace coolfusion::server

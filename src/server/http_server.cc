@@ -8,8 +8,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <ctime>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <random>
 #include <string_view>
@@ -137,7 +137,8 @@ class Service {
         res.set_header("Allow", r->methods);
         ApiError e;
         e.status = 405;
-        e.message = req.method + " is not allowed on " + req.path + " (allowed: " + r->methods + ")";
+        e.message =
+            req.method + " is not allowed on " + req.path + " (allowed: " + r->methods + ")";
         SendError(res, e);
         return httplib::Server::HandlerResponse::Handled;
       }

@@ -21,11 +21,11 @@ struct ServerOptions {
   size_t max_queue = 16;           // requests that may wait for a slot; beyond: 429
   int queue_timeout_s = 120;       // a waiting request gives up after this (429)
   size_t max_body = 1 << 20;       // request body limit in bytes; beyond: 413
-  int timeout_s = 30;              // a request's body must arrive, and each write drain, within this
-  int max_connections = 512;       // open connections; beyond: 503
+  int timeout_s = 30;         // a request's body must arrive, and each write drain, within this
+  int max_connections = 512;  // open connections; beyond: 503
   int max_connections_per_address = 64;  // open connections from one client address; beyond: 429
-  Limits limits;                   // max_tokens etc.
-  std::string api_key;             // non-empty: /v1/* require "Authorization: Bearer <key>"
+  Limits limits;                         // max_tokens etc.
+  std::string api_key;                   // non-empty: /v1/* require "Authorization: Bearer <key>"
 };
 
 // Loads `models` once per slot, listens, and serves until Stop() or SIGINT/SIGTERM.

@@ -271,8 +271,7 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
       return false;
     }
     if (max_from != nullptr && n != max_new)
-      return Fail(err, std::string("'") + max_from + "' and '" + key + "' disagree: give one",
-                  key);
+      return Fail(err, std::string("'") + max_from + "' and '" + key + "' disagree: give one", key);
     max_new = n;
     max_from = key;
   }

@@ -17,7 +17,7 @@ using State = RequestFramer::State;
 State Feed(const std::string& bytes, size_t step, FramingLimits limits, FramedRequest* out,
            FramingError* err) {
   RequestFramer f(limits);
-  for (size_t n = step; ; n += step) {
+  for (size_t n = step;; n += step) {
     const size_t have = n < bytes.size() ? n : bytes.size();
     const std::string_view seen(bytes.data(), have);
     const State s = f.Scan(seen, err);
@@ -45,7 +45,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // and never differently when both complete.
   if (sw == State::kComplete) {
     if (sp != State::kComplete) __builtin_trap();
-    if (whole.normalized != pieces.normalized || whole.consumed != pieces.consumed) __builtin_trap();
+    if (whole.normalized != pieces.normalized || whole.consumed != pieces.consumed)
+      __builtin_trap();
     if (whole.consumed > bytes.size()) __builtin_trap();
     FramedRequest again;
     FramingError ea;

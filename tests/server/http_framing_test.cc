@@ -67,7 +67,8 @@ TEST(HttpFraming, ContentLengthBodyIsWaitedForAndCut) {
   ASSERT_EQ(f.Scan(with_next, &e), State::kComplete);
   const FramedRequest r = f.Take(with_next);
   EXPECT_EQ(r.consumed, req.size());
-  EXPECT_EQ(r.normalized, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(r.normalized,
+            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
 }
 
 TEST(HttpFraming, ByteByByteEqualsWhole) {

@@ -237,9 +237,9 @@ TEST(OpenAi, SamplerAndFormatFieldsAreHonoured) {
   const ApiRequest js = Parse(m + R"("json_schema": {"type": "integer"}})");
   EXPECT_NE(js.request.options.grammar.find("root"), std::string::npos);
   EXPECT_TRUE(Parse(m + R"("response_format": {"type": "text"}})").request.options.grammar.empty());
-  EXPECT_EQ(
-      Parse(R"({"prompt": "x", "logprobs": null, "echo": false, "best_of": 1})", false).request.prompt,
-      "x");
+  EXPECT_EQ(Parse(R"({"prompt": "x", "logprobs": null, "echo": false, "best_of": 1})", false)
+                .request.prompt,
+            "x");
   // The length's names agree, or n_predict -1 asks for the server's limit.
   EXPECT_EQ(Parse(m + R"("max_tokens": 5, "n_predict": 5})").request.options.max_new_tokens, 5);
   EXPECT_EQ(Parse(m + R"("n_predict": -1})").request.options.max_new_tokens, Limits().max_tokens);

@@ -33,9 +33,9 @@ struct CommonArgs {
   int timeout = 30;                // --timeout (seconds): a request body's arrival, a write's drain
   int max_connections = 512;       // --max-connections
   int max_connections_per_address = 64;  // --max-connections-per-address
-  int max_tokens = 2048;           // --max-tokens (largest max_tokens a request may ask)
-  int queue_timeout = 120;         // --queue-timeout (seconds)
-  std::string api_key;             // --api-key
+  int max_tokens = 2048;                 // --max-tokens (largest max_tokens a request may ask)
+  int queue_timeout = 120;               // --queue-timeout (seconds)
+  std::string api_key;                   // --api-key
   // eval
   std::vector<Method> methods;    // --method a,b,c (eval takes a list)
   std::string data;               // --data FILE
