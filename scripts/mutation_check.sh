@@ -77,4 +77,9 @@ mutate src/backend/grammar_limits.cc '  if (lo > kMaxGrammarRepetition || (bound
 mutate src/backend/grammar_limits.cc '    CF_RETURN_IF_ERROR(Ordered(schema, path, "minLength", "maxLength", false));' '' grammar_limits_test 'SchemaLimits.*' "limits: minLength above maxLength"
 mutate src/backend/grammar_limits.cc '    if (optional > kMaxSchemaOptionalProperties)' '    if (false)' grammar_limits_test 'SchemaLimits.*' "limits: optional properties not counted"
 mutate src/backend/grammar_limits.cc '        CF_RETURN_IF_ERROR(Visit(schema[k][i], Join(path, k) + "[" + std::to_string(i) + "]"));' '' grammar_limits_test 'SchemaLimits.*' "limits: anyOf/items arrays not visited"
+mutate src/server/http_framing.cc '  if (had_length_ && length_ > limits_.max_body_bytes)' '  if (false)' http_framing_test 'HttpFraming.*' "framing: Content-Length over the limit let through"
+mutate src/server/http_framing.cc '        if (had_length_ && v != length_)' '        if (false)' http_framing_test 'HttpFraming.*' "framing: conflicting Content-Lengths accepted"
+mutate src/server/http_framing.cc '        if (size > limits_.max_body_bytes - body_.size())' '        if (false)' http_framing_test 'HttpFraming.*' "framing: chunked body not counted"
+mutate src/backend/grammar_limits.cc '      patterns_.push_back({where, text});' '' grammar_limits_test 'SchemaLimits.*' "limits: patterns not tried alone"
+mutate src/backend/grammar_limits.cc '        last *= std::max<unsigned long long>(n, 1);' '' grammar_limits_test 'SchemaLimits.*' "limits: nested regex repetitions not multiplied"
 (cd build && make -j "$(nproc)" >/dev/null 2>&1)  # back to the real code
