@@ -75,6 +75,11 @@ struct Counters {
                                  // (pre-scoring)
   int64_t sat_out = 0;           // models that sat out (negligible weight): no draft,
                                  // no scoring
+  // The peer methods (unite, gac, adafuse, safe): positions where the next text was
+  // chosen, and of those, where the ensemble decided (the models' choices were combined;
+  // elsewhere one model's choice stood: all agreed, a gate, a confident leader).
+  int64_t positions = 0;
+  int64_t fused_positions = 0;
 };
 
 // How one model took part in a request.
@@ -178,9 +183,12 @@ class Ensemble {
   std::unique_ptr<Impl> impl_;
 };
 
-// Parses "cool", "cool-shortest", "rerank", "cool+r", "single".
+// Parses "cool", "cool-shortest", "rerank", "cool+r", "unite", "gac", "adafuse", "safe",
+// "single".
 bool ParseMethod(std::string_view name, Method* out);
 const char* MethodName(Method m);
+// Every method's name, comma-separated (for help and errors).
+const std::string& MethodList();
 // Parses "auto", "mean", "geomean", "sweetspan", "median".
 bool ParseScoreRule(std::string_view name, ScoreRule* out);
 const char* ScoreRuleName(ScoreRule r);

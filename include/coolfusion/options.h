@@ -32,6 +32,24 @@ enum class Method {
   kCoolShortest,  // segments end at the writer's own shortest word boundary
   kRerank,        // each model writes a whole answer; answers reranked by the score
   kCoolRerank,    // cool+r: rerank the k whole answers plus the Cool answer
+  // The peer methods (src/fusion/methods/), for comparison on the same models:
+  kUnite,    // UniTE (2410.03777): union of each model's top-k next tokens, averaged
+  kGac,      // GaC (2406.12585): whole distributions over the union vocabulary, averaged
+  kAdaFuse,  // AdaFuse (2601.06022): words; the leading model alone while it is confident
+  kSafe,     // SAFE (2510.15346): one model drafts, the others verify; fused only where
+             // they disagree at a common boundary
+};
+
+// Settings of the peer methods; each is read by its method only.
+struct PeerOptions {
+  int unite_top_k = 10;    // unite: each model's k most likely next tokens (the paper's k)
+  double gate = 1.0;       // gac: fuse only where the leading model's top probability is
+                           // below this, else take its token; 1: fuse at every token
+  double adafuse_margin = 0.7;  // adafuse: top-1 minus top-2 probability at or above which
+                                // the leading model writes alone
+  int adafuse_words = 3;        // adafuse: most words written alone per step
+  int adafuse_beams = 3;        // adafuse: candidate words expanded when not confident
+  int safe_draft_tokens = 8;    // safe: tokens the drafter proposes per round
 };
 
 enum class ScoreRule {
@@ -101,6 +119,7 @@ struct GenerateOptions {
                                   // its previous request for the longest common token prefix
                                   // of the new prompt, and decode only the rest (llama-server's
                                   // cache_prompt); false: decode the whole prompt
+  PeerOptions peer;               // unite, gac, adafuse, safe
   std::string grammar;            // GBNF (root rule "root"): every model drafts under it
                                   // and generation ends when it is complete; empty: none.
                                   // JSON schemas: JsonSchemaToGrammar (engine.h)

@@ -362,6 +362,10 @@ constexpr std::pair<Method, const char*> kMethodNames[] = {
     {Method::kCoolShortest, "cool-shortest"},
     {Method::kRerank, "rerank"},
     {Method::kCoolRerank, "cool+r"},
+    {Method::kUnite, "unite"},
+    {Method::kGac, "gac"},
+    {Method::kAdaFuse, "adafuse"},
+    {Method::kSafe, "safe"},
 };
 }  // namespace
 
@@ -373,6 +377,15 @@ bool ParseMethod(std::string_view name, Method* out) {
     }
   }
   return false;
+}
+
+const std::string& MethodList() {
+  static const std::string list = [] {
+    std::string s;
+    for (const auto& [m, n] : kMethodNames) s += std::string(s.empty() ? "" : ", ") + n;
+    return s;
+  }();
+  return list;
 }
 
 const char* MethodName(Method m) {
