@@ -42,9 +42,9 @@ enum class Method {
 
 // Settings of the peer methods; each is read by its method only.
 struct PeerOptions {
-  int unite_top_k = 10;    // unite: each model's k most likely next tokens (the paper's k)
-  double gate = 1.0;       // gac: fuse only where the leading model's top probability is
-                           // below this, else take its token; 1: fuse at every token
+  int unite_top_k = 10;         // unite: each model's k most likely next tokens (the paper's k)
+  double gate = 1.0;            // gac: fuse only where the leading model's top probability is
+                                // below this, else take its token; 1: fuse at every token
   double adafuse_margin = 0.7;  // adafuse: top-1 minus top-2 probability at or above which
                                 // the leading model writes alone
   int adafuse_words = 3;        // adafuse: most words written alone per step

@@ -35,6 +35,10 @@ class Constraint {
   bool Commit(const std::vector<Token>* own, const std::string& text);
   // Whether `text` (and then, with eog, the end) may follow the committed text.
   bool Allows(const std::string& text, bool eog) const;
+  // Sets to -inf the logits of every token the committed state does not allow next.
+  void Mask(float* logits) const {
+    if (committed_) committed_->Mask(logits);
+  }
 
  private:
   std::unique_ptr<Grammar> start_, committed_, draft_;

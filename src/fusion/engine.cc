@@ -48,6 +48,23 @@ class Ensemble::Impl {
   // The prompt cache: per model, the tokens in its KV sequence 0 after the last request
   // that ended well (empty: unknown, nothing is reused).
   std::vector<std::vector<Token>> kv_tokens;
+  // The vocabularies' union (unite, gac), built at the first request that needs it.
+  std::unique_ptr<VocabUnion> vocab_union;
+
+  const VocabUnion& Union() {
+    if (!vocab_union) {
+      vocab_union = std::make_unique<VocabUnion>();
+      for (const auto& m : models) {
+        const LlamaModel* lm = m.get();
+        vocab_union->Add(*lm, lm->n_vocab(), [lm](Token t) {
+          if (lm->IsEog(t)) return VocabUnion::Kind::kEnd;
+          if (lm->IsSuppressed(t) || lm->IsControl(t)) return VocabUnion::Kind::kControl;
+          return VocabUnion::Kind::kText;
+        });
+      }
+    }
+    return *vocab_union;
+  }
 };
 
 Ensemble::Ensemble(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -122,6 +139,33 @@ Status CheckOptions(const GenerateOptions& o, size_t n_models) {
     return Status::InvalidArgument("--sit-out must be a number in [0, 1)");
   if (!(o.scoring.sweetspan_ratio >= 1))
     return Status::InvalidArgument("--sweetspan-ratio must be >= 1");
+  const PeerOptions& p = o.peer;
+  if (!(p.gate > 0 && p.gate <= 1)) return Status::InvalidArgument("--gate must be in (0, 1]");
+  if (p.unite_top_k < 1 || p.unite_top_k > 1000)
+    return Status::InvalidArgument("--unite-top-k must be in [1, 1000]");
+  if (!(p.adafuse_margin >= 0 && p.adafuse_margin <= 1))
+    return Status::InvalidArgument("--adafuse-margin must be in [0, 1]");
+  if (p.adafuse_words < 1 || p.adafuse_words > 64 || p.adafuse_beams < 1 || p.adafuse_beams > 16)
+    return Status::InvalidArgument(
+        "--adafuse-words must be in [1, 64] and --adafuse-beams in [1, 16]");
+  if (p.safe_draft_tokens < 1 || p.safe_draft_tokens > 256)
+    return Status::InvalidArgument("--safe-draft must be in [1, 256]");
+  if (o.method == Method::kAdaFuse && !o.grammar.empty() && o.only_model < 0)
+    return Status::InvalidArgument(
+        "adafuse cannot follow a grammar (response_format, --grammar, --json-schema): its extra "
+        "words start with tokens the grammar may not allow; use cool, unite, gac or safe");
+  if ((o.method == Method::kUnite || o.method == Method::kGac) && o.only_model < 0) {
+    // Token-level methods pick from the averaged distribution: greedy, no penalties.
+    if (so.temperature > 0)
+      return Status::InvalidArgument(std::string(MethodName(o.method)) +
+                                     " picks the most likely token of the fused distribution: "
+                                     "--temp (temperature) must be 0");
+    if (so.repeat_penalty != 1 || so.presence_penalty != 0 || so.frequency_penalty != 0)
+      return Status::InvalidArgument(
+          std::string(MethodName(o.method)) +
+          " does not apply repetition penalties (--repeat-penalty, presence_penalty, "
+          "frequency_penalty)");
+  }
   return Status::Ok();
 }
 
@@ -296,10 +340,16 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
     case Method::kCoolShortest: method = MakeCoolMethod(false); break;
     case Method::kRerank: method = MakeRerankMethod(false); break;
     case Method::kCoolRerank: method = MakeRerankMethod(true); break;
+    case Method::kUnite: method = MakeUniteMethod(); break;
+    case Method::kGac: method = MakeGacMethod(); break;
+    case Method::kAdaFuse: method = MakeAdaFuseMethod(); break;
+    case Method::kSafe: method = MakeSafeMethod(); break;
   }
   std::unique_ptr<ScoringRule> rule = MakeScoringRule(o.scoring);
   Emitter emitter(o, on_segment);
   MethodContext ctx{&session, &o, rule.get(), &weights, &emitter};
+  if (method_kind == Method::kUnite || method_kind == Method::kGac || method_kind == Method::kSafe)
+    ctx.vocab = &impl_->Union();
   Status st = method->Run(ctx, out);
   if (!st.ok() && st.code() != Status::Code::kResourceExhausted) return st;
   if (!st.ok()) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "align/vocab_union.h"
 #include "fusion/emitter.h"
 #include "fusion/scoring.h"
 #include "fusion/session.h"
@@ -24,6 +25,7 @@ struct MethodContext {
   const ScoringRule* rule;
   const std::vector<double>* weights;
   Emitter* emitter;
+  const VocabUnion* vocab = nullptr;  // the models' vocabulary union (unite, gac only)
 };
 
 class FusionMethod {
@@ -36,6 +38,11 @@ class FusionMethod {
 std::unique_ptr<FusionMethod> MakeSingleMethod();
 std::unique_ptr<FusionMethod> MakeCoolMethod(bool common_boundaries);
 std::unique_ptr<FusionMethod> MakeRerankMethod(bool include_cool);
+// The peer methods, one file each in methods/.
+std::unique_ptr<FusionMethod> MakeUniteMethod();
+std::unique_ptr<FusionMethod> MakeGacMethod();
+std::unique_ptr<FusionMethod> MakeAdaFuseMethod();
+std::unique_ptr<FusionMethod> MakeSafeMethod();
 
 // Shared by the methods: dedupes drafts into candidates (ordered by first writer),
 // scores them and picks the lowest score; fills `seg`. Returns the winning index.

@@ -75,6 +75,9 @@ class Session {
   // Model v's committed tokens (= its KV sequence 0 between steps).
   const std::vector<Token>& tokens(int v) const { return m_[v].view.tokens; }
   const Tokenizer& tokenizer(int v) const { return *m_[v].view.lm; }
+  const LlamaModel& model(int v) const { return *m_[v].view.lm; }
+  // Model v's logits for the token after its committed text.
+  const std::vector<float>& last_logits(int v) const { return m_[v].view.last_logits; }
   // New tokens so far, counted with the first active model's tokenizer.
   int NewTokens() const;
   int NumPromptTokens() const;
@@ -92,6 +95,35 @@ class Session {
   // in the same batch (see PreScore).
   Status MakeDraft(int u, int max_tokens, const std::function<bool(Draft&)>& done, Draft* d,
                    const NewsSource* news = nullptr);
+
+  // MakeDraft with model u's first token forced to `first` (a branch that starts with
+  // another token than the model would pick): drops u's draft in progress, its KV cells
+  // and what its last draft carried over. Without a grammar only.
+  Status MakeDraftFrom(int u, Token first, int max_tokens, const std::function<bool(Draft&)>& done,
+                       Draft* d);
+
+  // Model v's reading of `more` after its committed text, for a method that has another
+  // model's text checked (SAFE's verification): v's tokens of text + more, re-encoded from
+  // its last anchor, decoded in one batch into a scoring sequence (dropped at the next
+  // Commit or DropDrafts). Touches only model v.
+  struct Verification {
+    bool ends_ok = false;  // token starts are exact (else no position can be trusted)
+    // v's tokens from the first that differs from its committed ones, where each starts
+    // relative to the end of the committed text (negative: it begins inside it, joining
+    // the committed text to `more`), and the logits that predict each; `before` has one
+    // more row: the logits after the last token.
+    std::vector<Token> tokens;
+    std::vector<long> starts;
+    std::vector<std::vector<float>> before;
+  };
+  // `tokens` (may be null): the draft's own tokens, spelling `more`, read as they are
+  // instead of re-encoding (for a model with the drafter's vocabulary).
+  Status Verify(int v, const std::string& more, const std::vector<Token>* tokens,
+                Verification* out);
+
+  // Drops the scoring sequences and what the scorers recorded, keeping the drafts (for a
+  // method that scores its candidates in several rounds).
+  void DropScoring();
 
   // The error for a request whose grammar no active model can follow: model v's draft
   // stopped with grammar_stuck (MakeDraft stops a draft there and leaves the choice to
@@ -118,6 +150,10 @@ class Session {
   // Whether `text` (then, with eog, the end) may follow the committed text under the
   // request's grammar; always true without one. A candidate that may not cannot win.
   bool GrammarAllows(const std::string& text, bool eog) const;
+  // Sets to -inf model v's logits of the tokens the request's grammar does not allow
+  // after the committed text (nothing without a grammar).
+  void GrammarMask(int v, float* logits) const { m_[v].constraint.Mask(logits); }
+  bool has_grammar() const { return !opts_.grammar.empty(); }
   // Drops drafts and scoring sequences without committing anything.
   void DropDrafts();
   // The generated text, for the Emitter, which cuts it at a stop string when generation
