@@ -3,6 +3,9 @@
 # parameters, random weights, real vocabularies: llama-spm, gpt-2, qwen2), writing the
 # latter to build/models/bench/ first if missing (~1 GB each, f16).
 #   scripts/bench.sh [extra bench flags, e.g. -n 32 --repeat 1]
+# The methods side by side (time per new token, R, decode calls and tokens decoded per new
+# token, and the fitted cost per call and per token that scripts/method_counts.mjs reads):
+#   scripts/bench.sh -n 32 --repeat 3 --no-growth --method cool,cool+r,unite,gac,adafuse,safe --json > bench.txt
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

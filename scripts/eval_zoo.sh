@@ -15,7 +15,13 @@
 # Then the same under auto and mean on a fresh arith3 split (another seed,
 # COOLFUSION_EVAL_SEED, default 4242), with two more off-domain models (aidreams260K and a
 # random-weight GPT-2-vocabulary model), and a sweep of the prompt-weight temperature.
-# Summary tables: build/eval/summary-*.md (scripts/zoo_table.mjs). About 30 minutes here
+# Methods side by side (issue 23): on abc, ab, ac, bc, b+s and b+w, on the arith3 test split,
+# facts3 and the fresh split, one eval each with every method (single, cool, cool+r and the
+# peer methods unite, gac, adafuse, safe; NAME-peers) and gac once more with --gate 0.5
+# (NAME-gacgate, beside the singles and the default): accuracy, paired differences to the
+# best single and to the default (cool, auto), tokens per second, share of positions fused.
+# Summary tables: build/eval/summary.md (scripts/zoo_table.mjs; COOLFUSION_EVAL_DIR moves
+# build/eval). About 30 minutes here
 # (two evals at a time). COOLFUSION_EVAL_LIMIT=N evaluates only the first N rows (a quick look).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,38 +32,49 @@ shared=${COOLFUSION_SHARED_MODELS:-../shared/data/models}
 seed=${COOLFUSION_EVAL_SEED:-4242}
 limit=()
 [ -n "${COOLFUSION_EVAL_LIMIT:-}" ] && limit=(--limit "$COOLFUSION_EVAL_LIMIT")
-mkdir -p "$out" build/eval
+evdir=${COOLFUSION_EVAL_DIR:-build/eval}
+mkdir -p "$out" "$evdir"
 A=models/arith3-a.gguf B=models/arith3-b.gguf C=models/arith3-c.gguf W=models/arith3-b-weak.gguf
 S=$shared/stories260K.gguf D=$shared/aidreams260K.gguf R=build/models/rand-gpt-2.gguf
 for m in $A $B $C $W $S $D $R; do [ -f "$m" ] || { echo "error: $m missing (scripts/setup.sh, scripts/make_zoo.sh)" >&2; exit 1; }; done
 
-ev() {  # NAME ARGS...: one eval (one thread per model); table in build/eval/NAME.txt,
-        # JSON with every prediction in build/eval/NAME.json, chart in OUT/NAME.svg
+ev() {  # NAME ARGS...: one eval (one thread per model); table in $evdir/NAME.txt,
+        # JSON with every prediction in $evdir/NAME.json, chart in OUT/NAME.svg
   local name=$1; shift
   local svg=(--svg "$out/$name.svg")
-  case $name in *-r|fresh-*|sweep-*) svg=() ;; esac  # charts for the main tables only
+  case $name in *-r|*-gacgate|fresh-*|sweep-*) svg=() ;; esac  # charts for the main tables only
   { echo "== $name: coolfusion eval $*"
-    "$bin/coolfusion" eval -t 1 -n 32 "${limit[@]}" --json "build/eval/$name.json" "${svg[@]}" "$@" \
-      2> "build/eval/$name.log"
-  } > "build/eval/$name.txt" || { cat "build/eval/$name.txt"; tail -n 5 "build/eval/$name.log" >&2; return 1; }
+    "$bin/coolfusion" eval -t 1 -n 32 "${limit[@]}" --json "$evdir/$name.json" "${svg[@]}" "$@" \
+      2> "$evdir/$name.log"
+  } > "$evdir/$name.txt" || { cat "$evdir/$name.txt"; tail -n 5 "$evdir/$name.log" >&2; return 1; }
 }
 models() { local a=(); for m in "$@"; do a+=(-m "$m"); done; echo "${a[@]}"; }
 declare -A set=([abc]="$A $B $C" [ab]="$A $B" [ac]="$A $C" [bc]="$B $C" [b+s]="$B $S" [abc+s]="$A $B $C $S"
                 [aa]="$A $A" [b+w]="$B $W")
 order=(abc ab ac bc b+s abc+s aa b+w)
 rules=auto,mean,geomean,sweetspan,median
+peer_order=(abc ab ac bc b+s b+w)
+all_methods=single,cool,cool+r,unite,gac,adafuse,safe
 
-"$bin/coolfusion-make-task" arith3 --seed "$seed" --n 600 > build/eval/arith3-seed$seed.jsonl
+"$bin/coolfusion-make-task" arith3 --seed "$seed" --n 600 > "$evdir/arith3-seed$seed.jsonl"
 jobs_list=()
 for s in "${order[@]}"; do
   # shellcheck disable=SC2046
   jobs_list+=("ev arith3-$s --data data/arith3/test.jsonl $(models ${set[$s]}) --method single,cool --score $rules")
   jobs_list+=("ev arith3-$s-r --data data/arith3/test.jsonl $(models ${set[$s]}) --method single,cool+r --score auto,mean")
   jobs_list+=("ev facts3-$s --data data/facts3/test.jsonl $(models ${set[$s]}) --method single,cool,cool+r --score $rules")
-  jobs_list+=("ev fresh-$s --data build/eval/arith3-seed$seed.jsonl $(models ${set[$s]}) --method single,cool,cool+r --score auto,mean")
+  jobs_list+=("ev fresh-$s --data $evdir/arith3-seed$seed.jsonl $(models ${set[$s]}) --method single,cool,cool+r --score auto,mean")
 done
-jobs_list+=("ev fresh-b+d --data build/eval/arith3-seed$seed.jsonl $(models $B $D) --method single,cool,cool+r --score auto,mean")
-jobs_list+=("ev fresh-abc+r --data build/eval/arith3-seed$seed.jsonl $(models $A $B $C $R) --method single,cool,cool+r --score auto,mean")
+for s in "${peer_order[@]}"; do
+  for d in arith3:data/arith3/test.jsonl facts3:data/facts3/test.jsonl fresh:$evdir/arith3-seed$seed.jsonl; do
+    # shellcheck disable=SC2046
+    jobs_list+=("ev ${d%%:*}-$s-peers --data ${d#*:} $(models ${set[$s]}) --method $all_methods")
+    # shellcheck disable=SC2046
+    jobs_list+=("ev ${d%%:*}-$s-gacgate --data ${d#*:} $(models ${set[$s]}) --method single,gac --gate 0.5")
+  done
+done
+jobs_list+=("ev fresh-b+d --data $evdir/arith3-seed$seed.jsonl $(models $B $D) --method single,cool,cool+r --score auto,mean")
+jobs_list+=("ev fresh-abc+r --data $evdir/arith3-seed$seed.jsonl $(models $A $B $C $R) --method single,cool,cool+r --score auto,mean")
 for t in 0.05 0.1 0.25 0.5 1 2; do
   jobs_list+=("ev sweep-facts3-abc-$t --data data/facts3/test.jsonl $(models $A $B $C) --method single,cool --score auto --prompt-temp $t")
   jobs_list+=("ev sweep-arith3-b+w-$t --data data/arith3/test.jsonl $(models $B $W) --method single,cool --score auto --prompt-temp $t")
@@ -69,6 +86,6 @@ for cmd in "${jobs_list[@]}"; do
   eval "$cmd" &
 done
 wait
-node scripts/zoo_table.mjs build/eval "${order[*]}" > build/eval/summary.md
-cat build/eval/summary.md
-echo "charts in $out/, tables in build/eval/*.txt, JSON (with every prediction) in build/eval/*.json"
+node scripts/zoo_table.mjs "$evdir" "${order[*]}" > "$evdir/summary.md"
+cat "$evdir/summary.md"
+echo "charts in $out/, tables in $evdir/*.txt, JSON (with every prediction) in $evdir/*.json"

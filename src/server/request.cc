@@ -339,10 +339,14 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     if (!c.is_object()) return Fail(err, "'coolfusion' must be an object", "coolfusion");
     if (c.contains("method")) {
       if (!c["method"].is_string() || !ParseMethod(c["method"].get<std::string>(), &o.method)) {
-        return Fail(
-            err, "'coolfusion.method' must be one of cool, cool-shortest, rerank, cool+r, single",
-            "coolfusion.method");
+        return Fail(err, "'coolfusion.method' must be one of " + MethodList(), "coolfusion.method");
       }
+    }
+    // gac's gate (the engine checks the same range; here it is a 400 naming the field).
+    if (c.contains("gate")) {
+      if (!c["gate"].is_number() || !(c["gate"].get<double>() > 0 && c["gate"].get<double>() <= 1))
+        return Fail(err, "'coolfusion.gate' must be a number in (0, 1]", "coolfusion.gate");
+      o.peer.gate = c["gate"].get<double>();
     }
     if (c.contains("score")) {
       if (!c["score"].is_string() ||

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -126,6 +127,117 @@ TEST(Cli, BadInputGivesOneLineErrorAndExitOne) {
                      "--rpc-timeout");
 }
 
+// Issue 23: the peer methods' flags. A name not in the engine's list, a gate outside
+// (0, 1] (the engine's check) or not a number, a --log-samples file that cannot be written:
+// one line, exit 1.
+TEST(Cli, PeerMethodFlagsGiveOneLineErrors) {
+  const std::string zoo = COOLFUSION_SOURCE_DIR "/data/arith3/test.jsonl";
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--method", "cool,magic"}),
+                     "unknown --method 'magic' (single, cool, cool-shortest, rerank, cool+r, "
+                     "unite, gac, adafuse, safe)");
+  ExpectOneLineError(Cli({"eval", "--data", zoo, "-m", kStories, "--method", "single,magic"}),
+                     "unknown --method 'magic'");
+  for (const char* gate : {"0", "1.5", "-0.5"})
+    ExpectOneLineError(Cli({"generate", "-m", kStories, "-m", kDreams, "-p", "hi", "--method",
+                            "gac", "--gate", gate}),
+                       "--gate must be in (0, 1]");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--gate", "half"}),
+                     "--gate expects a number, got 'half'");
+  ExpectOneLineError(Cli({"eval", "--data", zoo, "-m", kStories, "--log-samples",
+                          OwnTempDir() + "/no/such/dir/samples.jsonl"}),
+                     "--log-samples: cannot write");
+}
+
+// Issue 23: every run of `eval` is compared with the default (added when the list does not
+// name it), carries its tokens per second and summed counters, lm-evaluation-harness's
+// names, and --log-samples writes one line per row and run.
+TEST(Cli, EvalComparesWithTheDefaultAndLogsSamples) {
+  const std::string zoo = COOLFUSION_SOURCE_DIR "/data/arith3/test.jsonl";
+  const std::string out = OwnTempDir() + "/eval.json", log = OwnTempDir() + "/samples.jsonl";
+  Ran r =
+      Cli({"eval", "--data", zoo, "-m", testing::Zoo("a"), "-m", testing::Zoo("b"), "-t", "1", "-n",
+           "32", "--limit", "3", "--method", "single,cool+r", "--json", out, "--log-samples", log});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("vs default (95% CI)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cool (default)"), std::string::npos) << r.out;
+  const auto doc = nlohmann::json::parse(Slurp(out));
+  EXPECT_EQ(doc.at("default"), "cool (default)");
+  const auto& results = doc.at("results");
+  ASSERT_EQ(results.size(), 4u) << results.dump();  // 2 singles, the default, cool+r
+  EXPECT_EQ(results[2].at("label"), "cool (default)");
+  EXPECT_EQ(results[2].at("added_as_reference"), true);
+  EXPECT_FALSE(results[2].contains("vs_default"));
+  for (const auto& row : results) {
+    if (row.at("label") != "cool (default)") {
+      const auto& vd = row.at("vs_default");
+      EXPECT_EQ(vd.at("label"), "cool (default)");
+      EXPECT_EQ(vd.at("ci95").size(), 2u);
+      EXPECT_NEAR(vd.at("diff").get<double>(),
+                  row.at("accuracy").get<double>() - results[2].at("accuracy").get<double>(), 1e-9);
+    }
+    const auto& c = row.at("counters");
+    EXPECT_GT(c.at("new_tokens").get<int>(), 0) << row.dump();
+    EXPECT_GE(c.at("decode_calls").get<int>(), c.at("new_tokens").get<int>()) << row.dump();
+    EXPECT_GE(c.at("tokens_decoded").get<int>(), c.at("decode_calls").get<int>()) << row.dump();
+    EXPECT_TRUE(c.contains("positions") && c.contains("fused_positions"));
+    EXPECT_NEAR(row.at("tokens_per_s").get<double>(),
+                c.at("new_tokens").get<double>() / row.at("seconds").get<double>(), 1e-6);
+    // The zoo writes "#### N": both harness filters read what eval reads.
+    const double p = row.at("accuracy");
+    EXPECT_EQ(row.at("exact_match,strict-match").get<double>(), p) << row.dump();
+    EXPECT_EQ(row.at("exact_match,flexible-extract").get<double>(), p) << row.dump();
+    EXPECT_NEAR(row.at("exact_match_stderr,strict-match").get<double>(), std::sqrt(p * (1 - p) / 2),
+                1e-12);
+  }
+  std::ifstream f(log);
+  int lines = 0;
+  for (std::string line; std::getline(f, line); ++lines) {
+    const auto j = nlohmann::json::parse(line);
+    for (const char* k : {"doc_id", "run", "prompt", "output", "target", "correct"})
+      EXPECT_TRUE(j.contains(k)) << k << " in " << line;
+    EXPECT_EQ(j.at("filtered_resps").at("strict-match"), j.at("predicted")) << line;
+    EXPECT_EQ(j.contains("model_weights"), j.at("method") != "single") << line;
+  }
+  EXPECT_EQ(lines, 12);  // 3 rows x 4 runs
+  // Cut before "####" (-n 12 of a character-level model): strict-match finds nothing,
+  // flexible-extract still reads the last number.
+  Ran cut = Cli({"eval", "--data", zoo, "-m", testing::Zoo("a"), "-t", "1", "-n", "12", "--limit",
+                 "3", "--method", "single", "--json", out, "--log-samples", log});
+  ASSERT_EQ(cut.code, 0) << cut.err;
+  const auto row = nlohmann::json::parse(Slurp(out)).at("results").at(0);
+  EXPECT_EQ(row.at("exact_match,strict-match"), 0.0) << row.dump();
+  EXPECT_EQ(row.at("exact_match,flexible-extract"), row.at("accuracy")) << row.dump();
+  EXPECT_GT(row.at("accuracy").get<double>(), 0) << row.dump();
+  std::ifstream g(log);
+  std::string first;
+  ASSERT_TRUE(std::getline(g, first));
+  EXPECT_EQ(nlohmann::json::parse(first).at("filtered_resps").at("strict-match"), "[invalid]");
+}
+
+// Issue 23: `bench --method` measures each method beside the singles, and the cost model.
+TEST(Cli, BenchMeasuresEveryMethodOfTheList) {
+  const std::string a = testing::Tiny("llama-spm"), b = testing::Tiny("gpt-2");
+  Ran r = Cli({"bench", "-m", a, "-m", b, "-n", "4", "--repeat", "1", "--no-growth", "--method",
+               "cool,cool+r", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("(5) methods side by side"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ms per decode call"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.find("\n{") + 1));
+  const auto& set = j.at("bench").at(0);
+  ASSERT_EQ(set.at("methods").size(), 2u) << set.dump();
+  for (const auto& m : set.at("methods")) {
+    EXPECT_GT(m.at("R").get<double>(), 0) << m.dump();
+    EXPECT_GT(m.at("ms_per_new_token").get<double>(), 0) << m.dump();
+    EXPECT_GE(m.at("decode_calls_per_new_token").get<double>(), 1) << m.dump();
+    EXPECT_GE(m.at("tokens_decoded_per_new_token").get<double>(),
+              m.at("decode_calls_per_new_token").get<double>())
+        << m.dump();
+  }
+  EXPECT_EQ(set.at("methods")[1].at("method"), "cool+r");
+  ASSERT_EQ(set.at("singles").size(), 2u) << set.dump();
+  EXPECT_TRUE(set.at("cost_model").at("ms_per_decode_call").is_number()) << set.dump();
+}
+
 // The default: each model's fit to the prompt is reported and decides who takes part.
 TEST(Cli, JsonAndTraceReportPromptWeights) {
   const std::string a = testing::Zoo("a"), c = testing::Zoo("c");
@@ -199,6 +311,9 @@ TEST(Cli, HelpTellsEveryCommandAndFlag) {
                         "--prompt-temp",
                         "--sit-out",
                         "--word-end",
+                        "--gate",
+                        "--log-samples",
+                        "unite, gac, adafuse, safe",
                         "auto (default)"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
   }

@@ -60,6 +60,29 @@ TEST(OpenAi, PromptWeightFieldsAreHonouredOrRefused) {
   EXPECT_EQ(Reject(pre + R"({"score": "best"}})").param, "coolfusion.score");
 }
 
+// Issue 23: the peer methods by name, gac's gate in (0, 1], and an unknown method's 400
+// listing every method.
+TEST(OpenAi, PeerMethodFieldsAreHonouredOrRefused) {
+  const std::string pre = R"({"messages": [{"role": "user", "content": "x"}], "coolfusion": )";
+  EXPECT_EQ(Parse(pre + R"({"method": "unite"}})").request.options.method, Method::kUnite);
+  EXPECT_EQ(Parse(pre + R"({"method": "safe"}})").request.options.method, Method::kSafe);
+  const ApiRequest g = Parse(pre + R"({"method": "gac", "gate": 0.5}})");
+  EXPECT_EQ(g.request.options.method, Method::kGac);
+  EXPECT_DOUBLE_EQ(g.request.options.peer.gate, 0.5);
+  EXPECT_DOUBLE_EQ(Parse(pre + R"({"gate": 1}})").request.options.peer.gate, 1.0);
+  EXPECT_DOUBLE_EQ(Parse(pre + "{}}").request.options.peer.gate, 1.0);  // the default
+  for (const char* bad : {"0", "1.5", "-0.2", "\"half\"", "null", "[0.5]", "true"}) {
+    const ApiError e = Reject(pre + R"({"method": "gac", "gate": )" + bad + "}}");
+    EXPECT_EQ(e.status, 400) << bad;
+    EXPECT_EQ(e.param, "coolfusion.gate") << bad;
+    EXPECT_NE(e.message.find("(0, 1]"), std::string::npos) << e.message;
+  }
+  const ApiError m = Reject(pre + R"({"method": "magic"}})");
+  EXPECT_EQ(m.param, "coolfusion.method");
+  EXPECT_NE(m.message.find(MethodList()), std::string::npos) << m.message;
+  EXPECT_NE(m.message.find("adafuse"), std::string::npos) << m.message;
+}
+
 TEST(OpenAi, ASourceModelIdMeansThatModelAlone) {
   EXPECT_EQ(Parse(R"({"model": "b", "messages": [{"role": "user", "content": "x"}]})")
                 .request.options.only_model,

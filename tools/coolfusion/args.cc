@@ -158,8 +158,12 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseList(
           a, v, [](const std::string& n, Method* m) { return ParseMethod(n, m); },
-          "cool, cool-shortest, rerank, cool+r, single", &out->methods));
+          MethodList().c_str(), &out->methods));
       out->gen.method = out->methods.front();
+    } else if (a == "--gate") {
+      // Any number here; the engine checks the range (0, 1] with the other options.
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseFloat(a, v, -1e300, 1e300, &out->gen.peer.gate));
     } else if (a == "--score") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseList(
@@ -317,6 +321,8 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 100000000, &out->limit));
     } else if (a == "--svg") {
       CF_RETURN_IF_ERROR(value(&out->svg_out));
+    } else if (a == "--log-samples") {
+      CF_RETURN_IF_ERROR(value(&out->log_samples));
     } else if (a == "--trace") {
       out->trace = true;
     } else if (a == "--verbose" || a == "-v") {

@@ -37,7 +37,7 @@ struct CommonArgs {
   int queue_timeout = 120;               // --queue-timeout (seconds)
   std::string api_key;                   // --api-key
   // eval
-  std::vector<Method> methods;    // --method a,b,c (eval takes a list)
+  std::vector<Method> methods;    // --method a,b,c (eval and bench take a list)
   std::string data;               // --data FILE
   std::string task = "gsm8k";     // --task NAME
   std::string train;              // --train FILE (few-shot demonstrations)
@@ -45,6 +45,7 @@ struct CommonArgs {
   int limit = 0;                  // --limit N (0: all rows)
   std::string json_out;           // eval: --json OUT
   std::string svg_out;            // --svg OUT
+  std::string log_samples;        // --log-samples FILE: one JSON line per row and run
   std::vector<ScoreRule> scores;  // --score a,b (eval compares the rules; others take one)
 };
 

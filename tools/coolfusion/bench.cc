@@ -2,8 +2,11 @@
 // models: (1) the share of fused wall time spent outside llama_decode; (2) decode calls
 // and tokens per committed segment per model; (3) R = fused time / sum over models of
 // single-model greedy time for the same number of new tokens (each model's own count of
-// the fused text's tokens).
+// the fused text's tokens). With --method, (5): each named method on the same models and
+// prompt, its time and decode work per new token beside the singles', and the cost model
+// (ms per decode call and per token decoded) fitted to every run measured there.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -38,6 +41,162 @@ constexpr const char* kCostPrompt =
     "like to live there, alone with the wind, and he told them it had never felt lonely, because "
     "the sea "
     "was always talking. One winter a ship lost its way in the fog, and the keeper,";
+
+// A least-squares fit of ms = per_call x calls + per_token x tokens (no intercept) over
+// measured runs: the cost model that turns decode counts measured elsewhere into time.
+struct CostFit {
+  std::vector<double> calls, tokens, ms;
+  void Add(double c, double t, double m) {
+    calls.push_back(c);
+    tokens.push_back(t);
+    ms.push_back(m);
+  }
+  // False when the points cannot separate the two costs (too few, or collinear).
+  bool Solve(double* per_call, double* per_token, double* rms_rel) const {
+    double cc = 0, ct = 0, tt = 0, cm = 0, tm = 0;
+    for (size_t i = 0; i < ms.size(); ++i) {
+      cc += calls[i] * calls[i], ct += calls[i] * tokens[i], tt += tokens[i] * tokens[i];
+      cm += calls[i] * ms[i], tm += tokens[i] * ms[i];
+    }
+    const double det = cc * tt - ct * ct;
+    if (ms.size() < 2 || !(std::fabs(det) > 1e-9 * cc * tt)) return false;
+    *per_call = (cm * tt - tm * ct) / det;
+    *per_token = (tm * cc - cm * ct) / det;
+    double sq = 0;
+    for (size_t i = 0; i < ms.size(); ++i) {
+      const double r = (ms[i] - *per_call * calls[i] - *per_token * tokens[i]) / ms[i];
+      sq += r * r;
+    }
+    *rms_rel = std::sqrt(sq / (double)ms.size());
+    return true;
+  }
+};
+
+// (5): each of a.methods (single aside: the singles are measured for each) on the same
+// prompt, sequential, prompt weights off (every model takes part), a.repeat runs after a
+// warm-up; each single greedy run writes its own count of that method's text.
+Status MethodTable(Ensemble* fused, const std::vector<std::unique_ptr<Ensemble>>& singles,
+                   const std::string& prompt, const CommonArgs& a, nlohmann::json* out) {
+  using nlohmann::json;
+  const size_t k = singles.size();
+  std::vector<Method> methods;
+  for (Method m : a.methods)
+    if (m != Method::kSingle && std::find(methods.begin(), methods.end(), m) == methods.end())
+      methods.push_back(m);
+  CostFit fit;
+  // The singles' own costs, pooled over every method's runs: per model.
+  std::vector<double> s_ms(k), s_new(k), s_calls(k), s_tokens(k);
+  std::printf(
+      "   (5) methods side by side: sequential, prompt weights off, median of %d; R = fused / "
+      "sum of singles\n"
+      "       (each single writes its own count of that method's text)\n"
+      "       %-14s %8s %11s %6s %14s %23s %7s\n",
+      a.repeat, "method", "new tok", "ms/new tok", "R", "calls/new tok", "tokens decoded/new tok",
+      "fused%");
+  json rows = json::array();
+  for (Method m : methods) {
+    std::vector<double> t_fused, t_singles;
+    double new_tokens = 0, calls = 0, tokens = 0, positions = 0, fused_positions = 0;
+    Status failed;
+    for (int rep = 0; rep <= a.repeat && failed.ok(); ++rep) {
+      Request req;
+      req.prompt = prompt;
+      req.options = a.gen;
+      req.options.method = m;
+      req.options.scoring.prompt_weights = Switch::kOff;
+      req.options.parallel_models = false;
+      GenerationResult r;
+      if (!(failed = fused->Generate(req, nullptr, &r)).ok()) break;
+      double sum_single = 0;
+      std::vector<GenerationResult> srs(k);
+      for (size_t u = 0; u < k; ++u) {
+        std::vector<int32_t> ids;
+        CF_RETURN_IF_ERROR(fused->Tokenize(u, r.text, &ids));
+        Request sreq;
+        sreq.prompt = prompt;
+        sreq.options = a.gen;
+        sreq.options.method = Method::kSingle;
+        sreq.options.scoring.prompt_weights = Switch::kOff;
+        sreq.options.max_new_tokens = std::max<int>(1, (int)ids.size());
+        CF_RETURN_IF_ERROR(singles[u]->Generate(sreq, nullptr, &srs[u]));
+        sum_single += srs[u].timings.total_ms;
+      }
+      if (rep == 0) continue;
+      t_fused.push_back(r.timings.total_ms);
+      t_singles.push_back(sum_single);
+      new_tokens += r.n_new_tokens;
+      calls += (double)r.counters.decode_calls;
+      tokens += (double)r.counters.tokens_decoded;
+      positions += (double)r.counters.positions;
+      fused_positions += (double)r.counters.fused_positions;
+      fit.Add((double)r.counters.decode_calls, (double)r.counters.tokens_decoded,
+              r.timings.total_ms);
+      for (size_t u = 0; u < k; ++u) {
+        const GenerationResult& sr = srs[u];
+        fit.Add((double)sr.counters.decode_calls, (double)sr.counters.tokens_decoded,
+                sr.timings.total_ms);
+        s_ms[u] += sr.timings.total_ms;
+        s_new[u] += sr.n_new_tokens;
+        s_calls[u] += (double)sr.counters.decode_calls;
+        s_tokens[u] += (double)sr.counters.tokens_decoded;
+      }
+    }
+    if (!failed.ok()) {
+      std::printf("       %-14s failed: %s\n", MethodName(m), failed.message().c_str());
+      rows.push_back({{"method", MethodName(m)}, {"error", failed.message()}});
+      continue;
+    }
+    const double reps = a.repeat, nt = std::max(new_tokens, 1.0);
+    const double fused_ms = Median(t_fused), sum_ms = Median(t_singles);
+    char share[16] = "-";
+    if (positions > 0)
+      std::snprintf(share, sizeof share, "%.1f", 100 * fused_positions / positions);
+    std::printf("       %-14s %8.1f %11.2f %6.2f %14.2f %23.2f %7s\n", MethodName(m),
+                new_tokens / reps, fused_ms / (nt / reps), fused_ms / sum_ms, calls / nt,
+                tokens / nt, share);
+    rows.push_back({{"method", MethodName(m)},
+                    {"new_tokens", new_tokens / reps},
+                    {"fused_ms", fused_ms},
+                    {"sum_single_ms", sum_ms},
+                    {"ms_per_new_token", fused_ms / (nt / reps)},
+                    {"R", fused_ms / sum_ms},
+                    {"decode_calls_per_new_token", calls / nt},
+                    {"tokens_decoded_per_new_token", tokens / nt},
+                    {"positions", positions / reps},
+                    {"fused_positions", fused_positions / reps},
+                    {"fused_share", positions > 0 ? json(fused_positions / positions) : json()}});
+  }
+  json single_rows = json::array();
+  for (size_t u = 0; u < k; ++u) {
+    if (s_new[u] <= 0) continue;
+    const std::string name = "single m" + std::to_string(u);
+    std::printf("       %-14s %8s %11.2f %6s %14.2f %23.2f %7s\n", name.c_str(), "-",
+                s_ms[u] / s_new[u], "-", s_calls[u] / s_new[u], s_tokens[u] / s_new[u], "-");
+    single_rows.push_back({{"model", u},
+                           {"ms_per_new_token", s_ms[u] / s_new[u]},
+                           {"decode_calls_per_new_token", s_calls[u] / s_new[u]},
+                           {"tokens_decoded_per_new_token", s_tokens[u] / s_new[u]}});
+  }
+  double per_call = 0, per_token = 0, rms = 0;
+  json cost = nullptr;
+  if (fit.Solve(&per_call, &per_token, &rms)) {
+    std::printf(
+        "       cost model (least squares over %zu runs, fused and single): %.3f ms per decode "
+        "call + %.4f ms per token decoded (RMS residual %.1f%%)\n",
+        fit.ms.size(), per_call, per_token, 100 * rms);
+    cost = {{"ms_per_decode_call", per_call},
+            {"ms_per_token_decoded", per_token},
+            {"runs", fit.ms.size()},
+            {"rms_relative_residual", rms}};
+  } else {
+    std::printf(
+        "       cost model: the runs cannot separate the cost per call from the cost "
+        "per token\n");
+  }
+  std::fflush(stdout);
+  *out = {{"methods", rows}, {"singles", single_rows}, {"cost_model", cost}};
+  return Status::Ok();
+}
 
 Status BenchSet(const std::string& label, const std::vector<ModelOptions>& models,
                 const CommonArgs& a, nlohmann::json* out) {
@@ -181,6 +340,9 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
       "= +%.1f%% (%.2f ms of it log-softmax rows); goal < 10%%\n",
       std::string(kCostPrompt).size(), p_on, p_off, 100 * fit_share, Median(fit_ms));
   std::fflush(stdout);
+  nlohmann::json methods;
+  if (!a.methods.empty())
+    CF_RETURN_IF_ERROR(MethodTable(fused.get(), singles, prompt, a, &methods));
   *out = {{"label", label},
           {"prompt_ms_with_weights", p_on},
           {"prompt_ms_without_weights", p_off},
@@ -197,6 +359,11 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
           {"new_tokens", new_tokens / reps},
           {"per_model", per_model}};
   for (const auto& m : models) (*out)["models"].push_back(m.path);
+  if (!methods.is_null()) {
+    (*out)["methods"] = methods["methods"];
+    (*out)["singles"] = methods["singles"];
+    (*out)["cost_model"] = methods["cost_model"];
+  }
   return Status::Ok();
 }
 

@@ -2,6 +2,7 @@
 // with 95% confidence intervals, a JSON report and an SVG chart.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "commands.h"
 #include "eval/dataset.h"
 #include "eval/paired.h"
+#include "harness.h"
 #include "output.h"
 
 namespace coolfusion::cli {
@@ -26,11 +28,20 @@ struct Run {
   int only_model;  // >= 0: that model alone
   std::vector<std::string> models;
   std::string label;
+  bool added_as_reference = false;  // the default, run because the list did not name it
   size_t n = 0, correct = 0, errors = 0;
   double seconds = 0;
-  std::vector<uint8_t> right;  // per row
-  size_t sat_out = 0;          // model-requests that sat out
+  std::vector<uint8_t> right;                       // per row
+  size_t sat_out = 0;                               // model-requests that sat out
+  size_t strict_correct = 0, flexible_correct = 0;  // the harness's filters (harness.h)
+  // Summed over rows (GenerationResult::n_new_tokens and Counters).
+  int64_t new_tokens = 0, decode_calls = 0, tokens_decoded = 0, positions = 0, fused_positions = 0;
 };
+
+// The default that every run is compared with: Cool under `auto` (engine.h's defaults).
+bool IsDefault(const Run& r) {
+  return r.only_model < 0 && r.method == Method::kCool && r.score == ScoreRule::kAuto;
+}
 
 std::string Basename(const std::string& p) {
   const size_t s = p.find_last_of('/');
@@ -159,6 +170,13 @@ int CmdEval(const CommonArgs& args) {
   if (a.data.empty()) return Fail(Status::InvalidArgument("no dataset given (use --data FILE)"));
   if (a.few_shot > 0 && a.train.empty())
     return Fail(Status::InvalidArgument("--few-shot needs --train FILE to take the examples from"));
+  // --log-samples: opened before anything is read or run, so that a bad path costs nothing.
+  std::ofstream samples;
+  if (!a.log_samples.empty()) {
+    samples.open(a.log_samples, std::ios::binary | std::ios::trunc);
+    if (!samples) return Fail(Status::NotFound("--log-samples: cannot write " + a.log_samples));
+  }
+
   eval::Task task;
   Status st = eval::FindTask(a.task, &task);
   if (!st.ok()) return Fail(st);
@@ -204,6 +222,29 @@ int CmdEval(const CommonArgs& args) {
       runs.push_back({m, r, -1, paths, label});
     }
   }
+  // Every run is compared with the default on the same rows: when the list does not name
+  // it (cool under auto), it runs too, before the first fused run.
+  const bool any_fused =
+      std::any_of(runs.begin(), runs.end(), [](const Run& r) { return r.only_model < 0; });
+  if (any_fused && std::none_of(runs.begin(), runs.end(), IsDefault)) {
+    const auto first_fused =
+        std::find_if(runs.begin(), runs.end(), [](const Run& r) { return r.only_model < 0; });
+    Run d{Method::kCool, ScoreRule::kAuto, -1, paths, "cool (default)"};
+    d.added_as_reference = true;
+    runs.insert(first_fused, d);
+  }
+
+  // Options every row would refuse (a --gate out of range, a method that cannot honour a
+  // grammar) are one error before anything runs, not a table of failed rows.
+  for (const Run& run : runs) {
+    Request req;
+    req.prompt = "Question: 1\nAnswer:";
+    req.options = a.gen;
+    req.options.method = run.only_model >= 0 ? Method::kSingle : run.method;
+    req.options.only_model = run.only_model;
+    req.options.scoring.rule = run.score;
+    if (!(st = ens->Validate(req)).ok()) return Fail(st);
+  }
 
   json predictions = json::array();
   Progress progress(runs.size() * data.examples.size());
@@ -229,11 +270,13 @@ int CmdEval(const CommonArgs& args) {
                 {"method", MethodName(run.method)},
                 {"models", run.models},
                 {"gold", ex.gold}};
+      json weights;
       if (run.only_model < 0) {
         p["score"] = ScoreRuleName(run.score);
-        if (gs.ok()) p["model_weights"] = ModelReportsJson(res.models);
+        if (gs.ok()) p["model_weights"] = weights = ModelReportsJson(res.models);
         run.sat_out += (size_t)res.counters.sat_out;
       }
+      HarnessAnswers h;
       if (!gs.ok()) {
         ++run.errors;
         if (first_error.empty()) first_error = ex.where + ": " + gs.message();
@@ -241,45 +284,107 @@ int CmdEval(const CommonArgs& args) {
       } else {
         predicted = eval::ExtractAnswer(task.kind, res.text);
         correct = eval::AnswerMatches(task.kind, predicted, ex.gold);
+        h = HarnessExtract(task.kind, res.text, ex.gold);
         p["output"] = SafeUtf8(res.text);
+        run.new_tokens += res.n_new_tokens;
+        run.decode_calls += res.counters.decode_calls;
+        run.tokens_decoded += res.counters.tokens_decoded;
+        run.positions += res.counters.positions;
+        run.fused_positions += res.counters.fused_positions;
       }
       p["predicted"] = SafeUtf8(predicted);
       p["correct"] = correct;
+      if (samples.is_open()) {
+        json line = {
+            {"doc_id", i},
+            {"where", ex.where},
+            {"run", run.label},
+            {"method", MethodName(run.only_model >= 0 ? Method::kSingle : run.method)},
+            {"models", run.models},
+            {"prompt", SafeUtf8(req.prompt)},
+            {"output", p.value("output", "")},
+            {"target", ex.gold},
+            {"predicted", p["predicted"]},
+            {"correct", correct},
+            {"filtered_resps",
+             {{"strict-match", SafeUtf8(h.strict)}, {"flexible-extract", SafeUtf8(h.flexible)}}},
+            {"exact_match",
+             {{"strict-match", h.strict_correct ? 1 : 0},
+              {"flexible-extract", h.flexible_correct ? 1 : 0}}},
+            {"n_new_tokens", gs.ok() ? res.n_new_tokens : 0}};
+        if (run.only_model < 0) {
+          line["score"] = ScoreRuleName(run.score);
+          line["model_weights"] = weights.is_null() ? json::array() : weights;
+        }
+        if (!gs.ok()) line["error"] = p["error"];
+        samples << line.dump() << '\n';
+      }
       predictions.push_back(std::move(p));
       ++run.n;
       run.correct += correct;
+      run.strict_correct += h.strict_correct;
+      run.flexible_correct += h.flexible_correct;
       run.right.push_back(correct);
       progress.Update(++done, run.label);
     }
     run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
+  if (samples.is_open()) {
+    samples.close();
+    if (!samples) return Fail(Status::Internal("--log-samples: failed writing " + a.log_samples));
+  }
 
   // The best single model on these rows (first on ties): each fused run's paired baseline.
-  int best_single = -1;
+  int best_single = -1, reference = -1;
   for (size_t i = 0; i < runs.size(); ++i) {
     if (runs[i].only_model >= 0 &&
         (best_single < 0 || runs[i].correct > runs[(size_t)best_single].correct))
       best_single = (int)i;
+    if (reference < 0 && IsDefault(runs[i])) reference = (int)i;
   }
-  std::printf("\n%-44s %6s %9s  %-15s %-24s %8s\n", "run", "n", "accuracy", "95% CI",
-              best_single >= 0 ? "vs best single (95% CI)" : "", "s/row");
+  std::printf("\n%-44s %6s %9s  %-15s %-24s %-24s %8s %6s %8s\n", "run", "n", "accuracy", "95% CI",
+              best_single >= 0 ? "vs best single (95% CI)" : "",
+              reference >= 0 ? "vs default (95% CI)" : "", "tok/s", "fused%", "s/row");
   json results = json::array();
-  for (const Run& r : runs) {
+  for (size_t ri = 0; ri < runs.size(); ++ri) {
+    const Run& r = runs[ri];
     double lo, hi;
     eval::Wilson95(r.correct, r.n, &lo, &hi);
     const double acc = r.n ? (double)r.correct / (double)r.n : 0;
+    const double tok_s = r.seconds > 0 ? (double)r.new_tokens / r.seconds : 0;
     char ci[32];
     std::snprintf(ci, sizeof ci, "[%.1f, %.1f]", 100 * lo, 100 * hi);
-    char vs[64] = "";
-    json row = {{"method", MethodName(r.method)},
-                {"label", r.label},
-                {"models", r.models},
-                {"n", r.n},
-                {"correct", r.correct},
-                {"accuracy", acc},
-                {"ci95", {lo, hi}},
-                {"errors", r.errors},
-                {"seconds", r.seconds}};
+    char vs[64] = "", vd[64] = "", fused[16] = "";
+    json row = {
+        {"method", MethodName(r.method)},
+        {"label", r.label},
+        {"models", r.models},
+        {"n", r.n},
+        {"correct", r.correct},
+        {"accuracy", acc},
+        {"ci95", {lo, hi}},
+        {"errors", r.errors},
+        {"seconds", r.seconds},
+        {"tokens_per_s", tok_s},
+        {"counters",
+         {{"decode_calls", r.decode_calls},
+          {"tokens_decoded", r.tokens_decoded},
+          {"new_tokens", r.new_tokens},
+          {"positions", r.positions},
+          {"fused_positions", r.fused_positions}}},
+        {"fused_share",
+         r.positions > 0 ? json((double)r.fused_positions / (double)r.positions) : json(nullptr)}};
+    if (r.positions > 0)
+      std::snprintf(fused, sizeof fused, "%.1f",
+                    100.0 * (double)r.fused_positions / (double)r.positions);
+    // lm-evaluation-harness's names (harness.h says which regexes).
+    const double n = (double)r.n;
+    row["exact_match,strict-match"] = r.n ? (double)r.strict_correct / n : 0.0;
+    row["exact_match_stderr,strict-match"] =
+        r.n >= 2 ? json(HarnessStderr(r.strict_correct, r.n)) : json(nullptr);
+    row["exact_match,flexible-extract"] = r.n ? (double)r.flexible_correct / n : 0.0;
+    row["exact_match_stderr,flexible-extract"] =
+        r.n >= 2 ? json(HarnessStderr(r.flexible_correct, r.n)) : json(nullptr);
     if (r.only_model < 0) {
       row["score"] = ScoreRuleName(r.score);
       row["sat_out"] = r.sat_out;
@@ -294,8 +399,22 @@ int CmdEval(const CommonArgs& args) {
                                  {"single_only", d.b_only}};
       }
     }
-    std::printf("%-44s %6zu %8.1f%%  %-15s %-24s %8.3f%s\n", r.label.c_str(), r.n, 100 * acc, ci,
-                vs, r.n ? r.seconds / (double)r.n : 0.0,
+    if ((int)ri == reference) {
+      std::snprintf(vd, sizeof vd, "(the default)");
+      row["default"] = true;
+      if (r.added_as_reference) row["added_as_reference"] = true;
+    } else if (reference >= 0) {
+      const Run& b = runs[(size_t)reference];
+      const eval::PairedDiff d = eval::CompareRuns(r.right, b.right);
+      std::snprintf(vd, sizeof vd, "%+.1f [%+.1f, %+.1f]", 100 * d.diff, 100 * d.lo, 100 * d.hi);
+      row["vs_default"] = {{"label", b.label},
+                           {"diff", d.diff},
+                           {"ci95", {d.lo, d.hi}},
+                           {"run_only", d.a_only},
+                           {"default_only", d.b_only}};
+    }
+    std::printf("%-44s %6zu %8.1f%%  %-15s %-24s %-24s %8.1f %6s %8.3f%s\n", r.label.c_str(), r.n,
+                100 * acc, ci, vs, vd, tok_s, fused, r.n ? r.seconds / (double)r.n : 0.0,
                 r.errors ? ("  (" + std::to_string(r.errors) + " errors)").c_str() : "");
     results.push_back(std::move(row));
   }
@@ -321,6 +440,8 @@ int CmdEval(const CommonArgs& args) {
                 {"task", task.name},
                 {"few_shot", a.few_shot},
                 {"n_rows", data.examples.size()},
+                {"default", reference >= 0 ? json(runs[(size_t)reference].label) : json(nullptr)},
+                {"harness_filters", HarnessFiltersJson()},
                 {"results", results},
                 {"pairwise", pairwise},
                 {"predictions", predictions}};

@@ -49,7 +49,12 @@ generation options:
   -n, --n-predict N         new tokens, counted with the first model that takes part
                             (model 0 unless it sat out; default 128); generation stops
                             after the segment that reaches N
-  --method NAME             cool (default), cool-shortest, rerank, cool+r, single
+  --method NAME             the fusion method (default cool), one of:
+                            {METHODS}
+                            (unite, gac, adafuse, safe: other papers' methods, for
+                            comparison on the same models)
+  --gate P                  gac: fuse only where the leading model's top probability
+                            is below P (0 < P <= 1; default 1: every token)
   --score RULE              auto (default): prompt weights, then the weighted median
                             of PPL when 3+ models take part, the weighted geometric
                             mean when 2; mean: the paper's rule exactly (arithmetic
@@ -119,6 +124,8 @@ serve options:
                             429 (default 64)
   --max-tokens N            largest max_tokens a request may ask for (default 2048)
   --api-key KEY             require "Authorization: Bearer KEY" on /v1/*
+  a request picks its method with "coolfusion": {"method": NAME, "gate": P}, NAME one of
+    {METHODS} (default cool), P as --gate
 
 eval options:
   --data FILE               the dataset (required)
@@ -126,15 +133,22 @@ eval options:
                             {"question","answer"}, answer after "####"), svamp,
                             multiarith, addsub, singleeq (numbers), aqua, commonsenseqa
                             (letter), strategyqa, coin_flip (yes/no), last_letters (word)
-  --method LIST             comma-separated: single (each model alone), cool,
-                            cool-shortest, rerank, cool+r (default: single,cool)
+  --method LIST             comma-separated, any of:
+                            {METHODS}
+                            (single: each model alone; default: single,cool). Every
+                            run is also compared with the default (cool under auto),
+                            which runs too when the list does not name it
   --score LIST              comma-separated scoring rules; each fused method runs
                             under each (default: auto). Each fused run is compared
                             with the best single model on the same rows (paired
                             difference, bootstrap 95% CI)
   --limit N                 the first N rows only
   --few-shot K --train FILE K worked examples from FILE before each question
-  --json OUT                {"results": [{method, models, n, accuracy, ci95}], "predictions"}
+  --json OUT                {"results": [{method, models, n, accuracy, ci95,
+                            vs_best_single, vs_default, tokens_per_s, counters,
+                            "exact_match,strict-match", ...}], "predictions"}
+  --log-samples FILE        one JSON line per row and run: prompt, output, the
+                            answer each harness filter reads, gold, correct, weights
   --svg OUT                 a bar chart of accuracy with 95% CIs
   Prompts are "Question: ...\nAnswer:"; generation stops at "\nQuestion:" or -n.
 
@@ -142,6 +156,10 @@ bench options:
   -m PATH (2 to 4 times)    tiny models to fuse (the first 3 in the speed rows, up to 4 in
                             the cost-growth table); --big PATH (2 or 3 times): bench-size models
   -n N, --repeat K          tokens per run and runs per measurement (default 128, 3)
+  --method LIST             also measure these methods side by side on the same models
+                            and prompt: time per new token, R, decode calls and tokens
+                            decoded per new token, beside the singles', and the fitted
+                            cost per decode call and per token (default: cool only)
   --no-growth               skip the cost-growth table (fused ms per new token against
                             prompt length 100/1000/4000 tokens, 2-4 models, English vs
                             CJK-only text, chat turn 1 vs 10; printed after the -m rows)
@@ -149,13 +167,22 @@ bench options:
 exit status: 0 on success, 1 on any error (one line on stderr, starting with "error:").
 )";
 
+// The usage text with the engine's list of methods in place of {METHODS}.
+std::string Usage() {
+  std::string u = kUsage;
+  const std::string key = "{METHODS}";
+  for (size_t p; (p = u.find(key)) != std::string::npos;)
+    u.replace(p, key.size(), coolfusion::MethodList());
+  return u;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace coolfusion::cli;
   if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help") ||
       !std::strcmp(argv[1], "help")) {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    std::fputs(Usage().c_str(), argc < 2 ? stderr : stdout);
     return argc < 2 ? 1 : 0;
   }
   if (!std::strcmp(argv[1], "--version")) {
@@ -167,7 +194,7 @@ int main(int argc, char** argv) {
   coolfusion::Status st = ParseArgs(argc, argv, 2, &args);
   if (!st.ok()) return Fail(st);
   if (args.help) {
-    std::fputs(kUsage, stdout);
+    std::fputs(Usage().c_str(), stdout);
     return 0;
   }
   if (args.verbose) setenv("COOLFUSION_VERBOSE", "1", 1);

@@ -105,7 +105,9 @@ nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const Gen
                    {"merged_segments", c.merged_segments},
                    {"unencodable", c.unencodable},
                    {"prescored_tokens", c.prescored_tokens},
-                   {"sat_out", c.sat_out}};
+                   {"sat_out", c.sat_out},
+                   {"positions", c.positions},
+                   {"fused_positions", c.fused_positions}};
   const Timings& t = r.timings;
   j["timings"] = {{"total_ms", t.total_ms},
                   {"prompt_ms", t.prompt_ms},
