@@ -480,6 +480,23 @@ Status Session::Verify(int v, const std::string& more, const std::vector<Token>*
   return Status::Ok();
 }
 
+Token Session::FirstToken(int v, const std::string& before, const std::string& s) {
+  ModelView& m = m_[v].view;
+  Reencoding enc;
+  if (!m.ends_ok || !m.Reencode(m.ReencodeStart(), before + s, -1, &enc).ok()) return -1;
+  const std::string full = m.text + before + s;
+  std::vector<size_t> tail;
+  if (!TokenEnds(*m.lm, enc.suffix, full, enc.anchor, &tail)) return -1;
+  const size_t at = m.text.size() + before.size();
+  for (size_t i = enc.anchor_tokens; i < enc.tokens.size(); ++i) {
+    const size_t start =
+        i == 0 ? 0 : (i - 1 < enc.anchor_tokens ? m.ends[i - 1] : tail[i - 1 - enc.anchor_tokens]);
+    if (start == at) return enc.tokens[i];
+    if (start > at) break;
+  }
+  return -1;
+}
+
 void Session::DropScoring() {
   const int n = (int)m_.size();
   for (Model& model : m_) {

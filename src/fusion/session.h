@@ -121,6 +121,12 @@ class Session {
   Status Verify(int v, const std::string& more, const std::vector<Token>* tokens,
                 Verification* out);
 
+  // Model v's first token of `s` as its tokenizer writes s after the committed text and
+  // `before` (both re-encoded from v's last anchor): the token that starts where s starts;
+  // -1 when none does (a token joins `before`'s end to s) or v cannot encode the text.
+  // UniTE's "first sub-token" of a string v has no token for.
+  Token FirstToken(int v, const std::string& before, const std::string& s);
+
   // Drops the scoring sequences and what the scorers recorded, keeping the drafts (for a
   // method that scores its candidates in several rounds).
   void DropScoring();

@@ -381,6 +381,26 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
       out->trace = c["trace"];
     }
   }
+  // What a method cannot honour is refused naming the field (the engine says the same).
+  const std::string method = std::string("coolfusion.method ") + MethodName(o.method);
+  if (o.method == Method::kAdaFuse && !o.grammar.empty())
+    return Fail(err,
+                "'" + out->grammar_param + "' cannot be used with " + method +
+                    " (its extra words start with tokens the grammar may not allow); use cool, "
+                    "unite, gac or safe",
+                out->grammar_param);
+  if (o.method == Method::kUnite || o.method == Method::kGac) {
+    if (o.sampling.temperature > 0)
+      return Fail(err, "'temperature' must be 0 with " + method + " (it is greedy)", "temperature");
+    for (const auto& [key, on] :
+         {std::pair<const char*, bool>{"frequency_penalty", o.sampling.frequency_penalty != 0},
+          {"presence_penalty", o.sampling.presence_penalty != 0},
+          {"repeat_penalty", o.sampling.repeat_penalty != 1}}) {
+      if (on)
+        return Fail(
+            err, std::string("'") + key + "' is not applied by " + method + "; leave it out", key);
+    }
+  }
   return true;
 }
 

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -212,6 +213,134 @@ TEST(Cli, EvalComparesWithTheDefaultAndLogsSamples) {
   std::string first;
   ASSERT_TRUE(std::getline(g, first));
   EXPECT_EQ(nlohmann::json::parse(first).at("filtered_resps").at("strict-match"), "[invalid]");
+}
+
+// Issue 25: with two or more single models, eval reports what their mistakes look like:
+// the oracle (rows any single gets right), the vote (their majority answer, ties to the
+// more accurate) and the pairwise overlap of their mistakes, each recomputed here from the
+// per-row predictions of the same JSON. Every sixth row's gold is made one no model writes,
+// so that the oracle is neither every row nor the best single's count.
+TEST(Cli, EvalReportsTheOracleVoteAndMistakeOverlapOfTheSingles) {
+  std::ifstream in(COOLFUSION_SOURCE_DIR "/data/arith3/test.jsonl");
+  std::string rows;
+  int n = 0;
+  for (std::string line; n < 30 && std::getline(in, line); ++n) {
+    if (n % 6 == 5) {
+      auto j = nlohmann::json::parse(line);
+      j["answer"] = "#### 100000";
+      line = j.dump();
+    }
+    rows += line + "\n";
+  }
+  const std::string data = TempFile("singles.jsonl", rows), out = OwnTempDir() + "/singles.json";
+  const std::vector<std::string> names = {"a", "b-weak", "c"};
+  std::vector<std::string> args = {"eval", "--data",   data,     "-t",     "1", "-n",
+                                   "32",   "--method", "single", "--json", out};
+  for (const auto& m : names) args.insert(args.end(), {"-m", testing::Zoo(m)});
+  Ran r = Cli(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(Slurp(out));
+  // Per single (in the command line's order): each row's answer and whether it is right.
+  const size_t k = names.size(), rows_n = (size_t)n;
+  std::vector<std::string> labels;
+  for (const auto& m : names) labels.push_back("single arith3-" + m + ".gguf");
+  std::vector<std::vector<std::string>> answer(k, std::vector<std::string>(rows_n));
+  std::vector<std::vector<int>> right(k, std::vector<int>(rows_n, -1));
+  for (const auto& p : doc.at("predictions")) {
+    const size_t m =
+        (size_t)(std::find(labels.begin(), labels.end(), p.at("run")) - labels.begin());
+    ASSERT_LT(m, k) << p.dump();
+    answer[m][p.at("index").get<size_t>()] = p.at("predicted");
+    right[m][p.at("index").get<size_t>()] = p.at("correct").get<bool>();
+  }
+  std::vector<int> correct(k, 0);
+  for (size_t m = 0; m < k; ++m)
+    for (size_t i = 0; i < rows_n; ++i) {
+      ASSERT_GE(right[m][i], 0) << "no prediction of " << labels[m] << " for row " << i;
+      correct[m] += right[m][i];
+    }
+  const size_t best = (size_t)(std::max_element(correct.begin(), correct.end()) - correct.begin());
+  // Ties go to the more accurate, then to the earlier on the command line.
+  std::vector<size_t> ranked = {0, 1, 2};
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [&](size_t x, size_t y) { return correct[x] > correct[y]; });
+  int oracle = 0, vote = 0;
+  std::vector<std::string> voted;
+  for (size_t i = 0; i < rows_n; ++i) {
+    bool any = false;
+    for (size_t m = 0; m < k; ++m) any = any || right[m][i];
+    oracle += any;
+    std::string chosen;
+    int most = 0;
+    for (size_t c : ranked) {
+      if (answer[c][i].empty()) continue;
+      int votes = 0;
+      for (size_t m = 0; m < k; ++m) votes += answer[m][i] == answer[c][i];
+      if (votes > most) chosen = answer[c][i], most = votes;
+    }
+    voted.push_back(chosen);
+    // The voted answer is right when it is the answer of a single that got the row right.
+    bool vote_right = false;
+    for (size_t m = 0; m < k; ++m)
+      vote_right = vote_right || (right[m][i] && answer[m][i] == chosen);
+    vote += vote_right;
+  }
+  // The case tells the oracle from its neighbours: below every row, above the best single.
+  EXPECT_LT(oracle, n);
+  EXPECT_GT(oracle, correct[best]);
+  const auto& a = doc.at("singles_analysis");
+  EXPECT_EQ(a.at("singles"), labels);
+  EXPECT_EQ(a.at("best_single"), labels[best]);
+  EXPECT_EQ(a.at("n"), n);
+  const auto& o = a.at("oracle");
+  EXPECT_EQ(o.at("correct"), oracle) << o.dump();
+  EXPECT_EQ(o.at("n"), n);
+  EXPECT_NEAR(o.at("accuracy").get<double>(), (double)oracle / n, 1e-12);
+  EXPECT_LE(o.at("ci95")[0].get<double>(), o.at("accuracy").get<double>());
+  EXPECT_GE(o.at("ci95")[1].get<double>(), o.at("accuracy").get<double>());
+  EXPECT_NEAR(o.at("vs_best_single").at("diff").get<double>(), (double)(oracle - correct[best]) / n,
+              1e-12);
+  const auto& v = a.at("vote");
+  EXPECT_EQ(v.at("answers"), voted) << v.dump();
+  EXPECT_EQ(v.at("correct"), vote) << v.dump();
+  EXPECT_NEAR(v.at("accuracy").get<double>(), (double)vote / n, 1e-12);
+  EXPECT_EQ(v.at("vs_best_single").at("label"), labels[best]);
+  EXPECT_NEAR(v.at("vs_best_single").at("diff").get<double>(), (double)(vote - correct[best]) / n,
+              1e-12);
+  EXPECT_EQ(v.at("vs_best_single").at("ci95").size(), 2u);
+  const auto& overlap = a.at("mistake_overlap");
+  ASSERT_EQ(overlap.size(), 3u);  // (a, b-weak), (a, c), (b-weak, c)
+  size_t pair = 0;
+  for (size_t x = 0; x < k; ++x) {
+    for (size_t y = x + 1; y < k; ++y, ++pair) {
+      int both = 0;
+      for (size_t i = 0; i < rows_n; ++i) both += !right[x][i] && !right[y][i];
+      const int aw = n - correct[x], bw = n - correct[y], either = aw + bw - both;
+      const auto& p = overlap[pair];
+      EXPECT_EQ(p.at("a"), labels[x]);
+      EXPECT_EQ(p.at("b"), labels[y]);
+      EXPECT_EQ(p.at("a_wrong"), aw) << p.dump();
+      EXPECT_EQ(p.at("b_wrong"), bw) << p.dump();
+      EXPECT_EQ(p.at("both_wrong"), both) << p.dump();
+      EXPECT_EQ(p.at("either_wrong"), either) << p.dump();
+      EXPECT_NEAR(p.at("jaccard").get<double>(), (double)both / either, 1e-12) << p.dump();
+      EXPECT_NEAR(p.at("independent_both_wrong").get<double>(), (double)aw * bw / n, 1e-12);
+    }
+  }
+  // The printed block, after the main table.
+  char want[64];
+  std::snprintf(want, sizeof want, "  oracle  %5.1f%%", 100.0 * oracle / n);
+  EXPECT_NE(r.out.find(want), std::string::npos) << "want \"" << want << "\" in:\n" << r.out;
+  std::snprintf(want, sizeof want, "  vote    %5.1f%%", 100.0 * vote / n);
+  EXPECT_NE(r.out.find(want), std::string::npos) << "want \"" << want << "\" in:\n" << r.out;
+  EXPECT_NE(r.out.find("mistake overlap"), std::string::npos) << r.out;
+  EXPECT_GT(r.out.find("Single models:"), r.out.find("single arith3-c.gguf")) << r.out;
+  // One single: nothing to compare (null, no block).
+  Ran one = Cli({"eval", "--data", data, "-m", testing::Zoo("a"), "-t", "1", "-n", "32", "--limit",
+                 "2", "--method", "single", "--json", out});
+  ASSERT_EQ(one.code, 0) << one.err;
+  EXPECT_TRUE(nlohmann::json::parse(Slurp(out)).at("singles_analysis").is_null());
+  EXPECT_EQ(one.out.find("oracle"), std::string::npos) << one.out;
 }
 
 // Issue 23: `bench --method` measures each method beside the singles, and the cost model.

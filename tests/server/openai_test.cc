@@ -77,6 +77,28 @@ TEST(OpenAi, PeerMethodFieldsAreHonouredOrRefused) {
     EXPECT_EQ(e.param, "coolfusion.gate") << bad;
     EXPECT_NE(e.message.find("(0, 1]"), std::string::npos) << e.message;
   }
+  // What a method cannot honour: a 400 naming the field.
+  const std::string ada = R"({"messages": [{"role": "user", "content": "x"}], )";
+  EXPECT_EQ(
+      Reject(ada +
+             R"("response_format": {"type": "json_object"}, "coolfusion": {"method": "adafuse"}})")
+          .param,
+      "response_format");
+  EXPECT_EQ(
+      Reject(ada + R"("grammar": "root ::= \"a\"", "coolfusion": {"method": "adafuse"}})").param,
+      "grammar");
+  EXPECT_EQ(Reject(ada + R"("temperature": 0.8, "coolfusion": {"method": "unite"}})").param,
+            "temperature");
+  EXPECT_EQ(Reject(ada + R"("presence_penalty": 0.5, "coolfusion": {"method": "gac"}})").param,
+            "presence_penalty");
+  EXPECT_EQ(Parse(ada + R"("temperature": 0.8, "coolfusion": {"method": "safe"}})")
+                .request.options.sampling.temperature,
+            0.8f);
+  EXPECT_EQ(
+      Parse(ada +
+            R"("response_format": {"type": "json_object"}, "coolfusion": {"method": "safe"}})")
+          .request.options.method,
+      Method::kSafe);
   const ApiError m = Reject(pre + R"({"method": "magic"}})");
   EXPECT_EQ(m.param, "coolfusion.method");
   EXPECT_NE(m.message.find(MethodList()), std::string::npos) << m.message;

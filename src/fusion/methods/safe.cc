@@ -125,6 +125,10 @@ class SafeMethod final : public FusionMethod {
         const std::function<bool(int32_t)> allowed = [&](int32_t e) {
           return s.GrammarAllows(d.text.substr(0, off) + vu.bytes(e), e == VocabUnion::kEnd);
         };
+        const std::string before = d.text.substr(0, off);
+        pos.first_token = [&](int v, const std::string& str) {
+          return s.FirstToken(v, before, str);
+        };
         FusedEntries f;
         TopKUnion(pos, kTopK, &f);
         std::vector<int32_t> drafter_top;

@@ -56,6 +56,7 @@ Status RunTokenLevel(MethodContext& ctx, TokenPicker& picker, GenerationResult* 
   pos.vocab = &vocab;
   pos.probs.resize(n);
   pos.top.assign(n, VocabUnion::kNone);
+  pos.first_token = [&s](int v, const std::string& str) { return s.FirstToken(v, "", str); };
   std::vector<Draft> own(n);
   std::vector<float> masked;
   const auto allowed = [&](int32_t e) {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "align/vocab_union.h"
@@ -26,6 +27,9 @@ struct TokenPosition {
   std::vector<int32_t> top;
   std::vector<double> weights;  // the request's weights, 0 for models not taking part
   int leader = -1;              // the active model with the largest weight (first on ties)
+  // Model v's first token of a string as its tokenizer writes it here (-1: none starts
+  // where the string starts); null: the longest token that begins the string.
+  std::function<Token(int v, const std::string& s)> first_token;
 };
 
 class TokenPicker {

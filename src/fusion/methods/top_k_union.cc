@@ -10,6 +10,8 @@ namespace {
 double EntryProbability(const TokenPosition& pos, int v, int32_t entry) {
   const VocabUnion& vu = *pos.vocab;
   Token t = vu.TokenOf(v, entry, pos.probs[(size_t)v].data());
+  if (t < 0 && entry != VocabUnion::kEnd && pos.first_token)
+    t = pos.first_token(v, vu.bytes(entry));
   if (t < 0 && entry != VocabUnion::kEnd) t = vu.LongestPrefixToken(v, vu.bytes(entry));
   return t < 0 ? 0.0 : (double)pos.probs[(size_t)v][(size_t)t];
 }

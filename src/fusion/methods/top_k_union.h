@@ -1,9 +1,10 @@
 // UniTE's fused distribution at one position (Yao et al., arXiv 2410.03777): the union of
 // every model's k most likely next tokens, as strings; each model gives each string its
 // probability, that of its own token for the string or, where its vocabulary has none,
-// that of the first sub-token of the string (here the longest token of its vocabulary
-// that begins the string, found in the vocabulary union rather than by tokenizing the
-// string alone, which would add SentencePiece's dummy space); each model's values are
+// that of the first sub-token of the string (its first token of the string as its
+// tokenizer writes it at this point of the text, TokenPosition::first_token; the longest
+// token of its vocabulary that begins the string where none starts there); each model's
+// values are
 // normalized over the union (UniTE's softmax over the union's logits) and averaged with
 // the request's weights. Used by unite.cc at every position and by safe.cc where SAFE
 // ensembles.
