@@ -33,11 +33,14 @@ task() { "$bin/coolfusion-make-task" "$@"; }
 # The splits: test (600: 200 per operation), validation (300), train (3000, for few-shot
 # demonstrations); disjoint instances. Models train on further problems that exclude
 # the test and validation questions.
+# Each file is replaced only when its contents change, so that evaluations reading the
+# splits while the zoo is rebuilt never see a half-written file.
 d=$root/data/arith3
-task arith3 --seed 1000 --n 600 > "$d/test.jsonl"
-task arith3 --seed 2000 --n 300 --exclude "$d/test.jsonl" > "$d/val.jsonl"
-task arith3 --seed 3000 --n 3000 --exclude "$d/test.jsonl" --exclude "$d/val.jsonl" > "$d/train.jsonl"
-task facts3 > "$root/data/facts3/test.jsonl"
+split() { local f=$1; shift; task "$@" > "$f.tmp.$$"; if cmp -s "$f.tmp.$$" "$f"; then rm -f "$f.tmp.$$"; else mv "$f.tmp.$$" "$f"; fi; }
+split "$d/test.jsonl" arith3 --seed 1000 --n 600
+split "$d/val.jsonl" arith3 --seed 2000 --n 300 --exclude "$d/test.jsonl"
+split "$d/train.jsonl" arith3 --seed 3000 --n 3000 --exclude "$d/test.jsonl" --exclude "$d/val.jsonl"
+split "$root/data/facts3/test.jsonl" facts3
 
 train_one() {
   local name=$1 vocab=$2 ops=$3 groups=$4 seed=$5 shape=$6 type=$7 ctx=$8 drills=$9
@@ -65,8 +68,50 @@ train_one() {
   grep -E "^(training|epoch)" "$log"
 }
 
+# The overlap zoo: every model trained on all three operations (and all facts groups),
+# each briefly enough that it makes mistakes, and each with its own tokenizer and seed so
+# that the mistakes differ. Settings per model: rows of story problems, drill rows,
+# epochs (fixed here, not taken from COOLFUSION_ZOO_ROWS/EPOCHS, so that a plain
+# `make_zoo.sh overlap` rebuilds the committed files).
+overlap_one() {
+  local name=$1 vocab=$2 seed=$3 shape=$4 rows=$5 drills=$6 epochs=$7 lr=$8 lrmin=$9
+  local log=$work/train-overlap-$name.log
+  task arith3 --seed "$seed" --n "$rows" --ops add,sub,mul --repeats \
+    --exclude "$d/test.jsonl" --exclude "$d/val.jsonl" > "$work/train-overlap-$name.jsonl"
+  task facts3 --groups 0,1,2 --n $((rows / 10)) --seed "$seed" >> "$work/train-overlap-$name.jsonl"
+  [ "$drills" = 0 ] || task drill --seed "$seed" --n "$drills" --ops add,sub,mul >> "$work/train-overlap-$name.jsonl"
+  # shellcheck disable=SC2086
+  "$bin/coolfusion-make-model" --vocab "$vocab" --out "$work/init-overlap-$name.gguf" $shape --ctx 256 \
+    --seed "$seed" --type f32 --name "overlap-$name"
+  "$bin/coolfusion-train" -m "$work/init-overlap-$name.gguf" --train "$work/train-overlap-$name.jsonl" \
+    --val "$d/val.jsonl" -o "$out/overlap-$name.gguf" --epochs "$epochs" --lr "$lr" --lr-min "$lrmin" \
+    --warmup 0.03 --seed "$seed" -t "$threads" -ngl "$ngl" --check 100 --out-type q8_0 --out-ctx 2048 \
+    > "$log" 2>&1 || { tail -n 20 "$log" >&2; echo "error: training overlap-$name failed (log: $log)" >&2; return 1; }
+  grep -E "^(training|epoch)" "$log"
+}
+spm_shape="--dim 128 --layers 4 --heads 4 --ff 512"
+bpe_shape="--dim 96 --layers 4 --heads 4 --ff 384"
+
+expanded=()
+for m in "${which[@]}"; do
+  if [ "$m" = overlap ]; then expanded+=(overlap-a overlap-b overlap-c overlap-weak); else expanded+=("$m"); fi
+done
+which=("${expanded[@]}")
+
 pids=()
 for m in "${which[@]}"; do
+  case $m in
+    overlap-*)
+      case $m in
+        overlap-a) oargs=(a "$shared/stories260K.gguf" 31 "$spm_shape" "${OV_ROWS:-14000}" "${OV_DRILLS:-14000}" "${OV_EPOCHS:-1}" "${OV_LR:-1e-3}" "${OV_LRMIN:-1e-4}") ;;
+        overlap-b) oargs=(b "$shared/aidreams260K.gguf" 32 "$spm_shape" "${OV_ROWS:-16000}" "${OV_DRILLS:-6000}" "${OV_EPOCHS:-1}" "${OV_LR:-1e-3}" "${OV_LRMIN:-1e-4}") ;;
+        overlap-c) oargs=(c "$vocabs/ggml-vocab-gpt-2.gguf" 33 "$bpe_shape" "${OV_ROWS:-5000}" "${OV_DRILLS:-12000}" "${OV_EPOCHS:-1}" "${OV_LR:-1e-3}" "${OV_LRMIN:-1e-4}") ;;
+        overlap-weak) oargs=(weak "$shared/aidreams260K.gguf" 34 "$spm_shape" "${OV_ROWS:-6000}" "${OV_DRILLS:-0}" "${OV_EPOCHS:-1}" "${OV_LR:-1e-3}" "${OV_LRMIN:-1e-4}") ;;
+        *) echo "error: unknown zoo model '$m'" >&2; exit 1 ;;
+      esac
+      if [ "${COOLFUSION_ZOO_PARALLEL:-0}" = 1 ]; then overlap_one "${oargs[@]}" & pids+=($!); else overlap_one "${oargs[@]}"; fi
+      continue ;;
+  esac
   case $m in
     a) args=(a "$shared/stories260K.gguf" add,sub 0,1 11 "--dim 128 --layers 4 --heads 4 --ff 512" q8_0 256 "$rows") ;;
     b) args=(b "$shared/aidreams260K.gguf" sub,mul 1,2 12 "--dim 128 --layers 4 --heads 4 --ff 512" q8_0 256 0) ;;

@@ -3,16 +3,22 @@
 // of its setting (95% bootstrap interval), per setting and data set; then every method side
 // by side (NAME-peers.json, NAME-gacgate.json): accuracy, paired differences to the best
 // single model and to the default (cool, auto), tokens per second and the share of
-// positions fused.
-//   node scripts/zoo_table.mjs DIR "SETTING ..."
+// positions fused. Beside the best single model, the oracle (rows any single model gets
+// right) and the vote (the singles' majority answer, with its paired difference to the best
+// single), from each eval's "singles_analysis" (issue 25). The overlap zoo's settings are
+// rows of the same tables, after the first zoo's.
+//   node scripts/zoo_table.mjs DIR "SETTING ..." ["OVERLAP SETTING ..."]
 import { readFileSync, existsSync } from 'node:fs';
 
-const [dir, orderArg] = process.argv.slice(2);
+const [dir, orderArg, overlapArg = ''] = process.argv.slice(2);
 const order = orderArg.split(/\s+/).filter(Boolean);
+const overlap = overlapArg.split(/\s+/).filter(Boolean);
 const names = {
   abc: 'A+B+C', ab: 'A+B', ac: 'A+C', bc: 'B+C', 'b+s': 'B + stories260K (off-domain)',
   'abc+s': 'A+B+C + stories260K', aa: 'A + A', 'b+w': 'B + B-weak (unequal skill)',
   'b+d': 'B + aidreams260K (off-domain)', 'abc+r': 'A+B+C + rand-gpt-2 (random weights)',
+  oabc: 'oA+oB+oC (overlap triple)', oab: 'oA+oB', oac: 'oA+oC', obc: 'oB+oC',
+  'oabc+w': 'oA+oB+oC + o-weak', 'obest+w': 'best overlap + o-weak', 'oabc+s': 'oA+oB+oC + stories260K',
 };
 const pct = (x) => (100 * x).toFixed(1);
 const signed = (x) => (x >= 0 ? '+' : '') + (100 * x).toFixed(1);
@@ -32,29 +38,41 @@ function cell(doc, label) {
   const v = r.vs_best_single;
   return v ? `${pct(r.accuracy)} (${signed(v.diff)} [${signed(v.ci95[0])}, ${signed(v.ci95[1])}])` : pct(r.accuracy);
 }
+// The oracle and the vote of the singles of `doc` (blank for an eval with one single).
+function oracleVote(doc) {
+  const a = doc?.singles_analysis;
+  if (!a) return ['', ''];
+  const v = a.vote.vs_best_single;
+  return [pct(a.oracle.accuracy), `${pct(a.vote.accuracy)} (${signed(v.diff)} [${signed(v.ci95[0])}, ${signed(v.ci95[1])}])`];
+}
 function table(title, settings, prefix, cols, extra = null) {
-  const out = [`**${title}**`, '', `| setting | best single | ${cols.map((c) => c[0]).join(' | ')} |`,
-    `|---|---|${cols.map(() => '---').join('|')}|`];
+  const out = [`**${title}**`, '', `| setting | best single | oracle | vote | ${cols.map((c) => c[0]).join(' | ')} |`,
+    `|---|---|---|---|${cols.map(() => '---').join('|')}|`];
   for (const s of settings) {
     const doc = load(`${prefix}${s}`);
     if (!doc) continue;
     const more = extra ? load(`${prefix}${s}${extra}`) : null;
     const b = bestSingle(doc);
     const row = cols.map(([, label, fromExtra]) => cell(fromExtra ? more : doc, label));
-    out.push(`| ${names[s] || s} | ${pct(b.accuracy)} (${b.label.replace('single ', '')}) | ${row.join(' | ')} |`);
+    out.push(`| ${names[s] || s} | ${pct(b.accuracy)} (${b.label.replace('single ', '')}) | ${oracleVote(doc).join(' | ')} | ${row.join(' | ')} |`);
   }
-  return out.join('\n') + '\n';
+  return out.length > 4 ? out.join('\n') + '\n' : '';
 }
 const rules = ['auto', 'mean', 'geomean', 'sweetspan', 'median'];
 const coolCols = rules.map((r) => [r === 'auto' ? 'cool, **auto (default)**' : `cool, ${r}`, `cool (${r})`]);
-const n = (p) => load(p)?.n_rows ?? '?';
+// The number of rows of the first of these evals that was run.
+const n = (...ps) => ps.map((p) => load(p)?.n_rows).find((x) => x != null) ?? '?';
+const all = [...order, ...overlap];
+const print = (t) => t && console.log(t);
 console.log('Accuracy in %, and in parentheses the paired difference to the best single model on the same rows ' +
-  '(points, 95% bootstrap interval).\n');
-console.log(table(`arith3 test split (${n('arith3-abc')} problems)`, order, 'arith3-',
+  '(points, 95% bootstrap interval). Oracle: rows any single model of the setting gets right; vote: the ' +
+  "singles' majority answer (ties to the more accurate), with its paired difference to the best single.\n");
+print(table(`arith3 test split (${n(...all.map((s) => `arith3-${s}`))} problems)`, all, 'arith3-',
   [...coolCols, ['cool+r, auto', 'cool+r (auto)', true], ['cool+r, mean', 'cool+r (mean)', true]], '-r'));
-console.log(table(`facts3 (${n('facts3-abc')} questions)`, order, 'facts3-',
+print(table(`facts3 (${n(...all.map((s) => `facts3-${s}`))} questions)`, all, 'facts3-',
   [...coolCols, ['cool+r, auto', 'cool+r (auto)'], ['cool+r, mean', 'cool+r (mean)']]));
-console.log(table(`fresh arith3 split (another seed, ${n('fresh-abc')} problems)`, [...order, 'b+d', 'abc+r'], 'fresh-',
+const fresh = [...order, 'b+d', 'abc+r', ...overlap];
+print(table(`fresh arith3 split (another seed, ${n(...fresh.map((s) => `fresh-${s}`))} problems)`, fresh, 'fresh-',
   [['cool, **auto (default)**', 'cool (auto)'], ['cool, mean', 'cool (mean)'], ['cool+r, auto', 'cool+r (auto)'],
     ['cool+r, mean', 'cool+r (mean)']]));
 // Methods side by side: each method's accuracy, its paired difference to the best single and
@@ -98,9 +116,10 @@ function peerTables(title, prefix, settings) {
   }
   return acc.length > 6 ? acc.join('\n') + '\n\n' + speed.join('\n') + '\n' : '';
 }
-for (const [title, prefix] of [[`arith3 test split (${n('arith3-abc-peers')} problems)`, 'arith3-'],
-  [`facts3 (${n('facts3-abc-peers')} questions)`, 'facts3-'], [`fresh arith3 split (${n('fresh-abc-peers')} problems)`, 'fresh-']]) {
-  const t = peerTables(title, prefix, order);
+const peersN = (prefix) => n(...all.map((s) => `${prefix}${s}-peers`));
+for (const [title, prefix] of [[`arith3 test split (${peersN('arith3-')} problems)`, 'arith3-'],
+  [`facts3 (${peersN('facts3-')} questions)`, 'facts3-'], [`fresh arith3 split (${peersN('fresh-')} problems)`, 'fresh-']]) {
+  const t = peerTables(title, prefix, all);
   if (t) console.log(t);
 }
 const temps = ['0.05', '0.1', '0.25', '0.5', '1', '2'];
@@ -110,4 +129,4 @@ for (const t of temps) {
   const f = load(`sweep-facts3-abc-${t}`), w = load(`sweep-arith3-b+w-${t}`);
   if (f || w) sweep.push(`| ${t} | ${cell(f, 'cool')} | ${cell(w, 'cool')} |`);
 }
-console.log(sweep.join('\n'));
+if (sweep.length > 4) console.log(sweep.join('\n'));

@@ -77,6 +77,11 @@ struct ScoringOptions {
   Switch prompt_weights = Switch::kDefault;
   double prompt_temp = 0.25;  // bits per byte; must be > 0 (chosen on the zoo, README)
   double sit_out = 0.01;      // relative weight below which a model sits out; in [0, 1)
+  // Evidence: below prompt_evidence bytes measured (n, the fewer of the two models'), the
+  // temperature grows as prompt_temp x prompt_evidence / n, so that a difference read on
+  // a few bytes moves little weight: on a 3-byte "hi" a model 1.2 bits per byte worse keeps
+  // 0.64 of the weight instead of sitting out. 0: the temperature never grows.
+  double prompt_evidence = 32;
   // Word ends: a candidate that ends in an ASCII letter or digit claims that its word
   // ends there; each model's probability that the word goes on instead (its next token
   // starting with a letter or digit) is scored as one more event of the candidate, so that

@@ -135,6 +135,8 @@ Status CheckOptions(const GenerateOptions& o, size_t n_models) {
   if (o.only_model >= (int)n_models) return Status::InvalidArgument("no such model");
   if (!(o.scoring.prompt_temp > 0) || !std::isfinite(o.scoring.prompt_temp))
     return Status::InvalidArgument("--prompt-temp must be a number > 0");
+  if (!(o.scoring.prompt_evidence >= 0 && o.scoring.prompt_evidence <= 1000))
+    return Status::InvalidArgument("--prompt-evidence must be a number in [0, 1000]");
   if (!(o.scoring.sit_out >= 0 && o.scoring.sit_out < 1))
     return Status::InvalidArgument("--sit-out must be a number in [0, 1)");
   if (!(o.scoring.sweetspan_ratio >= 1))
@@ -181,7 +183,10 @@ void SetRequestWeights(const ScoringOptions& so, Session* session, std::vector<d
     included[v] = session->active((int)v);
   }
   if (UsesPromptWeights(so)) {
-    *weights = PromptWeights(bpb, *weights, included, so.prompt_temp, so.sit_out);
+    std::vector<size_t> bytes(n);
+    for (size_t v = 0; v < n; ++v) bytes[v] = session->prompt_bytes((int)v);
+    *weights = PromptWeights(bpb, bytes, *weights, included, so.prompt_temp, so.sit_out,
+                             so.prompt_evidence);
   } else {
     for (size_t v = 0; v < n; ++v) {
       if (!included[v]) (*weights)[v] = 0;

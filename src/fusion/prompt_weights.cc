@@ -38,20 +38,32 @@ std::vector<size_t> CountedTokenBytes(const std::string& text, const std::vector
 }
 
 std::vector<double> PromptWeights(const std::vector<double>& bits_per_byte,
-                                  const std::vector<double>& user,
-                                  const std::vector<bool>& included, double temp, double sit_out) {
+                                  const std::vector<size_t>& bytes, const std::vector<double>& user,
+                                  const std::vector<bool>& included, double temp, double sit_out,
+                                  double evidence) {
   const size_t n = user.size();
   double best = INFINITY;
+  size_t best_bytes = 0;
   for (size_t v = 0; v < n; ++v) {
-    if (included[v] && user[v] > 0 && std::isfinite(bits_per_byte[v]))
-      best = std::min(best, bits_per_byte[v]);
+    if (included[v] && user[v] > 0 && std::isfinite(bits_per_byte[v]) && bits_per_byte[v] < best) {
+      best = bits_per_byte[v];
+      best_bytes = bytes[v];
+    }
   }
   std::vector<double> w(n, 0.0);
   double top = 0;
   for (size_t v = 0; v < n; ++v) {
     if (!included[v] || !(user[v] > 0)) continue;
-    const double excess = std::isfinite(bits_per_byte[v]) ? bits_per_byte[v] - best : 0.0;
-    w[v] = user[v] * std::exp(-excess / temp);
+    double excess = std::isfinite(bits_per_byte[v]) ? bits_per_byte[v] - best : 0.0;
+    double t = temp;
+    if (evidence > 0 && excess > 0) {
+      const size_t seen = std::min(bytes[v], best_bytes);
+      if (seen == 0)
+        excess = 0;
+      else
+        t = temp * std::max(1.0, evidence / (double)seen);
+    }
+    w[v] = user[v] * std::exp(-excess / t);
     top = std::max(top, w[v]);
   }
   if (top <= 0) return std::vector<double>(n, 0.0);

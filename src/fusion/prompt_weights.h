@@ -33,13 +33,17 @@ std::vector<size_t> CountedTokenBytes(const std::string& text, const std::vector
                                       size_t window = kPromptFitBytes);
 
 // Per-request weights. bits_per_byte[v] may be NaN (not measured: the model then keeps
-// its user weight as if it fit best); user[v] >= 0 is the model's weight= option;
-// included[v] false gives 0 (a model left out). With b* the lowest measured bpb:
-//   w_v = user_v * exp(-(bpb_v - b*) / temp),   then divided by the largest w,
-// and w_v < sit_out becomes 0 (the model sits out). REQUIRES: temp > 0. Every w is 0
-// when no model is included or every user weight is 0.
+// its user weight as if it fit best), measured on bytes[v] bytes; user[v] >= 0 is the
+// model's weight= option; included[v] false gives 0 (a model left out). With b* the
+// lowest measured bpb, of model *, and n_v = min(bytes_v, bytes_*) the evidence:
+//   t_v = temp * max(1, evidence / n_v)   (no weight moves when n_v = 0),
+//   w_v = user_v * exp(-(bpb_v - b*) / t_v),   then divided by the largest w,
+// and w_v < sit_out becomes 0 (the model sits out). A difference read on few bytes moves
+// little weight. REQUIRES: temp > 0, evidence >= 0. Every w is 0 when no model is
+// included or every user weight is 0.
 std::vector<double> PromptWeights(const std::vector<double>& bits_per_byte,
-                                  const std::vector<double>& user,
-                                  const std::vector<bool>& included, double temp, double sit_out);
+                                  const std::vector<size_t>& bytes, const std::vector<double>& user,
+                                  const std::vector<bool>& included, double temp, double sit_out,
+                                  double evidence);
 
 }  // namespace coolfusion

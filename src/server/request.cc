@@ -369,6 +369,13 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
                     "coolfusion.prompt_temp");
       o.scoring.prompt_temp = c["prompt_temp"].get<double>();
     }
+    if (c.contains("prompt_evidence")) {
+      if (!c["prompt_evidence"].is_number() ||
+          !(c["prompt_evidence"].get<double>() >= 0 && c["prompt_evidence"].get<double>() <= 1000))
+        return Fail(err, "'coolfusion.prompt_evidence' must be a number in [0, 1000]",
+                    "coolfusion.prompt_evidence");
+      o.scoring.prompt_evidence = c["prompt_evidence"].get<double>();
+    }
     if (c.contains("sit_out")) {
       if (!c["sit_out"].is_number() ||
           !(c["sit_out"].get<double>() >= 0 && c["sit_out"].get<double>() < 1))

@@ -53,28 +53,54 @@ TEST(PromptWeights, CountsTokensOverlappingContentAfterTheFirstWord) {
   EXPECT_EQ(counted, kPromptFitBytes);
 }
 
+// Issue 25: with little evidence the weights stay near equal and nobody sits out: below
+// `evidence` bytes the temperature grows as temp x evidence / bytes.
+TEST(PromptWeights, ADifferenceReadOnFewBytesMovesLittleWeight) {
+  const std::vector<bool> all = {true, true};
+  const std::vector<double> bpb = {3.99, 5.19};  // aidreams260K, stories260K on "hi\n"
+  std::vector<double> w = PromptWeights(bpb, {3, 3}, {1, 1}, all, 0.25, 0.01, 32);
+  EXPECT_NEAR(w[1], std::exp(-1.2 / (0.25 * 32 / 3)), 1e-12);  // 0.64
+  EXPECT_GT(w[1], 0.6);
+  w = PromptWeights(bpb, {3, 3}, {1, 1}, all, 0.25, 0.01, 0);
+  EXPECT_EQ(w[1], 0.0);  // without it: sits out (what a 3-byte "hi" did before)
+  // From `evidence` bytes on, the temperature is temp: the zoo's questions (~80 bytes).
+  w = PromptWeights(bpb, {32, 40}, {1, 1}, all, 0.25, 0.01, 32);
+  EXPECT_EQ(w[1], 0.0);
+  w = PromptWeights({0.2, 0.3}, {81, 81}, {1, 1}, all, 0.25, 0.01, 32);
+  EXPECT_NEAR(w[1], std::exp(-0.1 / 0.25), 1e-12);
+  // The evidence is what both were measured on: the fewer bytes count.
+  w = PromptWeights({0.2, 0.3}, {81, 8}, {1, 1}, all, 0.25, 0.01, 32);
+  EXPECT_NEAR(w[1], std::exp(-0.1 / 1.0), 1e-12);
+  // Nothing measured (0 bytes): equal.
+  w = PromptWeights({0.2, 9.0}, {0, 0}, {1, 1}, all, 0.25, 0.01, 32);
+  EXPECT_EQ(w, (std::vector<double>{1.0, 1.0}));
+}
+
 TEST(PromptWeights, FollowTheFormulaAndSitModelsOut) {
   const std::vector<bool> all = {true, true, true};
   // w = exp(-(bpb - best) / T), divided by the largest.
-  std::vector<double> w = PromptWeights({0.2, 0.3, 1.5}, {1, 1, 1}, all, 0.25, 0.01);
+  std::vector<double> w =
+      PromptWeights({0.2, 0.3, 1.5}, {100, 100, 100}, {1, 1, 1}, all, 0.25, 0.01, 0);
   EXPECT_DOUBLE_EQ(w[0], 1.0);
   EXPECT_NEAR(w[1], std::exp(-0.1 / 0.25), 1e-12);
   EXPECT_EQ(w[2], 0.0);  // exp(-1.3 / 0.25) = 0.0055 < 0.01: sits out
   // Without a threshold it keeps its (tiny) weight.
-  w = PromptWeights({0.2, 0.3, 1.5}, {1, 1, 1}, all, 0.25, 0);
+  w = PromptWeights({0.2, 0.3, 1.5}, {100, 100, 100}, {1, 1, 1}, all, 0.25, 0, 0);
   EXPECT_NEAR(w[2], std::exp(-1.3 / 0.25), 1e-12);
   // A higher temperature flattens the weights.
-  w = PromptWeights({0.2, 0.3, 1.5}, {1, 1, 1}, all, 1.0, 0.01);
+  w = PromptWeights({0.2, 0.3, 1.5}, {100, 100, 100}, {1, 1, 1}, all, 1.0, 0.01, 0);
   EXPECT_NEAR(w[2], std::exp(-1.3), 1e-12);
   // The user's weights multiply; the largest product is 1.
-  w = PromptWeights({0.2, 0.2, 0.2}, {2, 1, 0}, all, 0.25, 0.01);
+  w = PromptWeights({0.2, 0.2, 0.2}, {100, 100, 100}, {2, 1, 0}, all, 0.25, 0.01, 0);
   EXPECT_EQ(w, (std::vector<double>{1.0, 0.5, 0.0}));
   // Not measured (NaN) keeps the user weight as if it fit best; a model left out gets 0.
-  w = PromptWeights({kNaN, 0.2, 0.3}, {1, 1, 1}, {true, true, false}, 0.25, 0.01);
+  w = PromptWeights({kNaN, 0.2, 0.3}, {100, 100, 100}, {1, 1, 1}, {true, true, false}, 0.25, 0.01,
+                    0);
   EXPECT_EQ(w, (std::vector<double>{1.0, 1.0, 0.0}));
   // The best fit is taken among models that take part: a left-out model's low bpb does
   // not push the others down.
-  w = PromptWeights({0.0, 1.0, 1.1}, {1, 1, 1}, {false, true, true}, 0.25, 0.01);
+  w = PromptWeights({0.0, 1.0, 1.1}, {100, 100, 100}, {1, 1, 1}, {false, true, true}, 0.25, 0.01,
+                    0);
   EXPECT_DOUBLE_EQ(w[1], 1.0);
   EXPECT_NEAR(w[2], std::exp(-0.1 / 0.25), 1e-12);
 }

@@ -190,6 +190,9 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       CF_RETURN_IF_ERROR(ParseFloat(a, v, -1e300, 1e300, &out->gen.scoring.prompt_temp));
       if (!(out->gen.scoring.prompt_temp > 0))
         return Status::InvalidArgument("--prompt-temp must be > 0 (bits per byte), got " + v);
+    } else if (a == "--prompt-evidence") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseFloat(a, v, 0, 1000, &out->gen.scoring.prompt_evidence));
     } else if (a == "--sit-out") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseFloat(a, v, 0, 1, &out->gen.scoring.sit_out));

@@ -32,6 +32,7 @@ struct Run {
   size_t n = 0, correct = 0, errors = 0;
   double seconds = 0;
   std::vector<uint8_t> right;                       // per row
+  std::vector<std::string> answers;                 // per row: the extracted answer ("" if none)
   size_t sat_out = 0;                               // model-requests that sat out
   size_t strict_correct = 0, flexible_correct = 0;  // the harness's filters (harness.h)
   // Summed over rows (GenerationResult::n_new_tokens and Counters).
@@ -151,6 +152,141 @@ std::string Chart(const std::vector<Run>& runs, const std::string& title) {
   return s + "</svg>\n";
 }
 
+// What the single models' mistakes look like (issue 25), from the single runs alone (no
+// fused run is used): with two or more singles, a block printed after the main table and
+// the JSON object "singles_analysis"; with fewer, nothing (null).
+//   oracle: rows that at least one single model gets right (the ceiling of any choice
+//           among their answers).
+//   vote:   per row, the answer most single models gave. Answers are the extracted ones
+//           (eval::ExtractAnswer); two are the same answer when eval::AnswerMatches says so
+//           (numbers compared as numbers, so "12" and "12.0" agree; text case-insensitively).
+//           An empty answer (nothing extracted, or a failed row) casts no vote. Ties go to
+//           the answer of the more accurate model (singles ranked by accuracy on these rows,
+//           then by their order on the command line: the best single first); a row where
+//           nobody answers is wrong.
+//   mistake overlap, per pair of singles (a, b): a_wrong and b_wrong (rows each gets wrong),
+//           both_wrong (rows both get wrong), either_wrong (rows at least one gets wrong),
+//           jaccard = both_wrong / either_wrong (0: no shared mistake, 1: the same mistakes;
+//           null when neither makes any), and independent_both_wrong = a_wrong * b_wrong / n,
+//           the rows both would get wrong on average if their mistakes were independent
+//           (both_wrong well above it: the mistakes go together).
+// `best` is the index of the best single run in `runs`; `text` gets the printed block.
+json AnalyzeSingles(const std::vector<Run>& runs, int best, eval::AnswerKind kind,
+                    const std::vector<std::string>& gold, std::string* text) {
+  std::vector<size_t> singles;
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (runs[i].only_model >= 0) singles.push_back(i);
+  text->clear();
+  if (singles.size() < 2 || best < 0) return nullptr;
+  const size_t n = gold.size();
+  // Vote order: the more accurate first (stable: the command line's order on ties, so the
+  // best single, the first of the most accurate, comes first).
+  std::vector<size_t> ranked = singles;
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [&](size_t x, size_t y) { return runs[x].correct > runs[y].correct; });
+  std::vector<uint8_t> oracle(n, 0), vote(n, 0);
+  json vote_answers = json::array();
+  for (size_t row = 0; row < n; ++row) {
+    std::string chosen;
+    int chosen_votes = 0;
+    for (size_t c : ranked) {
+      if (runs[c].right[row]) oracle[row] = 1;
+      const std::string& cand = runs[c].answers[row];
+      if (cand.empty()) continue;
+      int votes = 0;
+      for (size_t o : singles)
+        votes +=
+            !runs[o].answers[row].empty() && eval::AnswerMatches(kind, runs[o].answers[row], cand);
+      if (votes > chosen_votes) chosen = cand, chosen_votes = votes;  // ties: the earlier
+    }
+    vote[row] = eval::AnswerMatches(kind, chosen, gold[row]);
+    vote_answers.push_back(SafeUtf8(chosen));
+  }
+  const Run& b = runs[(size_t)best];
+  auto summary = [&](const std::vector<uint8_t>& right, const char* only_name) {
+    size_t correct = 0;
+    for (uint8_t r : right) correct += r;
+    double lo, hi;
+    eval::Wilson95(correct, n, &lo, &hi);
+    const eval::PairedDiff d = eval::CompareRuns(right, b.right);
+    return json{{"correct", correct},
+                {"n", n},
+                {"accuracy", n ? (double)correct / (double)n : 0.0},
+                {"ci95", {lo, hi}},
+                {"vs_best_single",
+                 {{"label", b.label},
+                  {"diff", d.diff},
+                  {"ci95", {d.lo, d.hi}},
+                  {only_name, d.a_only},
+                  {"single_only", d.b_only}}}};
+  };
+  json oj = summary(oracle, "oracle_only"), vj = summary(vote, "vote_only");
+  vj["rule"] =
+      "majority of the extracted answers (equal when AnswerMatches says so); empty answers do "
+      "not vote; ties to the more accurate single model";
+  vj["answers"] = std::move(vote_answers);
+  json overlap = json::array();
+  for (size_t x = 0; x < singles.size(); ++x) {
+    for (size_t y = x + 1; y < singles.size(); ++y) {
+      const Run &ra = runs[singles[x]], &rb = runs[singles[y]];
+      size_t aw = 0, bw = 0, both = 0;
+      for (size_t row = 0; row < n; ++row) {
+        aw += !ra.right[row];
+        bw += !rb.right[row];
+        both += !ra.right[row] && !rb.right[row];
+      }
+      const size_t either = aw + bw - both;
+      overlap.push_back(
+          {{"a", ra.label},
+           {"b", rb.label},
+           {"a_wrong", aw},
+           {"b_wrong", bw},
+           {"both_wrong", both},
+           {"either_wrong", either},
+           {"independent_both_wrong", n ? (double)aw * (double)bw / (double)n : 0.0},
+           {"jaccard", either ? json((double)both / (double)either) : json(nullptr)}});
+    }
+  }
+  // The printed block.
+  char line[256];
+  std::string& t = *text;
+  std::snprintf(line, sizeof line,
+                "\nSingle models: what their mistakes look like (%zu models, %zu rows; from the "
+                "single runs; best single: %s)\n",
+                singles.size(), n, b.label.c_str());
+  t += line;
+  auto print = [&](const char* name, const json& j, const char* what) {
+    const json& d = j["vs_best_single"];
+    std::snprintf(line, sizeof line,
+                  "  %-7s %5.1f%%  [%.1f, %.1f]  vs best single %+.1f [%+.1f, %+.1f]  (%s)\n", name,
+                  100 * j["accuracy"].get<double>(), 100 * j["ci95"][0].get<double>(),
+                  100 * j["ci95"][1].get<double>(), 100 * d["diff"].get<double>(),
+                  100 * d["ci95"][0].get<double>(), 100 * d["ci95"][1].get<double>(), what);
+    t += line;
+  };
+  print("oracle", oj, "rows any single model gets right");
+  print("vote", vj, "majority answer, ties to the more accurate model");
+  t += "  mistake overlap: both = rows both get wrong, indep = rows both would get wrong if their\n"
+       "  mistakes were independent (a wrong x b wrong / n), jaccard = both / rows either gets "
+       "wrong\n";
+  std::snprintf(line, sizeof line, "  %-30s %-30s %7s %7s %6s %7s %7s\n", "a", "b", "a wrong",
+                "b wrong", "both", "indep", "jaccard");
+  t += line;
+  for (const json& o : overlap) {
+    char jac[16] = "-";
+    if (!o["jaccard"].is_null()) std::snprintf(jac, sizeof jac, "%.2f", o["jaccard"].get<double>());
+    std::snprintf(line, sizeof line, "  %-30s %-30s %7zu %7zu %6zu %7.1f %7s\n",
+                  o["a"].get<std::string>().c_str(), o["b"].get<std::string>().c_str(),
+                  o["a_wrong"].get<size_t>(), o["b_wrong"].get<size_t>(),
+                  o["both_wrong"].get<size_t>(), o["independent_both_wrong"].get<double>(), jac);
+    t += line;
+  }
+  std::vector<std::string> labels;
+  for (size_t i : singles) labels.push_back(runs[i].label);
+  return {{"singles", labels},       {"best_single", b.label}, {"n", n},
+          {"oracle", std::move(oj)}, {"vote", std::move(vj)},  {"mistake_overlap", overlap}};
+}
+
 Status WriteText(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary);
   if (!f) return Status::NotFound("cannot write " + path);
@@ -265,11 +401,9 @@ int CmdEval(const CommonArgs& args) {
       const Status gs = ens->Generate(req, nullptr, &res);
       std::string predicted;
       bool correct = false;
-      json p = {{"index", i},
-                {"where", ex.where},
-                {"method", MethodName(run.method)},
-                {"models", run.models},
-                {"gold", ex.gold}};
+      json p = {{"index", i},           {"where", ex.where},
+                {"run", run.label},     {"method", MethodName(run.method)},
+                {"models", run.models}, {"gold", ex.gold}};
       json weights;
       if (run.only_model < 0) {
         p["score"] = ScoreRuleName(run.score);
@@ -325,6 +459,7 @@ int CmdEval(const CommonArgs& args) {
       run.strict_correct += h.strict_correct;
       run.flexible_correct += h.flexible_correct;
       run.right.push_back(correct);
+      run.answers.push_back(predicted);
       progress.Update(++done, run.label);
     }
     run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -432,6 +567,11 @@ int CmdEval(const CommonArgs& args) {
                           {"b_only", d.b_only}});
     }
   }
+  std::vector<std::string> golds;
+  for (const eval::Example& ex : data.examples) golds.push_back(ex.gold);
+  std::string singles_text;
+  json singles_analysis = AnalyzeSingles(runs, best_single, task.kind, golds, &singles_text);
+  std::fputs(singles_text.c_str(), stdout);
   if (!first_error.empty())
     std::fprintf(stderr, "warning: some rows failed (counted as wrong), first: %s\n",
                  first_error.c_str());
@@ -444,6 +584,7 @@ int CmdEval(const CommonArgs& args) {
                 {"harness_filters", HarnessFiltersJson()},
                 {"results", results},
                 {"pairwise", pairwise},
+                {"singles_analysis", singles_analysis},
                 {"predictions", predictions}};
     if (!(st = WriteText(a.json_out, doc.dump(1) + "\n")).ok()) return Fail(st);
   }

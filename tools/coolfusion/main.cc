@@ -65,6 +65,8 @@ generation options:
                             exp(-(bits per byte - best bits per byte) / T), any rule
                             (default: on with auto, off with the others)
   --prompt-temp T           T above, in bits per byte, > 0 (default 0.25)
+  --prompt-evidence B       below B bytes measured, T grows as T x B / bytes: a short
+                            prompt moves little weight (default 32; 0: T stays)
   --sit-out W               a model whose weight / the largest is below W neither
                             drafts nor scores (default 0.01; 0: never)
   --word-end on|off         a candidate ending in a letter or digit is also scored on
