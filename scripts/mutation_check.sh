@@ -83,3 +83,13 @@ mutate src/server/http_framing.cc '        if (size > limits_.max_body_bytes - b
 mutate src/backend/grammar_limits.cc '      patterns_.push_back({where, text});' '' grammar_limits_test 'SchemaLimits.*' "limits: patterns not tried alone"
 mutate src/backend/grammar_limits.cc '        last *= std::max<unsigned long long>(n, 1);' '' grammar_limits_test 'SchemaLimits.*' "limits: nested regex repetitions not multiplied"
 (cd build && make -j "$(nproc)" >/dev/null 2>&1)  # back to the real code
+
+# The peer methods (issue 23)
+mutate src/fusion/methods/token_level.cc 'if (!agree || !allowed(entry))' 'if (true)' peer_methods_test 'PeerMethods.ModelWithItself*' "peer: agreement is fused anyway"
+mutate src/fusion/methods/safe.cc 'return !(total > 0 && mean / total > 0.5);' 'return total > 0 && mean / total > 0.5;' peer_methods_test 'PeerMethods.ModelsThatDisagree*' "peer: safe fuses where the models are sure"
+mutate src/fusion/methods/safe.cc 'if (i == ver.starts.size() || ver.starts[i] != (long)off) return false;' 'if (i == ver.starts.size()) return false;' peer_methods_test 'PeerMethods.*' "peer: safe ignores boundary agreement"
+mutate src/fusion/methods/gac.cc 'if (p >= gate_ && allowed(pos.top[l])) {' 'if (p < gate_ && allowed(pos.top[l])) {' peer_methods_test 'PeerMethods.ModelsThatDisagree*' "peer: gac gate inverted"
+mutate src/align/vocab_union.cc 'auto it = index_.find(piece);' 'auto it = index_.end();' vocab_union_test '*' "peer: union does not merge equal bytes"
+mutate src/fusion/methods/token_level.cc 'const Token t = vocab.TokenOf((int)v, entry, pos.probs[v].data());' 'const Token t = vocab.TokenOf((int)v, entry);' peer_methods_test 'PeerMethods.ModelWithItself*' "peer: commit takes the lowest id of a duplicated string"
+mutate src/fusion/prompt_weights.cc 't = temp * std::max(1.0, evidence / (double)seen);' 't = temp;' prompt_weights_test 'PromptWeights.*' "evidence: short prompts move full weight"
+mutate src/fusion/emitter.cc '    if (end != std::string::npos && end < g.size() && end < cut) {' '    if (false) {' fusion_test 'Fusion.NewTokensNeverExceedTheBudget' "budget: the last segment is not cut"

@@ -27,6 +27,14 @@ bool Emitter::OnSegment(std::string& generated, Segment seg, GenerationResult* o
     const size_t at = g.find(stop, from);
     if (at != std::string::npos) cut = std::min(cut, at);
   }
+  StopReason why = StopReason::kStopString;
+  if (budget_) {
+    const size_t end = budget_();
+    if (end != std::string::npos && end < g.size() && end < cut) {
+      cut = end;
+      why = StopReason::kMaxTokens;
+    }
+  }
   bool stop = false;
   if (cut != std::string::npos) {
     generated.resize(cut);
@@ -44,7 +52,8 @@ bool Emitter::OnSegment(std::string& generated, Segment seg, GenerationResult* o
     } else {
       seg.text.resize(cut - total);
     }
-    *reason = StopReason::kStopString;
+    *reason = why;
+    cut_at_budget_ = why == StopReason::kMaxTokens;
     stop = true;
   }
   if (!seg.text.empty() || !stop) out->segments.push_back(seg);

@@ -351,7 +351,7 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
     case Method::kSafe: method = MakeSafeMethod(); break;
   }
   std::unique_ptr<ScoringRule> rule = MakeScoringRule(o.scoring);
-  Emitter emitter(o, on_segment);
+  Emitter emitter(o, on_segment, [&] { return session.BudgetEnd(o.max_new_tokens); });
   MethodContext ctx{&session, &o, rule.get(), &weights, &emitter};
   if (method_kind == Method::kUnite || method_kind == Method::kGac || method_kind == Method::kSafe)
     ctx.vocab = &impl_->Union();
@@ -364,6 +364,7 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
   emitter.Finish(session.generated(), out);
   out->text = session.generated();
   out->n_new_tokens = session.NewTokens();
+  if (emitter.cut_at_budget()) out->n_new_tokens = o.max_new_tokens;
   out->n_prompt_tokens = session.NumPromptTokens();
   if (session.first_active() >= 0)
     out->n_cached_tokens = (int)session.cached_tokens(session.first_active());

@@ -159,6 +159,16 @@ int Session::NewTokens() const {
   return v < 0 ? 0 : (int)(m_[v].view.tokens.size() - m_[v].view.n_prompt_tokens);
 }
 
+size_t Session::BudgetEnd(int budget) const {
+  const int v = first_active();
+  if (v < 0 || budget < 0) return std::string::npos;
+  const ModelView& m = m_[v].view;
+  const size_t k = m.n_prompt_tokens + (size_t)budget;
+  if (m.tokens.size() <= k || !m.ends_ok || k == 0 || m.ends[k - 1] < m.prompt_len)
+    return std::string::npos;
+  return m.ends[k - 1] - m.prompt_len;
+}
+
 bool Session::ContextFull(int v, int more) const {
   return (int)m_[v].view.tokens.size() + more >= m_[v].view.lm->n_ctx();
 }

@@ -80,6 +80,9 @@ class Session {
   const std::vector<float>& last_logits(int v) const { return m_[v].view.last_logits; }
   // New tokens so far, counted with the first active model's tokenizer.
   int NewTokens() const;
+  // The length in bytes of the generated text's first `budget` new tokens (same count),
+  // std::string::npos while there are no more than that (or their ends are not known).
+  size_t BudgetEnd(int budget) const;
   int NumPromptTokens() const;
   bool ContextFull(int v, int more) const;
   // Takes model v out of the ensemble for the rest of this generation.

@@ -659,3 +659,69 @@ TEST(Hostile, WildlyDifferentContextSizes) {
 
 }  // namespace
 }  // namespace coolfusion
+
+namespace coolfusion {
+namespace {
+
+// Issue 24: completion_tokens <= max_tokens, always. A segment may hold several tokens;
+// the text is cut where the budget ends (counted with the first active model's
+// tokenizer), streamed or not, under every method. 200 requests of random budgets 1-64
+// over two and three models.
+TEST(Fusion, NewTokensNeverExceedTheBudget) {
+  auto two = testing::Open({testing::Shared("stories260K"), testing::Shared("aidreams260K")});
+  auto three = testing::Open(
+      {testing::Shared("stories260K"), testing::Shared("aidreams260K"), testing::Tiny("gpt-2")});
+  ASSERT_TRUE(two && three);
+  auto one = testing::Open({testing::Shared("stories260K")});
+  ASSERT_TRUE(one);
+  const Method methods[] = {Method::kCool, Method::kCoolRerank, Method::kUnite,
+                            Method::kGac,  Method::kAdaFuse,    Method::kSafe};
+  uint32_t rng = 12345;
+  auto next = [&] { return rng = rng * 1664525u + 1013904223u; };
+  int cut = 0;
+  for (int i = 0; i < 200; ++i) {
+    Ensemble& e = i % 2 ? *three : *two;
+    Request req;
+    req.prompt = Prompts()[(size_t)i % Prompts().size()];
+    req.options.max_new_tokens = 1 + (int)(next() % 64);
+    req.options.method = methods[(size_t)i % 6];
+    req.options.scoring.rule = ScoreRule::kMeanPpl;  // every model takes part
+    const bool stream = (i / 6) % 2 == 0;
+    std::string streamed;
+    GenerationResult r;
+    Status st = e.Generate(req,
+                           stream ? SegmentCallback([&](const Segment&, std::string_view d) {
+                             streamed += d;
+                             return true;
+                           })
+                                  : SegmentCallback(),
+                           &r);
+    ASSERT_TRUE(st.ok()) << st.message();
+    const std::string what = std::string(MethodName(req.options.method)) + " -n " +
+                             std::to_string(req.options.max_new_tokens);
+    EXPECT_LE(r.n_new_tokens, req.options.max_new_tokens) << what;
+    if (stream) EXPECT_EQ(streamed, r.text) << what;
+    if (r.stop_reason == StopReason::kMaxTokens) {
+      EXPECT_EQ(r.n_new_tokens, req.options.max_new_tokens) << what;
+      ++cut;
+    }
+    // The text is what model 0 wrote: its tokens of the prompt + text, less the prompt's,
+    // are the count (re-tokenized, a cut word may merge into fewer tokens, never more).
+    std::vector<int32_t> all, prompt;
+    ASSERT_TRUE(e.Tokenize(0, req.prompt + r.text, &all).ok());
+    ASSERT_TRUE(e.Tokenize(0, req.prompt, &prompt).ok());
+    EXPECT_LE((int)(all.size() - prompt.size()), req.options.max_new_tokens + 1) << what;
+  }
+  EXPECT_GT(cut, 100);  // most budgets end inside a segment's text
+  // -n with a single model: exact as before.
+  Request req;
+  req.prompt = "Once upon a time";
+  req.options.max_new_tokens = 7;
+  req.options.method = Method::kSingle;
+  GenerationResult r;
+  ASSERT_TRUE(one->Generate(req, nullptr, &r).ok());
+  EXPECT_EQ(r.n_new_tokens, 7);
+}
+
+}  // namespace
+}  // namespace coolfusion

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,7 @@ TEST(PeerMethods, ModelsThatDisagreeAreFused) {
   ASSERT_TRUE(e);
   GenerateOptions base;
   base.scoring.rule = ScoreRule::kMeanPpl;
+  std::map<Method, double> share;
   for (Method m : kPeers) {
     int64_t fused = 0, positions = 0;
     for (const std::string& p : Prompts()) {
@@ -110,7 +112,12 @@ TEST(PeerMethods, ModelsThatDisagreeAreFused) {
     }
     EXPECT_GT(fused, 0) << MethodName(m);
     EXPECT_LT(fused, positions) << MethodName(m);
+    share[m] = (double)fused / (double)positions;
   }
+  // SAFE fuses only where the models disagree at a common boundary and no model is sure:
+  // far fewer positions than UniTE, which fuses wherever their choices differ.
+  EXPECT_LT(share[Method::kSafe], share[Method::kUnite] / 2)
+      << "safe " << share[Method::kSafe] << ", unite " << share[Method::kUnite];
   // GaC's gate: fewer positions fused with it than without.
   int64_t gated = 0, ungated = 0;
   for (const std::string& p : Prompts()) {
