@@ -1,7 +1,9 @@
 #include "commands.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -33,9 +35,25 @@ Status OpenEnsemble(const std::vector<ModelOptions>& models, bool quiet,
 
 namespace {
 
+// Chat's Ctrl-C: during an answer it stops the answer (the chat goes on); at the prompt it
+// ends the chat, as llama-cli does.
+std::atomic<bool> g_answering{false};
+std::atomic<bool> g_interrupted{false};
+
+void OnInterrupt(int) {
+  if (g_answering.load()) {
+    g_interrupted.store(true);
+    return;
+  }
+  const char nl = '\n';
+  (void)!write(STDERR_FILENO, &nl, 1);
+  _exit(130);
+}
+
 Status RunAndPrint(Ensemble& e, const Request& req, const CommonArgs& a, GenerationResult* r) {
   size_t step = 0;
   auto cb = [&](const Segment& seg, std::string_view delta) {
+    if (g_interrupted.load()) return false;
     if (!a.json && !delta.empty()) {
       std::fwrite(delta.data(), 1, delta.size(), stdout);
       std::fflush(stdout);
@@ -49,15 +67,23 @@ Status RunAndPrint(Ensemble& e, const Request& req, const CommonArgs& a, Generat
   return st;
 }
 
-void PrintSummary(const GenerationResult& r) {
+void PrintSummary(const Ensemble& e, const Request& req, const GenerationResult& r) {
   for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  std::string fused;
+  if (r.counters.positions > 0) {
+    fused = " | fused at " + std::to_string(r.counters.fused_positions) + " of " +
+            std::to_string(r.counters.positions) + " positions";
+  }
   std::fprintf(stderr,
-               "\n[%zu segments, %d new tokens, stop: %s | %.1f ms total (%.1f generate, %.1f "
-               "score, %.1f in "
-               "llama_decode) | %.2f tokens/s]\n",
-               r.segments.size(), r.n_new_tokens, StopReasonName(r.stop_reason), r.timings.total_ms,
+               "\n[%s: %zu segments, %d new tokens, stop: %s | %.1f ms total (%.1f generate, "
+               "%.1f score, %.1f in llama_decode) | %.2f tokens/s%s]\n",
+               e.size() > 1 ? MethodName(req.options.method) : "single", r.segments.size(),
+               r.n_new_tokens, StopReasonName(r.stop_reason), r.timings.total_ms,
                r.timings.generate_ms, r.timings.score_ms, r.timings.decode_ms,
-               r.timings.total_ms > 0 ? r.n_new_tokens * 1000.0 / r.timings.total_ms : 0.0);
+               r.timings.total_ms > 0 ? r.n_new_tokens * 1000.0 / r.timings.total_ms : 0.0,
+               fused.c_str());
+  const std::string took = ParticipationLine(e, r);
+  if (!took.empty()) std::fprintf(stderr, "[%s]\n", took.c_str());
 }
 
 }  // namespace
@@ -81,7 +107,7 @@ int CmdGenerate(const CommonArgs& a) {
   } else {
     std::printf("\n");
     std::fflush(stdout);
-    PrintSummary(r);
+    PrintSummary(*e, req, r);
   }
   return 0;
 }
@@ -96,8 +122,17 @@ int CmdChat(const CommonArgs& a) {
                  e->info(i).has_chat_template ? "its own GGUF"
                                               : "no GGUF template; plain 'Role: text' lines for");
   }
-  std::fprintf(stderr,
-               "type a message; /reset clears the conversation, /exit or end of input quits\n");
+  static const char kHelp[] =
+      "  /help   this list\n"
+      "  /reset  start a new conversation (the system prompt stays)\n"
+      "  /exit   quit (also /quit, end of input, or Ctrl-C at the prompt)\n"
+      "  Ctrl-C while an answer is written stops that answer; the chat goes on\n";
+  std::fprintf(stderr, "type a message, or /help\n");
+  struct sigaction sa = {};
+  sa.sa_handler = OnInterrupt;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
   CommonArgs args = a;
   for (size_t i = 0; i < e->size(); ++i) {
     // A model without a template knows no end of turn: stop at the next "User:" line.
@@ -114,8 +149,18 @@ int CmdChat(const CommonArgs& a) {
     std::fflush(stderr);
     if (!std::getline(std::cin, line)) break;
     if (line == "/exit" || line == "/quit") break;
+    if (line == "/help") {
+      std::fputs(kHelp, stderr);
+      continue;
+    }
     if (line == "/reset") {
       messages.resize(a.system.empty() ? 0 : 1);
+      std::fprintf(stderr, "conversation cleared%s\n",
+                   a.system.empty() ? "" : " (the system prompt stays)");
+      continue;
+    }
+    if (line.size() > 1 && line[0] == '/' && line.find(' ') == std::string::npos) {
+      std::fprintf(stderr, "unknown command %s (/help lists them)\n", line.c_str());
       continue;
     }
     if (line.empty()) continue;
@@ -125,7 +170,10 @@ int CmdChat(const CommonArgs& a) {
     req.options = args.gen;
     if (a.models.size() == 1) req.options.method = Method::kSingle;
     GenerationResult r;
+    g_interrupted.store(false);
+    g_answering.store(true);
     st = RunAndPrint(*e, req, args, &r);
+    g_answering.store(false);
     if (!st.ok()) {
       Fail(st);
       messages.pop_back();
@@ -133,7 +181,10 @@ int CmdChat(const CommonArgs& a) {
     }
     std::printf("\n");
     std::fflush(stdout);
+    if (g_interrupted.load()) std::fprintf(stderr, "[answer stopped]\n");
     for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    const std::string took = ParticipationLine(*e, r);
+    if (!took.empty()) std::fprintf(stderr, "[%s]\n", took.c_str());
     messages.push_back({"assistant", r.text});
   }
   return 0;

@@ -44,6 +44,39 @@ std::string WeightsLine(const std::vector<ModelReport>& models) {
   return line;
 }
 
+std::string ParticipationLine(const Ensemble& e, const GenerationResult& r) {
+  if (r.models.size() < 2) return "";
+  double best = INFINITY;
+  for (const ModelReport& m : r.models) {
+    if (m.active && std::isfinite(m.prompt_bits_per_byte))
+      best = std::min(best, m.prompt_bits_per_byte);
+  }
+  std::string took, sat, left;
+  char buf[256];
+  for (size_t v = 0; v < r.models.size(); ++v) {
+    const ModelReport& m = r.models[v];
+    const std::string& name = e.info(v).name;
+    if (m.active) {
+      std::snprintf(buf, sizeof buf, "%s%s (weight %.2g)", took.empty() ? "" : ", ", name.c_str(),
+                    m.weight);
+      took += buf;
+    } else if (m.sat_out) {
+      std::snprintf(buf, sizeof buf,
+                    "%s%s (%.2g bits per byte of the prompt against %.2g: it reads this prompt "
+                    "far worse)",
+                    sat.empty() ? "" : ", ", name.c_str(), m.prompt_bits_per_byte, best);
+      sat += buf;
+    } else {
+      left +=
+          (left.empty() ? "" : ", ") + name + " (cannot encode the prompt or its context is full)";
+    }
+  }
+  std::string line = "models: " + took;
+  if (!sat.empty()) line += "; sat out: " + sat;
+  if (!left.empty()) line += "; left out: " + left;
+  return line;
+}
+
 nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const GenerationResult& r) {
   using nlohmann::json;
   json j;

@@ -18,6 +18,12 @@ nlohmann::json ModelReportsJson(const std::vector<ModelReport>& models);
 // "[weights] m0: 0.31 bits/byte (83 bytes) weight 1 | m1: ..." for --trace.
 std::string WeightsLine(const std::vector<ModelReport>& models);
 
+// Which models took part in a fused answer and why the others did not, in words:
+// "models: a.gguf (weight 1), b.gguf (weight 0.4); sat out: c.gguf (3.1 bits per byte of
+// the prompt against 0.2: it reads this prompt far worse); left out: d.gguf (cannot encode
+// the prompt)". Empty for a single model.
+std::string ParticipationLine(const Ensemble& e, const GenerationResult& r);
+
 // One line per committed segment for --trace.
 std::string TraceLine(size_t step, const Segment& seg);
 
