@@ -2,7 +2,7 @@
 # Installs the Debian packages coolfusion needs (only those missing), as root or via sudo.
 set -euo pipefail
 pkgs=(build-essential cmake ccache git pkg-config libicu-dev libgtest-dev nlohmann-json3-dev libcpp-httplib-dev
-      curl chromium clang libclang-rt-14-dev clang-format-14)
+      curl chromium clang libclang-rt-14-dev clang-format-14 python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
