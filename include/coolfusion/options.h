@@ -24,6 +24,12 @@ struct ModelOptions {
                                  // nothing for this long fails the request (Unavailable,
                                  // naming it); 0: wait forever. Set when a worker's
                                  // connection opens (the first model to use it)
+  bool use_mmap = true;          // memory-map the file; false (--no-mmap): read it into memory
+  int flash_attn = -1;           // flash attention (-fa): -1 auto (llama.cpp decides), 0 off,
+                                 // 1 on
+  std::string chat_template;     // empty: the GGUF's own template; else one of llama.cpp's
+                                 // built-in template names ("chatml", "llama3", ...) or a
+                                 // template's text, which llama.cpp must recognize
 };
 
 enum class Method {

@@ -77,6 +77,27 @@ struct LlamaModel::Handles {
 LlamaModel::LlamaModel() : h_(std::make_unique<Handles>()) {}
 LlamaModel::~LlamaModel() = default;
 
+namespace {
+
+// A chat template given by the user (a built-in name or a template's text) must be one
+// llama_chat_apply_template renders; else the error lists the built-in names.
+Status CheckChatTemplate(const std::string& tmpl) {
+  const llama_chat_message probe[] = {{"user", "hi"}};
+  char buf[512];
+  if (llama_chat_apply_template(tmpl.c_str(), probe, 1, true, buf, sizeof buf) >= 0)
+    return Status::Ok();
+  std::vector<const char*> names(llama_chat_builtin_templates(nullptr, 0));
+  llama_chat_builtin_templates(names.data(), names.size());
+  std::string list;
+  for (const char* n : names) list += std::string(list.empty() ? "" : ", ") + n;
+  const std::string shown = tmpl.size() > 40 ? tmpl.substr(0, 40) + "..." : tmpl;
+  return Status::InvalidArgument("chat template '" + shown +
+                                 "' is neither one of llama.cpp's built-in templates (" + list +
+                                 ") nor a template text llama.cpp recognizes");
+}
+
+}  // namespace
+
 Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts,
                         std::unique_ptr<LlamaModel>* out) {
   std::call_once(g_backend_once, [] {
@@ -89,6 +110,7 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
   llama_model_params mp = llama_model_default_params();
   mp.vocab_only = opts.vocab_only;
   mp.n_gpu_layers = opts.n_gpu_layers;
+  if (!opts.use_mmap) mp.load_mode = LLAMA_LOAD_MODE_NONE;  // read into memory
   std::vector<ggml_backend_dev_t> devices;
   if (!opts.rpc.empty() && !opts.vocab_only) {
     // Every layer on the workers unless -ngl asks for fewer; the list ends with null.
@@ -171,6 +193,10 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     m->adds_space_prefix_ = !m->pieces_[probe[0]].empty() && m->pieces_[probe[0]][0] == ' ';
   }
   if (const char* tmpl = llama_model_chat_template(model, nullptr)) m->chat_template_ = tmpl;
+  if (!opts.chat_template.empty()) {
+    CF_RETURN_IF_ERROR(CheckChatTemplate(opts.chat_template));
+    m->chat_template_ = opts.chat_template;
+  }
   m->n_params_ = opts.vocab_only ? 0 : llama_model_n_params(model);
 
   if (!opts.vocab_only) {
@@ -186,6 +212,9 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     cp.n_seq_max = std::max(n_seq_max, 1);
     cp.kv_unified = true;  // candidate sequences share the prefix cells of sequence 0
     cp.no_perf = true;
+    cp.flash_attn_type = opts.flash_attn < 0    ? LLAMA_FLASH_ATTN_TYPE_AUTO
+                         : opts.flash_attn == 0 ? LLAMA_FLASH_ATTN_TYPE_DISABLED
+                                                : LLAMA_FLASH_ATTN_TYPE_ENABLED;
     const int threads =
         opts.n_threads > 0 ? opts.n_threads : std::max(1u, std::thread::hardware_concurrency());
     cp.n_threads = threads;

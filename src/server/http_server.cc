@@ -13,8 +13,10 @@
 #include <filesystem>
 #include <random>
 #include <string_view>
+#include <thread>
 
 #include "server/connection_gate.h"
+#include "server/llama_compat.h"
 #include "server/metrics.h"
 #include "server/playground_html.h"
 #include "server/slot_pool.h"
@@ -29,18 +31,31 @@ void OnSignal(int) {
   if (ConnectionGate* g = g_gate.load()) g->Stop();
 }
 
+// The request being answered on this thread (a gate worker answers one at a time): when
+// it started and the tokens it generated (-1: none), for the request log.
+thread_local std::chrono::steady_clock::time_point t_request_start;
+thread_local int t_request_tokens = -1;
+
 // The routes and the methods each takes; another method on a known route is a 405.
 struct Route {
   const char* path;
   const char* methods;  // the Allow header
+  bool needs_key;       // with --api-key (every /v1/ path needs it besides)
 };
 constexpr Route kRoutes[] = {
-    {"/", "GET, OPTIONS"},
-    {"/health", "GET, OPTIONS"},
-    {"/metrics", "GET, OPTIONS"},
-    {"/v1/models", "GET, OPTIONS"},
-    {"/v1/completions", "POST, OPTIONS"},
-    {"/v1/chat/completions", "POST, OPTIONS"},
+    {"/", "GET, OPTIONS", false},
+    {"/health", "GET, OPTIONS", false},
+    {"/metrics", "GET, OPTIONS", false},
+    {"/v1/models", "GET, OPTIONS", true},
+    {"/v1/completions", "POST, OPTIONS", true},
+    {"/v1/chat/completions", "POST, OPTIONS", true},
+    // llama-server's own (llama_compat.h)
+    {"/completion", "POST, OPTIONS", true},
+    {"/completions", "POST, OPTIONS", true},
+    {"/tokenize", "POST, OPTIONS", true},
+    {"/detokenize", "POST, OPTIONS", true},
+    {"/props", "GET, OPTIONS", true},
+    {"/slots", "GET, OPTIONS", true},
 };
 
 const Route* FindRoute(const std::string& path) {
@@ -103,6 +118,8 @@ class GatedServer : public httplib::Server {
 
   // Answers ex's request; returns whether the connection may carry another.
   bool Answer(Exchange& ex) {
+    t_request_start = std::chrono::steady_clock::now();
+    t_request_tokens = -1;
     ExchangeStream strm(ex);
     bool closed = false;
     const bool ok = process_request(strm, false, closed, [](httplib::Request&) {});
@@ -113,15 +130,27 @@ class GatedServer : public httplib::Server {
   const int placeholder_;
 };
 
+// What the server knows once its models are loaded.
+struct Loaded {
+  std::unique_ptr<SlotPool> pool;
+  std::vector<std::string> ids;    // ids[0]: the ensemble; ids[1 + i]: source model i
+  std::vector<std::string> paths;  // per source model
+  std::vector<SourceModel> sources;
+  std::vector<std::vector<std::string>> pieces;  // per source model: its vocabulary's text
+  std::vector<int32_t> n_vocab;
+  ApiRequest defaults;  // a request that sets nothing (/props, /slots)
+};
+
 class Service {
  public:
-  Service(SlotPool& pool, const ServerOptions& opts, std::vector<std::string> ids,
-          std::vector<std::string> paths)
-      : pool_(pool),
-        opts_(opts),
-        ids_(std::move(ids)),
-        paths_(std::move(paths)),
-        rng_(std::random_device{}()) {}
+  explicit Service(const ServerOptions& opts) : opts_(opts), rng_(std::random_device{}()) {}
+
+  // Publishes the loaded models; every route but the playground answers 503 until then.
+  // `loaded` must outlive the serving.
+  void SetReady(const Loaded* loaded) {
+    loaded_ = loaded;
+    ready_.store(true, std::memory_order_release);
+  }
 
   void Register(httplib::Server& svr) {
     svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -132,8 +161,8 @@ class Service {
         res.status = 204;
         return httplib::Server::HandlerResponse::Handled;
       }
-      if (const Route* r = FindRoute(req.path);
-          r != nullptr && std::string_view(r->methods).find(req.method) == std::string_view::npos) {
+      const Route* r = FindRoute(req.path);
+      if (r != nullptr && std::string_view(r->methods).find(req.method) == std::string_view::npos) {
         res.set_header("Allow", r->methods);
         ApiError e;
         e.status = 405;
@@ -142,7 +171,7 @@ class Service {
         SendError(res, e);
         return httplib::Server::HandlerResponse::Handled;
       }
-      if (!opts_.api_key.empty() && req.path.rfind("/v1/", 0) == 0 &&
+      if (!opts_.api_key.empty() && (req.path.rfind("/v1/", 0) == 0 || (r && r->needs_key)) &&
           req.get_header_value("Authorization") != "Bearer " + opts_.api_key) {
         ApiError e;
         e.status = 401;
@@ -151,30 +180,83 @@ class Service {
         SendError(res, e);
         return httplib::Server::HandlerResponse::Handled;
       }
+      // llama-server's answer while the models load, on every route but the playground's
+      // page (which then shows the server's state).
+      if (!ready() && req.path != "/") {
+        res.status = 503;
+        res.set_content(LoadingBody(), "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       return httplib::Server::HandlerResponse::Unhandled;
     });
     svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(kPlaygroundHtml, "text/html; charset=utf-8");
     });
     svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      const SlotPool& pool = *loaded_->pool;
       const nlohmann::json j = {{"status", "ok"},
-                                {"slots", pool_.size()},
-                                {"slots_busy", pool_.busy()},
-                                {"queue_waiting", pool_.waiting()}};
+                                {"slots", pool.size()},
+                                {"slots_busy", pool.busy()},
+                                {"queue_waiting", pool.waiting()}};
       res.set_content(j.dump(), "application/json");
     });
     svr.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(ModelsBody(ids_, paths_).dump(), "application/json");
+      res.set_content(ModelsBody(loaded_->ids, loaded_->paths).dump(), "application/json");
     });
     svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(metrics_.Render(pool_.size(), pool_.busy(), pool_.waiting()),
+      const SlotPool& pool = *loaded_->pool;
+      res.set_content(metrics_.Render(pool.size(), pool.busy(), pool.waiting()),
                       "text/plain; version=0.0.4");
     });
     svr.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-      Complete(req, res, true);
+      Complete(req, res, Shape::kChat);
     });
     svr.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
-      Complete(req, res, false);
+      Complete(req, res, Shape::kCompletions);
+    });
+    for (const char* path : {"/completion", "/completions"}) {
+      svr.Post(path, [this](const httplib::Request& req, httplib::Response& res) {
+        Complete(req, res, Shape::kNative);
+      });
+    }
+    svr.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
+      TokenizeRequest t;
+      ApiError err;
+      if (!ParseTokenize(req.body, loaded_->ids, &t, &err)) return SendError(res, err);
+      std::vector<int32_t> tokens;
+      Status st = loaded_->pool->any().Tokenize(t.model, t.content, &tokens);
+      if (!st.ok()) {
+        err = ErrorFromStatus(st);
+        err.param = "content";
+        return SendError(res, err);
+      }
+      res.set_content(TokenizeBody(tokens, t.with_pieces, loaded_->pieces[t.model]).dump(),
+                      "application/json");
+    });
+    svr.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
+      DetokenizeRequest d;
+      ApiError err;
+      if (!ParseDetokenize(req.body, loaded_->ids, loaded_->n_vocab, &d, &err))
+        return SendError(res, err);
+      res.set_content(DetokenizeBody(d.tokens, loaded_->pieces[d.model]).dump(),
+                      "application/json");
+    });
+    svr.Get("/props", [this](const httplib::Request&, httplib::Response& res) {
+      PropsInfo p;
+      p.models = loaded_->sources;
+      p.alias = loaded_->ids[0];
+      p.total_slots = (int)loaded_->pool->size();
+      p.defaults = loaded_->defaults;
+      res.set_content(PropsBody(p).dump(), "application/json");
+    });
+    svr.Get("/slots", [this](const httplib::Request&, httplib::Response& res) {
+      nlohmann::json slots = nlohmann::json::array();
+      const SlotPool& pool = *loaded_->pool;
+      for (size_t i = 0; i < pool.size(); ++i) {
+        slots.push_back(
+            SlotBody((int)i, loaded_->sources[0].n_ctx, pool.in_use(i), loaded_->defaults));
+      }
+      res.set_content(slots.dump(), "application/json");
     });
     svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
@@ -207,15 +289,28 @@ class Service {
           e.message = "internal error in " + req.method + " " + req.path;
           SendError(res, e);
         });
+    // Called once the response is written, a streamed body included.
     svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-      const bool known = req.path == "/" || req.path == "/health" || req.path == "/metrics" ||
-                         req.path == "/v1/models" || req.path == "/v1/completions" ||
-                         req.path == "/v1/chat/completions";
+      const bool known = FindRoute(req.path) != nullptr;
       metrics_.CountRequest(known ? req.path : "other", res.status);
+      if (!opts_.log_requests || req.path == "/health" || req.path == "/metrics") return;
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                                  t_request_start)
+                            .count();
+      const std::string line =
+          RequestLogLine(req.method, req.path, req.remote_addr, res.status, ms, t_request_tokens) +
+          "\n";
+      std::fputs(line.c_str(), stderr);
     });
   }
 
  private:
+  // The three completion endpoints: OpenAI's chat and text completions, llama-server's
+  // native /completion.
+  enum class Shape { kChat, kCompletions, kNative };
+
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+
   static void SendError(httplib::Response& res, const ApiError& e) {
     res.status = e.status;
     res.set_content(ErrorBody(e), "application/json");
@@ -229,12 +324,16 @@ class Service {
     return buf;
   }
 
-  void Complete(const httplib::Request& req, httplib::Response& res, bool chat) {
+  void Complete(const httplib::Request& req, httplib::Response& res, Shape shape) {
+    const bool chat = shape == Shape::kChat;
+    const bool native = shape == Shape::kNative;
+    const std::vector<std::string>& ids = loaded_->ids;
+    SlotPool& pool = *loaded_->pool;
     auto ar = std::make_shared<ApiRequest>();
     ApiError err;
-    if (!ParseRequest(req.body, chat, opts_.limits, ids_, ar.get(), &err))
+    if (!ParseRequest(req.body, chat, opts_.limits, ids, ar.get(), &err))
       return SendError(res, err);
-    Status st = pool_.any().Validate(ar->request);
+    Status st = pool.any().Validate(ar->request);
     if (!st.ok()) {
       ApiError e = ErrorFromStatus(st);
       if (st.message().rfind("grammar:", 0) == 0) e.param = ar->grammar_param;
@@ -243,12 +342,14 @@ class Service {
     auto lease = std::make_shared<std::unique_ptr<SlotPool::Lease>>();
     // Of the free slots, the one whose prompt cache holds most of this prompt.
     const Request& request = ar->request;
-    st = pool_.Acquire(nullptr, std::chrono::milliseconds(50),
-                       std::chrono::seconds(opts_.queue_timeout_s), lease.get(),
-                       [&request](const Ensemble& e) { return e.CachedPrefix(request); });
+    st = pool.Acquire(nullptr, std::chrono::milliseconds(50),
+                      std::chrono::seconds(opts_.queue_timeout_s), lease.get(),
+                      [&request](const Ensemble& e) { return e.CachedPrefix(request); });
     if (!st.ok()) return SendError(res, QueueError(st));
     const std::string id = NewId(chat);
     const int64_t created = (int64_t)std::time(nullptr);
+    const int slot = (*lease)->index();
+    const int n_ctx = loaded_->sources[0].n_ctx;
     if (!ar->stream) {
       // Generated here, before anything is sent, so that the status tells the outcome.
       // Every quarter second the gate is asked whether the client has gone (without
@@ -270,28 +371,32 @@ class Service {
           },
           &g);
       lease->reset();
+      t_request_tokens = g.n_new_tokens;
       metrics_.CountGeneration(g.n_new_tokens, (int)g.segments.size(), Seconds(t0), gone);
       if (gone) {
         res.status = 499;  // nginx's "client closed request": logged, never read
         return;
       }
       if (!st.ok()) return SendError(res, ErrorFromStatus(st));
-      res.set_content(CompletionBody(*ar, g, id, created, ids_).dump(), "application/json");
+      const nlohmann::json body = native ? NativeCompletionBody(*ar, g, g.text, slot, n_ctx, ids)
+                                         : CompletionBody(*ar, g, id, created, ids);
+      res.set_content(body.dump(), "application/json");
       return;
     }
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider(
-        "text/event-stream",
-        [this, ar, lease, id, created, route = req.path](size_t, httplib::DataSink& sink) {
+        "text/event-stream", [this, ar, lease, id, created, slot, n_ctx, native, route = req.path](
+                                 size_t, httplib::DataSink& sink) {
           return Guarded(sink, route, true, [&] {
+            const std::vector<std::string>& ids = loaded_->ids;
             bool gone = false;
             auto send = [&](const nlohmann::json& j) {
               const std::string s = "data: " + j.dump() + "\n\n";
               if (!gone && !sink.write(s.data(), s.size())) gone = true;
               return !gone;
             };
-            send(ChunkBody(*ar, id, created, "", true, nullptr, nullptr, ids_));
+            if (!native) send(ChunkBody(*ar, id, created, "", true, nullptr, nullptr, ids));
             GenerationResult g;
             const auto t0 = std::chrono::steady_clock::now();
             auto last = t0;
@@ -306,24 +411,29 @@ class Service {
                     if (ex != nullptr && ex->ClientGone()) gone = true;
                   }
                   if (gone) return false;
+                  if (native) return delta.empty() || send(NativeChunk(delta, slot));
                   if (delta.empty() && !ar->trace) return !gone;
-                  return send(ChunkBody(*ar, id, created, delta, false, nullptr, &seg, ids_));
+                  return send(ChunkBody(*ar, id, created, delta, false, nullptr, &seg, ids));
                 },
                 &g);
             lease->reset();  // the slot is free as soon as generation ends
+            t_request_tokens = g.n_new_tokens;
             metrics_.CountGeneration(g.n_new_tokens, (int)g.segments.size(), Seconds(t0), gone);
             if (!st.ok()) {
               ApiError e = ErrorFromStatus(st);
               send(nlohmann::json::parse(ErrorBody(e)));
+            } else if (!gone && native) {
+              // llama-server's last event: stop true with the totals; no [DONE] follows.
+              send(NativeCompletionBody(*ar, g, "", slot, n_ctx, ids));
             } else if (!gone) {
-              nlohmann::json last = ChunkBody(*ar, id, created, "", false,
-                                              FinishReason(g.stop_reason), nullptr, ids_);
-              if (!g.models.empty()) last["coolfusion"] = ModelWeights(*ar, g, ids_);
+              nlohmann::json last =
+                  ChunkBody(*ar, id, created, "", false, FinishReason(g.stop_reason), nullptr, ids);
+              if (!g.models.empty()) last["coolfusion"] = ModelWeights(*ar, g, ids);
               last["timings"] = TimingsBody(g);
               send(last);
               if (ar->include_usage) send(UsageChunk(*ar, id, created, g));
             }
-            if (!gone) {
+            if (!gone && !native) {
               static const char kDone[] = "data: [DONE]\n\n";
               sink.write(kDone, sizeof kDone - 1);
             }
@@ -356,44 +466,67 @@ class Service {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
-  SlotPool& pool_;
   const ServerOptions& opts_;
-  const std::vector<std::string> ids_;
-  const std::vector<std::string> paths_;
+  std::atomic<bool> ready_{false};
+  const Loaded* loaded_ = nullptr;  // set before ready_ turns true; read only after
   Metrics metrics_;
   Mutex mu_;
   std::mt19937_64 rng_ GUARDED_BY(mu_);
 };
 
-}  // namespace
-
-void StopServer() { OnSignal(0); }
-
-Status RunServer(const std::vector<ModelOptions>& models, const ServerOptions& opts,
-                 const std::function<void(int)>& on_ready) {
-  if (opts.parallel < 1 || opts.parallel > 256)
-    return Status::InvalidArgument("--parallel must be in 1..256");
-  if (opts.port < 0 || opts.port > 65535)
-    return Status::InvalidArgument("--port must be in 0..65535");
+// Opens one ensemble per slot and describes the models; fills *out.
+Status LoadModels(const std::vector<ModelOptions>& models, const ServerOptions& opts, Loaded* out) {
   std::vector<std::unique_ptr<Ensemble>> slots;
   for (int i = 0; i < opts.parallel; ++i) {
     std::unique_ptr<Ensemble> e;
     CF_RETURN_IF_ERROR(Ensemble::Open(models, &e));
     slots.push_back(std::move(e));
   }
-  std::vector<std::string> ids{kEnsembleModelId}, paths;
-  for (size_t i = 0; i < slots[0]->size(); ++i) {
-    std::string id = std::filesystem::path(slots[0]->info(i).path).stem().string();
-    for (const auto& prev : ids) {
+  const Ensemble& first = *slots[0];
+  out->ids = {opts.alias.empty() ? std::string(kEnsembleModelId) : opts.alias};
+  for (size_t i = 0; i < first.size(); ++i) {
+    const ModelInfo& info = first.info(i);
+    std::string id = std::filesystem::path(info.path).stem().string();
+    for (const auto& prev : out->ids) {
       if (prev == id) id.append(1, '#').append(std::to_string(i));
     }
-    ids.push_back(id);
-    paths.push_back(slots[0]->info(i).path);
+    out->ids.push_back(id);
+    out->paths.push_back(info.path);
+    SourceModel m;
+    m.id = id;
+    m.path = info.path;
+    m.tokenizer = info.tokenizer;
+    m.n_vocab = info.n_vocab;
+    m.n_ctx = info.n_ctx;
+    m.has_chat_template = info.has_chat_template;
+    m.chat_template = i < models.size() ? models[i].chat_template : "";
+    out->sources.push_back(m);
+    out->n_vocab.push_back(info.n_vocab);
+    out->pieces.emplace_back();
+    CF_RETURN_IF_ERROR(first.VocabPieces(i, &out->pieces.back()));
   }
-  SlotPool pool(std::move(slots), opts.max_queue);
+  ApiError unused;
+  if (!ParseRequest("{\"prompt\": \"\"}", false, opts.limits, out->ids, &out->defaults, &unused))
+    return Status::Internal("the default request does not parse: " + unused.message);
+  out->pool = std::make_unique<SlotPool>(std::move(slots), opts.max_queue);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void StopServer() { OnSignal(0); }
+
+Status RunServer(const std::vector<ModelOptions>& models, const ServerOptions& opts,
+                 const std::function<void(int)>& on_ready,
+                 const std::function<void(int)>& on_listening) {
+  if (opts.parallel < 1 || opts.parallel > 256)
+    return Status::InvalidArgument("--parallel must be in 1..256");
+  if (opts.port < 0 || opts.port > 65535)
+    return Status::InvalidArgument("--port must be in 0..65535");
+  Loaded loaded;  // outlives the server below
   GatedServer svr;
   svr.set_payload_max_length(opts.max_body);
-  Service service(pool, opts, ids, paths);
+  Service service(opts);
   service.Register(svr);
 
   GateOptions g;
@@ -423,11 +556,23 @@ Status RunServer(const std::vector<ModelOptions>& models, const ServerOptions& o
   g_gate = &gate;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  if (on_ready) on_ready(port);
+  if (on_listening) on_listening(port);
+  // The models load while the gate answers (503 until they are in); a failed load stops it.
+  Status load_status;
+  std::thread loader([&] {
+    load_status = LoadModels(models, opts, &loaded);
+    if (!load_status.ok()) {
+      gate.Stop();
+      return;
+    }
+    service.SetReady(&loaded);
+    if (on_ready) on_ready(port);
+  });
   gate.Run();
+  loader.join();
   svr.Shutdown();
   g_gate = nullptr;
-  return Status::Ok();
+  return load_status;
 }
 
 }  // namespace coolfusion::server

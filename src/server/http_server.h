@@ -25,13 +25,23 @@ struct ServerOptions {
   int max_connections = 512;  // open connections; beyond: 503
   int max_connections_per_address = 64;  // open connections from one client address; beyond: 429
   Limits limits;                         // max_tokens etc.
-  std::string api_key;                   // non-empty: /v1/* require "Authorization: Bearer <key>"
+  std::string api_key;       // non-empty: /v1/* and llama-server's endpoints (/completion,
+                             // /tokenize, /detokenize, /props, /slots) require
+                             // "Authorization: Bearer <key>"; /, /health and /metrics do not
+  std::string alias;         // the ensemble's model id; empty: "coolfusion" ("coolfusion"
+                             // names the ensemble in requests either way)
+  bool log_requests = true;  // a line per request on stderr (llama_compat.h RequestLogLine);
+                             // not for GET /health and /metrics
 };
 
-// Loads `models` once per slot, listens, and serves until Stop() or SIGINT/SIGTERM.
-// `on_ready(port)` is called once listening.
+// Listens, then loads `models` once per slot, and serves until Stop() or SIGINT/SIGTERM.
+// While the models load every request but the playground is answered 503 with
+// llama-server's {"error": {"code": 503, "message": "Loading model", ...}}.
+// `on_listening(port)` is called once listening (before loading), `on_ready(port)` once the
+// models are loaded (from another thread). A failed load stops the server and is returned.
 Status RunServer(const std::vector<ModelOptions>& models, const ServerOptions& opts,
-                 const std::function<void(int)>& on_ready);
+                 const std::function<void(int)>& on_ready,
+                 const std::function<void(int)>& on_listening = nullptr);
 
 // Asks a running RunServer to return (async-signal-safe).
 void StopServer();

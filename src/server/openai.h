@@ -37,7 +37,8 @@ struct ApiError {
   std::string code;   // empty: null
 };
 
-// model_ids[0] is the ensemble; model_ids[1 + i] is source model i.
+// model_ids[0] is the ensemble (its --alias, else "coolfusion", which names it either
+// way); model_ids[1 + i] is source model i.
 // Returns false and fills *err on any problem with the body.
 bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
                   const std::vector<std::string>& model_ids, ApiRequest* out, ApiError* err);

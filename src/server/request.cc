@@ -194,12 +194,14 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
   GenerateOptions& o = out->request.options;
 
   // model: optional; the ensemble by default, or one source model.
-  out->model = kEnsembleModelId;
+  out->model = model_ids.empty() ? kEnsembleModelId : model_ids[0];
   if (j.contains("model") && !j["model"].is_null()) {
     if (!j["model"].is_string()) return Fail(err, "'model' must be a string", "model");
     out->model = j["model"].get<std::string>();
     size_t i = 0;
     while (i < model_ids.size() && model_ids[i] != out->model) ++i;
+    // "coolfusion" names the ensemble whatever its --alias (the playground sends it).
+    if (i == model_ids.size() && out->model == kEnsembleModelId) i = 0;
     if (i == model_ids.size()) {
       return Fail(err, "The model '" + out->model + "' does not exist", "model", 404,
                   "model_not_found");

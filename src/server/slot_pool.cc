@@ -67,6 +67,11 @@ void SlotPool::Release(int i) {
   cv_.NotifyAll();
 }
 
+bool SlotPool::in_use(size_t i) const {
+  MutexLock lock(&mu_);
+  return in_use_[i];
+}
+
 size_t SlotPool::busy() const {
   MutexLock lock(&mu_);
   size_t n = 0;

@@ -48,6 +48,8 @@ class SlotPool {
 
   size_t size() const { return slots_.size(); }
   size_t busy() const;
+  // Whether slot i is leased now (REQUIRES: i < size()).
+  bool in_use(size_t i) const;
   size_t waiting() const;
   // Any slot's ensemble, for read-only model information. Thread-safe: ModelInfo is
   // immutable after Open.

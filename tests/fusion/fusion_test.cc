@@ -700,7 +700,9 @@ TEST(Fusion, NewTokensNeverExceedTheBudget) {
     const std::string what = std::string(MethodName(req.options.method)) + " -n " +
                              std::to_string(req.options.max_new_tokens);
     EXPECT_LE(r.n_new_tokens, req.options.max_new_tokens) << what;
-    if (stream) EXPECT_EQ(streamed, r.text) << what;
+    if (stream) {
+      EXPECT_EQ(streamed, r.text) << what;
+    }
     if (r.stop_reason == StopReason::kMaxTokens) {
       EXPECT_EQ(r.n_new_tokens, req.options.max_new_tokens) << what;
       ++cut;

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -60,6 +61,15 @@ Status ParseList(const std::string& flag, const std::string& v, Parse parse, con
   return Status::Ok();
 }
 
+// --chat-template NAME|FILE: an existing file holds a template's text; anything else is a
+// template name (llama.cpp's built-in ones; the model loader checks it).
+Status ChatTemplate(const std::string& v, std::string* out) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(v, ec)) return ReadFile(v, out);
+  *out = v;
+  return Status::Ok();
+}
+
 // -m PATH[@key=value,...]: per-model options.
 Status ParseModel(const std::string& spec, const ModelOptions& defaults, ModelOptions* out) {
   *out = defaults;
@@ -83,6 +93,9 @@ Status ParseModel(const std::string& spec, const ModelOptions& defaults, ModelOp
       CF_RETURN_IF_ERROR(ParseInt(flag, v, -1, 100000, &out->n_gpu_layers));
     } else if (k == "weight") {
       CF_RETURN_IF_ERROR(ParseFloat(flag, v, 0, 1e6, &out->weight));  // "nan", "-1": errors
+    } else if (k == "template") {
+      if (v.empty()) return Status::InvalidArgument("-m ...@template= expects NAME or FILE");
+      CF_RETURN_IF_ERROR(ChatTemplate(v, &out->chat_template));
     } else if (k == "rpc") {
       if (v.empty()) return Status::InvalidArgument("-m ...@rpc= expects HOST:PORT");
       if (rpc_from_defaults) out->rpc.clear();  // the model's own workers replace --rpc's
@@ -90,13 +103,52 @@ Status ParseModel(const std::string& spec, const ModelOptions& defaults, ModelOp
       out->rpc.push_back(v);
     } else {
       return Status::InvalidArgument("unknown model option '" + k + "' in -m " + spec +
-                                     " (ctx, threads, ngl, weight, rpc)");
+                                     " (ctx, threads, ngl, weight, rpc, template)");
     }
   }
   return Status::Ok();
 }
 
 }  // namespace
+
+std::string ProcessEscapes(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 >= s.size()) {
+      out += s[i];
+      continue;
+    }
+    const char c = s[i + 1];
+    auto hex = [](char h) {
+      return h >= '0' && h <= '9'   ? h - '0'
+             : h >= 'a' && h <= 'f' ? h - 'a' + 10
+             : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                    : -1;
+    };
+    switch (c) {
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case '\'':
+      case '"':
+      case '\\': out += c; break;
+      case 'x':
+        if (i + 3 < s.size() && hex(s[i + 2]) >= 0 && hex(s[i + 3]) >= 0) {
+          out += (char)(hex(s[i + 2]) * 16 + hex(s[i + 3]));
+          i += 2;
+          break;
+        }
+        [[fallthrough]];
+      default:  // not an escape: the backslash stays
+        out += '\\';
+        out += c;
+        break;
+    }
+    ++i;
+  }
+  return out;
+}
 
 Status ReadFile(const std::string& path, std::string* out) {
   std::ifstream f(path, std::ios::binary);
@@ -109,6 +161,7 @@ Status ReadFile(const std::string& path, std::string* out) {
 
 Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
   std::vector<std::string> model_specs;
+  std::vector<std::string> chat_templates;  // --chat-template, in order
   ModelOptions defaults;
   std::string prompt_file;
   for (int i = first; i < argc; ++i) {
@@ -302,6 +355,35 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "--api-key") {
       CF_RETURN_IF_ERROR(value(&out->api_key));
       if (out->api_key.empty()) return Status::InvalidArgument("--api-key must not be empty");
+    } else if (a == "--alias" || a == "-a") {
+      CF_RETURN_IF_ERROR(value(&out->alias));
+      if (out->alias.empty()) return Status::InvalidArgument(a + " must not be empty");
+    } else if (a == "--chat-template") {
+      CF_RETURN_IF_ERROR(value(&v));
+      if (v.empty()) return Status::InvalidArgument(a + " expects NAME or FILE");
+      chat_templates.emplace_back();
+      CF_RETURN_IF_ERROR(ChatTemplate(v, &chat_templates.back()));
+    } else if (a == "-e" || a == "--escape") {
+      out->escape = true;
+    } else if (a == "--no-escape") {
+      out->escape = false;
+    } else if (a == "--no-mmap") {
+      defaults.use_mmap = false;
+    } else if (a == "--mmap") {
+      defaults.use_mmap = true;
+    } else if (a == "-fa" || a == "--flash-attn") {
+      CF_RETURN_IF_ERROR(value(&v));
+      if (v == "on" || v == "1" || v == "true" || v == "enabled") {
+        defaults.flash_attn = 1;
+      } else if (v == "off" || v == "0" || v == "false" || v == "disabled") {
+        defaults.flash_attn = 0;
+      } else if (v == "auto" || v == "-1") {
+        defaults.flash_attn = -1;
+      } else {
+        return Status::InvalidArgument(a + " expects on, off or auto, got '" + v + "'");
+      }
+    } else if (a == "--log-disable") {
+      out->log_disable = true;
     } else if (a == "--parallel-models") {
       out->gen.parallel_models = true;
     } else if (a == "--json") {
@@ -339,10 +421,26 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     CF_RETURN_IF_ERROR(ReadFile(prompt_file, &out->prompt));
     out->prompt_given = true;
   }
+  if (out->escape) {
+    if (prompt_file.empty()) out->prompt = ProcessEscapes(out->prompt);  // a file is literal
+    out->system = ProcessEscapes(out->system);
+    for (auto& s : out->gen.stop) s = ProcessEscapes(s);
+  }
+  // --chat-template: one for every model, or one per -m in order; a model's own
+  // @template= wins over either.
+  if (!chat_templates.empty() && chat_templates.size() != 1 &&
+      chat_templates.size() != model_specs.size()) {
+    return Status::InvalidArgument("--chat-template: give one (for every model) or one per -m (" +
+                                   std::to_string(model_specs.size()) + "), got " +
+                                   std::to_string(chat_templates.size()));
+  }
+  if (chat_templates.size() == 1) defaults.chat_template = chat_templates[0];
   out->model_defaults = defaults;
-  for (const auto& spec : model_specs) {
+  for (size_t i = 0; i < model_specs.size(); ++i) {
+    ModelOptions d = defaults;
+    if (chat_templates.size() > 1) d.chat_template = chat_templates[i];
     ModelOptions mo;
-    CF_RETURN_IF_ERROR(ParseModel(spec, defaults, &mo));
+    CF_RETURN_IF_ERROR(ParseModel(model_specs[i], d, &mo));
     out->models.push_back(mo);
   }
   return Status::Ok();

@@ -36,6 +36,9 @@ struct CommonArgs {
   int max_tokens = 2048;                 // --max-tokens (largest max_tokens a request may ask)
   int queue_timeout = 120;               // --queue-timeout (seconds)
   std::string api_key;                   // --api-key
+  std::string alias;                     // --alias: the ensemble's model id ("coolfusion")
+  bool log_disable = false;              // --log-disable: no request log, no progress lines
+  bool escape = true;  // -e/--escape (default), --no-escape: \n etc. in -p, --system, --stop
   // eval
   std::vector<Method> methods;    // --method a,b,c (eval and bench take a list)
   std::string data;               // --data FILE
@@ -54,5 +57,9 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out);
 
 // Reads a whole file (for -f and --text-file). Errors name the file.
 Status ReadFile(const std::string& path, std::string* out);
+
+// llama.cpp's escapes (its --escape): \n \r \t \' \" \\ and \xHH become the characters
+// they name; any other backslash is kept as it is.
+std::string ProcessEscapes(const std::string& s);
 
 }  // namespace coolfusion::cli

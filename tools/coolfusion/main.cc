@@ -26,7 +26,8 @@ commands:
   eval        accuracy of each model alone and of each fusion method on a dataset
               (GSM8K-format jsonl and others), with 95% CIs, JSON and an SVG chart
   serve       OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions,
-              /v1/models, /health, /metrics) and a web playground at /
+              /v1/models, /health, /metrics), llama-server's /completion, /tokenize,
+              /detokenize, /props and /slots, and a web playground at /
 
 model options:
   -m, --model PATH[@opts]   a GGUF model; repeat for each model to fuse. -m A alone is
@@ -34,7 +35,8 @@ model options:
                             ctx=N, threads=N, ngl=N, weight=W (score weight >= 0,
                             default 1; 0: the model sits out),
                             rpc=HOST:PORT (run its layers on that llama.cpp rpc-server
-                            worker; repeat rpc= for several workers)
+                            worker; repeat rpc= for several workers),
+                            template=NAME|FILE (as --chat-template, this model only)
   --rpc HOST:PORT[,...]     workers for every model that names none of its own
   --rpc-timeout S           a worker that sends nothing for S seconds during a call
                             fails the request, naming it (default 60; 0: wait forever)
@@ -42,9 +44,16 @@ model options:
                             context, at most 4096)
   -t, --threads N           CPU threads per model (default: all)
   -ngl, --n-gpu-layers N    layers to offload to a GPU, -1 all (default 0)
+  --no-mmap                 read the models into memory instead of memory-mapping them
+  -fa, --flash-attn on|off|auto
+                            flash attention (default auto: llama.cpp decides)
+  --chat-template NAME|FILE the chat template instead of each GGUF's own: one of
+                            llama.cpp's built-in names (chatml, llama3, gemma, ...) or
+                            a file holding a template llama.cpp recognizes. Once: for
+                            every model; once per -m: each model's, in order
 
 generation options:
-  -p, --prompt TEXT         the prompt
+  -p, --prompt TEXT         the prompt (escapes such as \n, \t, \\ are processed)
   -f, --file FILE           read the prompt from FILE
   -n, --n-predict N         new tokens, counted with the first model that takes part
                             (model 0 unless it sat out; default 128); generation stops
@@ -99,6 +108,8 @@ generation options:
                             sharing the cores unless -t is given (default: one after
                             another, each with all threads: faster on a small CPU)
   --system TEXT             chat: a system message
+  -e, --escape              process \n \r \t \' \" \\ \xHH in -p, --system and --stop
+                            (the default, as llama.cpp's); --no-escape: keep them as typed
   --json                    generate: print one JSON object instead of streaming text
   --trace                   print each step (candidates, per-model PPL, winner) on stderr
   -v, --verbose             show llama.cpp's log
@@ -125,7 +136,15 @@ serve options:
                             open connections from one client address; more get
                             429 (default 64)
   --max-tokens N            largest max_tokens a request may ask for (default 2048)
-  --api-key KEY             require "Authorization: Bearer KEY" on /v1/*
+  --api-key KEY             require "Authorization: Bearer KEY" on /v1/* and on
+                            /completion, /tokenize, /detokenize, /props, /slots
+  -a, --alias NAME          the ensemble's model id in /v1/models and responses
+                            (default coolfusion, which names it in requests either way)
+  --log-disable             no request log and no loading line on stderr (by default
+                            each request but GET /health and /metrics is logged:
+                            "request: METHOD PATH ADDRESS STATUS MS ms [N tokens]")
+  The server listens at once and loads the models after: meanwhile every request gets
+  503 {"error": {"code": 503, "message": "Loading model", ...}}, as from llama-server.
   a request picks its method with "coolfusion": {"method": NAME, "gate": P}, NAME one of
     {METHODS} (default cool), P as --gate
 

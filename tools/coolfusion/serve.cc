@@ -22,6 +22,8 @@ int CmdServe(const CommonArgs& a) {
   o.limits.max_tokens = a.max_tokens;
   o.limits.default_max_tokens = std::min(a.gen.max_new_tokens, a.max_tokens);
   o.api_key = a.api_key;
+  o.alias = a.alias;
+  o.log_requests = !a.log_disable;
   // Slots share the cores: unless -t says otherwise, each slot's models get
   // hardware threads / slots (at least 1).
   std::vector<ModelOptions> models = a.models;
@@ -29,12 +31,24 @@ int CmdServe(const CommonArgs& a) {
   for (auto& m : models) {
     if (m.n_threads == 0) m.n_threads = std::max(1, hw / a.parallel);
   }
-  std::fprintf(stderr, "loading %zu model(s) into %d slot(s)...\n", a.models.size(), a.parallel);
-  Status st = server::RunServer(models, o, [&](int port) {
-    std::fprintf(stderr, "coolfusion serve: listening on http://%s:%d (%d slot(s)%s)\n",
-                 a.host.c_str(), port, a.parallel, a.api_key.empty() ? "" : ", API key required");
-    std::fflush(stderr);
-  });
+  // The server listens first and loads after (llama-server's order): /health answers 503
+  // meanwhile. "listening on" is printed once the models are in (scripts wait for it).
+  Status st = server::RunServer(
+      models, o,
+      [&](int port) {
+        std::fprintf(stderr, "coolfusion serve: listening on http://%s:%d (%d slot(s)%s)\n",
+                     a.host.c_str(), port, a.parallel,
+                     a.api_key.empty() ? "" : ", API key required");
+        std::fflush(stderr);
+      },
+      [&](int port) {
+        if (a.log_disable) return;
+        std::fprintf(stderr,
+                     "coolfusion serve: loading %zu model(s) into %d slot(s); "
+                     "http://%s:%d/health answers 503 until they are loaded\n",
+                     a.models.size(), a.parallel, a.host.c_str(), port);
+        std::fflush(stderr);
+      });
   if (!st.ok()) return Fail(st);
   std::fprintf(stderr, "coolfusion serve: stopped\n");
   return 0;

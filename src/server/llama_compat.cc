@@ -1,0 +1,263 @@
+#include "server/llama_compat.h"
+
+#include <cstdio>
+
+#include "base/utf8.h"
+
+namespace coolfusion::server {
+
+namespace {
+
+using nlohmann::json;
+
+bool Fail(ApiError* err, std::string message, std::string param, int status = 400,
+          std::string code = "") {
+  err->status = status;
+  err->type = "invalid_request_error";
+  err->message = std::move(message);
+  err->param = std::move(param);
+  err->code = std::move(code);
+  return false;
+}
+
+bool Present(const json& j, const char* key) { return j.contains(key) && !j[key].is_null(); }
+
+bool ParseObject(std::string_view body, json* j, ApiError* err) {
+  *j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j->is_discarded()) return Fail(err, "the request body is not valid JSON", "");
+  if (!j->is_object()) return Fail(err, "the request body must be a JSON object", "");
+  return true;
+}
+
+bool GetBool(const json& j, const char* key, bool* out, ApiError* err) {
+  if (!Present(j, key)) return true;
+  if (!j[key].is_boolean()) return Fail(err, std::string("'") + key + "' must be a boolean", key);
+  *out = j[key].get<bool>();
+  return true;
+}
+
+bool ValidUtf8(const std::string& s) { return ToValidUtf8(s) == s; }
+
+}  // namespace
+
+std::string LoadingBody() {
+  return json{
+      {"error", {{"code", 503}, {"message", "Loading model"}, {"type", "unavailable_error"}}}}
+      .dump();
+}
+
+bool SelectSourceModel(const json& body, const std::vector<std::string>& model_ids, size_t* index,
+                       ApiError* err) {
+  *index = 0;
+  if (!Present(body, "model")) return true;
+  if (!body["model"].is_string()) return Fail(err, "'model' must be a string", "model");
+  const std::string name = body["model"];
+  if (name == kEnsembleModelId || (!model_ids.empty() && name == model_ids[0])) return true;
+  for (size_t i = 1; i < model_ids.size(); ++i) {
+    if (model_ids[i] == name) {
+      *index = i - 1;
+      return true;
+    }
+  }
+  std::string known;
+  for (size_t i = 1; i < model_ids.size(); ++i) known += (i > 1 ? ", " : "") + model_ids[i];
+  return Fail(err, "The model '" + name + "' does not exist (source models: " + known + ")",
+              "model", 404, "model_not_found");
+}
+
+bool ParseTokenize(std::string_view body, const std::vector<std::string>& model_ids,
+                   TokenizeRequest* out, ApiError* err) {
+  json j;
+  if (!ParseObject(body, &j, err)) return false;
+  *out = TokenizeRequest();
+  if (!SelectSourceModel(j, model_ids, &out->model, err)) return false;
+  if (Present(j, "content")) {
+    if (!j["content"].is_string())
+      return Fail(err, "'content' must be a string (the text to tokenize)", "content");
+    out->content = j["content"];
+  }
+  bool add_special = false, parse_special = true;
+  if (!GetBool(j, "with_pieces", &out->with_pieces, err) ||
+      !GetBool(j, "add_special", &add_special, err) ||
+      !GetBool(j, "parse_special", &parse_special, err))
+    return false;
+  if (add_special)
+    return Fail(err, "'add_special': true is not supported (tokens come without BOS)",
+                "add_special");
+  return true;
+}
+
+json TokenizeBody(const std::vector<int32_t>& tokens, bool with_pieces,
+                  const std::vector<std::string>& pieces) {
+  json list = json::array();
+  for (int32_t t : tokens) {
+    if (!with_pieces) {
+      list.push_back(t);
+      continue;
+    }
+    const std::string& p = t >= 0 && (size_t)t < pieces.size() ? pieces[t] : std::string();
+    json piece;
+    if (ValidUtf8(p)) {
+      piece = p;
+    } else {
+      piece = json::array();
+      for (unsigned char c : p) piece.push_back((int)c);
+    }
+    list.push_back({{"id", t}, {"piece", piece}});
+  }
+  return {{"tokens", list}};
+}
+
+bool ParseDetokenize(std::string_view body, const std::vector<std::string>& model_ids,
+                     const std::vector<int32_t>& n_vocab, DetokenizeRequest* out, ApiError* err) {
+  json j;
+  if (!ParseObject(body, &j, err)) return false;
+  *out = DetokenizeRequest();
+  if (!SelectSourceModel(j, model_ids, &out->model, err)) return false;
+  if (!Present(j, "tokens")) return true;
+  if (!j["tokens"].is_array()) return Fail(err, "'tokens' must be an array of token ids", "tokens");
+  const int32_t n = out->model < n_vocab.size() ? n_vocab[out->model] : 0;
+  for (const json& t : j["tokens"]) {
+    if (!t.is_number_integer())
+      return Fail(err, "'tokens' must be an array of integer token ids", "tokens");
+    const int64_t id = t.get<int64_t>();
+    if (id < 0 || id >= n) {
+      return Fail(err,
+                  "'tokens': " + std::to_string(id) + " is not a token id of model '" +
+                      model_ids[out->model + 1] + "' (0.." + std::to_string(n - 1) + ")",
+                  "tokens");
+    }
+    out->tokens.push_back((int32_t)id);
+  }
+  return true;
+}
+
+json DetokenizeBody(const std::vector<int32_t>& tokens, const std::vector<std::string>& pieces) {
+  std::string text;
+  for (int32_t t : tokens) {
+    if (t >= 0 && (size_t)t < pieces.size()) text += pieces[t];
+  }
+  return {{"content", ToValidUtf8(text)}};
+}
+
+const char* StopType(StopReason r) {
+  switch (r) {
+    case StopReason::kEndOfGeneration: return "eos";
+    case StopReason::kStopString: return "word";
+    case StopReason::kMaxTokens:
+    case StopReason::kContextFull: return "limit";
+    default: return "none";
+  }
+}
+
+json GenerationParams(const ApiRequest& r) {
+  const GenerateOptions& o = r.request.options;
+  const SamplingOptions& s = o.sampling;
+  json stop = json::array();
+  for (const auto& x : o.stop) stop.push_back(ToValidUtf8(x));
+  return {{"n_predict", o.max_new_tokens},
+          {"seed", s.seed},
+          {"temperature", s.temperature},
+          {"top_k", s.top_k},
+          {"top_p", s.top_p},
+          {"min_p", s.min_p},
+          {"repeat_last_n", s.repeat_last_n},
+          {"repeat_penalty", s.repeat_penalty},
+          {"presence_penalty", s.presence_penalty},
+          {"frequency_penalty", s.frequency_penalty},
+          {"stop", stop},
+          {"max_tokens", o.max_new_tokens},
+          {"stream", r.stream},
+          {"cache_prompt", o.cache_prompt},
+          {"grammar", o.grammar},
+          {"samplers", json::array({"penalties", "top_k", "top_p", "min_p", "temperature"})},
+          {"coolfusion", {{"method", MethodName(o.method)}}}};
+}
+
+json NativeCompletionBody(const ApiRequest& r, const GenerationResult& g, std::string_view content,
+                          int id_slot, int n_ctx, const std::vector<std::string>& model_ids) {
+  json settings = GenerationParams(r);
+  settings["n_ctx"] = n_ctx;
+  settings["model"] = r.model;
+  const bool word = g.stop_reason == StopReason::kStopString;
+  const std::vector<std::string>& stops = r.request.options.stop;
+  json j = {{"index", 0},
+            {"content", ToValidUtf8(std::string(content))},
+            {"tokens", json::array()},
+            {"id_slot", id_slot},
+            {"stop", true},
+            {"model", r.model},
+            {"tokens_predicted", g.n_new_tokens},
+            {"tokens_evaluated", g.n_prompt_tokens},
+            {"generation_settings", settings},
+            {"prompt", ToValidUtf8(r.request.prompt)},
+            {"has_new_line", g.text.find('\n') != std::string::npos},
+            {"truncated", g.stop_reason == StopReason::kContextFull},
+            {"stop_type", StopType(g.stop_reason)},
+            // Which stop string ended the text is known only when there is one.
+            {"stopping_word", word && stops.size() == 1 ? ToValidUtf8(stops[0]) : ""},
+            {"tokens_cached", g.n_cached_tokens},
+            {"timings", TimingsBody(g)}};
+  if (!g.models.empty()) j["coolfusion"] = ModelWeights(r, g, model_ids);
+  return j;
+}
+
+json NativeChunk(std::string_view content, int id_slot) {
+  return {{"index", 0},
+          {"content", ToValidUtf8(std::string(content))},
+          {"tokens", json::array()},
+          {"stop", false},
+          {"id_slot", id_slot}};
+}
+
+json SlotBody(int id, int n_ctx, bool is_processing, const ApiRequest& defaults) {
+  return {{"id", id},
+          {"id_task", -1},
+          {"n_ctx", n_ctx},
+          {"speculative", false},
+          {"is_processing", is_processing},
+          {"params", GenerationParams(defaults)},
+          {"prompt", ""},
+          {"next_token",
+           {{"has_next_token", is_processing},
+            {"has_new_line", false},
+            {"n_remain", -1},
+            {"n_decoded", 0},
+            {"stopping_word", ""}}}};
+}
+
+json PropsBody(const PropsInfo& p) {
+  json models = json::array();
+  for (const SourceModel& m : p.models) {
+    models.push_back({{"id", m.id},
+                      {"path", m.path},
+                      {"tokenizer", m.tokenizer},
+                      {"n_vocab", m.n_vocab},
+                      {"n_ctx", m.n_ctx},
+                      {"has_chat_template", m.has_chat_template},
+                      {"chat_template", ToValidUtf8(m.chat_template)}});
+  }
+  const SourceModel& first = p.models.front();
+  return {{"default_generation_settings", SlotBody(0, first.n_ctx, false, p.defaults)},
+          {"total_slots", p.total_slots},
+          {"model_path", first.path},
+          {"model_alias", p.alias},
+          {"chat_template", ToValidUtf8(first.chat_template)},
+          {"chat_template_caps", json::object()},
+          {"modalities", {{"vision", false}, {"audio", false}}},
+          {"build_info", "coolfusion 0.1.0"},
+          {"is_sleeping", false},
+          {"coolfusion", {{"models", models}}}};
+}
+
+std::string RequestLogLine(std::string_view method, std::string_view path, std::string_view remote,
+                           int status, double ms, int tokens) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, " %d %.0f ms", status, ms);
+  std::string line = "request: ";
+  line.append(method).append(" ").append(path).append(" ").append(remote).append(buf);
+  if (tokens >= 0) line += " " + std::to_string(tokens) + " tokens";
+  return line;
+}
+
+}  // namespace coolfusion::server
