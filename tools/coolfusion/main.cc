@@ -40,8 +40,8 @@ model options:
   --rpc HOST:PORT[,...]     workers for every model that names none of its own
   --rpc-timeout S           a worker that sends nothing for S seconds during a call
                             fails the request, naming it (default 60; 0: wait forever)
-  -c, --ctx-size N          context length per model (default: the model's training
-                            context, at most 4096)
+  -c, --ctx-size N          context length per model (default 4096, llama.cpp's; a
+                            warning when a model was trained on less)
   -t, --threads N           CPU threads per model (default: all)
   -ngl, --n-gpu-layers N    layers to offload to a GPU, -1 all (default 0)
   --no-mmap                 read the models into memory instead of memory-mapping them
