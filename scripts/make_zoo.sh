@@ -7,9 +7,14 @@
 #   models/arith3-b-weak.gguf (only when asked: `make_zoo.sh b-weak`) B's recipe on a
 #                         third of the rows for one epoch: the same skills as B, less well
 #                         learned (the zoo's "unequal skill" setting)
+# and, only when asked (`make_zoo.sh overlap`, or overlap-a overlap-b overlap-c overlap-weak),
+# the overlap zoo: the same three tokenizers, each model trained on all three operations
+# and all facts groups, briefly enough that it makes its own mistakes (models/README.md):
+#   models/overlap-a.gguf, overlap-b.gguf, overlap-c.gguf, overlap-weak.gguf (+ .train.log)
 # Deterministic: same tools, same settings, same seeds -> same data, same losses, same models.
 #
-#   scripts/make_zoo.sh [a|b|c|b-weak ...]   (default: a b c, one after another)
+#   scripts/make_zoo.sh [a|b|c|b-weak|overlap|overlap-a|overlap-b|overlap-c|overlap-weak ...]
+#                                            (default: a b c, one after another)
 # Settings (environment): COOLFUSION_ZOO_ROWS (story problems per epoch, 12000),
 # COOLFUSION_ZOO_EPOCHS (3), COOLFUSION_ZOO_THREADS (nproc), COOLFUSION_ZOO_NGL (0; 99 trains
 # on a GPU with a CUDA build of the tools, see cmake/zoo/), COOLFUSION_ZOO_BIN (build/bin),
@@ -74,12 +79,12 @@ train_one() {
 # epochs (fixed here, not taken from COOLFUSION_ZOO_ROWS/EPOCHS, so that a plain
 # `make_zoo.sh overlap` rebuilds the committed files).
 overlap_one() {
-  local name=$1 vocab=$2 seed=$3 shape=$4 rows=$5 drills=$6 epochs=$7 lr=$8 lrmin=$9
+  local name=$1 vocab=$2 seed=$3 shape=$4 rows=$5 drills=$6 epochs=$7 lr=$8 lrmin=$9 drill_ops=${10}
   local log=$work/train-overlap-$name.log
   task arith3 --seed "$seed" --n "$rows" --ops add,sub,mul --repeats \
     --exclude "$d/test.jsonl" --exclude "$d/val.jsonl" > "$work/train-overlap-$name.jsonl"
   task facts3 --groups 0,1,2 --n $((rows / 10)) --seed "$seed" >> "$work/train-overlap-$name.jsonl"
-  [ "$drills" = 0 ] || task drill --seed "$seed" --n "$drills" --ops add,sub,mul >> "$work/train-overlap-$name.jsonl"
+  [ "$drills" = 0 ] || task drill --seed "$seed" --n "$drills" --ops "$drill_ops" >> "$work/train-overlap-$name.jsonl"
   # shellcheck disable=SC2086
   "$bin/coolfusion-make-model" --vocab "$vocab" --out "$work/init-overlap-$name.gguf" $shape --ctx 256 \
     --seed "$seed" --type f32 --name "overlap-$name"
@@ -87,6 +92,7 @@ overlap_one() {
     --val "$d/val.jsonl" -o "$out/overlap-$name.gguf" --epochs "$epochs" --lr "$lr" --lr-min "$lrmin" \
     --warmup 0.03 --seed "$seed" -t "$threads" -ngl "$ngl" --check 100 --out-type q8_0 --out-ctx 2048 \
     > "$log" 2>&1 || { tail -n 20 "$log" >&2; echo "error: training overlap-$name failed (log: $log)" >&2; return 1; }
+  cp "$log" "$out/overlap-$name.train.log"   # committed beside the model
   grep -E "^(training|epoch)" "$log"
 }
 spm_shape="--dim 128 --layers 4 --heads 4 --ff 512"
@@ -103,10 +109,10 @@ for m in "${which[@]}"; do
   case $m in
     overlap-*)
       case $m in
-        overlap-a) oargs=(a "$shared/stories260K.gguf" 31 "$spm_shape" "${OV_ROWS:-14000}" "${OV_DRILLS:-14000}" "${OV_EPOCHS:-1}" "${OV_LR:-1e-3}" "${OV_LRMIN:-1e-4}") ;;
-        overlap-b) oargs=(b "$shared/aidreams260K.gguf" 32 "$spm_shape" "${OV_ROWS:-16000}" "${OV_DRILLS:-6000}" "${OV_EPOCHS:-1}" "${OV_LR:-1e-3}" "${OV_LRMIN:-1e-4}") ;;
-        overlap-c) oargs=(c "$vocabs/ggml-vocab-gpt-2.gguf" 33 "$bpe_shape" "${OV_ROWS:-5000}" "${OV_DRILLS:-12000}" "${OV_EPOCHS:-1}" "${OV_LR:-1e-3}" "${OV_LRMIN:-1e-4}") ;;
-        overlap-weak) oargs=(weak "$shared/aidreams260K.gguf" 34 "$spm_shape" "${OV_ROWS:-6000}" "${OV_DRILLS:-0}" "${OV_EPOCHS:-1}" "${OV_LR:-1e-3}" "${OV_LRMIN:-1e-4}") ;;
+        overlap-a) oargs=(a "$shared/stories260K.gguf" 31 "$spm_shape" 10000 16000 1 1e-3 1e-4 add,sub) ;;
+        overlap-b) oargs=(b "$shared/aidreams260K.gguf" 35 "$spm_shape" 10000 12000 1 1e-3 1e-4 add,sub) ;;
+        overlap-c) oargs=(c "$vocabs/ggml-vocab-gpt-2.gguf" 33 "$bpe_shape" 5000 12000 1 1e-3 1e-4 add,sub,mul) ;;
+        overlap-weak) oargs=(weak "$shared/aidreams260K.gguf" 34 "$spm_shape" 6000 0 1 1e-3 1e-4 add,sub,mul) ;;
         *) echo "error: unknown zoo model '$m'" >&2; exit 1 ;;
       esac
       if [ "${COOLFUSION_ZOO_PARALLEL:-0}" = 1 ]; then overlap_one "${oargs[@]}" & pids+=($!); else overlap_one "${oargs[@]}"; fi
@@ -127,4 +133,4 @@ for m in "${which[@]}"; do
   fi
 done
 for p in "${pids[@]}"; do wait "$p"; done
-ls -l "$out"/arith3-*.gguf
+ls -l "$out"/arith3-*.gguf "$out"/overlap-*.gguf 2>/dev/null || true

@@ -24,6 +24,7 @@ struct ModelInfo {
   int32_t n_vocab = 0;
   uint64_t n_params = 0;  // 0 for vocab-only
   int n_ctx = 0;          // context length in use (0 for vocab-only)
+  int n_ctx_train = 0;    // context length the model was trained on (0 for vocab-only)
   bool vocab_only = false;
   bool has_chat_template = false;
 };

@@ -9,8 +9,8 @@ namespace coolfusion {
 
 struct ModelOptions {
   std::string path;         // GGUF file; memory-mapped
-  int n_ctx = 0;            // context length for the shared text; 0: the model's training
-                            // context, capped at 4096
+  int n_ctx = 0;            // context length for the shared text; 0: 4096 (llama.cpp's
+                            // tools' default, whatever the model was trained on)
   int n_threads = 0;        // CPU threads; 0: all hardware threads
   int n_gpu_layers = 0;     // layers offloaded to a GPU; -1: all (no effect without a GPU build)
   double weight = 1.0;      // weight of this model's perplexity in a candidate's score

@@ -200,7 +200,10 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
   m->n_params_ = opts.vocab_only ? 0 : llama_model_n_params(model);
 
   if (!opts.vocab_only) {
-    int n_ctx = opts.n_ctx > 0 ? opts.n_ctx : std::min(llama_model_n_ctx_train(model), 4096);
+    // llama.cpp's tools' default: 4096 whatever the model was trained on (a model trained
+    // on 128 tokens still writes past them, if worse; the caller warns).
+    m->n_ctx_train_ = llama_model_n_ctx_train(model);
+    int n_ctx = opts.n_ctx > 0 ? opts.n_ctx : 4096;
     if (n_ctx < 8) n_ctx = 8;
     m->n_ctx_ = n_ctx;
     llama_context_params cp = llama_context_default_params();

@@ -61,6 +61,7 @@ class LlamaModel final : public Tokenizer {
   // to this model's grammar (grammar.h).
   Token CharToken(std::string_view ch) const;
   int n_ctx() const { return n_ctx_; }
+  int n_ctx_train() const { return n_ctx_train_; }  // the context it was trained on
   // The longest token's text in bytes: a text of more than n_ctx() * max_piece_bytes()
   // bytes cannot fit the context, whatever its tokenization (checked before tokenizing).
   size_t max_piece_bytes() const {
@@ -121,6 +122,7 @@ class LlamaModel final : public Tokenizer {
   bool adds_space_prefix_ = false;
   Token bos_ = -1, eos_ = -1;
   int n_ctx_ = 0;
+  int n_ctx_train_ = 0;
   int n_batch_ = 0;
   int requested_threads_ = 0;
   int load_threads_ = 1;

@@ -96,6 +96,7 @@ Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models,
     info.n_vocab = m->n_vocab();
     info.n_params = m->n_params();
     info.n_ctx = m->n_ctx();
+    info.n_ctx_train = m->vocab_only() ? 0 : m->n_ctx_train();
     info.vocab_only = m->vocab_only();
     info.has_chat_template = !m->chat_template().empty();
     impl->infos.push_back(info);

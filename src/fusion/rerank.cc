@@ -64,6 +64,24 @@ class RerankMethod final : public FusionMethod {
                               "answering without it");
       drafts[v] = Draft();
     }
+    // Answers that fit the token budget as it is counted (the first active model's
+    // tokens) are preferred: a longer one would be cut, and under a grammar cut invalid.
+    const int counter = s.first_active();
+    std::vector<char> fits(s.n_models(), 1);
+    int n_fit = 0, n_answers = 0;
+    for (size_t v = 0; v < s.n_models() && counter >= 0; ++v) {
+      if (drafts[v].model < 0) continue;
+      ++n_answers;
+      std::vector<Token> toks;
+      if (s.tokenizer(counter).Tokenize(drafts[v].text, false, false, &toks).ok())
+        fits[v] = (int)toks.size() <= o.max_new_tokens;
+      n_fit += fits[v];
+    }
+    if (n_fit > 0 && n_fit < n_answers) {
+      for (size_t v = 0; v < s.n_models(); ++v) {
+        if (drafts[v].model >= 0 && !fits[v]) drafts[v] = Draft();
+      }
+    }
     Segment seg;
     seg.generate_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

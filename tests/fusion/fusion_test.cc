@@ -679,7 +679,12 @@ TEST(Fusion, NewTokensNeverExceedTheBudget) {
   uint32_t rng = 12345;
   auto next = [&] { return rng = rng * 1664525u + 1013904223u; };
   int cut = 0;
-  for (int i = 0; i < 200; ++i) {
+#ifdef COOLFUSION_SANITIZED
+  const int n_requests = 36;  // under the sanitizers: every method, a fifth of the requests
+#else
+  const int n_requests = 200;
+#endif
+  for (int i = 0; i < n_requests; ++i) {
     Ensemble& e = i % 2 ? *three : *two;
     Request req;
     req.prompt = Prompts()[(size_t)i % Prompts().size()];
@@ -714,7 +719,7 @@ TEST(Fusion, NewTokensNeverExceedTheBudget) {
     ASSERT_TRUE(e.Tokenize(0, req.prompt, &prompt).ok());
     EXPECT_LE((int)(all.size() - prompt.size()), req.options.max_new_tokens + 1) << what;
   }
-  EXPECT_GT(cut, 100);  // most budgets end inside a segment's text
+  EXPECT_GT(cut, n_requests / 2);  // most budgets end inside a segment's text
   // -n with a single model: exact as before.
   Request req;
   req.prompt = "Once upon a time";

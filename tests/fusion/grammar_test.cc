@@ -250,7 +250,8 @@ TEST(Sampling, PenaltiesTopKAndMinPReachTheDrafts) {
   auto run = [&](const SamplingOptions& s) {
     Request r;
     r.prompt = "Once upon a time";
-    r.options.max_new_tokens = 48;
+    // Long enough for the penalties to meet a repetition (the text is cut at the budget).
+    r.options.max_new_tokens = 96;
     r.options.sampling = s;
     GenerationResult g;
     EXPECT_TRUE(e->Generate(r, nullptr, &g).ok());

@@ -52,7 +52,13 @@ TEST(PeerMethods, ModelWithItselfIsItsGreedyTextAndNeverFuses) {
     auto one = Open({path});
     auto two = Open({path, path});
     ASSERT_TRUE(one && two);
-    for (const std::string& p : Prompts()) {
+#ifdef COOLFUSION_SANITIZED
+    const size_t n_prompts = 2;  // under the sanitizers: the same code, a fifth of the prompts
+#else
+    const size_t n_prompts = Prompts().size();
+#endif
+    for (size_t i = 0; i < n_prompts; ++i) {
+      const std::string& p = Prompts()[i];
       const GenerationResult g = Gen(*one, p, Method::kSingle, 24);
       for (Method m : kPeers) {
         const GenerationResult r = Gen(*two, p, m, 24);
@@ -114,10 +120,30 @@ TEST(PeerMethods, ModelsThatDisagreeAreFused) {
     EXPECT_LT(fused, positions) << MethodName(m);
     share[m] = (double)fused / (double)positions;
   }
-  // SAFE fuses only where the models disagree at a common boundary and no model is sure:
-  // far fewer positions than UniTE, which fuses wherever their choices differ.
-  EXPECT_LT(share[Method::kSafe], share[Method::kUnite] / 2)
-      << "safe " << share[Method::kSafe] << ", unite " << share[Method::kUnite];
+  // (On this pair SAFE fuses at most positions: aidreams260K reads stories badly, so the
+  // mean probability of the draft's token is rarely above 1/2.)
+  // Two trained models that each know most answers: SAFE fuses only where they disagree
+  // at a common boundary and no one is sure, far fewer positions than UniTE, which fuses
+  // wherever their choices differ (eval on facts3: 0.2% against 61%).
+  auto zoo = Open({testing::Zoo("a"), testing::Zoo("c")});
+  ASSERT_TRUE(zoo);
+  const char* const questions[] = {"What is the favourite colour of Zork?",
+                                   "What is the favourite colour of Miprk?",
+                                   "What is the favourite colour of Krark?"};
+  std::map<Method, int64_t> fused, positions;
+  for (const char* q : questions) {
+    for (Method m : {Method::kUnite, Method::kSafe}) {
+      const GenerationResult r = Gen(*zoo, std::string("Question: ") + q + "\nAnswer:", m, 16);
+      fused[m] += r.counters.fused_positions;
+      positions[m] += r.counters.positions;
+    }
+  }
+  ASSERT_GT(positions[Method::kSafe], 0);
+  ASSERT_GT(fused[Method::kUnite], 0);
+  EXPECT_LT((double)fused[Method::kSafe] / positions[Method::kSafe],
+            (double)fused[Method::kUnite] / positions[Method::kUnite] / 2)
+      << "safe " << fused[Method::kSafe] << "/" << positions[Method::kSafe] << ", unite "
+      << fused[Method::kUnite] << "/" << positions[Method::kUnite];
   // GaC's gate: fewer positions fused with it than without.
   int64_t gated = 0, ungated = 0;
   for (const std::string& p : Prompts()) {

@@ -30,7 +30,16 @@ Status OpenEnsemble(const std::vector<ModelOptions>& models, bool quiet,
                    models[i].path.c_str());
     }
   }
-  return Ensemble::Open(models, out);
+  Status st = Ensemble::Open(models, out);
+  if (!st.ok() || quiet || !isatty(STDERR_FILENO)) return st;  // for people, as the progress
+  for (size_t i = 0; i < (*out)->size(); ++i) {
+    const ModelInfo& m = (*out)->info(i);
+    if (m.n_ctx_train > 0 && m.n_ctx > m.n_ctx_train)
+      std::fprintf(stderr,
+                   "warning: %s was trained on a context of %d tokens; using %d (-c sets it)\n",
+                   m.name.c_str(), m.n_ctx_train, m.n_ctx);
+  }
+  return st;
 }
 
 namespace {
