@@ -185,7 +185,7 @@ async function freePort() {
   });
 }
 
-test('/health answers 503 "Loading model" while the models load, then 200', { timeout: 120000 }, async () => {
+test('/health answers 503 "Loading model" while the models load, then 200', { timeout: ms(120000) }, async () => {
   assert.ok(RPC_SERVER, 'set COOLFUSION_RPC_SERVER (ctest does)');
   const wport = await freePort();
   const worker = spawn(RPC_SERVER, ['-H', '127.0.0.1', '-p', String(wport), '-t', '1'], { stdio: 'ignore' });
@@ -209,7 +209,8 @@ test('/health answers 503 "Loading model" while the models load, then 200', { ti
     assert.deepEqual(await res.json(), { error: { code: 503, message: 'Loading model', type: 'unavailable_error' } });
     assert.equal((await post('/completion', { prompt: 'x' }, url)).status, 503);
     assert.doesNotMatch(log, /listening on/);
-    for (let i = 0; i < 600; i++) {  // until loaded (60 s at most)
+    const until = Date.now() + ms(60000);  // until loaded (60 s at most, scaled)
+    while (Date.now() < until) {
       res = await fetch(url + '/health');
       if (res.status === 200) break;
       await sleep(100);
