@@ -7,7 +7,7 @@
 #   phi3-mini   Phi-3-mini's shape (3072 x 32, 32/32 heads, ff 8192), phi-3
 # and `coolfusion bench` on 2 and 3 of them: each model's single tokens/s, fused tokens/s,
 # R = fused / sum of singles, sequential and --parallel-models (one GPU). Prints a
-# markdown table for the README and leaves bench.json and the logs in OUT_DIR.
+# markdown table for docs/performance.md and leaves bench.json and the logs in OUT_DIR.
 #   scripts/device_bench.sh [--dry] [OUT_DIR]
 # --dry: the same steps on this machine's CPU build (build/), with tiny shapes and no
 # GPU, in seconds: the test suite runs it (tests/CMakeLists.txt, device_bench_dry).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures the committed zoo (models/) with `coolfusion eval`: every accuracy table and
-# chart in the README's "Model zoo" section comes from this command.
+# chart in docs/zoo.md comes from this command.
 #   scripts/eval_zoo.sh [OUT_DIR]           (default docs/zoo; tables also on stdout)
 # Settings (each one `coolfusion eval` per data set; A, B, C = models/arith3-{a,b,c}.gguf,
 # W = models/arith3-b-weak.gguf, S = stories260K, a model of children's stories):

@@ -5,7 +5,7 @@
 #   normal build    g++, -Werror on coolfusion's code
 #   normal suite    every test (ctest), the slow repetitions included
 #   sanitizer build clang, ASan + UBSan on coolfusion's code (not llama.cpp's), -Wthread-safety
-#   sanitizer suite every test that is not labelled `slow` (see the README's "Tests")
+#   sanitizer suite every test that is not labelled `slow` (see docs/testing.md)
 #   fuzz            each libFuzzer target (six) for COOLFUSION_FUZZ_SECONDS (60), two at a time
 #   planted bugs    scripts/sanitizer_check.sh: a heap overflow and a use-after-free planted
 #                   in our code are each caught by the sanitizer build's tests
