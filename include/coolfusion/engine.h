@@ -20,6 +20,8 @@ namespace coolfusion {
 struct ModelInfo {
   std::string path;
   std::string name;       // file name without directory
+  std::string label;      // how messages name it: "model 2 (aidreams260K)", its 1-based
+                          // place in the list given to Open and its file name without .gguf
   std::string tokenizer;  // "spm", "bpe", ...
   int32_t n_vocab = 0;
   uint64_t n_params = 0;  // 0 for vocab-only
@@ -27,6 +29,8 @@ struct ModelInfo {
   int n_ctx_train = 0;    // context length the model was trained on (0 for vocab-only)
   bool vocab_only = false;
   bool has_chat_template = false;
+  int n_gpu_layers = 0;            // as asked (-ngl, ngl=)
+  bool gpu_layers_on_cpu = false;  // n_gpu_layers asked for a GPU, but this build has none
 };
 
 struct Candidate {
@@ -144,6 +148,9 @@ class Ensemble {
 
   size_t size() const;
   const ModelInfo& info(size_t i) const;
+  // What the user should know about how the models were loaded, one line each, without
+  // "warning: " (e.g. -ngl on a build without a GPU backend). Empty when all is as asked.
+  std::vector<std::string> LoadWarnings() const;
 
   // Generates fused text. REQUIRES: no model is vocab-only. `on_segment` may be empty.
   Status Generate(const Request& request, const SegmentCallback& on_segment, GenerationResult* out);

@@ -109,6 +109,9 @@ struct SamplingOptions {
   uint32_t seed = 0;               // seed of the candidate sampler
 };
 
+// GenerateOptions::max_new_tokens without a limit (llama.cpp's -n -1).
+inline constexpr int kNoTokenLimit = -1;
+
 struct ChatMessage {
   std::string role;  // "system", "user" or "assistant"
   std::string content;
@@ -116,7 +119,9 @@ struct ChatMessage {
 
 struct GenerateOptions {
   Method method = Method::kCool;
-  int max_new_tokens = 128;       // -n: counted with model 0's tokenizer; must be > 0
+  int max_new_tokens = 128;       // -n: counted with model 0's tokenizer; > 0, or
+                                  // kNoTokenLimit (-1): until the models end the text or
+                                  // a context is full
   std::vector<std::string> stop;  // stop strings; the text ends before the first one
   SamplingOptions sampling;       // greedy by default
   ScoringOptions scoring;         // arithmetic mean of PPL by default

@@ -18,7 +18,7 @@ class [[nodiscard]] Status {
     kNotFound,           // a file does not exist
     kCorruption,         // a file exists but is not a usable GGUF model
     kUnsupported,        // valid input that this build or model cannot handle
-    kResourceExhausted,  // context or memory full
+    kResourceExhausted,  // context or memory full (also: a prompt longer than a context)
     kInternal,           // llama.cpp reported a fatal error, or an unexpected exception
     kCancelled,          // the caller's callback asked to stop
     kUnavailable,        // an RPC worker died, broke its connection or stopped answering

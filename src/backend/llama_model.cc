@@ -29,6 +29,20 @@ std::string FormatSeconds(double s) {
 
 std::once_flag g_backend_once;
 
+// Whether ggml has a GPU device registered (CUDA, Metal, Vulkan, ...): what -ngl offloads
+// to. RPC workers are not counted: they are named per model (rpc=), never by -ngl alone.
+bool HasGpuDevice() {
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    const enum ggml_backend_dev_type type = ggml_backend_dev_type(dev);
+    if (type != GGML_BACKEND_DEVICE_TYPE_GPU && type != GGML_BACKEND_DEVICE_TYPE_IGPU) continue;
+    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(dev);
+    if (reg != nullptr && std::strcmp(ggml_backend_reg_name(reg), "RPC") == 0) continue;
+    return true;
+  }
+  return false;
+}
+
 // Checks what llama.cpp would otherwise report as a bare "failed to load": that the file
 // exists, is a GGUF, and (unless vocab-only is wanted) has tensors.
 Status CheckGguf(const ModelOptions& opts) {
@@ -131,6 +145,9 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     m->rpc_ = opts.rpc;
     m->rpc_timeout_s_ = opts.rpc_timeout_s;
   }
+  m->label_ = std::filesystem::path(opts.path).stem().string();
+  m->gpu_layers_on_cpu_ =
+      !opts.vocab_only && opts.rpc.empty() && opts.n_gpu_layers != 0 && !HasGpuDevice();
   ClearLastBackendError();
   m->h_->model.reset(llama_model_load_from_file(opts.path.c_str(), mp));
   if (!m->h_->model) {

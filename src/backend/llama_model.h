@@ -71,6 +71,13 @@ class LlamaModel final : public Tokenizer {
   const std::string& tokenizer_name() const { return tokenizer_name_; }
   uint64_t n_params() const { return n_params_; }
   const std::string& chat_template() const { return chat_template_; }
+  // How messages name this model: "model 2 (aidreams260K)", its place in the user's -m
+  // order (1-based) and its file name without ".gguf"; the file stem until SetLabel.
+  const std::string& label() const { return label_; }
+  void SetLabel(std::string label) { label_ = std::move(label); }
+  // -ngl asked for layers on a GPU (and no rpc= workers take them), but this build has no
+  // GPU backend registered in ggml: every layer runs on the CPU.
+  bool gpu_layers_on_cpu() const { return gpu_layers_on_cpu_; }
 
   // Renders chat messages with the model's GGUF template (llama.h's built-in templates).
   Status ApplyChatTemplate(const std::vector<ChatMessage>& messages, std::string* out) const;
@@ -129,6 +136,8 @@ class LlamaModel final : public Tokenizer {
   uint64_t n_params_ = 0;
   std::string tokenizer_name_;
   std::string chat_template_;
+  std::string label_;
+  bool gpu_layers_on_cpu_ = false;
   std::vector<std::string> rpc_;  // endpoints this model's layers run on
   double rpc_timeout_s_ = 0;
   DecodeStats stats_;

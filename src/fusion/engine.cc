@@ -90,8 +90,13 @@ Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models,
     // Scoring sequences: one per writer and the extra one (cool+r's fused answer).
     CF_RETURN_IF_ERROR(LlamaModel::Load(mo, kv::SeqCount(n), kv::ScoringTexts(n), &m));
     ModelInfo info;
+    m->SetLabel("model " + std::to_string(i + 1) + " (" +
+                std::filesystem::path(mo.path).stem().string() + ")");
     info.path = mo.path;
     info.name = std::filesystem::path(mo.path).filename().string();
+    info.label = m->label();
+    info.n_gpu_layers = mo.n_gpu_layers;
+    info.gpu_layers_on_cpu = m->gpu_layers_on_cpu();
     info.tokenizer = m->tokenizer_name();
     info.n_vocab = m->n_vocab();
     info.n_params = m->n_params();
@@ -110,12 +115,28 @@ Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models,
 size_t Ensemble::size() const { return impl_->models.size(); }
 const ModelInfo& Ensemble::info(size_t i) const { return impl_->infos[i]; }
 
+std::vector<std::string> Ensemble::LoadWarnings() const {
+  std::vector<std::string> out;
+  for (const ModelInfo& m : impl_->infos) {
+    if (!m.gpu_layers_on_cpu) continue;
+    // One line for the whole ensemble: the build, not the model, lacks the GPU.
+    out.push_back("-ngl " + std::to_string(m.n_gpu_layers) +
+                  ": this build has no GPU backend; the layers stay on the CPU (a CUDA "
+                  "build: scripts/build.sh -DGGML_CUDA=ON)");
+    break;
+  }
+  return out;
+}
+
 namespace {
 
+constexpr int kMaxNewTokens = 1 << 24;  // more than any context holds
+
 Status CheckOptions(const GenerateOptions& o, size_t n_models) {
-  if (o.max_new_tokens <= 0) return Status::InvalidArgument("-n must be > 0");
-  if (o.max_new_tokens > (1 << 24))
-    return Status::InvalidArgument("-n is absurdly large (max 16777216)");
+  if (o.max_new_tokens <= 0 && o.max_new_tokens != kNoTokenLimit)
+    return Status::InvalidArgument("-n must be > 0, or -1 for no limit");
+  if (o.max_new_tokens > kMaxNewTokens)
+    return Status::InvalidArgument("-n is absurdly large (max 16777216; -1: no limit)");
   if (o.max_segment_tokens <= 0) return Status::InvalidArgument("max segment tokens must be > 0");
   if (o.sampling.temperature < 0) return Status::InvalidArgument("--temp must be >= 0");
   if (!(o.sampling.top_p > 0 && o.sampling.top_p <= 1))
@@ -253,11 +274,10 @@ Status Ensemble::ValidateUnguarded(const Request& request) const {
     size_t bytes = request.prompt.size();
     for (const ChatMessage& msg : request.messages) bytes += msg.content.size();
     if (bytes > (size_t)m.n_ctx() * m.max_piece_bytes())
-      return Status::InvalidArgument("the prompt is " + std::to_string(bytes) +
-                                     " bytes, more than model " + std::to_string(i) +
-                                     "'s context of " + std::to_string(m.n_ctx()) +
-                                     " tokens can hold (its longest token is " +
-                                     std::to_string(m.max_piece_bytes()) + " bytes; raise -c)");
+      return Status::ResourceExhausted(
+          "the prompt is " + std::to_string(bytes) + " bytes, more than " + m.label() +
+          "'s context of " + std::to_string(m.n_ctx()) + " tokens can hold (its longest token is " +
+          std::to_string(m.max_piece_bytes()) + " bytes)");
     PromptTokens p;
     Status st = chat ? ChatPrompt(m, request.messages, &p) : PlainPrompt(m, request.prompt, &p);
     if (st.code() == Status::Code::kInvalidArgument) {
@@ -265,7 +285,7 @@ Status Ensemble::ValidateUnguarded(const Request& request) const {
       continue;
     }
     CF_RETURN_IF_ERROR(st);
-    CF_RETURN_IF_ERROR(CheckPromptFits(p, m, (int)i));
+    CF_RETURN_IF_ERROR(CheckPromptFits(p, m));
     ++encodable;
   }
   if (encodable == 0)
@@ -293,6 +313,13 @@ Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segm
 Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback& on_segment,
                                    GenerationResult* out) {
   *out = GenerationResult();
+  if (request.options.max_new_tokens == kNoTokenLimit) {
+    // No limit: the largest budget, which no context reaches; the models' end of text or
+    // a full context stops the generation.
+    Request unlimited = request;
+    unlimited.options.max_new_tokens = kMaxNewTokens;
+    return GenerateUnguarded(unlimited, on_segment, out);
+  }
   const GenerateOptions& o = request.options;
   CF_RETURN_IF_ERROR(CheckRequest(request));
   const auto t0 = std::chrono::steady_clock::now();

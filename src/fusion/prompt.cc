@@ -142,12 +142,11 @@ Status CheckRequestText(const Request& request) {
   return Status::Ok();
 }
 
-Status CheckPromptFits(const PromptTokens& p, const LlamaModel& m, int v) {
+Status CheckPromptFits(const PromptTokens& p, const LlamaModel& m) {
   if ((int)p.tokens.size() < m.n_ctx()) return Status::Ok();
-  return Status::InvalidArgument("the prompt is " + std::to_string(p.tokens.size()) +
-                                 " tokens for model " + std::to_string(v) +
-                                 ", longer than its context of " + std::to_string(m.n_ctx()) +
-                                 " (raise -c)");
+  return Status::ResourceExhausted("the prompt is " + std::to_string(p.tokens.size()) +
+                                   " tokens for " + m.label() + ", longer than its context of " +
+                                   std::to_string(m.n_ctx()) + " tokens");
 }
 
 }  // namespace coolfusion

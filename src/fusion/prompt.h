@@ -42,7 +42,8 @@ Status ChatPrompt(const LlamaModel& m, const std::vector<ChatMessage>& messages,
 // Ensemble::Generate check it (one path).
 Status CheckRequestText(const Request& request);
 
-// Whether model v's prompt leaves room to generate: fewer tokens than its context.
-Status CheckPromptFits(const PromptTokens& p, const LlamaModel& m, int v);
+// Whether the model's prompt leaves room to generate: fewer tokens than its context.
+// Else ResourceExhausted naming the model (its label) and both sizes.
+Status CheckPromptFits(const PromptTokens& p, const LlamaModel& m);
 
 }  // namespace coolfusion

@@ -55,11 +55,11 @@ Status Session::Start(const Request& req, const std::vector<std::vector<Token>>&
       if (st.code() != Status::Code::kInvalidArgument) return st;
       m.active = false;
       if (first_error.empty()) first_error = st.message();
-      warnings->push_back("model " + std::to_string(v) + " cannot encode the prompt (" +
-                          st.message() + "); fusing without it");
+      warnings->push_back(lm.label() + " cannot encode the prompt (" + st.message() +
+                          "); fusing without it");
       continue;
     }
-    CF_RETURN_IF_ERROR(CheckPromptFits(p, lm, (int)v));
+    CF_RETURN_IF_ERROR(CheckPromptFits(p, lm));
     if (measure && p.ends_ok) counted[v] = CountedTokenBytes(p.text, p.ends, p.content);
     m.text = std::move(p.text);
     m.prompt_len = m.text.size();
@@ -79,15 +79,15 @@ Status Session::Start(const Request& req, const std::vector<std::vector<Token>>&
     }
     if (m.tokens.empty()) {
       m.active = false;
-      warnings->push_back("model " + std::to_string(v) +
-                          " has no tokens for the prompt; fusing without it");
+      warnings->push_back(lm.label() + " has no tokens for the prompt; fusing without it");
       continue;
     }
   }
   if (first_active() < 0) {
     return Status::InvalidArgument(m_.size() == 1
                                        ? "the model cannot encode the prompt: " + first_error
-                                       : "no model can encode the prompt; model 0: " + first_error);
+                                       : "no model can encode the prompt; " +
+                                             m_[0].view.lm->label() + ": " + first_error);
   }
   for (Model& m : m_) {
     if (m.view.active) CF_RETURN_IF_ERROR(m.constraint.Start(*m.view.lm, opts_.grammar));
@@ -174,7 +174,7 @@ bool Session::ContextFull(int v, int more) const {
 }
 
 Status Session::GrammarStuck(int v) const {
-  return Status::Unsupported("model " + std::to_string(v) +
+  return Status::Unsupported(label(v) +
                              "'s vocabulary has no token for what the grammar needs next");
 }
 

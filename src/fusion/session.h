@@ -65,6 +65,8 @@ class Session {
   void ResetToPrompt();
 
   size_t n_models() const { return m_.size(); }
+  // How messages name model v: "model 2 (aidreams260K)" (LlamaModel::label).
+  const std::string& label(int v) const { return m_[v].view.lm->label(); }
   bool active(int v) const { return m_[v].view.active; }
   std::vector<bool> ActiveMask() const;
   int first_active() const;

@@ -134,7 +134,7 @@ class GatedServer : public httplib::Server {
 struct Loaded {
   std::unique_ptr<SlotPool> pool;
   std::vector<std::string> ids;    // ids[0]: the ensemble; ids[1 + i]: source model i
-  std::vector<std::string> paths;  // per source model
+  std::vector<std::string> files;  // per source model: its file name (no directory)
   std::vector<SourceModel> sources;
   std::vector<std::vector<std::string>> pieces;  // per source model: its vocabulary's text
   std::vector<int32_t> n_vocab;
@@ -201,7 +201,7 @@ class Service {
       res.set_content(j.dump(), "application/json");
     });
     svr.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(ModelsBody(loaded_->ids, loaded_->paths).dump(), "application/json");
+      res.set_content(ModelsBody(loaded_->ids, loaded_->files).dump(), "application/json");
     });
     svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       const SlotPool& pool = *loaded_->pool;
@@ -483,6 +483,9 @@ Status LoadModels(const std::vector<ModelOptions>& models, const ServerOptions& 
     slots.push_back(std::move(e));
   }
   const Ensemble& first = *slots[0];
+  // What was asked and cannot be done here (-ngl without a GPU), once for all slots.
+  for (const std::string& w : first.LoadWarnings())
+    std::fprintf(stderr, "warning: %s\n", w.c_str());
   out->ids = {opts.alias.empty() ? std::string(kEnsembleModelId) : opts.alias};
   for (size_t i = 0; i < first.size(); ++i) {
     const ModelInfo& info = first.info(i);
@@ -491,7 +494,7 @@ Status LoadModels(const std::vector<ModelOptions>& models, const ServerOptions& 
       if (prev == id) id.append(1, '#').append(std::to_string(i));
     }
     out->ids.push_back(id);
-    out->paths.push_back(info.path);
+    out->files.push_back(info.name);
     SourceModel m;
     m.id = id;
     m.path = info.path;

@@ -52,17 +52,11 @@ bool SelectSourceModel(const json& body, const std::vector<std::string>& model_i
   if (!Present(body, "model")) return true;
   if (!body["model"].is_string()) return Fail(err, "'model' must be a string", "model");
   const std::string name = body["model"];
-  if (name == kEnsembleModelId || (!model_ids.empty() && name == model_ids[0])) return true;
-  for (size_t i = 1; i < model_ids.size(); ++i) {
-    if (model_ids[i] == name) {
-      *index = i - 1;
-      return true;
-    }
-  }
-  std::string known;
-  for (size_t i = 1; i < model_ids.size(); ++i) known += (i > 1 ? ", " : "") + model_ids[i];
-  return Fail(err, "The model '" + name + "' does not exist (source models: " + known + ")",
-              "model", 404, "model_not_found");
+  const int i = FindModelId(model_ids, name);
+  if (i < 0)
+    return Fail(err, UnknownModelMessage(model_ids, name), "model", 404, "model_not_found");
+  if (i > 0) *index = (size_t)i - 1;
+  return true;
 }
 
 bool ParseTokenize(std::string_view body, const std::vector<std::string>& model_ids,

@@ -195,7 +195,7 @@ nlohmann::json TimingsBody(const GenerationResult& g) {
 }
 
 nlohmann::json ModelsBody(const std::vector<std::string>& model_ids,
-                          const std::vector<std::string>& paths) {
+                          const std::vector<std::string>& file_names) {
   json data = json::array();
   json members = json::array();
   for (size_t i = 1; i < model_ids.size(); ++i) members.push_back(model_ids[i]);
@@ -209,7 +209,7 @@ nlohmann::json ModelsBody(const std::vector<std::string>& model_ids,
                     {"object", "model"},
                     {"created", 0},
                     {"owned_by", "coolfusion"},
-                    {"coolfusion", {{"fused", false}, {"path", paths[i - 1]}}}});
+                    {"coolfusion", {{"fused", false}, {"file", file_names[i - 1]}}}});
   }
   return {{"object", "list"}, {"data", data}};
 }

@@ -14,8 +14,8 @@ namespace coolfusion::server {
 inline constexpr const char* kEnsembleModelId = "coolfusion";
 
 struct Limits {
-  int max_tokens = 2048;  // largest max_tokens a request may ask for
-  int default_max_tokens = 256;
+  int max_tokens = 2048;         // largest max_tokens a request may ask for (--max-tokens)
+  int default_max_tokens = 128;  // a request without one (serve's -n, at most max_tokens)
   size_t max_messages = 1024;
 };
 
@@ -37,8 +37,14 @@ struct ApiError {
   std::string code;   // empty: null
 };
 
+// The index into model_ids of the model `name` names, -1 if none: the ensemble's id or
+// "coolfusion" (0), a source model's id, or its file name (the id with ".gguf").
+int FindModelId(const std::vector<std::string>& model_ids, const std::string& name);
+// The 404 message for a model that does not exist, listing the ids that do.
+std::string UnknownModelMessage(const std::vector<std::string>& model_ids, const std::string& name);
+
 // model_ids[0] is the ensemble (its --alias, else "coolfusion", which names it either
-// way); model_ids[1 + i] is source model i.
+// way); model_ids[1 + i] is source model i, the file name without ".gguf".
 // Returns false and fills *err on any problem with the body.
 bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
                   const std::vector<std::string>& model_ids, ApiRequest* out, ApiError* err);
@@ -75,7 +81,9 @@ nlohmann::json ChunkBody(const ApiRequest& r, const std::string& id, int64_t cre
 nlohmann::json UsageChunk(const ApiRequest& r, const std::string& id, int64_t created,
                           const GenerationResult& g);
 
+// /v1/models: the ensemble, then each source model with its file name (never its path:
+// where the server's files are is not the client's business).
 nlohmann::json ModelsBody(const std::vector<std::string>& model_ids,
-                          const std::vector<std::string>& paths);
+                          const std::vector<std::string>& file_names);
 
 }  // namespace coolfusion::server

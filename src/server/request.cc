@@ -40,10 +40,13 @@ bool Present(const json& j, const char* key) { return j.contains(key) && !j[key]
 
 bool GetInt(const json& j, const char* key, int lo, int hi, int* out, ApiError* err) {
   if (!Present(j, key)) return true;
+  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
   if (!j[key].is_number_integer())
-    return Fail(err, std::string("'") + key + "' must be an integer", key);
-  double v = 0;
-  if (!GetNumber(j, key, lo, hi, &v, err)) return false;
+    return Fail(err, std::string("'") + key + "' must be an integer in " + range, key);
+  // Compared as a double: a 64-bit integer beyond int's range is out of range, not wrapped.
+  const double v = j[key].get<double>();
+  if (!(v >= lo && v <= hi))
+    return Fail(err, std::string("'") + key + "' must be an integer in " + range, key);
   *out = (int)v;
   return true;
 }
@@ -184,6 +187,31 @@ bool RefuseUnsupported(const json& j, bool chat, ApiError* err) {
 
 }  // namespace
 
+int FindModelId(const std::vector<std::string>& model_ids, const std::string& name) {
+  // "coolfusion" names the ensemble whatever its --alias (the playground sends it).
+  if (name == kEnsembleModelId || model_ids.empty()) return name == kEnsembleModelId ? 0 : -1;
+  for (size_t i = 0; i < model_ids.size(); ++i) {
+    if (model_ids[i] == name) return (int)i;
+  }
+  // A source model by its file name: "stories260K.gguf" for the id "stories260K".
+  const std::string ext = ".gguf";
+  if (name.size() > ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0) {
+    const std::string stem = name.substr(0, name.size() - ext.size());
+    for (size_t i = 1; i < model_ids.size(); ++i) {
+      if (model_ids[i] == stem) return (int)i;
+    }
+  }
+  return -1;
+}
+
+std::string UnknownModelMessage(const std::vector<std::string>& model_ids,
+                                const std::string& name) {
+  std::string known;
+  for (const std::string& id : model_ids) known += (known.empty() ? "" : ", ") + id;
+  return "The model '" + name + "' does not exist; this server has: " +
+         (known.empty() ? std::string(kEnsembleModelId) : known);
+}
+
 bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
                   const std::vector<std::string>& model_ids, ApiRequest* out, ApiError* err) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -197,16 +225,13 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
   out->model = model_ids.empty() ? kEnsembleModelId : model_ids[0];
   if (j.contains("model") && !j["model"].is_null()) {
     if (!j["model"].is_string()) return Fail(err, "'model' must be a string", "model");
-    out->model = j["model"].get<std::string>();
-    size_t i = 0;
-    while (i < model_ids.size() && model_ids[i] != out->model) ++i;
-    // "coolfusion" names the ensemble whatever its --alias (the playground sends it).
-    if (i == model_ids.size() && out->model == kEnsembleModelId) i = 0;
-    if (i == model_ids.size()) {
-      return Fail(err, "The model '" + out->model + "' does not exist", "model", 404,
-                  "model_not_found");
-    }
-    if (i > 0) o.only_model = (int)i - 1;
+    const std::string asked = j["model"].get<std::string>();
+    const int i = FindModelId(model_ids, asked);
+    if (i < 0)
+      return Fail(err, UnknownModelMessage(model_ids, asked), "model", 404, "model_not_found");
+    // The ensemble as asked (its alias or "coolfusion"); a source model by its id.
+    out->model = i > 0 ? model_ids[i] : asked;
+    if (i > 0) o.only_model = i - 1;
   }
 
   if (chat) {
@@ -260,16 +285,20 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
 
   // The answer's length: OpenAI's two names and llama-server's n_predict (where -1 means
   // "no limit": here the server's --max-tokens). Each one given is checked; two that
-  // disagree are refused rather than one silently winning.
+  // disagree are refused rather than one silently winning. None given: the server's
+  // default (limits.default_max_tokens).
   int max_new = limits.default_max_tokens;
   const char* max_from = nullptr;
   for (const char* key : {"max_completion_tokens", "max_tokens", "n_predict"}) {
     if (!Present(j, key)) continue;
     int n = 0;
-    const bool unlimited = std::string_view(key) == "n_predict" && j[key] == -1;
-    if (unlimited) {
+    const bool n_predict = std::string_view(key) == "n_predict";
+    if (n_predict && j[key] == -1) {
       n = limits.max_tokens;
     } else if (!GetInt(j, key, 1, limits.max_tokens, &n, err)) {
+      if (n_predict)
+        err->message = "'n_predict' must be -1 (no limit) or an integer in [1, " +
+                       std::to_string(limits.max_tokens) + "]";
       return false;
     }
     if (max_from != nullptr && n != max_new)

@@ -82,14 +82,19 @@ TEST(Cli, BadInputGivesOneLineErrorAndExitOne) {
   ExpectOneLineError(Cli({"generate", "-m", TempFile("junk.gguf", "hello"), "-p", "hi"}),
                      "is not a GGUF file");
   ExpectOneLineError(Cli({"generate", "-m", testing::Vocab("gpt-2"), "-p", "hi"}), "vocab-only");
+  // Models by their place in -m (from 1) and file name; the CLI adds the flag to change.
   ExpectOneLineError(Cli({"generate", "-m", kStories, "-m", kDreams, "-c", "32", "-p",
                           std::string(400, 'x') + " y"}),
-                     "longer than its context");
+                     "tokens for model 1 (stories260K), longer than its context of 32 tokens "
+                     "(-c sets the context size)");
   ExpectOneLineError(Cli({"generate", "-m", kStories, "-f", TempFile("bad.txt", "ab\xC3\x28")}),
                      "not valid UTF-8");
   ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--frobnicate"}),
                      "unknown argument: --frobnicate");
-  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "-n", "0"}), "-n must be in 1..");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "-n", "0"}),
+                     "-n must be -1 (no limit) or in 1..16777216, got 0");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "-n", "-2"}),
+                     "-n must be -1 (no limit) or in 1..16777216, got -2");
   ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "-n", "lots"}),
                      "-n expects an integer");
   ExpectOneLineError(Cli({"generate", "-p", "hi"}), "no model given");
@@ -159,6 +164,16 @@ TEST(Cli, EvalComparesWithTheDefaultAndLogsSamples) {
       Cli({"eval", "--data", zoo, "-m", testing::Zoo("a"), "-m", testing::Zoo("b"), "-t", "1", "-n",
            "32", "--limit", "3", "--method", "single,cool+r", "--json", out, "--log-samples", log});
   ASSERT_EQ(r.code, 0) << r.err;
+  // Progress off a terminal (issue 24): no bar redrawn with \r, a line per 10% of the 12
+  // rows x runs at most, and the last one at 100%.
+  EXPECT_EQ(r.err.find('\r'), std::string::npos) << r.err;
+  std::vector<std::string> progress;
+  std::istringstream err_lines(r.err);
+  for (std::string line; std::getline(err_lines, line);)
+    if (line.find(" ETA ") != std::string::npos) progress.push_back(line);
+  ASSERT_FALSE(progress.empty()) << r.err;
+  EXPECT_LE(progress.size(), 10u) << r.err;
+  EXPECT_NE(progress.back().find("100% 12/12"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("vs default (95% CI)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("cool (default)"), std::string::npos) << r.out;
   const auto doc = nlohmann::json::parse(Slurp(out));
@@ -351,6 +366,11 @@ TEST(Cli, BenchMeasuresEveryMethodOfTheList) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("(5) methods side by side"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("ms per decode call"), std::string::npos) << r.out;
+  // Measurements, not the project's goals (issue 24); models numbered from 1, as -m.
+  EXPECT_EQ(r.out.find("goal"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("model 1: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("single model 2 "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(" m0"), std::string::npos) << r.out;
   const auto j = nlohmann::json::parse(r.out.substr(r.out.find("\n{") + 1));
   const auto& set = j.at("bench").at(0);
   ASSERT_EQ(set.at("methods").size(), 2u) << set.dump();
@@ -387,7 +407,7 @@ TEST(Cli, JsonAndTraceReportPromptWeights) {
   EXPECT_EQ(j.at("counters").at("sat_out"), 1);
   Ran tr = Cli({"generate", "-m", a, "-m", c, "-p", q, "-n", "16", "--trace"});
   ASSERT_EQ(tr.code, 0) << tr.err;
-  EXPECT_NE(tr.err.find("[weights] m0: "), std::string::npos) << tr.err;
+  EXPECT_NE(tr.err.find("[weights] m1 arith3-a: "), std::string::npos) << tr.err;
   EXPECT_NE(tr.err.find("sat out"), std::string::npos) << tr.err;
   // --score mean: the paper's rule, nothing measured, both take part.
   Ran mean = Cli({"generate", "-m", a, "-m", c, "-p", q, "-n", "16", "--json", "--score", "mean"});
@@ -406,6 +426,7 @@ TEST(Cli, BenchPrintsTheCostGrowthTable) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("== cost as work grows"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("CJK-only 4000 vs 100 characters"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("goal"), std::string::npos) << r.out;
   const auto j = nlohmann::json::parse(r.out.substr(r.out.find("\n{") + 1));
   const auto& rows = j.at("growth");
   ASSERT_EQ(rows.size(), 10u) << rows.dump();  // (a) 3, (b) 1 with two models, (c) 4, (d) 2
@@ -511,6 +532,139 @@ TEST(Cli, BoundariesJsonEqualsTheDefinition) {
     EXPECT_EQ(j.at("vocab_overlap").size(), 21u);
   }
   for (auto* m : models) llama_model_free(m);
+}
+
+// Runs the CLI with stdout and stderr into one file, as on a terminal: what a person sees.
+Ran CliOneStream(const std::vector<std::string>& args) {
+  const std::string dir = OwnTempDir();
+  std::string cmd = Quote(testing::CliPath());
+  for (const auto& a : args) cmd += " " + Quote(a);
+  cmd += " >" + dir + "/cli.both 2>&1 </dev/null";
+  Ran r;
+  const int st = std::system(cmd.c_str());
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r.out = Slurp(dir + "/cli.both");
+  return r;
+}
+
+// Issue 24: -n -1 is llama.cpp's "no limit": generation goes on until the models end the
+// text or a context is full, past the default 128 tokens.
+TEST(Cli, NoTokenLimitGeneratesUntilTheEndOrAFullContext) {
+  Ran r = Cli({"generate", "-m", kStories, "-m", kDreams, "-c", "320", "-p", "Once upon a time",
+               "-n", "-1", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  const std::string reason = j.at("stop_reason");
+  EXPECT_TRUE(reason == "eog" || reason == "context") << reason;
+  if (reason == "context") {
+    EXPECT_GT(j.at("n_new_tokens").get<int>(), 128) << r.out;
+  }
+  // chat takes it too.
+  const std::string dir = OwnTempDir();
+  const std::string cmd = "printf 'Hello\\n/exit\\n' | " + Quote(testing::CliPath()) + " chat -m " +
+                          kStories + " -c 200 -n -1 >" + dir + "/chat.out 2>" + dir + "/chat.err";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << Slurp(dir + "/chat.err");
+  EXPECT_FALSE(Slurp(dir + "/chat.out").empty());
+}
+
+bool BuildHasGpu() {
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    const enum ggml_backend_dev_type t = ggml_backend_dev_type(ggml_backend_dev_get(i));
+    if (t == GGML_BACKEND_DEVICE_TYPE_GPU || t == GGML_BACKEND_DEVICE_TYPE_IGPU) return true;
+  }
+  return false;
+}
+
+// Issue 24: -ngl on a build without a GPU backend is said, once, and generation goes on.
+TEST(Cli, GpuLayersWithoutAGpuBackendWarnOnceAndGenerateOnTheCpu) {
+  const std::vector<std::string> args = {"generate",         "-m", kStories, "-m", kDreams, "-p",
+                                         "Once upon a time", "-n", "8"};
+  auto with = args;
+  with.insert(with.end(), {"-ngl", "99"});
+  Ran r = Cli(with);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(r.out.empty());
+  const std::string warning =
+      "warning: -ngl 99: this build has no GPU backend; the layers stay on the CPU";
+  size_t n = 0;
+  for (size_t p = r.err.find("no GPU backend"); p != std::string::npos;
+       p = r.err.find("no GPU backend", p + 1))
+    ++n;
+  if (BuildHasGpu()) {
+    EXPECT_EQ(n, 0u) << r.err;
+  } else {
+    EXPECT_EQ(n, 1u) << r.err;
+    EXPECT_EQ(r.err.rfind(warning, 0), 0u) << r.err;  // the first line
+  }
+  Ran none = Cli(args);  // no -ngl: nothing to say
+  ASSERT_EQ(none.code, 0) << none.err;
+  EXPECT_EQ(none.err.find("GPU"), std::string::npos) << none.err;
+  EXPECT_EQ(none.out, r.out);  // the same text either way
+}
+
+// Issue 24: on a terminal the streamed text and --trace share the screen: each trace line
+// starts on a line of its own; a step with one candidate says so instead of NaN
+// perplexities; models are m1, m2 as in -m.
+TEST(Cli, TraceLinesStartOnAFreshLineAndSayWhenAllAgreed) {
+  // --score mean: both models take part (no prompt weights to make one sit out).
+  const std::vector<std::string> args = {"generate", "-m",      kStories,           "-m",
+                                         kDreams,    "-p",      "Once upon a time", "-n",
+                                         "40",       "--trace", "--score",          "mean"};
+  Ran both = CliOneStream(args);
+  ASSERT_EQ(both.code, 0) << both.out;
+  size_t steps = 0;
+  for (const char* tag : {"[step ", "[weights] "}) {
+    for (size_t p = both.out.find(tag); p != std::string::npos; p = both.out.find(tag, p + 1)) {
+      EXPECT_TRUE(p == 0 || both.out[p - 1] == '\n') << "mid-line at " << p << ":\n" << both.out;
+      steps += tag[1] == 's';
+    }
+  }
+  EXPECT_GT(steps, 3u) << both.out;
+  EXPECT_EQ(both.out.find("nan"), std::string::npos) << both.out;
+  EXPECT_NE(both.out.find("| all agreed (m1 m2)"), std::string::npos) << both.out;
+  EXPECT_NE(both.out.find("[weights] m1 stories260K: prompt not measured weight 1 | m2 "
+                          "aidreams260K: "),
+            std::string::npos)
+      << both.out;
+  EXPECT_EQ(both.out.find(" m0"), std::string::npos) << both.out;
+  // Apart (a file each), stderr gets no extra newlines and stdout is the text alone.
+  Ran apart = Cli(args);
+  ASSERT_EQ(apart.code, 0) << apart.err;
+  EXPECT_EQ(apart.err.find("\n\n[step"), std::string::npos) << apart.err;
+  EXPECT_EQ(apart.err.rfind("[weights] ", 0), 0u) << apart.err;
+  EXPECT_EQ(apart.out.find("[step"), std::string::npos) << apart.out;
+}
+
+// Issue 24: human-readable lines number models from 1, in -m order, with their file names.
+TEST(Cli, ModelsAreNumberedFromOneWithTheirFileNames) {
+  Ran b = Cli({"boundaries", "-m", testing::Vocab("gpt-2"), "-m", testing::Vocab("llama-spm"), "-p",
+               "Hello world"});
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_NE(b.out.find("model 1 (ggml-vocab-gpt-2) and model 2 (ggml-vocab-llama-spm) share"),
+            std::string::npos)
+      << b.out;
+  const std::string dir = OwnTempDir();
+  const std::string cmd = "printf '/exit\\n' | " + Quote(testing::CliPath()) + " chat -m " +
+                          kStories + " -m " + testing::Tiny("qwen2-chat") + " 2>" + dir +
+                          "/chat-names.err >/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const std::string err = Slurp(dir + "/chat-names.err");
+  EXPECT_NE(err.find("model 1 (stories260K): no GGUF template"), std::string::npos) << err;
+  EXPECT_NE(err.find("model 2 (rand-qwen2-chat): its own GGUF chat template"), std::string::npos)
+      << err;
+}
+
+// Issue 24: escapes in -p are processed by default (-e, llama.cpp's), kept with --no-escape.
+TEST(Cli, EscapesInThePromptAreProcessedByDefault) {
+  for (const auto& [flags, bytes] : std::vector<std::pair<std::vector<std::string>, int>>{
+           {{}, 3}, {{"-e"}, 3}, {{"--no-escape"}, 4}}) {
+    std::vector<std::string> args = {"boundaries", "-m",    testing::Vocab("gpt-2"),
+                                     "-p",         "a\\nb", "--json"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    Ran r = Cli(args);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out).at("text_bytes"), bytes) << r.out;
+  }
 }
 
 TEST(Cli, ChatReadsTurnsFromStdin) {

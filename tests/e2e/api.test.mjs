@@ -25,6 +25,18 @@ test('curl: health, models, completions, chat, streaming', async () => {
   const ids = JSON.parse(r.body).data.map((m) => m.id);
   assert.equal(ids[0], 'coolfusion');
   assert.equal(ids.length, 3);
+  // Source models by file name, never by where the files are (issue 24).
+  assert.deepEqual(ids.slice(1), ['stories260K', 'aidreams260K']);
+  assert.ok(!r.body.includes('/'), r.body);
+  // The file name names a source model too; an unknown name is a 404 listing the ids.
+  r = await curl([srv.url + '/v1/completions', '-H', 'Content-Type: application/json',
+    '-d', JSON.stringify({ model: 'aidreams260K.gguf', prompt: 'Once', max_tokens: 2 })]);
+  assert.equal(r.status, 200, r.body);
+  assert.equal(JSON.parse(r.body).model, 'aidreams260K');
+  r = await curl([srv.url + '/v1/completions', '-H', 'Content-Type: application/json',
+    '-d', JSON.stringify({ model: 'nope', prompt: 'Once', max_tokens: 2 })]);
+  assert.equal(r.status, 404, r.body);
+  assert.match(JSON.parse(r.body).error.message, /this server has: coolfusion, stories260K, aidreams260K/);
   r = await curl([srv.url + '/v1/completions', '-H', 'Content-Type: application/json',
     '-d', JSON.stringify({ prompt: 'Once upon a time', max_tokens: 16 })]);
   assert.equal(r.status, 200);

@@ -207,5 +207,8 @@ test('a prompt over the context is a 400 naming the model and the sizes, not a 4
   // Counted in tokens, or (when no tokenization could fit) refused by its bytes before
   // tokenizing: either way the model and both sizes are named.
   assert.match(j.error.message,
-    /the prompt is \d+ (tokens for model \d+, longer than its context of 256|bytes, more than model \d+'s context of 256 tokens can hold)/);
+    /the prompt is \d+ (tokens for model \d+ \(arith3-\w\), longer than its context of 256 tokens|bytes, more than model \d+ \(arith3-\w\)'s context of 256 tokens can hold)/);
+  // A web client is told the model and the sizes, not a command-line flag.
+  assert.doesNotMatch(j.error.message, /raise -c|-c sets/);
+  assert.equal(j.error.code, 'context_length_exceeded');
 });

@@ -112,6 +112,54 @@ TEST(OpenAi, ASourceModelIdMeansThatModelAlone) {
   EXPECT_EQ(Parse(R"({"prompt": "x"})", false).request.prompt, "x");
 }
 
+// Issue 24: a source model's id is its file name without ".gguf"; the file name itself
+// names it too (answered with the id), and any other name is a 404 that lists the ids.
+TEST(OpenAi, ASourceModelIsNamedByItsIdOrFileNameAndUnknownNamesListTheIds) {
+  const ApiRequest r = Parse(R"({"model": "b.gguf", "prompt": "x"})", false);
+  EXPECT_EQ(r.request.options.only_model, 1);
+  EXPECT_EQ(r.model, "b");
+  EXPECT_EQ(Parse(R"({"model": "a", "prompt": "x"})", false).request.options.only_model, 0);
+  EXPECT_EQ(Parse(R"({"model": "coolfusion", "prompt": "x"})", false).request.options.only_model,
+            -1);
+  for (const char* name : {"c", "c.gguf", "/models/b.gguf", ".gguf", "coolfusion.gguf"}) {
+    const ApiError e = Reject(std::string(R"({"prompt": "x", "model": ")") + name + "\"}", false);
+    EXPECT_EQ(e.status, 404) << name;
+    EXPECT_EQ(e.code, "model_not_found") << name;
+    EXPECT_EQ(e.message, std::string("The model '") + name +
+                             "' does not exist; this server has: coolfusion, a, b");
+  }
+  EXPECT_EQ(FindModelId(kIds, "a.gguf"), 1);
+  EXPECT_EQ(FindModelId({"duo", "a"}, "coolfusion"), 0);  // whatever the alias
+  // /v1/models shows file names, never where the files are.
+  const auto j = ModelsBody(kIds, {"a.gguf", "b.gguf"});
+  ASSERT_EQ(j.at("data").size(), 3u);
+  EXPECT_EQ(j["data"][1]["id"], "a");
+  EXPECT_EQ(j["data"][2]["coolfusion"]["file"], "b.gguf");
+  EXPECT_EQ(j.dump().find('/'), std::string::npos) << j.dump();
+}
+
+// Issue 24: one default for max_tokens (serve's -n, 128) and one cap (--max-tokens, 2048),
+// named as integers when a request passes it; n_predict -1 is the cap.
+TEST(OpenAi, MaxTokensHasOneDefaultAndOneCapNamedAsIntegers) {
+  const std::string m = R"({"messages": [{"role": "user", "content": "x"}], )";
+  EXPECT_EQ(Limits().default_max_tokens, 128);
+  EXPECT_EQ(Limits().max_tokens, 2048);
+  EXPECT_EQ(
+      Parse(R"({"messages": [{"role": "user", "content": "x"}]})").request.options.max_new_tokens,
+      128);
+  EXPECT_EQ(Parse(m + R"("max_tokens": 2048})").request.options.max_new_tokens, 2048);
+  for (const char* v : {"2049", "0", "99999999999", "1.5", "\"8\""}) {
+    const ApiError e = Reject(m + R"("max_tokens": )" + v + "}");
+    EXPECT_EQ(e.param, "max_tokens") << v;
+    EXPECT_EQ(e.message, "'max_tokens' must be an integer in [1, 2048]") << v;
+  }
+  EXPECT_EQ(Reject(m + R"("max_completion_tokens": 5000})").message,
+            "'max_completion_tokens' must be an integer in [1, 2048]");
+  EXPECT_EQ(Reject(m + R"("n_predict": -2})").message,
+            "'n_predict' must be -1 (no limit) or an integer in [1, 2048]");
+  EXPECT_EQ(Parse(m + R"("n_predict": -1})").request.options.max_new_tokens, 2048);
+}
+
 TEST(OpenAi, RejectsMalformedAndWronglyTypedBodies) {
   EXPECT_EQ(Reject("{not json").status, 400);
   EXPECT_EQ(Reject("[1, 2]").status, 400);

@@ -188,7 +188,13 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       CF_RETURN_IF_ERROR(value(&out->text_file));
     } else if (a == "-n" || a == "--n-predict") {
       CF_RETURN_IF_ERROR(value(&v));
-      CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 1 << 24, &out->gen.max_new_tokens));
+      // llama.cpp's -1: no limit (until the models end the text or a context is full).
+      int n = 0;
+      CF_RETURN_IF_ERROR(
+          ParseInt(a, v, std::numeric_limits<int>::min(), std::numeric_limits<int>::max(), &n));
+      if (n == 0 || n < -1 || n > (1 << 24))
+        return Status::InvalidArgument(a + " must be -1 (no limit) or in 1..16777216, got " + v);
+      out->gen.max_new_tokens = n;
     } else if (a == "-c" || a == "--ctx-size") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseInt(a, v, 0, 1 << 20, &defaults.n_ctx));

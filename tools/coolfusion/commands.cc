@@ -1,6 +1,7 @@
 #include "commands.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -17,7 +18,12 @@
 namespace coolfusion::cli {
 
 int Fail(const Status& s) {
-  std::fprintf(stderr, "error: %s\n", s.message().c_str());
+  // A full context (a prompt longer than a model's, or one that cannot be allocated): the
+  // engine's message names the model and the sizes; the flag that changes them is the
+  // CLI's to say (the server says no such thing to a web client).
+  const char* hint =
+      s.code() == Status::Code::kResourceExhausted ? " (-c sets the context size)" : "";
+  std::fprintf(stderr, "error: %s%s\n", s.message().c_str(), hint);
   return 1;
 }
 
@@ -31,13 +37,17 @@ Status OpenEnsemble(const std::vector<ModelOptions>& models, bool quiet,
     }
   }
   Status st = Ensemble::Open(models, out);
-  if (!st.ok() || quiet || !isatty(STDERR_FILENO)) return st;  // for people, as the progress
+  if (!st.ok()) return st;
+  // What was asked and cannot be done here (-ngl without a GPU): always said, once.
+  for (const std::string& w : (*out)->LoadWarnings())
+    std::fprintf(stderr, "warning: %s\n", w.c_str());
+  if (quiet || !isatty(STDERR_FILENO)) return st;  // for people, as the progress
   for (size_t i = 0; i < (*out)->size(); ++i) {
     const ModelInfo& m = (*out)->info(i);
     if (m.n_ctx_train > 0 && m.n_ctx > m.n_ctx_train)
       std::fprintf(stderr,
                    "warning: %s was trained on a context of %d tokens; using %d (-c sets it)\n",
-                   m.name.c_str(), m.n_ctx_train, m.n_ctx);
+                   m.label.c_str(), m.n_ctx_train, m.n_ctx);
   }
   return st;
 }
@@ -59,20 +69,39 @@ void OnInterrupt(int) {
   _exit(130);
 }
 
+// Whether stdout and stderr are one file (the same terminal, or `>f 2>&1`): then a line
+// written to stderr lands inside the streamed text.
+bool OutputsShareAFile() {
+  struct stat out, err;
+  return fstat(STDOUT_FILENO, &out) == 0 && fstat(STDERR_FILENO, &err) == 0 &&
+         out.st_dev == err.st_dev && out.st_ino == err.st_ino;
+}
+
 Status RunAndPrint(Ensemble& e, const Request& req, const CommonArgs& a, GenerationResult* r) {
   size_t step = 0;
+  // Each --trace line starts on a fresh line: where the streamed text shares stderr's
+  // file and has not just ended a line, a newline goes first.
+  const bool shared = a.trace && !a.json && OutputsShareAFile();
+  bool at_line_start = true;
+  auto trace = [&](const std::string& line) {
+    if (shared && !at_line_start) std::fputc('\n', stderr);
+    std::fprintf(stderr, "%s\n", line.c_str());
+    std::fflush(stderr);
+    at_line_start = true;
+  };
   auto cb = [&](const Segment& seg, std::string_view delta) {
     if (g_interrupted.load()) return false;
     if (!a.json && !delta.empty()) {
       std::fwrite(delta.data(), 1, delta.size(), stdout);
       std::fflush(stdout);
+      at_line_start = delta.back() == '\n';
     }
-    if (a.trace && step == 0) std::fprintf(stderr, "%s\n", WeightsLine(r->models).c_str());
-    if (a.trace) std::fprintf(stderr, "%s\n", TraceLine(step++, seg).c_str());
+    if (a.trace && step == 0) trace(WeightsLine(e, r->models));
+    if (a.trace) trace(TraceLine(step++, seg));
     return true;
   };
   Status st = e.Generate(req, cb, r);
-  if (st.ok() && a.trace && step == 0) std::fprintf(stderr, "%s\n", WeightsLine(r->models).c_str());
+  if (st.ok() && a.trace && step == 0) trace(WeightsLine(e, r->models));
   return st;
 }
 
@@ -127,7 +156,7 @@ int CmdChat(const CommonArgs& a) {
   Status st = OpenEnsemble(a.models, false, &e);
   if (!st.ok()) return Fail(st);
   for (size_t i = 0; i < e->size(); ++i) {
-    std::fprintf(stderr, "model %zu: %s chat template\n", i,
+    std::fprintf(stderr, "%s: %s chat template\n", e->info(i).label.c_str(),
                  e->info(i).has_chat_template ? "its own GGUF"
                                               : "no GGUF template; plain 'Role: text' lines for");
   }
@@ -264,8 +293,9 @@ int CmdBoundaries(const CommonArgs& a) {
     }
     std::printf("%s\n", seg.c_str());
     for (const auto& o : overlap) {
-      std::printf("models %d and %d share %zu token strings (Jaccard %.3f)\n",
-                  o["models"][0].get<int>(), o["models"][1].get<int>(),
+      std::printf("%s and %s share %zu token strings (Jaccard %.3f)\n",
+                  e->info(o["models"][0].get<size_t>()).label.c_str(),
+                  e->info(o["models"][1].get<size_t>()).label.c_str(),
                   o["shared_pieces"].get<size_t>(), o["jaccard"].get<double>());
     }
   }

@@ -60,8 +60,8 @@ std::string Duration(double s) {
   return buf;
 }
 
-// A progress bar with ETA on stderr: redrawn in place on a terminal, a line per 5%
-// otherwise (logs stay short).
+// A progress bar with ETA on stderr: redrawn in place on a terminal; otherwise (a log, a
+// pipe) a line each time another 10% of the work is done, at most 10 lines, no \r.
 class Progress {
  public:
   explicit Progress(size_t total)
@@ -69,8 +69,8 @@ class Progress {
   void Update(size_t done, const std::string& what) {
     const double el = std::chrono::duration<double>(Clock::now() - start_).count();
     const int pct = total_ ? (int)(100 * done / total_) : 100;
-    if (!tty_ && pct < next_pct_ && done != total_) return;
-    next_pct_ = pct / 5 * 5 + 5;
+    if (!tty_ && pct < next_pct_) return;
+    next_pct_ = pct / kStep * kStep + kStep;
     const int width = 30, filled = total_ ? (int)(width * done / total_) : width;
     const std::string bar =
         std::string((size_t)filled, '#') + std::string((size_t)(width - filled), '.');
@@ -84,10 +84,11 @@ class Progress {
 
  private:
   using Clock = std::chrono::steady_clock;
+  static constexpr int kStep = 10;  // percent of the work between two lines off a terminal
   size_t total_;
   bool tty_;
   Clock::time_point start_;
-  int next_pct_ = 0;
+  int next_pct_ = kStep;  // off a terminal: no line at 0%
 };
 
 std::string Escape(const std::string& s) {

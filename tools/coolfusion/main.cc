@@ -43,7 +43,9 @@ model options:
   -c, --ctx-size N          context length per model (default 4096, llama.cpp's; a
                             warning when a model was trained on less)
   -t, --threads N           CPU threads per model (default: all)
-  -ngl, --n-gpu-layers N    layers to offload to a GPU, -1 all (default 0)
+  -ngl, --n-gpu-layers N    layers to offload to a GPU, -1 all (default 0). A build
+                            without a GPU backend says so in one warning and runs them
+                            on the CPU
   --no-mmap                 read the models into memory instead of memory-mapping them
   -fa, --flash-attn on|off|auto
                             flash attention (default auto: llama.cpp decides)
@@ -56,8 +58,9 @@ generation options:
   -p, --prompt TEXT         the prompt (escapes such as \n, \t, \\ are processed)
   -f, --file FILE           read the prompt from FILE
   -n, --n-predict N         new tokens, counted with the first model that takes part
-                            (model 0 unless it sat out; default 128); generation stops
-                            after the segment that reaches N
+                            (the first -m unless it sat out; default 128; -1: until the
+                            models end the text or a context is full); the segment
+                            that passes N is cut there
   --method NAME             the fusion method (default cool), one of:
                             {METHODS}
                             (unite, gac, adafuse, safe: other papers' methods, for
@@ -135,7 +138,9 @@ serve options:
   --max-connections-per-address N
                             open connections from one client address; more get
                             429 (default 64)
-  --max-tokens N            largest max_tokens a request may ask for (default 2048)
+  --max-tokens N            largest max_tokens a request may ask for (default 2048); a
+                            request that gives none gets -n's tokens (default 128;
+                            -n -1: up to --max-tokens), as does n_predict -1
   --api-key KEY             require "Authorization: Bearer KEY" on /v1/* and on
                             /completion, /tokenize, /detokenize, /props, /slots
   -a, --alias NAME          the ensemble's model id in /v1/models and responses

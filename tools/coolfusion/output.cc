@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 #include "base/utf8.h"
 
@@ -28,19 +29,24 @@ nlohmann::json ModelReportsJson(const std::vector<ModelReport>& models) {
   return a;
 }
 
-std::string WeightsLine(const std::vector<ModelReport>& models) {
+std::string WeightsLine(const Ensemble& e, const std::vector<ModelReport>& models) {
   std::string line = "[weights]";
   char buf[160];
   for (size_t v = 0; v < models.size(); ++v) {
     const ModelReport& m = models[v];
-    std::snprintf(buf, sizeof buf, " m%zu: %.3g bits/byte (%zu bytes) weight %.3g%s |", v,
-                  m.prompt_bits_per_byte, m.prompt_bytes, m.weight,
+    const std::string stem =
+        v < e.size() ? std::filesystem::path(e.info(v).path).stem().string() : std::string("?");
+    char fit[64] = "prompt not measured";
+    if (!std::isnan(m.prompt_bits_per_byte))
+      std::snprintf(fit, sizeof fit, "%.3g bits/byte (%zu bytes)", m.prompt_bits_per_byte,
+                    m.prompt_bytes);
+    std::snprintf(buf, sizeof buf, "%s m%zu %s: %s weight %.3g%s", v ? " |" : "", v + 1,
+                  stem.c_str(), fit, m.weight,
                   m.sat_out  ? " sat out"
                   : m.active ? ""
                              : " left out");
     line += buf;
   }
-  if (!models.empty()) line.pop_back();
   return line;
 }
 
@@ -154,21 +160,35 @@ nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const Gen
 }
 
 std::string TraceLine(size_t step, const Segment& seg) {
-  std::string line = "[step " + std::to_string(step) + "] winner=m" + std::to_string(seg.winner) +
-                     " " + nlohmann::json(SafeUtf8(seg.text)).dump();
+  std::string line = "[step " + std::to_string(step) + "] winner=m" +
+                     std::to_string(seg.winner + 1) + " " +
+                     nlohmann::json(SafeUtf8(seg.text)).dump();
+  auto writers = [](const Candidate& c) {
+    std::string w;
+    for (int v : c.writers) w += (w.empty() ? "m" : " m") + std::to_string(v + 1);
+    return w;
+  };
   char buf[128];
-  for (size_t i = 0; i < seg.candidates.size(); ++i) {
-    const Candidate& c = seg.candidates[i];
-    line += (i == (size_t)seg.winning_candidate) ? " | *c" : " | c";
-    line += std::to_string(i) + " by";
-    for (int w : c.writers) line += " m" + std::to_string(w);
-    line += " " + nlohmann::json(SafeUtf8(c.text)).dump() + " ppl=[";
-    for (size_t v = 0; v < c.ppl.size(); ++v) {
-      std::snprintf(buf, sizeof buf, "%s%.3g", v ? "," : "", c.ppl[v]);
+  if (seg.candidates.size() == 1) {
+    // Nothing was scored: every perplexity would be NaN.
+    const Candidate& c = seg.candidates[0];
+    line += (c.writers.size() > 1 ? " | all agreed (" : " | one candidate (") + writers(c) + ")";
+  } else {
+    for (size_t i = 0; i < seg.candidates.size(); ++i) {
+      const Candidate& c = seg.candidates[i];
+      line += (i == (size_t)seg.winning_candidate) ? " | *c" : " | c";
+      line += std::to_string(i + 1) + " by " + writers(c) + " " +
+              nlohmann::json(SafeUtf8(c.text)).dump() + " ppl=[";
+      for (size_t v = 0; v < c.ppl.size(); ++v) {
+        if (std::isnan(c.ppl[v]))
+          std::snprintf(buf, sizeof buf, "%s-", v ? "," : "");
+        else
+          std::snprintf(buf, sizeof buf, "%s%.3g", v ? "," : "", c.ppl[v]);
+        line += buf;
+      }
+      std::snprintf(buf, sizeof buf, "] score=%.4g", c.score);
       line += buf;
     }
-    std::snprintf(buf, sizeof buf, "] score=%.4g", c.score);
-    line += buf;
   }
   std::snprintf(buf, sizeof buf, " | gen %.2f ms, score %.2f ms", seg.generate_ms, seg.score_ms);
   line += buf;

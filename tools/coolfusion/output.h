@@ -15,8 +15,10 @@ nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const Gen
 
 // [{"prompt_bits_per_byte", "prompt_bytes", "weight", "sat_out", "active"}] per model.
 nlohmann::json ModelReportsJson(const std::vector<ModelReport>& models);
-// "[weights] m0: 0.31 bits/byte (83 bytes) weight 1 | m1: ..." for --trace.
-std::string WeightsLine(const std::vector<ModelReport>& models);
+// "[weights] m1 stories260K: 0.31 bits/byte (83 bytes) weight 1 | m2 aidreams260K: ..." for
+// --trace ("prompt not measured" without prompt weights): m1, m2, ... are the models in -m
+// order, as in TraceLine.
+std::string WeightsLine(const Ensemble& e, const std::vector<ModelReport>& models);
 
 // Which models took part in a fused answer and why the others did not, in words:
 // "models: a.gguf (weight 1), b.gguf (weight 0.4); sat out: c.gguf (3.1 bits per byte of
@@ -24,7 +26,11 @@ std::string WeightsLine(const std::vector<ModelReport>& models);
 // the prompt)". Empty for a single model.
 std::string ParticipationLine(const Ensemble& e, const GenerationResult& r);
 
-// One line per committed segment for --trace.
+// One line per committed segment for --trace: "[step 3] winner=m2 "text" | *c1 by m2
+// "text" ppl=[1.9,2.3] score=2.1 | c2 by m1 ... | gen 1.20 ms, score 0.40 ms". Models are
+// m1, m2, ... in -m order; a perplexity not measured is "-". A step with one candidate
+// (nothing to score) says "all agreed (m1 m2)", or "one candidate (m1)" when one model
+// wrote it, instead of its perplexities.
 std::string TraceLine(size_t step, const Segment& seg);
 
 // JSON-safe copy of possibly invalid UTF-8 (invalid bytes become U+FFFD).

@@ -20,7 +20,10 @@ int CmdServe(const CommonArgs& a) {
   o.max_connections = a.max_connections;
   o.max_connections_per_address = a.max_connections_per_address;
   o.limits.max_tokens = a.max_tokens;
-  o.limits.default_max_tokens = std::min(a.gen.max_new_tokens, a.max_tokens);
+  // A request without max_tokens gets -n's (128 unless given; -n -1: the cap).
+  o.limits.default_max_tokens = a.gen.max_new_tokens == kNoTokenLimit
+                                    ? a.max_tokens
+                                    : std::min(a.gen.max_new_tokens, a.max_tokens);
   o.api_key = a.api_key;
   o.alias = a.alias;
   o.log_requests = !a.log_disable;

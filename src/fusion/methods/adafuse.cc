@@ -121,7 +121,7 @@ class AdaFuseMethod final : public FusionMethod {
           break;
         }
         s.Retire((int)v);
-        out->warnings.push_back("model " + std::to_string(v) +
+        out->warnings.push_back(s.label((int)v) +
                                 "'s context is full; fusing without it from here");
       }
       if (stop_full) {

@@ -76,8 +76,7 @@ Status RunTokenLevel(MethodContext& ctx, TokenPicker& picker, GenerationResult* 
         break;
       }
       s.Retire((int)v);
-      out->warnings.push_back("model " + std::to_string(v) +
-                              "'s context is full; fusing without it from here");
+      out->warnings.push_back(s.label((int)v) + "'s context is full; fusing without it from here");
     }
     if (last >= 0) {
       out->stop_reason = StopReason::kContextFull;
