@@ -93,6 +93,12 @@ struct ScoringOptions {
   // starting with a letter or digit) is scored as one more event of the candidate, so that
   // "1" is not preferred to "14" for being a likely prefix of it.
   Switch word_end = Switch::kDefault;
+  // Per word: each model's perplexity of a candidate is its negative log-probability of
+  // the whole candidate divided by the candidate's words (runs of non-space bytes), not by
+  // its own tokens. Tokenizers split a number or a word into different numbers of tokens;
+  // per token, a candidate whose later tokens are easy ("1" then "2") looks likelier than
+  // it is, and the same candidate is scored on a different scale by each model.
+  Switch per_word = Switch::kOff;
 };
 
 // Each model's draft tokens are picked through llama.cpp's sampler chain with these

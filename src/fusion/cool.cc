@@ -75,7 +75,7 @@ class CoolMethod final : public FusionMethod {
         if (leaving[v] == kStays) continue;
         s.Retire((int)v);
         out->warnings.push_back(
-            "model " + std::to_string(v) +
+            s.label((int)v) +
             (leaving[v] == kContextFull
                  ? "'s context is full; fusing without it from here"
                  : "'s vocabulary has no token for what the grammar needs next; fusing "

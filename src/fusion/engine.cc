@@ -519,5 +519,6 @@ bool Resolve(Switch s, const ScoringOptions& o) {
 
 bool UsesPromptWeights(const ScoringOptions& o) { return Resolve(o.prompt_weights, o); }
 bool UsesWordEnds(const ScoringOptions& o) { return Resolve(o.word_end, o); }
+bool UsesPerWord(const ScoringOptions& o) { return Resolve(o.per_word, o); }
 
 }  // namespace coolfusion

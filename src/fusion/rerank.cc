@@ -59,7 +59,7 @@ class RerankMethod final : public FusionMethod {
     for (size_t v = 0; v < s.n_models() && stuck >= 0; ++v) {
       if (drafts[v].model < 0 || !drafts[v].grammar_stuck) continue;
       s.Retire((int)v);
-      out->warnings.push_back("model " + std::to_string(v) +
+      out->warnings.push_back(s.label((int)v) +
                               "'s vocabulary has no token for what the grammar needs next; "
                               "answering without it");
       drafts[v] = Draft();

@@ -90,7 +90,7 @@ void CandidateScorer::DropPreScore(ModelView& m, const std::vector<PreJob>& jobs
 }
 
 Status CandidateScorer::Score(ModelView& m, int v, const std::vector<StepCandidate>& cands,
-                              const Draft* own, bool word_ends,
+                              const Draft* own, bool word_ends, bool per_word,
                               std::vector<std::vector<double>>* ppl) {
   LlamaModel& lm = *m.lm;
   scored_.assign(cands.size(), Scored());
@@ -117,7 +117,7 @@ Status CandidateScorer::Score(ModelView& m, int v, const std::vector<StepCandida
       const size_t cut = own->cut_tokens;
       if (word_ends && !cands[c].eog && cut > 0 && cut <= (size_t)own->n_decoded)
         AddWordEnd(lm, cands[c], row(cut), &sum, &n);
-      (*ppl)[c][v] = n ? std::exp(sum / n) : 1.0;
+      (*ppl)[c][v] = CandidatePpl(cands[c], sum, n, per_word);
       continue;
     }
     Scored& sc = scored_[c];
@@ -190,13 +190,26 @@ Status CandidateScorer::Score(ModelView& m, int v, const std::vector<StepCandida
     }
     const float* last = after(toks.size() - 1);
     if (word_ends && n > 0) AddWordEnd(lm, cands[c], last, &sum, &n);
-    (*ppl)[c][v] = n ? std::exp(sum / n) : 1.0;
+    (*ppl)[c][v] = CandidatePpl(cands[c], sum, n, per_word);
     sc.last.assign(last, last + nv);
     m.counters.candidates_scored++;
   };
   for (size_t j = 0; j < order.size(); ++j) finish(order[j], batch_begin[j]);
   for (size_t c : no_decode) finish(c, 0);
   return Status::Ok();
+}
+
+double CandidatePpl(const StepCandidate& cand, double nll, size_t n, bool per_word) {
+  if (n == 0) return 1.0;
+  if (!per_word) return std::exp(nll / (double)n);
+  size_t words = cand.eog ? 1 : 0;
+  bool in_word = false;
+  for (unsigned char ch : cand.text) {
+    const bool space = ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r';
+    if (!space && !in_word) ++words;
+    in_word = !space;
+  }
+  return std::exp(nll / (double)std::max<size_t>(words, 1));
 }
 
 void AddWordEnd(const LlamaModel& lm, const StepCandidate& cand, const float* after_last,

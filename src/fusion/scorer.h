@@ -67,7 +67,7 @@ class CandidateScorer {
   // Fills ppl[c][v] for every candidate c (inf when the model cannot encode it). `own`:
   // this model's draft (may be null).
   Status Score(ModelView& m, int v, const std::vector<StepCandidate>& cands, const Draft* own,
-               bool word_ends, std::vector<std::vector<double>>* ppl);
+               bool word_ends, bool per_word, std::vector<std::vector<double>>* ppl);
   // Nothing to choose: no candidate is scored.
   void Skip(size_t n_cands) { scored_.assign(n_cands, Scored()); }
 
@@ -98,6 +98,10 @@ class CandidateScorer {
 // With word ends on (see above) and a candidate ending in an ASCII letter or digit: adds
 // -log P(the word ends) under the model whose logits after the candidate's last token are
 // `after_last` as one more event.
+// The perplexity of a candidate of `nll` nats over `n` scored events: per event (token),
+// or per word of the candidate's text (per_word; at least one).
+double CandidatePpl(const StepCandidate& cand, double nll, size_t n, bool per_word);
+
 void AddWordEnd(const LlamaModel& lm, const StepCandidate& cand, const float* after_last,
                 double* nll, size_t* n);
 

@@ -12,7 +12,10 @@ namespace coolfusion {
 
 Session::Session(std::vector<LlamaModel*> models, std::vector<double> weights,
                  const GenerateOptions& opts)
-    : weights_(std::move(weights)), opts_(opts), word_ends_(UsesWordEnds(opts.scoring)) {
+    : weights_(std::move(weights)),
+      opts_(opts),
+      word_ends_(UsesWordEnds(opts.scoring)),
+      per_word_(UsesPerWord(opts.scoring)) {
   // Side by side, the calling thread runs one model; one after the other, it decodes for
   // all of them (ForEachActiveThreaded).
   if (models.size() > 1)
@@ -302,7 +305,7 @@ Status Session::Score(const std::vector<StepCandidate>& cands,
   // were reset when the last step committed and are never asked.
   return ForEachActive([&](int v) {
     return m_[v].scorer.Score(m_[v].view, v, cands, drafts.size() > (size_t)v ? drafts[v] : nullptr,
-                              word_ends_, ppl);
+                              word_ends_, per_word_, ppl);
   });
 }
 

@@ -221,6 +221,7 @@ class Session {
   std::vector<double> weights_;
   GenerateOptions opts_;
   bool word_ends_ = false;
+  bool per_word_ = false;
   std::string generated_;
   Counters counters_;
   std::unique_ptr<WorkerPool> pool_;  // null with a single model

@@ -388,7 +388,8 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     }
     for (const auto& [key, sw] :
          {std::pair<const char*, Switch*>{"prompt_weights", &o.scoring.prompt_weights},
-          {"word_end", &o.scoring.word_end}}) {
+          {"word_end", &o.scoring.word_end},
+          {"per_word", &o.scoring.per_word}}) {
       if (!c.contains(key)) continue;
       const std::string param = std::string("coolfusion.") + key;
       if (!c[key].is_boolean()) return Fail(err, "'" + param + "' must be a boolean", param);

@@ -655,7 +655,7 @@ TEST(Hostile, WildlyDifferentContextSizes) {
   GenerationResult r = Gen(*e, "Once upon a time", Method::kCool, 80);
   EXPECT_EQ(r.stop_reason, StopReason::kMaxTokens);
   ASSERT_EQ(r.warnings.size(), 1u);
-  EXPECT_NE(r.warnings[0].find("model 0's context is full"), std::string::npos);
+  EXPECT_NE(r.warnings[0].find("model 1 (stories260K)'s context is full"), std::string::npos);
   // A prompt too long for the small context is refused up front with its numbers.
   Request req;
   req.prompt = std::string(200, 'x') + " the end";

@@ -2,6 +2,8 @@
 // score out (lower wins), and which models' scores counted.
 #include "fusion/scoring.h"
 
+#include "fusion/scorer.h"
+
 #include <coolfusion/engine.h>
 
 #include <gtest/gtest.h>
@@ -74,6 +76,25 @@ TEST(Scoring, RulesPickDifferentCandidatesOnTheSameScores) {
   EXPECT_EQ(winner(ScoreRule::kMedianPpl), 'A');
   EXPECT_EQ(winner(ScoreRule::kGeoMeanPpl), 'A');
   EXPECT_EQ(winner(ScoreRule::kSweetSpan), 'A');  // drops the surprised model
+}
+
+// Per word (--per-word on) a candidate's perplexity is its whole negative log-probability
+// over its words, whatever the tokenizer: " 12" written as " ", "1", "2" and a word end
+// (4 events, 2.4 nats) is not likelier than " 3" as " ", "3" and a word end (3 events, 2.1
+// nats) for its easy last digit.
+TEST(Scoring, PerWordDividesTheWholeCandidateByItsWords) {
+  StepCandidate twelve{" 12", false, {0}, true}, three{" 3", false, {0}, true};
+  EXPECT_NEAR(CandidatePpl(twelve, 2.4, 4, false), std::exp(0.6), 1e-12);
+  EXPECT_NEAR(CandidatePpl(three, 2.1, 3, false), std::exp(0.7), 1e-12);
+  EXPECT_LT(CandidatePpl(twelve, 2.4, 4, false), CandidatePpl(three, 2.1, 3, false));
+  EXPECT_NEAR(CandidatePpl(twelve, 2.4, 4, true), std::exp(2.4), 1e-12);
+  EXPECT_NEAR(CandidatePpl(three, 2.1, 3, true), std::exp(2.1), 1e-12);
+  EXPECT_GT(CandidatePpl(twelve, 2.4, 4, true), CandidatePpl(three, 2.1, 3, true));
+  // Words are runs of non-space bytes; the end of generation counts as one.
+  EXPECT_NEAR(CandidatePpl({" a cat\n", false, {}, true}, 4.0, 5, true), std::exp(2.0), 1e-12);
+  EXPECT_NEAR(CandidatePpl({" a", true, {}, true}, 4.0, 5, true), std::exp(2.0), 1e-12);
+  EXPECT_NEAR(CandidatePpl({"", true, {}, true}, 1.5, 1, true), std::exp(1.5), 1e-12);
+  EXPECT_EQ(CandidatePpl(three, 0.0, 0, true), 1.0);
 }
 
 TEST(Scoring, RulesParseByName) {

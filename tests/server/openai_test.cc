@@ -44,15 +44,18 @@ TEST(OpenAi, PromptWeightFieldsAreHonouredOrRefused) {
   EXPECT_EQ(d.request.options.scoring.rule, ScoreRule::kAuto);  // the default
   const ApiRequest r =
       Parse(R"({"messages": [{"role": "user", "content": "x"}], "coolfusion": {"score": "mean",
-      "prompt_weights": true, "word_end": false, "prompt_temp": 0.5, "sit_out": 0.2}})");
+      "prompt_weights": true, "word_end": false, "per_word": true, "prompt_temp": 0.5, "sit_out": 0.2}})");
   EXPECT_EQ(r.request.options.scoring.rule, ScoreRule::kMeanPpl);
   EXPECT_EQ(r.request.options.scoring.prompt_weights, Switch::kOn);
   EXPECT_EQ(r.request.options.scoring.word_end, Switch::kOff);
+  EXPECT_EQ(r.request.options.scoring.per_word, Switch::kOn);
+  EXPECT_EQ(d.request.options.scoring.per_word, Switch::kOff);
   EXPECT_DOUBLE_EQ(r.request.options.scoring.prompt_temp, 0.5);
   EXPECT_DOUBLE_EQ(r.request.options.scoring.sit_out, 0.2);
   const std::string pre = R"({"messages": [{"role": "user", "content": "x"}], "coolfusion": )";
   EXPECT_EQ(Reject(pre + R"({"prompt_weights": "yes"}})").param, "coolfusion.prompt_weights");
   EXPECT_EQ(Reject(pre + R"({"word_end": 1}})").param, "coolfusion.word_end");
+  EXPECT_EQ(Reject(pre + R"({"per_word": "on"}})").param, "coolfusion.per_word");
   EXPECT_EQ(Reject(pre + R"({"prompt_temp": 0}})").param, "coolfusion.prompt_temp");
   EXPECT_EQ(Reject(pre + R"({"prompt_temp": "hot"}})").param, "coolfusion.prompt_temp");
   EXPECT_EQ(Reject(pre + R"({"sit_out": 1}})").param, "coolfusion.sit_out");

@@ -234,10 +234,11 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       if (v != "on" && v != "off")
         return Status::InvalidArgument(a + " expects on or off, got '" + v + "'");
       out->gen.cache_prompt = v == "on";
-    } else if (a == "--prompt-weights" || a == "--word-end") {
+    } else if (a == "--prompt-weights" || a == "--word-end" || a == "--per-word") {
       CF_RETURN_IF_ERROR(value(&v));
-      Switch* sw =
-          a == "--word-end" ? &out->gen.scoring.word_end : &out->gen.scoring.prompt_weights;
+      Switch* sw = a == "--word-end"   ? &out->gen.scoring.word_end
+                   : a == "--per-word" ? &out->gen.scoring.per_word
+                                       : &out->gen.scoring.prompt_weights;
       if (v == "on")
         *sw = Switch::kOn;
       else if (v == "off")

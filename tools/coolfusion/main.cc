@@ -86,6 +86,9 @@ generation options:
                             word goes on instead), so that "1" does not beat "14" for
                             being its likely prefix (default: on with auto, off with
                             the others)
+  --per-word on|off         each model's perplexity of a candidate per word of it
+                            instead of per token of its own tokenizer (default off;
+                            measured in docs/overlap-zoo.md)
   --sweetspan-ratio R       sweetspan: drop a model's score while max/min PPL > R (10)
   --temp T                  sampling temperature for drafts (default 0: greedy)
   --top-p P                 nucleus sampling when --temp > 0 (default 1)
