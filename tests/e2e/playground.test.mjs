@@ -48,7 +48,7 @@ test('playground shows a fused answer coloured by winning model, with candidates
   assert.equal(await page.isVisible('#hint'), true);
   const hint = await page.locator('#hint').innerText();
   assert.match(hint, /fused/);
-  assert.match(hint, /Loaded: 2 models: m0 stories260K, m1 aidreams260K\./);
+  assert.match(hint, /Loaded: 2 models: m1 stories260K, m2 aidreams260K\./);
   // Every control has a label.
   for (const id of ['input', 'system', 'temperature', 'maxTokens', 'method', 'score', 'format']) {
     assert.ok((await page.locator(`label[for="${id}"]`).count()) === 1, `a label for #${id}`);
@@ -79,22 +79,22 @@ test('playground shows a fused answer coloured by winning model, with candidates
   await page.waitForSelector('#tip', { state: 'visible' });
   const tip = await page.locator('#tip').innerText();
   assert.match(tip, /winner: m\d/);
-  assert.match(tip, /PPL m0/);
+  assert.match(tip, /PPL m1/);
   assert.match(tip, /score/);
   await page.mouse.move(0, 0);
   // How each model took part: bits per byte of the prompt and weight (mean: no prompt weights).
   const weights = await page.locator('.msg.assistant .weights').innerText();
-  assert.match(weights, /score mean: m0 \S+ n\/a bits\/byte, weight 1; m1/);
+  assert.match(weights, /score mean: m1 \S+ n\/a bits\/byte, weight 1; m2/);
   // Tokens/s and who took part, under the answer.
   assert.equal(await page.locator('.msg.assistant .stats').count(), 1, 'a tokens/s line under the answer');
   const stats = await page.locator('.msg.assistant .stats').innerText();
-  assert.match(stats, /^\d+ tokens, \d+\.\d tokens\/s · took part: m0 stories260K \(weight 1\), m1 aidreams260K \(weight 1\)$/);
+  assert.match(stats, /^\d+ tokens, \d+\.\d tokens\/s · took part: m1 stories260K \(weight 1\), m2 aidreams260K \(weight 1\)$/);
   assert.equal(await page.isDisabled('#regenerate'), false);
   // The default: prompt weights measured; the model that fits best has weight 1.
   await page.selectOption('#score', 'auto');
   await ask(page, 'Once upon a time', 2);
   const auto = await page.locator('.msg.assistant .weights').nth(1).innerText();
-  assert.match(auto, /^score auto, prompt weights: m0 \S+ \d+\.\d+ bits\/byte, weight [\d.e-]+( \(sat out\))?; m1 \S+ \d+\.\d+ bits\/byte, weight [\d.e-]+( \(sat out\))?$/);
+  assert.match(auto, /^score auto, prompt weights: m1 \S+ \d+\.\d+ bits\/byte, weight [\d.e-]+( \(sat out\))?; m2 \S+ \d+\.\d+ bits\/byte, weight [\d.e-]+( \(sat out\))?$/);
   assert.match(auto, /weight 1(;|$)/);
   const autoStats = await page.locator('.msg.assistant .stats').nth(1).innerText();
   assert.match(autoStats, /tokens\/s · took part: m\d /);
@@ -194,7 +194,7 @@ test('playground renders markdown over the coloured segments, and shows warnings
   assert.doesNotMatch(text, /\*\*|`|^#/m);
   assert.equal(await page.locator('.msg.assistant .stats').count(), 1, 'a tokens/s line under the answer');
   const stats = await page.locator('.msg.assistant .stats').innerText();
-  assert.equal(stats, '12 tokens, 30.0 tokens/s · took part: m0 a (weight 1) · sat out: m1 b (weight 0.0001) · left out: m2 c (weight 0)');
+  assert.equal(stats, '12 tokens, 30.0 tokens/s · took part: m1 a (weight 1) · sat out: m2 b (weight 0.0001) · left out: m3 c (weight 0)');
   assert.equal(await page.locator('.msg.assistant .warn').innerText(), '⚠ model m1 left the ensemble');
 });
 
