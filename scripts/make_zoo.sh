@@ -110,7 +110,7 @@ for m in "${which[@]}"; do
     overlap-*)
       case $m in
         overlap-a) oargs=(a "$shared/stories260K.gguf" 31 "$spm_shape" 10000 16000 1 1e-3 1e-4 add,sub) ;;
-        overlap-b) oargs=(b "$shared/aidreams260K.gguf" 35 "$spm_shape" 10000 12000 1 1e-3 1e-4 add,sub) ;;
+        overlap-b) oargs=(b "$shared/aidreams260K.gguf" 35 "$spm_shape" 10000 16000 1 1e-3 1e-4 add,sub) ;;
         overlap-c) oargs=(c "$vocabs/ggml-vocab-gpt-2.gguf" 33 "$bpe_shape" 5000 12000 1 1e-3 1e-4 add,sub,mul) ;;
         overlap-weak) oargs=(weak "$shared/aidreams260K.gguf" 34 "$spm_shape" 6000 0 1 1e-3 1e-4 add,sub,mul) ;;
         *) echo "error: unknown zoo model '$m'" >&2; exit 1 ;;
