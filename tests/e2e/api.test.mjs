@@ -271,3 +271,27 @@ test('prompt cache: cached_tokens and timings from turn 2 on, the slot that hold
     assert.equal(r.body.error.param, param);
   }
 });
+
+// The port is the server's alone: a second `serve` on a port a running server holds exits
+// 1 with the one-line error, instead of listening beside it and taking half its requests
+// (cpp-httplib's SO_REUSEPORT; connection_gate.cc binds with SO_REUSEADDR only).
+test('a second serve on a taken port exits 1 with a clear error', async () => {
+  const first = await startServer();
+  try {
+    const second = spawn(process.env.COOLFUSION_BIN,
+      ['serve', '--port', String(first.port), '-m', process.env.COOLFUSION_MODELS.split(',')[0]],
+      { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    second.stderr.on('data', (d) => { err += d; });
+    const code = await new Promise((resolve) => {
+      const timer = setTimeout(() => { second.kill('SIGKILL'); resolve('still running: ' + err); }, ms(30000));
+      second.on('exit', (c) => { clearTimeout(timer); resolve(c); });
+    });
+    assert.equal(code, 1, err);
+    assert.match(err, new RegExp(`^error: cannot listen on 127\\.0\\.0\\.1:${first.port}: .*in use`, 'm'), err);
+    assert.ok(!/listening on/.test(err), err);
+    assert.equal((await health(first.url)).status, 'ok');
+  } finally {
+    await first.stop();
+  }
+});
