@@ -61,7 +61,7 @@ struct PeerOptions {
 enum class ScoreRule {
   kAuto,        // the default: prompt weights, then the weighted median when three or more
                 // models take part, the weighted geometric mean when two (measured best on
-                // the zoo; README "Model zoo")
+                // the zoo; docs/zoo.md)
   kMeanPpl,     // the paper's rule: weighted arithmetic mean of per-model perplexities
   kGeoMeanPpl,  // weighted geometric mean (mean log-perplexity): less ruled by one outlier
   kSweetSpan,   // SweetSpan's filter, then the arithmetic mean (see sweetspan_ratio)
@@ -81,7 +81,7 @@ struct ScoringOptions {
   // become per-request weights w = weight= x exp(-(bpb - best bpb) / prompt_temp); a model
   // whose w, divided by the largest, is below sit_out neither drafts nor scores.
   Switch prompt_weights = Switch::kDefault;
-  double prompt_temp = 0.25;  // bits per byte; must be > 0 (chosen on the zoo, README)
+  double prompt_temp = 0.25;  // bits per byte; must be > 0 (chosen on the zoo, docs/zoo.md)
   double sit_out = 0.01;      // relative weight below which a model sits out; in [0, 1)
   // Evidence: below prompt_evidence bytes measured (n, the fewer of the two models'), the
   // temperature grows as prompt_temp x prompt_evidence / n, so that a difference read on

@@ -5,7 +5,7 @@
 //
 // A model that never learned a skill finds the question itself surprising: measured on
 // the zoo, a model's bits per byte of a prompt it was not trained for are several times
-// those of the models that know the task (README "Model zoo"). Pure functions; the
+// those of the models that know the task (docs/zoo.md). Pure functions; the
 // likelihoods come from the prompt decode the engine does anyway (Session::Start).
 #pragma once
 

@@ -214,7 +214,7 @@ TEST(PromptWeights, TheModelThatLacksTheSkillSitsOutByDefault) {
   }
   EXPECT_EQ(r.text.substr(0, 12), " 23 - 8 = 15");
   // The paper's rule is untouched: no prompt weights, and the model that cannot subtract
-  // rules the mean (README "Model zoo"): the answer is wrong.
+  // rules the mean (docs/zoo.md): the answer is wrong.
   const GenerationResult mean = Fuse(*e, kSubtraction, ScoreRule::kMeanPpl);
   EXPECT_EQ(mean.counters.sat_out, 0);
   for (const ModelReport& m : mean.models) {
