@@ -550,7 +550,7 @@ Ran CliOneStream(const std::vector<std::string>& args) {
 // Issue 24: -n -1 is llama.cpp's "no limit": generation goes on until the models end the
 // text or a context is full, past the default 128 tokens.
 TEST(Cli, NoTokenLimitGeneratesUntilTheEndOrAFullContext) {
-  Ran r = Cli({"generate", "-m", kStories, "-m", kDreams, "-c", "320", "-p", "Once upon a time",
+  Ran r = Cli({"generate", "-m", kStories, "-m", kDreams, "-c", "200", "-p", "Once upon a time",
                "-n", "-1", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
@@ -607,9 +607,9 @@ TEST(Cli, GpuLayersWithoutAGpuBackendWarnOnceAndGenerateOnTheCpu) {
 // perplexities; models are m1, m2 as in -m.
 TEST(Cli, TraceLinesStartOnAFreshLineAndSayWhenAllAgreed) {
   // --score mean: both models take part (no prompt weights to make one sit out).
-  const std::vector<std::string> args = {"generate", "-m",      kStories,           "-m",
-                                         kDreams,    "-p",      "Once upon a time", "-n",
-                                         "40",       "--trace", "--score",          "mean"};
+  const std::vector<std::string> args = {
+      "generate", "-m", kStories,  "-m",      kDreams, "-p", "Once upon a time",
+      "-n",       "40", "--trace", "--score", "mean",  "-c", "256"};
   Ran both = CliOneStream(args);
   ASSERT_EQ(both.code, 0) << both.out;
   size_t steps = 0;
