@@ -189,7 +189,7 @@ bool RefuseUnsupported(const json& j, bool chat, ApiError* err) {
 
 int FindModelId(const std::vector<std::string>& model_ids, const std::string& name) {
   // "coolfusion" names the ensemble whatever its --alias (the playground sends it).
-  if (name == kEnsembleModelId || model_ids.empty()) return name == kEnsembleModelId ? 0 : -1;
+  if (name == kEnsembleModelId) return 0;
   for (size_t i = 0; i < model_ids.size(); ++i) {
     if (model_ids[i] == name) return (int)i;
   }
