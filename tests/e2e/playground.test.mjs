@@ -49,6 +49,7 @@ test('playground shows a fused answer coloured by winning model, with candidates
   const hint = await page.locator('#hint').innerText();
   assert.match(hint, /fused/);
   assert.match(hint, /Loaded: 2 models: m1 stories260K, m2 aidreams260K\./);
+  assert.deepEqual(await page.locator('.legend span').allInnerTexts(), ['m1 stories260K', 'm2 aidreams260K']);
   // Every control has a label.
   for (const id of ['input', 'system', 'temperature', 'maxTokens', 'method', 'score', 'format']) {
     assert.ok((await page.locator(`label[for="${id}"]`).count()) === 1, `a label for #${id}`);
