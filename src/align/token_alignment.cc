@@ -169,6 +169,11 @@ Status StraddleChecker::StraddleFree(size_t p, bool* free) {
     *free = true;
     return Status::Ok();
   }
+  // A cut before a continuation byte splits a character (or sits before a stray byte):
+  // never a boundary. The prefix's truncated character could otherwise be spelled by the
+  // same tokens as the text's bytes after p (a U+FFFD in the text), which the definition
+  // alone would take for a boundary.
+  if (((unsigned char)text_[p] & 0xC0) == 0x80) return Status::Ok();
   // A token boundary of the whole text is necessary when pieces spell the text exactly.
   if (ends_ok_ && !std::binary_search(ends_.begin(), ends_.end(), p)) return Status::Ok();
   CF_RETURN_IF_ERROR(TokenizeFrom(*tok_, text_.substr(0, p), anchor_, &prefix_));

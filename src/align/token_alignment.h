@@ -2,7 +2,9 @@
 // byte offset is a token boundary (no token straddles it).
 //
 // Definition used throughout: offset p of text X is straddle-free for tokenizer u when
-// u's tokenization of X[:p] is a prefix of u's tokenization of X.
+// u's tokenization of X[:p] is a prefix of u's tokenization of X, and X[p] is not a UTF-8
+// continuation byte (a cut inside a character is never a boundary, even where the
+// truncated character's replacement happens to be tokenized like the text after it).
 //
 // Checking that on a whole text costs a tokenization of the text per offset. Instead we
 // tokenize from an *anchor*, a point that no token crosses whatever text follows, so the
@@ -71,7 +73,8 @@ class StraddleChecker {
   Status Reset(const Tokenizer* tok, std::string_view text, Anchor a);
   // REQUIRES: a.pos < p <= text.size(), p > a.pos + 1 for an anchor space, and p past
   // the mark of a mark anchor.
-  // On a tokenizer error, *free is false.
+  // An offset before a UTF-8 continuation byte is never free (a cut there splits a
+  // character). On a tokenizer error, *free is false.
   Status StraddleFree(size_t p, bool* free);
   const std::vector<Token>& tokens() const { return tokens_; }
   const std::vector<size_t>& ends() const { return ends_; }

@@ -211,6 +211,50 @@ TEST_F(RealVocabs, AnchoredStraddleCheckEqualsWholeTextCheck) {
   }
 }
 
+// A cut before a UTF-8 continuation byte is never straddle-free, for the checker from the
+// text's start as from an anchor. fuzz_alignment's finding of 2026-12-05 (falcon): the
+// pieces of this invalid text do not spell it, so the whole-text checker falls back on
+// the definition; at 67 the prefix ends in "\xEF\xBF", a truncated U+FFFD whose
+// replacement is tokenized like the text's own U+FFFD after it, and the definition alone
+// took the cut for a boundary that the anchored checker (whose pieces spell its part of
+// the text) did not.
+TEST_F(RealVocabs, ACutInsideACharacterIsNeverStraddleFree) {
+  const std::string text =
+      "for (\xD9\xFF\x84\xD8\xB9\xD8\xA7\xD9\x84\xD9\x85\xD8\x8C \xD9\x83\xD9\xD9\x8A\x81"
+      "0\xE0\xA5\x8C\xE0\xA4\xB8\x05\xF3\x05\x05\xE0\xA4\xAE "
+      "\xE0\xA4\x85\xD7\xA4\x9A\xE0\xA5\x8D\xE0\xA4"
+      "3\x85\xD8\xB1\x9E\xD8\xAD\xD8\xA8; i < \xEF\xBF\xBD\xEF\xBF\xBDn\xD9";
+  const Tokenizer& falcon = *models_["falcon"];
+  StraddleChecker whole, anchored;
+  ASSERT_TRUE(whole.Reset(&falcon, text, Anchor{0, true}).ok());
+  ASSERT_FALSE(whole.ends_ok());  // the path under test: no token ends to go by
+  const Anchor a = FindAnchor(text, text.size(), 0, falcon);
+  ASSERT_EQ(a.pos, 61u);
+  ASSERT_TRUE(anchored.Reset(&falcon, text, a).ok());
+  ASSERT_TRUE(anchored.ends_ok());
+  for (size_t p = a.pos + 2; p < text.size(); ++p) {
+    bool f1 = true, f2 = true;
+    ASSERT_TRUE(whole.StraddleFree(p, &f1).ok());
+    ASSERT_TRUE(anchored.StraddleFree(p, &f2).ok());
+    EXPECT_EQ(f1, f2) << "p=" << p;
+    if (((unsigned char)text[p] & 0xC0) == 0x80) {
+      EXPECT_FALSE(f1) << "p=" << p;
+    }
+  }
+  // And in valid text, for every tokenizer: no offset inside a character is a boundary.
+  const std::string valid = "caf\xC3\xA9 \xE6\x96\x87\xE3\x80\x82 \xEF\xBF\xBD x";
+  for (const auto& [name, m] : models_) {
+    StraddleChecker c;
+    ASSERT_TRUE(c.Reset(m.get(), valid, Anchor{0, true}).ok());
+    for (size_t p = 1; p < valid.size(); ++p) {
+      if (((unsigned char)valid[p] & 0xC0) != 0x80) continue;
+      bool f = true;
+      ASSERT_TRUE(c.StraddleFree(p, &f).ok());
+      EXPECT_FALSE(f) << name << ": p=" << p;
+    }
+  }
+}
+
 // Must show: exactly the offsets that meet the definition, none missing, none extra,
 // for >= 1000 varied texts and the seven real tokenizers together.
 TEST_F(RealVocabs, CommonBoundariesEqualTheDefinitionOn1000Texts) {
