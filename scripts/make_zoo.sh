@@ -18,7 +18,9 @@
 # Settings (environment): COOLFUSION_ZOO_ROWS (story problems per epoch, 12000),
 # COOLFUSION_ZOO_EPOCHS (3), COOLFUSION_ZOO_THREADS (nproc), COOLFUSION_ZOO_NGL (0; 99 trains
 # on a GPU with a CUDA build of the tools, see cmake/zoo/), COOLFUSION_ZOO_BIN (build/bin),
-# COOLFUSION_ZOO_OUT (models/), COOLFUSION_ZOO_PARALLEL=1 (train the three at once).
+# COOLFUSION_ZOO_OUT (models/), COOLFUSION_ZOO_PARALLEL=1 (train the three at once),
+# COOLFUSION_ZOO_SEED_OFFSET (0; added to each overlap model's seed: the same recipe retrained,
+# e.g. COOLFUSION_ZOO_SEED_OFFSET=100 COOLFUSION_ZOO_OUT=build/zoo-seed100 COOLFUSION_ZOO_WORK=build/zoo-seed100/work).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${COOLFUSION_ZOO_BIN:-$root/build/bin}
@@ -30,6 +32,7 @@ rows=${COOLFUSION_ZOO_ROWS:-12000}
 epochs=${COOLFUSION_ZOO_EPOCHS:-3}
 threads=${COOLFUSION_ZOO_THREADS:-$(nproc)}
 ngl=${COOLFUSION_ZOO_NGL:-0}
+seed_offset=${COOLFUSION_ZOO_SEED_OFFSET:-0}
 which=("$@")
 [ ${#which[@]} -gt 0 ] || which=(a b c)
 mkdir -p "$work" "$out" "$root/data/arith3" "$root/data/facts3"
@@ -79,7 +82,7 @@ train_one() {
 # epochs (fixed here, not taken from COOLFUSION_ZOO_ROWS/EPOCHS, so that a plain
 # `make_zoo.sh overlap` rebuilds the committed files).
 overlap_one() {
-  local name=$1 vocab=$2 seed=$3 shape=$4 rows=$5 drills=$6 epochs=$7 lr=$8 lrmin=$9 drill_ops=${10}
+  local name=$1 vocab=$2 seed=$(($3 + seed_offset)) shape=$4 rows=$5 drills=$6 epochs=$7 lr=$8 lrmin=$9 drill_ops=${10}
   local log=$work/train-overlap-$name.log
   task arith3 --seed "$seed" --n "$rows" --ops add,sub,mul --repeats \
     --exclude "$d/test.jsonl" --exclude "$d/val.jsonl" > "$work/train-overlap-$name.jsonl"
