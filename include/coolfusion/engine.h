@@ -135,6 +135,13 @@ using SegmentCallback = std::function<bool(const Segment& segment, std::string_v
 // llama.cpp's own converter. A schema that is not an object or that the converter cannot
 // express is InvalidArgument naming why ("json_schema: ...").
 Status JsonSchemaToGrammar(const std::string& schema_json, std::string* gbnf);
+// For untrusted input (a server's requests): the same conversion, and for a GBNF grammar a
+// parse, in a child process (`coolfusion-sandbox`, beside the executable) under hard limits
+// on memory, CPU time and output, so that no input can crash or stall the caller. Any
+// failure is InvalidArgument naming the field ("json_schema: ..." / "grammar: ..."); a
+// missing sandbox is Unavailable; too many compiling at once, ResourceExhausted.
+Status JsonSchemaToGrammarIsolated(const std::string& schema_json, std::string* gbnf);
+Status CheckGrammarIsolated(const std::string& gbnf);
 // The grammar of any JSON object (OpenAI's response_format {"type": "json_object"}).
 const std::string& JsonObjectGrammar();
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -153,6 +154,10 @@ struct Request {
   std::string prompt;                 // used when messages is empty
   std::vector<ChatMessage> messages;  // non-empty: chat mode
   GenerateOptions options;
+  // Asked during long work inside one step (following a grammar), at most every 50 ms and
+  // never concurrently: true stops the generation (StopReason kCancelled), as the segment
+  // callback's false does between steps. Empty: never asked.
+  std::function<bool()> cancelled;
 };
 
 }  // namespace coolfusion

@@ -18,14 +18,108 @@ namespace coolfusion {
 
 namespace {
 constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+using Clock = std::chrono::steady_clock;
 }  // namespace
 
+// One guarded call: its deadline, and why the guard stopped it.
+struct GrammarBudget::Call {
+  GrammarBudget* budget;
+  Clock::time_point deadline;
+  bool timed_out = false;
+  bool cancelled = false;
+};
+
+GrammarBudget::GrammarBudget(size_t max_stacks, int call_ms, std::function<bool()> cancelled)
+    : max_stacks_(max_stacks), call_ms_(call_ms), cancelled_(std::move(cancelled)) {}
+
+Status GrammarBudget::error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return error_;
+}
+
+void GrammarBudget::Fail(Status why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!error_.ok()) return;  // the first reason stands
+  error_ = std::move(why);
+  failed_.store(true, std::memory_order_release);
+}
+
+bool GrammarBudget::PollCancelled() {
+  if (!cancelled_) return false;
+  std::unique_lock<std::mutex> lock(poll_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return false;  // another thread is asking right now
+  const auto now = Clock::now();
+  if (now - last_poll_ < std::chrono::milliseconds(50)) return false;
+  last_poll_ = now;
+  return cancelled_();
+}
+
+bool GrammarBudget::ShouldAbort(void* data) {
+  auto* call = static_cast<Call*>(data);
+  if (call->budget->failed()) return true;  // another grammar of the request failed
+  if (Clock::now() > call->deadline) {
+    call->timed_out = true;
+    return true;
+  }
+  if (call->budget->PollCancelled()) {
+    call->cancelled = true;
+    return true;
+  }
+  return false;
+}
+
+// Sets the calling thread's grammar guard for one call and clears it after.
+class ThreadGuard {
+ public:
+  ThreadGuard(size_t max_stacks, void* call, bool (*abort)(void*)) {
+    llama_grammar_set_thread_guard(max_stacks, abort, call);
+  }
+  ~ThreadGuard() { llama_grammar_set_thread_guard(0, nullptr, nullptr); }
+  ThreadGuard(const ThreadGuard&) = delete;
+  ThreadGuard& operator=(const ThreadGuard&) = delete;
+};
+
+template <typename F>
+bool Grammar::Guarded(F&& f) const {
+  GrammarBudget& b = *budget_;
+  if (b.failed()) return false;
+  GrammarBudget::Call call{&b, Clock::now() + std::chrono::milliseconds(b.call_ms_)};
+  try {
+    ThreadGuard guard(b.max_stacks_, &call, &GrammarBudget::ShouldAbort);
+    f();
+    return true;
+  } catch (const std::exception& e) {
+    if (call.cancelled) {
+      b.Fail(Status::Cancelled("grammar: the request was cancelled"));
+    } else if (call.timed_out) {
+      b.Fail(Status::InvalidArgument("grammar: one step of it took more than " +
+                                     std::to_string(b.call_ms_) +
+                                     " ms (it is too ambiguous to follow)"));
+    } else if (!b.failed()) {
+      b.Fail(Status::InvalidArgument(std::string("grammar: ") + e.what()));
+    }
+    return false;
+  }
+}
+
 Status Grammar::Create(const LlamaModel& lm, const std::string& gbnf,
-                       std::unique_ptr<Grammar>* out) {
+                       std::unique_ptr<Grammar>* out, std::shared_ptr<GrammarBudget> budget) {
   CF_RETURN_IF_ERROR(CheckGrammarLimits(gbnf));
+  if (budget == nullptr) budget = std::make_shared<GrammarBudget>();
+  if (budget->failed()) return budget->error();
   ClearLastBackendError();
-  llama_sampler* s = llama_sampler_init_grammar(static_cast<const llama_vocab*>(lm.vocab_handle()),
-                                                gbnf.c_str(), "root");
+  GrammarBudget::Call call{budget.get(),
+                           Clock::now() + std::chrono::milliseconds(budget->call_ms_)};
+  llama_sampler* s = nullptr;
+  {
+    ThreadGuard guard(budget->max_stacks_, &call, &GrammarBudget::ShouldAbort);
+    s = llama_sampler_init_grammar(static_cast<const llama_vocab*>(lm.vocab_handle()),
+                                   gbnf.c_str(), "root");
+  }
+  if (s == nullptr && call.cancelled) return Status::Cancelled("grammar: the request was cancelled");
+  if (s == nullptr && call.timed_out)
+    return Status::InvalidArgument("grammar: building its start state took more than " +
+                                   std::to_string(budget->call_ms_) + " ms");
   if (s == nullptr) {
     std::string why = FirstBackendErrorOnThisThread();
     const std::string prefix = "parse: error parsing grammar: ";
@@ -34,26 +128,27 @@ Status Grammar::Create(const LlamaModel& lm, const std::string& gbnf,
     if (why.empty()) why = "it does not parse";
     return Status::InvalidArgument("grammar: " + why);
   }
-  out->reset(new Grammar(lm, s));
+  out->reset(new Grammar(lm, s, std::move(budget)));
   return Status::Ok();
 }
 
 Grammar::~Grammar() { llama_sampler_free(s_); }
 
 std::unique_ptr<Grammar> Grammar::Clone() const {
-  return std::unique_ptr<Grammar>(new Grammar(*lm_, llama_sampler_clone(s_)));
+  return std::unique_ptr<Grammar>(new Grammar(*lm_, llama_sampler_clone(s_), budget_));
 }
 
 bool Grammar::Allows(Token t) const {
   llama_token_data d{t, 0.0f, 0.0f};
   llama_token_data_array a{&d, 1, -1, false};
-  llama_sampler_apply(s_, &a);
-  return d.logit != kMinusInf;
+  return Guarded([&] { llama_sampler_apply(s_, &a); }) && d.logit != kMinusInf;
 }
 
 bool Grammar::Complete() const { return lm_->eos() >= 0 && Allows(lm_->eos()); }
 
-void Grammar::Accept(Token t) { llama_sampler_accept(s_, t); }
+void Grammar::Accept(Token t) {
+  Guarded([&] { llama_sampler_accept(s_, t); });
+}
 
 bool Grammar::AcceptText(std::string_view text) {
   size_t i = 0;
@@ -80,7 +175,10 @@ int Grammar::Mask(float* logits) const {
     if (logits[t] != kMinusInf) cur.push_back({t, logits[t], 0.0f});
   }
   llama_token_data_array a{cur.data(), cur.size(), -1, false};
-  llama_sampler_apply(s_, &a);
+  if (!Guarded([&] { llama_sampler_apply(s_, &a); })) {
+    for (const llama_token_data& d : cur) logits[d.id] = kMinusInf;
+    return 0;
+  }
   int left = 0;
   for (const llama_token_data& d : cur) {
     if (d.logit == kMinusInf) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <iterator>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -104,9 +105,29 @@ std::string Join(const std::string& path, const std::string& key) {
 
 class SchemaChecker {
  public:
+  explicit SchemaChecker(const Json& root) : root_(root) {}
+
   Status Visit(const Json& schema, const std::string& path) {
     if (!schema.is_object())
       return Status::Ok();  // true/false schemas, or the converter's to refuse
+    // A local $ref's target is checked where it is, under whatever key: the converter
+    // follows it, so a schema reached only through a $ref is a schema too.
+    if (schema.contains("$ref") && schema["$ref"].is_string()) {
+      const std::string& ref = schema["$ref"].get_ref<const std::string&>();
+      if (ref.rfind("#/", 0) == 0 && refs_.insert(ref).second) {
+        if (refs_.size() > kMaxSchemaRefs)
+          return Status::InvalidArgument("json_schema: more than " +
+                                         std::to_string(kMaxSchemaRefs) +
+                                         " distinct $ref targets in the schema");
+        const Json* target = nullptr;
+        try {
+          target = &root_.at(Json::json_pointer(ref.substr(1)));
+        } catch (const std::exception&) {
+          // an unresolved ref: the converter's to refuse
+        }
+        if (target != nullptr) CF_RETURN_IF_ERROR(Visit(*target, "$ref(" + ref.substr(0, 100) + ")"));
+      }
+    }
     for (const char* k :
          {"minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties"}) {
       CF_RETURN_IF_ERROR(CheckCount(schema, path, k));
@@ -337,6 +358,8 @@ class SchemaChecker {
   std::vector<std::pair<std::string, std::string>> patterns_;
 
  private:
+  const Json& root_;
+  std::set<std::string> refs_;  // the $ref targets checked
   size_t properties_ = 0;
   size_t enum_values_ = 0;
 };
@@ -385,7 +408,7 @@ Status CheckJsonSchemaLimits(const std::string& schema_json,
                                    std::to_string(kMaxSchemaNesting) + " levels");
   const Json schema = Json::parse(schema_json, nullptr, /*allow_exceptions=*/false);
   if (schema.is_discarded()) return Status::Ok();  // the converter's parse says why
-  SchemaChecker checker;
+  SchemaChecker checker(schema);
   CF_RETURN_IF_ERROR(checker.Visit(schema, ""));
   if (patterns != nullptr) *patterns = std::move(checker.patterns_);
   return Status::Ok();

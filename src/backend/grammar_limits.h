@@ -24,6 +24,13 @@ inline constexpr unsigned long long kMaxGrammarRepetition = 2000;
 inline constexpr size_t kMaxGrammarBytes = 64 << 10;
 inline constexpr int kMaxGrammarNesting = 256;
 inline constexpr int kMaxSchemaNesting = 64;
+// llama.cpp's grammar engine keeps one parse stack per way the text so far can be read,
+// and an ambiguous grammar multiplies them (100 copies of `"a"? "a"? "a"? "a"? "a"?`
+// kept a core busy for minutes). At run time a grammar holds at most kMaxGrammarStacks of
+// them, and one grammar call (a token's mask, an accept, the start state) runs at most
+// kMaxGrammarCallMs; past either the request ends with an error (grammar.h GrammarBudget).
+inline constexpr size_t kMaxGrammarStacks = 1024;
+inline constexpr int kMaxGrammarCallMs = 2000;
 
 // A GBNF grammar's limits: not empty, at most kMaxGrammarBytes, parentheses nested at most
 // kMaxGrammarNesting deep, and every repetition {m}, {m,} and {m,n} (outside strings,
@@ -50,7 +57,9 @@ Status CheckGrammarLimits(std::string_view gbnf);
 //   date, time, date-time and uuid, a pattern together with minLength, maxLength or
 //   format;
 // - a pattern is a string of at most kMaxSchemaPatternBytes whose repetition counts,
-//   nested ones multiplied, stay within kMaxGrammarRepetition.
+//   nested ones multiplied, stay within kMaxGrammarRepetition;
+// - every schema position is checked, the target of each local $ref ("#/...") included
+//   wherever it is, and at most kMaxSchemaRefs distinct targets.
 // Otherwise InvalidArgument naming the field by its path in the schema
 // ("json_schema: properties.name.minLength (10) is above maxLength (2)").
 // `patterns`, when given, receives every pattern with its path: whether llama.cpp can
@@ -60,6 +69,7 @@ inline constexpr size_t kMaxSchemaOptionalProperties = 100;
 inline constexpr size_t kMaxSchemaProperties = 5000;
 inline constexpr size_t kMaxSchemaEnumValues = 1000;
 inline constexpr size_t kMaxSchemaPatternBytes = 1000;
+inline constexpr size_t kMaxSchemaRefs = 256;  // distinct local $ref targets
 Status CheckJsonSchemaLimits(const std::string& schema_json,
                              std::vector<std::pair<std::string, std::string>>* patterns = nullptr);
 

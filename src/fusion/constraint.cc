@@ -2,12 +2,13 @@
 
 namespace coolfusion {
 
-Status Constraint::Start(const LlamaModel& lm, const std::string& gbnf) {
+Status Constraint::Start(const LlamaModel& lm, const std::string& gbnf,
+                         std::shared_ptr<GrammarBudget> budget) {
   start_.reset();
   committed_.reset();
   draft_.reset();
   if (gbnf.empty()) return Status::Ok();
-  CF_RETURN_IF_ERROR(Grammar::Create(lm, gbnf, &start_));
+  CF_RETURN_IF_ERROR(Grammar::Create(lm, gbnf, &start_, std::move(budget)));
   committed_ = start_->Clone();
   return Status::Ok();
 }
@@ -22,7 +23,10 @@ Status Constraint::BeginDraft(const std::vector<Token>& carried) {
   if (!committed_) return Status::Ok();
   draft_ = committed_->Clone();
   for (Token t : carried) {
-    if (!draft_->Allows(t)) return Status::Internal("a carried token left the grammar");
+    if (!draft_->Allows(t)) {
+      if (draft_->budget().failed()) return draft_->budget().error();
+      return Status::Internal("a carried token left the grammar");
+    }
     draft_->Accept(t);
   }
   return Status::Ok();

@@ -18,8 +18,10 @@ namespace coolfusion {
 
 class Constraint {
  public:
-  // Parses gbnf for lm (empty gbnf: no constraint).
-  Status Start(const LlamaModel& lm, const std::string& gbnf);
+  // Parses gbnf for lm (empty gbnf: no constraint), under `budget` (grammar.h; shared by
+  // the request's constraints; null: one of its own).
+  Status Start(const LlamaModel& lm, const std::string& gbnf,
+               std::shared_ptr<GrammarBudget> budget = nullptr);
   bool on() const { return committed_ != nullptr; }
   void ResetToPrompt();  // back to the state after the prompt
 

@@ -10,6 +10,7 @@
 
 #include "align/token_alignment.h"
 #include "backend/grammar.h"
+#include "backend/grammar_sandbox.h"
 #include "backend/llama_model.h"
 #include "base/utf8.h"
 #include "fusion/kv_layout.h"
@@ -255,6 +256,15 @@ Status JsonSchemaToGrammar(const std::string& schema_json, std::string* gbnf) {
                  [&] { return ConvertJsonSchema(schema_json, gbnf); });
 }
 
+Status JsonSchemaToGrammarIsolated(const std::string& schema_json, std::string* gbnf) {
+  return Guarded("converting the JSON schema",
+                 [&] { return SandboxedJsonSchemaToGrammar(schema_json, gbnf); });
+}
+
+Status CheckGrammarIsolated(const std::string& gbnf) {
+  return Guarded("checking the grammar", [&] { return SandboxedCheckGrammar(gbnf); });
+}
+
 const std::string& JsonObjectGrammar() { return JsonObjectGbnf(); }
 
 Status Ensemble::Validate(const Request& request) const {
@@ -384,6 +394,14 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
   if (method_kind == Method::kUnite || method_kind == Method::kGac || method_kind == Method::kSafe)
     ctx.vocab = &impl_->Union();
   Status st = method->Run(ctx, out);
+  // A grammar past its budget (grammar.h) ends the generation with its error, whatever
+  // the method made of the grammars that then allowed nothing; a cancellation noticed
+  // inside a grammar call ends it as the segment callback's false does.
+  if (const GrammarBudget* b = session.grammar_budget(); b != nullptr && b->failed()) {
+    if (b->error().code() != Status::Code::kCancelled) return b->error();
+    st = Status::Ok();
+    out->stop_reason = StopReason::kCancelled;
+  }
   if (!st.ok() && st.code() != Status::Code::kResourceExhausted) return st;
   if (!st.ok()) {
     out->warnings.push_back(st.message());

@@ -92,8 +92,11 @@ Status Session::Start(const Request& req, const std::vector<std::vector<Token>>&
                                        : "no model can encode the prompt; " +
                                              m_[0].view.lm->label() + ": " + first_error);
   }
+  grammar_budget_ =
+      std::make_shared<GrammarBudget>(kMaxGrammarStacks, kMaxGrammarCallMs, req.cancelled);
   for (Model& m : m_) {
-    if (m.view.active) CF_RETURN_IF_ERROR(m.constraint.Start(*m.view.lm, opts_.grammar));
+    if (m.view.active)
+      CF_RETURN_IF_ERROR(m.constraint.Start(*m.view.lm, opts_.grammar, grammar_budget_));
   }
   // The prompts are decoded side by side too (with --parallel-models).
   CF_RETURN_IF_ERROR(ForEachActive([&](int v) {
@@ -177,6 +180,7 @@ bool Session::ContextFull(int v, int more) const {
 }
 
 Status Session::GrammarStuck(int v) const {
+  if (grammar_budget_ != nullptr && grammar_budget_->failed()) return grammar_budget_->error();
   return Status::Unsupported(label(v) +
                              "'s vocabulary has no token for what the grammar needs next");
 }

@@ -165,6 +165,9 @@ class Session {
   // after the committed text (nothing without a grammar).
   void GrammarMask(int v, float* logits) const { m_[v].constraint.Mask(logits); }
   bool has_grammar() const { return !opts_.grammar.empty(); }
+  // What the request's grammars may take (grammar.h); null before Start. Once it has
+  // failed, the grammars allow nothing and the generation ends with its error.
+  const GrammarBudget* grammar_budget() const { return grammar_budget_.get(); }
   // Drops drafts and scoring sequences without committing anything.
   void DropDrafts();
   // The generated text, for the Emitter, which cuts it at a stop string when generation
@@ -220,6 +223,7 @@ class Session {
   std::vector<Model> m_;
   std::vector<double> weights_;
   GenerateOptions opts_;
+  std::shared_ptr<GrammarBudget> grammar_budget_;
   bool word_ends_ = false;
   bool per_word_ = false;
   std::string generated_;

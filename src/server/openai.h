@@ -37,6 +37,13 @@ struct ApiError {
   std::string code;   // empty: null
 };
 
+// A request body as JSON: false with *why ("the request body is not valid JSON") when it
+// does not parse or nests objects and arrays more than kMaxBodyNesting deep, checked while
+// parsing (recursive code downstream, nlohmann's dump() and llama.cpp's schema converter
+// among them, never sees deeper input).
+inline constexpr int kMaxBodyNesting = 100;
+bool ParseJsonBody(std::string_view body, nlohmann::json* j, std::string* why);
+
 // The index into model_ids of the model `name` names, -1 if none: the ensemble's id or
 // "coolfusion" (0), a source model's id, or its file name (the id with ".gguf").
 int FindModelId(const std::vector<std::string>& model_ids, const std::string& name);

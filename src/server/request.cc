@@ -68,10 +68,22 @@ bool ParseSampling(const json& j, SamplingOptions* s, ApiError* err) {
          GetFloat(j, "frequency_penalty", -2, 2, &s->frequency_penalty, err);
 }
 
+// A schema or grammar the sandbox could not take now (busy, missing) is the server's
+// problem, 503; anything about the input is the client's, 400.
+bool FailCompiling(ApiError* err, const Status& st, const std::string& param) {
+  const bool server = st.code() == Status::Code::kUnavailable ||
+                      st.code() == Status::Code::kResourceExhausted ||
+                      st.code() == Status::Code::kInternal;
+  Fail(err, st.message(), param, server ? 503 : 400);
+  if (server) err->type = "server_error";
+  return false;
+}
+
+// Untrusted schemas and grammars are compiled in the sandbox (engine.h), never here.
 bool SchemaGrammar(const json& schema, const std::string& param, ApiRequest* out, ApiError* err) {
   if (!schema.is_object()) return Fail(err, "'" + param + "' must be a JSON schema object", param);
-  Status st = JsonSchemaToGrammar(schema.dump(), &out->request.options.grammar);
-  if (!st.ok()) return Fail(err, st.message(), param);
+  Status st = JsonSchemaToGrammarIsolated(schema.dump(), &out->request.options.grammar);
+  if (!st.ok()) return FailCompiling(err, st, param);
   out->grammar_param = param;
   return true;
 }
@@ -89,6 +101,8 @@ bool ParseFormat(const json& j, ApiRequest* out, ApiError* err) {
       return Fail(err, "'grammar' must be a non-empty string (GBNF)", "grammar");
     out->request.options.grammar = j["grammar"];
     out->grammar_param = "grammar";
+    Status st = CheckGrammarIsolated(out->request.options.grammar);
+    if (!st.ok()) return FailCompiling(err, st, "grammar");
   }
   if (Present(j, "json_schema") && !SchemaGrammar(j["json_schema"], "json_schema", out, err))
     return false;
@@ -204,6 +218,39 @@ int FindModelId(const std::vector<std::string>& model_ids, const std::string& na
   return -1;
 }
 
+bool ParseJsonBody(std::string_view body, json* j, std::string* why) {
+  // The depth on the text, before parsing, in one pass (nlohmann's parser callback, which
+  // could count it, takes time quadratic in an object's size).
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxBodyNesting) {
+        *why = "the request body nests more than " + std::to_string(kMaxBodyNesting) +
+               " levels of objects and arrays";
+        return false;
+      }
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  *j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j->is_discarded()) {
+    *why = "the request body is not valid JSON";
+    return false;
+  }
+  return true;
+}
+
 std::string UnknownModelMessage(const std::vector<std::string>& model_ids,
                                 const std::string& name) {
   std::string known;
@@ -214,8 +261,9 @@ std::string UnknownModelMessage(const std::vector<std::string>& model_ids,
 
 bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
                   const std::vector<std::string>& model_ids, ApiRequest* out, ApiError* err) {
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Fail(err, "the request body is not valid JSON");
+  json j;
+  std::string why;
+  if (!ParseJsonBody(body, &j, &why)) return Fail(err, why);
   if (!j.is_object()) return Fail(err, "the request body must be a JSON object");
   *out = ApiRequest();
   out->chat = chat;
