@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -65,12 +66,31 @@ int MsUntil(Clock::time_point t, Clock::time_point now) {
   return (int)std::chrono::duration_cast<std::chrono::milliseconds>(t - now).count() + 1;
 }
 
+// Sends what the socket takes now, without waiting: the bytes sent, or -1 when the client
+// is gone.
+ssize_t SendNow(int fd, const char* data, size_t size) {
+  size_t sent = 0;
+  while (sent < size) {
+    const ssize_t n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += (size_t)n;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      return -1;
+    }
+  }
+  return (ssize_t)sent;
+}
+
 }  // namespace
 
 // One client connection. The gate thread owns it while it is sending a request or
 // draining; a worker uses its socket (never its buffer) while answering.
 struct Conn {
-  enum class Phase { kIdle, kHead, kBody, kBusy, kDraining };
+  enum class Phase { kIdle, kHead, kBody, kBusy, kFlushing, kDraining };
   int fd = -1;
   std::string addr, local_addr;
   int port = 0, local_port = 0;
@@ -81,6 +101,10 @@ struct Conn {
   Clock::time_point deadline;
   bool eof = false;  // the client has shut down its sending side
   bool continue_sent = false;
+  // kFlushing: the rest of a response its worker left (Exchange::Write), sent by the gate,
+  // and whether the connection closes once it is sent.
+  std::string out;
+  bool close_after_flush = false;
   explicit Conn(FramingLimits limits) : framer(limits) {}
 };
 
@@ -160,7 +184,10 @@ class ConnectionGate::Impl {
       int timeout = 1000;
       for (auto& [fd, c] : conns_) {
         if (c->phase == Conn::Phase::kBusy) continue;
-        pfds.push_back({fd, POLLIN | POLLRDHUP, 0});
+        // A connection whose response is being sent is not read: its pipelined requests
+        // wait in the socket, where TCP holds the client back.
+        const short events = c->phase == Conn::Phase::kFlushing ? POLLOUT : POLLIN | POLLRDHUP;
+        pfds.push_back({fd, events, 0});
         polled.push_back(c.get());
         timeout = std::min(timeout, MsUntil(c->deadline, now));
       }
@@ -177,6 +204,10 @@ class ConnectionGate::Impl {
         if (pfds[i + 2].revents == 0) continue;
         if (pfds[i + 2].revents & (POLLERR | POLLNVAL)) {
           Close(c);
+          continue;
+        }
+        if (c->phase == Conn::Phase::kFlushing) {
+          Flush(c, ordinary, quick, now);
           continue;
         }
         Read(c);
@@ -239,9 +270,17 @@ class ConnectionGate::Impl {
     bool stop_ GUARDED_BY(mu_) = false;
   };
 
+  // Writes never wait on the client while what it has not read fits in the connection's
+  // buffer (GateOptions::max_buffered_response): the rest is left in Conn::out for the
+  // gate to send, so a worker goes on to its next request. Beyond that a write waits, and
+  // every wait of the response counts against one budget (write_timeout_ms in all).
   class ExchangeImpl : public Exchange {
    public:
-    ExchangeImpl(Impl* gate, Conn* c, FramedRequest r) : gate_(gate), c_(c), req_(std::move(r)) {}
+    ExchangeImpl(Impl* gate, Conn* c, FramedRequest r)
+        : gate_(gate),
+          c_(c),
+          req_(std::move(r)),
+          wait_left_(std::chrono::milliseconds(gate->options().write_timeout_ms)) {}
     const FramedRequest& request() const override { return req_; }
     const std::string& remote_addr() const override { return c_->addr; }
     int remote_port() const override { return c_->port; }
@@ -249,6 +288,8 @@ class ConnectionGate::Impl {
     int local_port() const override { return c_->local_port; }
     int fd() const override { return c_->fd; }
     bool failed() const { return failed_; }
+    // What is left of the response's budget for waiting on the client.
+    Clock::duration wait_left() const { return wait_left_; }
 
     bool Write(const char* data, size_t size) override {
       if (!Send(data, size)) return false;
@@ -283,33 +324,59 @@ class ConnectionGate::Impl {
    private:
     bool Send(const char* data, size_t size) {
       if (failed_) return false;
-      const auto deadline =
-          Clock::now() + std::chrono::milliseconds(gate_->options().write_timeout_ms);
-      while (size > 0) {
-        const ssize_t n = ::send(c_->fd, data, size, MSG_NOSIGNAL);
-        if (n > 0) {
-          data += n;
-          size -= (size_t)n;
-          continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-          const int left = MsUntil(deadline, Clock::now());
-          if (left > 0 && !gate_->stopping()) {
-            pollfd p{c_->fd, POLLOUT, 0};
-            ::poll(&p, 1, std::min(left, 250));
-            continue;
-          }
-        }
-        failed_ = true;
-        return false;
+      const size_t limit = gate_->options().max_buffered_response;
+      // Room in the buffer first: wait (on the budget) while the client reads too little.
+      while (c_->out.size() + size > limit && !c_->out.empty()) {
+        if (!SendBuffered() || !WaitWritable()) return Fail();
       }
+      if (c_->out.empty()) {
+        const ssize_t n = SendNow(c_->fd, data, size);
+        if (n < 0) return Fail();
+        data += n;
+        size -= (size_t)n;
+      }
+      // What the socket did not take: buffered when it fits, else sent as the client reads.
+      while (size > limit) {
+        if (!WaitWritable()) return Fail();
+        const ssize_t n = SendNow(c_->fd, data, size);
+        if (n < 0) return Fail();
+        data += n;
+        size -= (size_t)n;
+      }
+      c_->out.append(data, size);
       return true;
+    }
+
+    bool SendBuffered() {
+      const ssize_t n = SendNow(c_->fd, c_->out.data(), c_->out.size());
+      if (n < 0) return false;
+      c_->out.erase(0, (size_t)n);
+      return true;
+    }
+
+    // Waits until the socket takes more (at most 250 ms a turn, to notice a stop); false
+    // once the response's waiting budget is spent or the server is stopping.
+    bool WaitWritable() {
+      if (wait_left_ <= Clock::duration::zero() || gate_->stopping()) return false;
+      const auto t0 = Clock::now();
+      pollfd p{c_->fd, POLLOUT, 0};
+      const int ms = std::min(
+          250, (int)std::chrono::duration_cast<std::chrono::milliseconds>(wait_left_).count() + 1);
+      const int r = ::poll(&p, 1, ms);
+      wait_left_ -= Clock::now() - t0;
+      return r >= 0 || errno == EINTR;
+    }
+
+    bool Fail() {
+      failed_ = true;
+      c_->out.clear();
+      return false;
     }
 
     Impl* gate_;
     Conn* c_;
     FramedRequest req_;
+    Clock::duration wait_left_;
     size_t written_ = 0;
     bool failed_ = false;
     bool probed_ = false;
@@ -323,17 +390,18 @@ class ConnectionGate::Impl {
     try {
       keep = serve_(ex);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "error: %s %s: %s\n", ex.request().method.c_str(),
-                   ex.request().target.c_str(), e.what());
+      std::fprintf(stderr, "error: %s %s: %s\n", EscapeForLog(ex.request().method).c_str(),
+                   EscapeForLog(ex.request().target).c_str(), EscapeForLog(e.what()).c_str());
     } catch (...) {
-      std::fprintf(stderr, "error: %s %s: unknown exception\n", ex.request().method.c_str(),
-                   ex.request().target.c_str());
+      std::fprintf(stderr, "error: %s %s: unknown exception\n",
+                   EscapeForLog(ex.request().method).c_str(),
+                   EscapeForLog(ex.request().target).c_str());
     }
     t_current = nullptr;
     keep = keep && !ex.failed() && ex.request().keep_alive;
     {
       MutexLock lock(&returned_mu_);
-      returned_.push_back({job.conn, keep});
+      returned_.push_back({job.conn, keep, ex.wait_left()});
     }
     const char c = 'r';
     [[maybe_unused]] ssize_t n = ::write(wake_w_, &c, 1);
@@ -343,20 +411,47 @@ class ConnectionGate::Impl {
     char drain[256];
     while (::read(wake_r_, drain, sizeof drain) > 0) {
     }
-    std::vector<std::pair<Conn*, bool>> back;
+    std::vector<Returned> back;
     {
       MutexLock lock(&returned_mu_);
       back.swap(returned_);
     }
-    for (auto [c, keep] : back) {
-      if (!keep || (c->eof && c->buf.empty())) {
-        Linger(c, now);
+    for (const Returned& r : back) {
+      Conn* c = r.conn;
+      c->close_after_flush = !r.keep;
+      if (!c->out.empty()) {
+        // The client has not read all of the response: the gate sends the rest, within
+        // what is left of the response's budget, before the connection goes on.
+        c->phase = Conn::Phase::kFlushing;
+        c->deadline = now + std::max(r.wait_left, Clock::duration::zero());
         continue;
       }
-      c->phase = Conn::Phase::kIdle;
-      c->deadline = now + std::chrono::milliseconds(opts_.idle_timeout_ms);
-      if (!c->buf.empty() || c->eof) Advance(c, ordinary, quick, now);  // pipelined
+      Continue(c, ordinary, quick, now);
     }
+  }
+
+  // A response is all sent: the connection closes or carries the next request.
+  void Continue(Conn* c, Pool& ordinary, Pool& quick, Clock::time_point now) {
+    if (c->close_after_flush || (c->eof && c->buf.empty())) {
+      Linger(c, now);
+      return;
+    }
+    c->phase = Conn::Phase::kIdle;
+    c->deadline = now + std::chrono::milliseconds(opts_.idle_timeout_ms);
+    if (!c->buf.empty() || c->eof) Advance(c, ordinary, quick, now);  // pipelined
+  }
+
+  // kFlushing: sends what the socket takes.
+  void Flush(Conn* c, Pool& ordinary, Pool& quick, Clock::time_point now) {
+    const ssize_t n = SendNow(c->fd, c->out.data(), c->out.size());
+    if (n < 0) {
+      Close(c);
+      return;
+    }
+    c->out.erase(0, (size_t)n);
+    if (!c->out.empty()) return;
+    c->out.shrink_to_fit();
+    Continue(c, ordinary, quick, now);
   }
 
   void Accept(Clock::time_point now) {
@@ -407,13 +502,16 @@ class ConnectionGate::Impl {
     }
   }
 
-  // Reads what the client has sent (at most 1 MiB a turn, so one client cannot hold the
-  // gate). A request's size is bounded by the framer, which refuses it past its limits.
+  // Reads what the client has sent, at most max_read_ahead bytes a turn. A connection is
+  // read only when its buffer holds no whole request (Advance takes one as soon as it is
+  // whole), so pipelined requests are read at most max_read_ahead bytes ahead of the one
+  // being answered; the rest waits in the socket. A request's size is bounded by the
+  // framer, which refuses it past its limits (a large body arrives over several turns).
   void Read(Conn* c) {
-    char chunk[64 << 10];
+    char chunk[16 << 10];
     size_t got = 0;
-    while (got < (1u << 20)) {
-      const ssize_t n = ::recv(c->fd, chunk, sizeof chunk, 0);
+    while (got < opts_.max_read_ahead) {
+      const ssize_t n = ::recv(c->fd, chunk, std::min(sizeof chunk, opts_.max_read_ahead - got), 0);
       if (n > 0) {
         if (c->phase != Conn::Phase::kDraining) c->buf.append(chunk, (size_t)n);
         got += (size_t)n;
@@ -481,7 +579,7 @@ class ConnectionGate::Impl {
                      std::to_string(opts_.body_timeout_ms / 1000) + " s",
                  now);
           break;
-        default: Close(c);  // idle, or done draining
+        default: Close(c);  // idle, done draining, or not reading its response
       }
     }
   }
@@ -492,7 +590,7 @@ class ConnectionGate::Impl {
     std::string out =
         "HTTP/1.1 " + std::to_string(status) + " " + Reason(status) +
         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-        "\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n" + body;
+        "\r\nConnection: close\r\n\r\n" + body;
     [[maybe_unused]] ssize_t n = ::send(c->fd, out.data(), out.size(), MSG_NOSIGNAL);
     Linger(c, now);
   }
@@ -529,8 +627,13 @@ class ConnectionGate::Impl {
   std::unordered_map<std::string, int> per_address_;
   int open_ = 0;  // counted connections
   // Handed back by workers.
+  struct Returned {
+    Conn* conn;
+    bool keep;                  // the connection may carry another request
+    Clock::duration wait_left;  // of the response's budget for waiting on the client
+  };
   Mutex returned_mu_;
-  std::vector<std::pair<Conn*, bool>> returned_ GUARDED_BY(returned_mu_);
+  std::vector<Returned> returned_ GUARDED_BY(returned_mu_);
 };
 
 ConnectionGate::ConnectionGate(GateOptions options, Serve serve)

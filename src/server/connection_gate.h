@@ -15,7 +15,14 @@
 // - Requests whose route `is_quick` says is cheap (health, metrics) have workers of their
 //   own, so they are answered while every ordinary worker is busy generating.
 // - Pipelined requests are answered in order; a request followed by the client's half
-//   close is answered.
+//   close is answered. They are read at most `max_read_ahead` bytes ahead of the one being
+//   answered, and none while a response is being sent: the rest waits in the socket,
+//   where TCP holds the client back (memory per connection is bounded).
+// - A client that does not read cannot hold a worker: a response the socket does not take
+//   at once is buffered (up to `max_buffered_response` bytes) and sent by the gate thread
+//   while the worker goes on; only a larger response (a long stream) makes its worker wait.
+//   All the waits of one response, the gate's included, are bounded together by
+//   `write_timeout_ms`, not per write: past it the connection is closed.
 //
 // Thread-safety: Run() on one thread; Stop() from any thread or a signal handler.
 #pragma once
@@ -38,11 +45,14 @@ struct GateOptions {
   int idle_timeout_ms = 5000;    // a connection silent this long before a request: closed
   int head_timeout_ms = 10000;   // first byte to end of head; else 408
   int body_timeout_ms = 30000;   // end of head to end of body; else 408
-  int write_timeout_ms = 30000;  // a client that reads nothing this long is dropped
-  int max_connections = 512;     // open connections in all; beyond: 503
-  int max_per_address = 64;      // open connections from one address; beyond: 429
-  int workers = 8;               // threads for ordinary requests
-  int quick_workers = 2;         // threads for requests is_quick accepts
+  int write_timeout_ms = 30000;  // a response may wait this long in all for its client to
+                                 // read; past it the connection is closed
+  size_t max_buffered_response = 256 << 10;  // bytes of a response held for a slow reader
+  size_t max_read_ahead = 64 << 10;          // pipelined bytes read ahead of the answer
+  int max_connections = 512;                 // open connections in all; beyond: 503
+  int max_per_address = 64;                  // open connections from one address; beyond: 429
+  int workers = 8;                           // threads for ordinary requests
+  int quick_workers = 2;                     // threads for requests is_quick accepts
   // The body of a refusal the gate answers itself (status, one-line reason).
   std::function<std::string(int status, const std::string& message)> error_body;
   // Whether a request goes to the quick workers.
@@ -59,8 +69,10 @@ class Exchange {
   virtual const std::string& local_addr() const = 0;
   virtual int local_port() const = 0;
   virtual int fd() const = 0;
-  // Writes all of `data`; false when the client is gone or has read nothing for the write
-  // timeout (the exchange has then failed and the connection will be closed).
+  // Writes all of `data`, or buffers what the client has not yet read (the gate sends it
+  // after the worker is done); waits only when the buffer is full. False when the client
+  // is gone or the response's waits have passed the write timeout (the exchange has then
+  // failed and the connection will be closed).
   virtual bool Write(const char* data, size_t size) = 0;
   // Whether writing can go on (false once a write failed or the client is known gone).
   virtual bool Writable() = 0;
