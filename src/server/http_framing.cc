@@ -1,6 +1,9 @@
 #include "server/http_framing.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cctype>
 #include <vector>
 
 namespace coolfusion::server {
@@ -340,6 +343,73 @@ FramedRequest RequestFramer::Take(std::string_view buf) {
   out.normalized.append(body.data(), body.size());
   *this = RequestFramer(limits_);
   return out;
+}
+
+std::string EscapeForLog(std::string_view text) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (const char ch : text) {
+    const unsigned char c = (unsigned char)ch;
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+namespace {
+
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower((unsigned char)a[i]) != std::tolower((unsigned char)b[i])) return false;
+  }
+  return true;
+}
+
+std::string_view WithoutBrackets(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    return host.substr(1, host.size() - 2);
+  return host;
+}
+
+}  // namespace
+
+bool IsLoopbackHost(std::string_view host) {
+  host = WithoutBrackets(host);
+  if (EqualsIgnoringCase(host, "localhost") || host == "::1") return true;
+  in_addr a4{};
+  const std::string h(host);
+  if (::inet_pton(AF_INET, h.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  return false;
+}
+
+bool HostHeaderAllowed(std::string_view host_header, std::string_view bound_host) {
+  std::string_view host = host_header;
+  while (!host.empty() && (host.front() == ' ' || host.front() == '\t')) host.remove_prefix(1);
+  while (!host.empty() && (host.back() == ' ' || host.back() == '\t')) host.remove_suffix(1);
+  if (host.empty()) return true;  // HTTP/1.0 sends none
+  // The port: after the last ':' when the host is not a bare IPv6 address.
+  const size_t colon = host.rfind(':');
+  if (colon != std::string_view::npos && (host.front() != '[' || host[colon - 1] == ']'))
+    host = host.substr(0, colon);
+  if (host.empty() || (host.front() == '[' && host.back() != ']')) return false;
+  return IsLoopbackHost(host) ||
+         EqualsIgnoringCase(WithoutBrackets(host), WithoutBrackets(bound_host));
+}
+
+std::string CorsAllowOrigin(std::string_view origin, const std::vector<std::string>& allowed) {
+  if (origin.empty()) return "";
+  for (const std::string& a : allowed) {
+    if (a == "*") return "*";
+    if (EqualsIgnoringCase(a, origin)) return std::string(origin);
+  }
+  return "";
 }
 
 }  // namespace coolfusion::server

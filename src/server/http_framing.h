@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace coolfusion::server {
 
@@ -94,5 +95,25 @@ class RequestFramer {
   std::string body_;  // the decoded chunked body
   size_t end_ = 0;    // offset just past the whole request, once complete
 };
+
+// Text from a request as a log may show it: every byte outside printable ASCII, and the
+// backslash, as \xNN, so that a client cannot forge a log line (CR, LF), cut one (NUL) or
+// drive a terminal (ESC). Bytes in 0x20..0x7e other than '\' are kept.
+std::string EscapeForLog(std::string_view text);
+
+// Whether `host` (an address or name, without port) names this machine's loopback
+// interface: "localhost", 127.0.0.0/8, "::1" (brackets allowed).
+bool IsLoopbackHost(std::string_view host);
+
+// Against DNS rebinding, for a server bound to a loopback address: whether a request's
+// Host header (name or address, optional ":port") names the server as a local client
+// would: "localhost", a loopback address, or `bound_host` itself. A missing Host (an
+// HTTP/1.0 client) is allowed.
+bool HostHeaderAllowed(std::string_view host_header, std::string_view bound_host);
+
+// CORS: the Access-Control-Allow-Origin value for a request's Origin header given the
+// --cors-origin list ("*" allows any origin and is answered as "*"; else an exact,
+// case-insensitive match is answered with the origin itself), or "" (no CORS headers).
+std::string CorsAllowOrigin(std::string_view origin, const std::vector<std::string>& allowed);
 
 }  // namespace coolfusion::server

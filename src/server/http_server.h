@@ -15,19 +15,24 @@
 namespace coolfusion::server {
 
 struct ServerOptions {
-  std::string host = "127.0.0.1";  // loopback by default
+  std::string host = "127.0.0.1";  // loopback by default; while it is a loopback address,
+                                   // a request whose Host header names another host is
+                                   // refused 403 (DNS rebinding: HostHeaderAllowed)
   int port = 8080;                 // 0: any free port (reported through on_ready)
   int parallel = 1;                // request slots, each with its own contexts
   size_t max_queue = 16;           // requests that may wait for a slot; beyond: 429
   int queue_timeout_s = 120;       // a waiting request gives up after this (429)
   size_t max_body = 1 << 20;       // request body limit in bytes; beyond: 413
-  int timeout_s = 30;         // a request's body must arrive, and each write drain, within this
+  int timeout_s = 30;         // a request's body must arrive within this, and a response may wait
+                              // this long in all for its client to read
   int max_connections = 512;  // open connections; beyond: 503
   int max_connections_per_address = 64;  // open connections from one client address; beyond: 429
   Limits limits;                         // max_tokens etc.
-  std::string api_key;       // non-empty: /v1/* and llama-server's endpoints (/completion,
-                             // /tokenize, /detokenize, /props, /slots) require
-                             // "Authorization: Bearer <key>"; /, /health and /metrics do not
+  std::string api_key;  // non-empty: /v1/* and llama-server's endpoints (/completion,
+                        // /tokenize, /detokenize, /props, /slots) require
+                        // "Authorization: Bearer <key>"; /, /health and /metrics do not
+  std::vector<std::string> cors_origins;  // web origins whose pages may call the server
+                                          // (CORS); "*": any; empty (default): none
   std::string alias;         // the ensemble's model id; empty: "coolfusion" ("coolfusion"
                              // names the ensemble in requests either way)
   bool log_requests = true;  // a line per request on stderr (llama_compat.h RequestLogLine);

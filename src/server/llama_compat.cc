@@ -1,8 +1,10 @@
 #include "server/llama_compat.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "base/utf8.h"
+#include "server/http_framing.h"
 
 namespace coolfusion::server {
 
@@ -23,8 +25,8 @@ bool Fail(ApiError* err, std::string message, std::string param, int status = 40
 bool Present(const json& j, const char* key) { return j.contains(key) && !j[key].is_null(); }
 
 bool ParseObject(std::string_view body, json* j, ApiError* err) {
-  *j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j->is_discarded()) return Fail(err, "the request body is not valid JSON", "");
+  std::string why;
+  if (!ParseJsonBody(body, j, &why)) return Fail(err, why, "");
   if (!j->is_object()) return Fail(err, "the request body must be a JSON object", "");
   return true;
 }
@@ -132,6 +134,26 @@ json DetokenizeBody(const std::vector<int32_t>& tokens, const std::vector<std::s
     if (t >= 0 && (size_t)t < pieces.size()) text += pieces[t];
   }
   return {{"content", ToValidUtf8(text)}};
+}
+
+bool CheckTextFitsContext(size_t bytes, const SourceModel& m, size_t max_piece_bytes,
+                          const std::string& field, ApiError* err) {
+  if (m.n_ctx <= 0 || bytes <= (size_t)m.n_ctx * std::max<size_t>(max_piece_bytes, 1)) return true;
+  return Fail(err,
+              "'" + field + "' is " + std::to_string(bytes) + " bytes, more than " + m.id +
+                  "'s context of " + std::to_string(m.n_ctx) +
+                  " tokens can hold (its longest token is " + std::to_string(max_piece_bytes) +
+                  " bytes)",
+              field, 400, "context_length_exceeded");
+}
+
+bool CheckTokensFitContext(size_t n_tokens, const SourceModel& m, const std::string& field,
+                           ApiError* err) {
+  if (m.n_ctx <= 0 || n_tokens <= (size_t)m.n_ctx) return true;
+  return Fail(err,
+              "'" + field + "' is " + std::to_string(n_tokens) + " tokens, more than " + m.id +
+                  "'s context of " + std::to_string(m.n_ctx) + " tokens",
+              field, 400, "context_length_exceeded");
 }
 
 const char* StopType(StopReason r) {
@@ -249,7 +271,8 @@ std::string RequestLogLine(std::string_view method, std::string_view path, std::
   char buf[96];
   std::snprintf(buf, sizeof buf, " %d %.0f ms", status, ms);
   std::string line = "request: ";
-  line.append(method).append(" ").append(path).append(" ").append(remote).append(buf);
+  line.append(EscapeForLog(method)).append(" ").append(EscapeForLog(path)).append(" ");
+  line.append(EscapeForLog(remote)).append(buf);
   if (tokens >= 0) line += " " + std::to_string(tokens) + " tokens";
   return line;
 }

@@ -68,6 +68,17 @@ bool ParseDetokenize(std::string_view body, const std::vector<std::string>& mode
 nlohmann::json DetokenizeBody(const std::vector<int32_t>& tokens,
                               const std::vector<std::string>& pieces);
 
+// The bounds of /tokenize and /detokenize, as a completion's prompt is bounded
+// (Ensemble::Validate), so that their time and their answer's size follow the model's
+// context, not the body limit. A text of more bytes than the model's context can hold
+// whatever its tokenization (n_ctx * `max_piece_bytes`, its longest token) is refused
+// before tokenizing; a list of more tokens than the context (given, or produced) is
+// refused. 400 `context_length_exceeded` naming `field`; true when it fits.
+bool CheckTextFitsContext(size_t bytes, const SourceModel& m, size_t max_piece_bytes,
+                          const std::string& field, ApiError* err);
+bool CheckTokensFitContext(size_t n_tokens, const SourceModel& m, const std::string& field,
+                           ApiError* err);
+
 // llama-server's stop_type: "eos", "word" (a stop string), "limit" (n_predict or the
 // context), "none" (cancelled: not stopped on its own).
 const char* StopType(StopReason r);
@@ -104,7 +115,9 @@ struct PropsInfo {
 nlohmann::json PropsBody(const PropsInfo& p);
 
 // The request log line (no newline): "request: POST /completion 127.0.0.1 200 153 ms 24
-// tokens"; `tokens` < 0 leaves the count out (no generation).
+// tokens"; `tokens` < 0 leaves the count out (no generation). The method, path and
+// address are escaped (EscapeForLog: a CR, LF or NUL in a decoded path shows as \x0d,
+// \x0a, \x00), so a request cannot forge or cut a line.
 std::string RequestLogLine(std::string_view method, std::string_view path, std::string_view remote,
                            int status, double ms, int tokens);
 

@@ -97,7 +97,7 @@ function raw(port, chunks, { halfClose = false, gapMs = 0, waitMs = 5000 } = {})
 }
 const statusOf = (text) => Number((/^HTTP\/1\.1 (\d+)/.exec(text) || [])[1]);
 const post = (body, extra = '') =>
-  `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  `POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 
 test('bodies are limited as sent and as decoded; framing tricks are refused at once', async () => {
   const rssStart = srv.rssKb();
@@ -106,14 +106,14 @@ test('bodies are limited as sent and as decoded; framing tricks are refused at o
   const cases = [
     ['gzip body', [post('\x1f\x8b\x08\x00', 'Content-Encoding: gzip\r\n')], 415],
     ['deflate body', [post('x', 'Content-Encoding: deflate\r\n')], 415],
-    ['Content-Length over --max-body, no body sent', ['POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 900000000\r\n\r\n'], 413],
-    ['Content-Length of 30 digits', ['POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999999999999999999999\r\n\r\n'], 413],
-    ['negative Content-Length', ['POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n'], 400],
-    ['two different Content-Lengths', ['POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!'], 400],
-    ['Content-Length with chunked', ['POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'], 400],
-    ['PUT on a POST route', ['PUT /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'], 405],
-    ['DELETE on a GET route', ['DELETE /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'], 405],
-    ['a 40 KB header', [`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40000)}\r\n\r\n`], 431],
+    ['Content-Length over --max-body, no body sent', ['POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 900000000\r\n\r\n'], 413],
+    ['Content-Length of 30 digits', ['POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 999999999999999999999999999999\r\n\r\n'], 413],
+    ['negative Content-Length', ['POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: -5\r\n\r\n'], 400],
+    ['two different Content-Lengths', ['POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!'], 400],
+    ['Content-Length with chunked', ['POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'], 400],
+    ['PUT on a POST route', ['PUT /v1/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'], 405],
+    ['DELETE on a GET route', ['DELETE /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'], 405],
+    ['a 40 KB header', [`GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(40000)}\r\n\r\n`], 431],
   ];
   for (const [what, chunks, want] of cases) {
     const t0 = Date.now();
@@ -124,14 +124,14 @@ test('bodies are limited as sent and as decoded; framing tricks are refused at o
   // A chunked body is counted as decoded: 20 MB in 64 KB chunks gets its 413 once past the
   // limit (8 MiB here), before the rest is sent.
   const piece = 'x'.repeat(65536);
-  const chunks = ['POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'];
+  const chunks = ['POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n'];
   for (let i = 0; i < 320; ++i) chunks.push(`10000\r\n${piece}\r\n`);
   const big = await raw(srv.port, chunks, { waitMs: 10000 });
   assert.equal(statusOf(big.text), 413, big.text.slice(0, 300));
   assert.match(big.text, /chunked request body over 8388608 bytes/);
   // A chunked body within the limit is served.
   const ok = await raw(srv.port, [
-    'POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n',
+    'POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n',
     `${Buffer.byteLength(small).toString(16)}\r\n${small}\r\n0\r\n\r\n`]);
   assert.equal(statusOf(ok.text), 200, ok.text.slice(0, 300));
   const growthMb = (srv.rssKb() - rssStart) / 1024;
@@ -141,7 +141,7 @@ test('bodies are limited as sent and as decoded; framing tricks are refused at o
 test('pipelined requests are all answered, and a half-closed request is answered', async () => {
   const small = JSON.stringify({ prompt: 'Hi', max_tokens: 2 });
   const { text } = await raw(srv.port, [
-    'GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n' + post(small)], { halfClose: true });
+    'GET /health HTTP/1.1\r\nHost: localhost\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: localhost\r\n\r\n' + post(small)], { halfClose: true });
   assert.equal((text.match(/HTTP\/1\.1 200 OK/g) || []).length, 3, text.slice(0, 500));
   assert.match(text, /"text"/);
 });
@@ -163,7 +163,7 @@ test('request fields that asked for something unsupported are 400s naming them',
 });
 
 test('40 connections trickling headers for 15 s: /health answers in under 1 s throughout', async () => {
-  const head = 'POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n';
+  const head = 'POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n';
   const socks = [];
   for (let i = 0; i < 40; ++i) {
     const s = net.connect(srv.port, '127.0.0.1');
@@ -204,13 +204,13 @@ test('connections per address are limited (--max-connections-per-address)', asyn
     }
     await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
-    const over = await raw(s2.port, ['GET /health HTTP/1.1\r\nHost: x\r\n\r\n']);
+    const over = await raw(s2.port, ['GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n']);
     assert.equal(statusOf(over.text), 429, over.text);
     assert.match(over.text, /too many connections from 127\.0\.0\.1/);
     assert.ok(Date.now() - t0 < ms(1000));
     socks[0].destroy();
     await new Promise((r) => setTimeout(r, 200));
-    const again = await raw(s2.port, ['GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+    const again = await raw(s2.port, ['GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n']);
     assert.equal(statusOf(again.text), 200, again.text);
     socks.forEach((s) => s.destroy());
   } finally {

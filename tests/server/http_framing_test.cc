@@ -256,5 +256,38 @@ TEST(HttpFraming, PipelinedRequestsFrameOneAfterAnother) {
   EXPECT_EQ(targets, "/a/b/c");
 }
 
+TEST(HttpPolicy, EscapeForLogKeepsPrintableAsciiOnly) {
+  EXPECT_EQ(EscapeForLog("/v1/models?x=1 ~"), "/v1/models?x=1 ~");
+  EXPECT_EQ(EscapeForLog(std::string("a\r\nb\0c\x7f\\", 8)), "a\\x0d\\x0ab\\x00c\\x7f\\x5c");
+  EXPECT_EQ(EscapeForLog("\xe6\xbc\xa2"), "\\xe6\\xbc\\xa2");
+}
+
+TEST(HttpPolicy, HostHeaderMustNameALoopbackServer) {
+  for (const char* ok : {"", "localhost", "LocalHost:8080", "127.0.0.1", "127.0.0.1:80",
+                         "127.1.2.3:9", "[::1]", "[::1]:8080", "myname:8080"}) {
+    EXPECT_TRUE(HostHeaderAllowed(ok, "myname")) << ok;
+  }
+  for (const char* bad : {"evil.example", "evil.example:8080", "localhost.evil.example",
+                          "127.0.0.1.evil.example", "[::2]:80", "[::1", ":80", "0.0.0.0:8080"}) {
+    EXPECT_FALSE(HostHeaderAllowed(bad, "127.0.0.1")) << bad;
+  }
+  EXPECT_TRUE(IsLoopbackHost("127.0.0.1"));
+  EXPECT_TRUE(IsLoopbackHost("::1"));
+  EXPECT_TRUE(IsLoopbackHost("[::1]"));
+  EXPECT_TRUE(IsLoopbackHost("localhost"));
+  EXPECT_FALSE(IsLoopbackHost("0.0.0.0"));
+  EXPECT_FALSE(IsLoopbackHost("::"));
+  EXPECT_FALSE(IsLoopbackHost("192.168.1.2"));
+}
+
+TEST(HttpPolicy, CorsAnswersOnlyTheOriginsGiven) {
+  EXPECT_EQ(CorsAllowOrigin("https://a.example", {}), "");
+  EXPECT_EQ(CorsAllowOrigin("https://a.example", {"https://b.example"}), "");
+  EXPECT_EQ(CorsAllowOrigin("https://a.example", {"https://b.example", "https://a.example"}),
+            "https://a.example");
+  EXPECT_EQ(CorsAllowOrigin("https://a.example", {"*"}), "*");
+  EXPECT_EQ(CorsAllowOrigin("", {"*"}), "");  // not a cross-origin request
+}
+
 }  // namespace
 }  // namespace coolfusion::server

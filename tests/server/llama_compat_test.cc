@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace coolfusion::server {
 namespace {
 
@@ -210,6 +212,34 @@ TEST(LlamaCompat, RequestLogLine) {
             "request: POST /completion 127.0.0.1 200 153 ms 24 tokens");
   EXPECT_EQ(RequestLogLine("GET", "/props", "::1", 200, 0.2, -1),
             "request: GET /props ::1 200 0 ms");
+}
+
+TEST(LlamaCompat, RequestLogLineEscapesWhatCouldForgeOrCutALine) {
+  // GET /x%0d%0aSet-Cookie:... decoded: the CR LF would have begun a forged line.
+  EXPECT_EQ(RequestLogLine("GET", std::string("/x\r\nSet-Cookie: a=b\0cut\x1b[2J\\", 28),
+                           "127.0.0.1", 404, 1, -1),
+            "request: GET /x\\x0d\\x0aSet-Cookie: a=b\\x00cut\\x1b[2J\\x5c 127.0.0.1 404 1 ms");
+  EXPECT_EQ(RequestLogLine("GET", "/caf\xc3\xa9", "::1", 200, 1, -1),
+            "request: GET /caf\\xc3\\xa9 ::1 200 1 ms");
+}
+
+TEST(LlamaCompat, TokenizeIsBoundedByTheContextAsAPromptIs) {
+  SourceModel m;
+  m.id = "stories260K";
+  m.n_ctx = 512;
+  ApiError err;
+  EXPECT_TRUE(CheckTextFitsContext(512 * 9, m, 9, "content", &err));
+  EXPECT_FALSE(CheckTextFitsContext(512 * 9 + 1, m, 9, "content", &err));
+  EXPECT_EQ(err.status, 400);
+  EXPECT_EQ(err.param, "content");
+  EXPECT_EQ(err.code, "context_length_exceeded");
+  EXPECT_EQ(err.message,
+            "'content' is 4609 bytes, more than stories260K's context of 512 tokens can hold (its "
+            "longest token is 9 bytes)");
+  EXPECT_TRUE(CheckTokensFitContext(512, m, "tokens", &err));
+  EXPECT_FALSE(CheckTokensFitContext(513, m, "tokens", &err));
+  EXPECT_EQ(err.param, "tokens");
+  EXPECT_EQ(err.message, "'tokens' is 513 tokens, more than stories260K's context of 512 tokens");
 }
 
 TEST(LlamaCompat, TheAliasIsTheDefaultModelAndCoolfusionStillNamesTheEnsemble) {

@@ -362,6 +362,16 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "--api-key") {
       CF_RETURN_IF_ERROR(value(&out->api_key));
       if (out->api_key.empty()) return Status::InvalidArgument("--api-key must not be empty");
+    } else if (a == "--cors-origin") {
+      CF_RETURN_IF_ERROR(value(&v));
+      for (const std::string& o : SplitList(v)) {
+        if (o != "*" && o.find("://") == std::string::npos)
+          return Status::InvalidArgument(a +
+                                         " expects an origin such as https://example.com, or *");
+        out->cors_origins.push_back(o);
+      }
+      if (SplitList(v).empty())
+        return Status::InvalidArgument(a + " expects ORIGIN[,ORIGIN...] or *");
     } else if (a == "--alias" || a == "-a") {
       CF_RETURN_IF_ERROR(value(&out->alias));
       if (out->alias.empty()) return Status::InvalidArgument(a + " must not be empty");

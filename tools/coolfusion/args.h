@@ -30,14 +30,16 @@ struct CommonArgs {
   int parallel = 1;                // -np, --parallel
   int max_queue = 16;              // --max-queue
   int max_body = 1 << 20;          // --max-body (bytes)
-  int timeout = 30;                // --timeout (seconds): a request body's arrival, a write's drain
+  int timeout = 30;                // --timeout (seconds): a request body's arrival, a response's
+                                   // waits for its client to read
   int max_connections = 512;       // --max-connections
-  int max_connections_per_address = 64;  // --max-connections-per-address
-  int max_tokens = 2048;                 // --max-tokens (largest max_tokens a request may ask)
-  int queue_timeout = 120;               // --queue-timeout (seconds)
-  std::string api_key;                   // --api-key
-  std::string alias;                     // --alias: the ensemble's model id ("coolfusion")
-  bool log_disable = false;              // --log-disable: no request log, no progress lines
+  int max_connections_per_address = 64;   // --max-connections-per-address
+  int max_tokens = 2048;                  // --max-tokens (largest max_tokens a request may ask)
+  int queue_timeout = 120;                // --queue-timeout (seconds)
+  std::string api_key;                    // --api-key
+  std::vector<std::string> cors_origins;  // --cors-origin (repeatable, comma list; "*": any)
+  std::string alias;                      // --alias: the ensemble's model id ("coolfusion")
+  bool log_disable = false;               // --log-disable: no request log, no progress lines
   bool escape = true;  // -e/--escape (default), --no-escape: \n etc. in -p, --system, --stop
   // eval
   std::vector<Method> methods;    // --method a,b,c (eval and bench take a list)

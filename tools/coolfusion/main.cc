@@ -135,8 +135,9 @@ serve options:
                             (default 1048576). Compressed bodies get 415
   -to, --timeout S          a request's body must arrive within S seconds of its
                             head (its head within 10 s of its first byte), and a
-                            client must read what is written within S: else 408
-                            or the connection is dropped (default 30)
+                            response may wait S seconds in all for its client to
+                            read it: else 408 or the connection is dropped
+                            (default 30)
   --max-connections N       open connections; more get 503 (default 512)
   --max-connections-per-address N
                             open connections from one client address; more get
@@ -146,6 +147,12 @@ serve options:
                             -n -1: up to --max-tokens), as does n_predict -1
   --api-key KEY             require "Authorization: Bearer KEY" on /v1/* and on
                             /completion, /tokenize, /detokenize, /props, /slots
+  --cors-origin ORIGIN      let web pages from ORIGIN (https://app.example) call the
+                            server from a browser (CORS); repeatable or a comma
+                            list; * for any origin. Default: none (same-origin only,
+                            as the playground)
+  While --host is a loopback address (the default), a request whose Host header
+  names another host is refused 403 (DNS rebinding).
   -a, --alias NAME          the ensemble's model id in /v1/models and responses
                             (default coolfusion, which names it in requests either way)
   --log-disable             no request log and no loading line on stderr (by default

@@ -25,6 +25,7 @@ int CmdServe(const CommonArgs& a) {
                                     ? a.max_tokens
                                     : std::min(a.gen.max_new_tokens, a.max_tokens);
   o.api_key = a.api_key;
+  o.cors_origins = a.cors_origins;
   o.alias = a.alias;
   o.log_requests = !a.log_disable;
   // Slots share the cores: unless -t says otherwise, each slot's models get
