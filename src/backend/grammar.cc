@@ -102,8 +102,8 @@ bool Grammar::Guarded(F&& f) const {
   }
 }
 
-Status Grammar::Create(const LlamaModel& lm, const std::string& gbnf,
-                       std::unique_ptr<Grammar>* out, std::shared_ptr<GrammarBudget> budget) {
+Status Grammar::Create(const LlamaModel& lm, const std::string& gbnf, std::unique_ptr<Grammar>* out,
+                       std::shared_ptr<GrammarBudget> budget) {
   CF_RETURN_IF_ERROR(CheckGrammarLimits(gbnf));
   if (budget == nullptr) budget = std::make_shared<GrammarBudget>();
   if (budget->failed()) return budget->error();
@@ -113,10 +113,11 @@ Status Grammar::Create(const LlamaModel& lm, const std::string& gbnf,
   llama_sampler* s = nullptr;
   {
     ThreadGuard guard(budget->max_stacks_, &call, &GrammarBudget::ShouldAbort);
-    s = llama_sampler_init_grammar(static_cast<const llama_vocab*>(lm.vocab_handle()),
-                                   gbnf.c_str(), "root");
+    s = llama_sampler_init_grammar(static_cast<const llama_vocab*>(lm.vocab_handle()), gbnf.c_str(),
+                                   "root");
   }
-  if (s == nullptr && call.cancelled) return Status::Cancelled("grammar: the request was cancelled");
+  if (s == nullptr && call.cancelled)
+    return Status::Cancelled("grammar: the request was cancelled");
   if (s == nullptr && call.timed_out)
     return Status::InvalidArgument("grammar: building its start state took more than " +
                                    std::to_string(budget->call_ms_) + " ms");

@@ -34,8 +34,7 @@ namespace coolfusion {
 // nothing), so that the generation ends; error() says why. Thread-safe.
 class GrammarBudget {
  public:
-  explicit GrammarBudget(size_t max_stacks = kMaxGrammarStacks,
-                         int call_ms = kMaxGrammarCallMs,
+  explicit GrammarBudget(size_t max_stacks = kMaxGrammarStacks, int call_ms = kMaxGrammarCallMs,
                          std::function<bool()> cancelled = nullptr);
   bool failed() const { return failed_.load(std::memory_order_acquire); }
   // Why the work stopped: InvalidArgument ("grammar: ..."), or Cancelled when `cancelled`
@@ -66,8 +65,7 @@ class Grammar {
   // one over 64 KiB, with parentheses nested deeper than 256 (llama.cpp's parser
   // recurses), with a repetition over the limits of grammar_limits.h, or whose start state
   // breaks the budget's limits. `budget` null: a budget of its own with the defaults.
-  static Status Create(const LlamaModel& lm, const std::string& gbnf,
-                       std::unique_ptr<Grammar>* out,
+  static Status Create(const LlamaModel& lm, const std::string& gbnf, std::unique_ptr<Grammar>* out,
                        std::shared_ptr<GrammarBudget> budget = nullptr);
   ~Grammar();
   Grammar(const Grammar&) = delete;

@@ -125,7 +125,8 @@ class SchemaChecker {
         } catch (const std::exception&) {
           // an unresolved ref: the converter's to refuse
         }
-        if (target != nullptr) CF_RETURN_IF_ERROR(Visit(*target, "$ref(" + ref.substr(0, 100) + ")"));
+        if (target != nullptr)
+          CF_RETURN_IF_ERROR(Visit(*target, "$ref(" + ref.substr(0, 100) + ")"));
       }
     }
     for (const char* k :

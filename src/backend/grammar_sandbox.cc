@@ -187,12 +187,9 @@ Status RunChild(char kind, const std::string& text, const SandboxLimits& limits,
   const std::string cpu = std::to_string(limits.cpu_seconds);
   const std::string parse = std::to_string(limits.max_parse_bytes);
   const std::string wall = std::to_string(limits.wall_ms);
-  std::vector<char*> argv = {const_cast<char*>(exe.c_str()),
-                             const_cast<char*>(as.c_str()),
-                             const_cast<char*>(cpu.c_str()),
-                             const_cast<char*>(parse.c_str()),
-                             const_cast<char*>(wall.c_str()),
-                             nullptr};
+  std::vector<char*> argv = {const_cast<char*>(exe.c_str()),  const_cast<char*>(as.c_str()),
+                             const_cast<char*>(cpu.c_str()),  const_cast<char*>(parse.c_str()),
+                             const_cast<char*>(wall.c_str()), nullptr};
   pid_t pid = -1;
   const int rc = ::posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
@@ -228,15 +225,17 @@ Status RunChild(char kind, const std::string& text, const SandboxLimits& limits,
     }
   }
   int wstatus = 0;
+  if (end != End::kEof) ::kill(pid, SIGKILL);
   for (;;) {  // a child that closed its output exits at once; one that did not is killed
     const pid_t w = ::waitpid(pid, &wstatus, end == End::kEof ? WNOHANG : 0);
     if (w == pid) break;
     if (w < 0 && errno == EINTR) continue;
     if (w < 0) return Status::Internal(std::string("waitpid: ") + std::strerror(errno));
-    if (end != End::kEof || Clock::now() > deadline) {
+    if (Clock::now() > deadline) {
       ::kill(pid, SIGKILL);
-      if (end == End::kEof) end = End::kTime;
-      ::waitpid(pid, &wstatus, 0);
+      end = End::kTime;
+      while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+      }
       break;
     }
     ::usleep(1000);
@@ -250,8 +249,7 @@ Status RunChild(char kind, const std::string& text, const SandboxLimits& limits,
   if (WIFSIGNALED(wstatus)) {
     const int sig = WTERMSIG(wstatus);
     if (sig == SIGXCPU || sig == SIGKILL)
-      return Status::InvalidArgument(field + ": compiling it took more than " + cpu +
-                                     " s of CPU");
+      return Status::InvalidArgument(field + ": compiling it took more than " + cpu + " s of CPU");
     return Status::InvalidArgument(field + ": compiling it failed (the compiler crashed: " +
                                    (sig == SIGSEGV ? std::string("it nests or recurses too deeply")
                                                    : std::string(strsignal(sig))) +
@@ -282,9 +280,10 @@ Status Sandboxed(char kind, const std::string& text, const SandboxLimits& limits
   }
   st = RunChild(kind, text, limits, &out);
   // Not cached: failures that depend on the moment rather than the input.
-  const bool transient =
-      st.code() == Status::Code::kUnavailable || st.code() == Status::Code::kResourceExhausted ||
-      st.code() == Status::Code::kInternal || st.message().find("took more than") != std::string::npos;
+  const bool transient = st.code() == Status::Code::kUnavailable ||
+                         st.code() == Status::Code::kResourceExhausted ||
+                         st.code() == Status::Code::kInternal ||
+                         st.message().find("took more than") != std::string::npos;
   if (!transient) Cache().Put(key, st, kind == kSchema ? out : std::string());
   if (st.ok() && gbnf != nullptr) *gbnf = std::move(out);
   return st;
@@ -348,7 +347,7 @@ Status ParseInChild(const std::string& gbnf, size_t max_parse_bytes, int wall_ms
     if (why.find("bad_alloc") != std::string::npos) return Status::ResourceExhausted("");
     if (why.find("no vocab to parse token") != std::string::npos)
       return Status::InvalidArgument(
-          "grammar: token references (<...>) are not supported: they name one vocabulary's "
+          "grammar: token references by text (<...>) are not supported: they name one vocabulary's "
           "tokens, and the fused models' vocabularies differ");
     const std::string prefix = "parse: error parsing grammar: ";
     if (const size_t at = why.find(prefix); at != std::string::npos)

@@ -38,9 +38,9 @@ struct SandboxLimits {
 // Converts `schema_json` (a JSON object's text) to GBNF in the sandbox; see above.
 Status SandboxedJsonSchemaToGrammar(const std::string& schema_json, std::string* gbnf,
                                     const SandboxLimits& limits = SandboxLimits());
-// Parses `gbnf` and builds its start state in the sandbox; see above. Token references
-// (<[123]>, <think>) are refused: they name one vocabulary's tokens, and the sandbox has
-// none.
+// Parses `gbnf` and builds its start state in the sandbox; see above. Token references by
+// text (<think>) are refused: they name one vocabulary's tokens, and the sandbox has none
+// (references by id, <[123]>, parse without one).
 Status SandboxedCheckGrammar(const std::string& gbnf,
                              const SandboxLimits& limits = SandboxLimits());
 
