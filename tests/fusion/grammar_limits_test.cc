@@ -51,6 +51,13 @@ TEST(GrammarLimits, RepetitionsOutsideTheLimitsAreRefusedBeforeParsing) {
   EXPECT_TRUE(Grammar::Create(*lm, "root ::= \"{3,2}\" [{}] x{2,3} # {3,2}\nx ::= \"b\"", &g).ok())
       << Message(Grammar::Create(*lm, "root ::= \"{3,2}\" [{}] x{2,3} # {3,2}\nx ::= \"b\"", &g));
   EXPECT_TRUE(Grammar::Create(*lm, "root ::= \"a\"{1999} \"b\"{0,} \"c\"{1,1999}", &g).ok());
+  // "At most 2000" holds at 2000 (patch 0009: stock llama.cpp refused it with its own words).
+  st = Grammar::Create(*lm, "root ::= \"a\"{2000} \"c\"{0,2000}", &g);
+  EXPECT_TRUE(st.ok()) << Message(st);
+  std::string gbnf;
+  st = ConvertJsonSchema(R"({"type": "string", "maxLength": 2000})", &gbnf);
+  ASSERT_TRUE(st.ok()) << Message(st);
+  EXPECT_TRUE(Grammar::Create(*lm, gbnf, &g).ok());
 }
 
 // Patch 0005, without our check in front: llama.cpp's own parser refuses {3,2} at once
