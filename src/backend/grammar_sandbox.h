@@ -24,7 +24,7 @@
 namespace coolfusion {
 
 struct SandboxLimits {
-  size_t address_space_bytes = size_t{1} << 30;  // the child's RLIMIT_AS (the whole process)
+  size_t address_space_bytes = size_t{1} << 30;  // RLIMIT_AS: this much above the child's start
   int cpu_seconds = 5;                           // the child's RLIMIT_CPU
   int wall_ms = 8000;                            // the child is killed after this
   size_t max_output_bytes = 1 << 20;             // a longer GBNF is refused

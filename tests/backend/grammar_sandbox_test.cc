@@ -94,7 +94,10 @@ TEST(GrammarSandbox, EachFindingOfRound2IsAnErrorNamingTheField) {
   // 8. a grammar whose text is small but expands to gigabytes (8 KB: +1.3 GB before)
   st = SandboxedCheckGrammar("root ::= \"" + std::string(8000, 'a') + "\"{1999}");
   EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
-  EXPECT_TRUE(Contains(st, "grammar: ") && Contains(st, "MB")) << st.message();
+  EXPECT_TRUE(Contains(st, "grammar: ")) << st.message();
+#ifndef COOLFUSION_SANITIZED  // ASan's allocator aborts where glibc's throws bad_alloc
+  EXPECT_TRUE(Contains(st, "MB")) << st.message();
+#endif
   // token references by text name one vocabulary's tokens
   st = SandboxedCheckGrammar("root ::= <think>");
   EXPECT_TRUE(Contains(st, "token references")) << st.message();
