@@ -112,8 +112,15 @@ class SchemaChecker {
       return Status::Ok();  // true/false schemas, or the converter's to refuse
     // A local $ref's target is checked where it is, under whatever key: the converter
     // follows it, so a schema reached only through a $ref is a schema too.
-    if (schema.contains("$ref") && schema["$ref"].is_string()) {
+    if (schema.contains("$ref")) {
+      if (!schema["$ref"].is_string())
+        return Status::InvalidArgument("json_schema: " + Join(path, "$ref") + " must be a string");
       const std::string& ref = schema["$ref"].get_ref<const std::string&>();
+      // The converter would fetch nothing for a remote ref and accept any value there.
+      if (ref.rfind('#', 0) != 0)
+        return Status::InvalidArgument("json_schema: " + Join(path, "$ref") + " " +
+                                       Show(schema["$ref"]) +
+                                       ": only references inside the schema (#/...) are supported");
       if (ref.rfind("#/", 0) == 0 && refs_.insert(ref).second) {
         if (refs_.size() > kMaxSchemaRefs)
           return Status::InvalidArgument("json_schema: more than " +

@@ -59,7 +59,9 @@ Status CheckGrammarLimits(std::string_view gbnf);
 // - a pattern is a string of at most kMaxSchemaPatternBytes whose repetition counts,
 //   nested ones multiplied, stay within kMaxGrammarRepetition;
 // - every schema position is checked, the target of each local $ref ("#/...") included
-//   wherever it is, and at most kMaxSchemaRefs distinct targets.
+//   wherever it is, and at most kMaxSchemaRefs distinct targets; a $ref is a string
+//   starting with '#' (the converter fetches nothing for a remote one and would accept
+//   any value there).
 // Otherwise InvalidArgument naming the field by its path in the schema
 // ("json_schema: properties.name.minLength (10) is above maxLength (2)").
 // `patterns`, when given, receives every pattern with its path: whether llama.cpp can

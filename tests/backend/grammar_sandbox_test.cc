@@ -122,6 +122,15 @@ TEST(GrammarSandbox, LimitsFoundUnderARefAreCheckedToo) {
       &gbnf);
   EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
   EXPECT_TRUE(Contains(st, "$ref(#/x/n).minimum must be an integer")) << st.message();
+  // Found trying again: a remote $ref converted to "any value" (nothing is fetched), and a
+  // $ref that is not a string was nlohmann's exception text.
+  st = SandboxedJsonSchemaToGrammar(
+      R"({"type": "object", "properties": {"a": {"$ref": "https://example.com/s.json"}}})", &gbnf);
+  EXPECT_EQ(st.message(),
+            "json_schema: properties.a.$ref \"https://example.com/s.json\": only references "
+            "inside the schema (#/...) are supported");
+  st = SandboxedJsonSchemaToGrammar(R"({"$ref": 5})", &gbnf);
+  EXPECT_EQ(st.message(), "json_schema: $ref must be a string");
 }
 
 TEST(SchemaConverter, RootFixesHoldInProcess) {

@@ -88,6 +88,12 @@ const CASES = [
   ['500 anyOf alternatives', '/completion',
     schema({ anyOf: Array.from({ length: 500 }, (_, i) => ({ type: 'object', properties: { [`k${i}`]: { type: 'integer' } }, required: [`k${i}`] })) }), [400], 'json_schema: '],
   ['900 enum values of 1 KB', '/completion', schema({ enum: Array.from({ length: 900 }, (_, i) => 'x'.repeat(1000) + i) }), [400], 'json_schema: '],
+  ['a remote $ref (was "any value")', '/completion',
+    schema({ type: 'object', properties: { a: { $ref: 'https://example.com/s.json' } } }), [400], 'only references inside the schema'],
+  ['3,000 alternatives at the start (3,000 parse stacks)', '/completion',
+    completion({ grammar: 'root ::= ' + Array.from({ length: 3000 }, (_, i) => `"a${i}"`).join(' | ') }), [400], 'parse states'],
+  ['an ambiguous grammar, streamed: an error event', '/completion',
+    completion({ grammar: ambiguous(100), stream: true }), [200], ''],
   ['a 4,000-rule chain', '/completion',
     completion({ grammar: 'root ::= r0\n' + Array.from({ length: 4000 }, (_, i) => `r${i} ::= r${i + 1}\n`).join('') + 'r4000 ::= "a"\n' }), [200, 400], 'grammar: '],
 ];
@@ -136,6 +142,9 @@ test('each finding and a variant: a 4xx naming the field within 10 s; alive, mem
       const text = await res.text();
       const took = Date.now() - t0;
       assert.ok(statuses.includes(res.status), `${what}: ${res.status} ${text.slice(0, 300)}`);
+      if (typeof body !== 'string' && body.stream) {
+        assert.ok(text.includes('"error"') && text.includes('grammar: '), `${what}: ${text.slice(0, 300)}`);
+      }
       if (res.status >= 400) {
         const err = JSON.parse(text).error;
         assert.ok(err.message.includes(want), `${what}: ${err.message}`);
