@@ -11,7 +11,8 @@ dir=build-asan mode=-DCOOLFUSION_SANITIZE=ON targets=()
 if [ "${1:-}" = "--ub-only" ]; then
   shift
   dir=build-fuzz mode=-DCOOLFUSION_SANITIZE_UB_ONLY=ON
-  targets=(--target fuzz_boundaries fuzz_alignment fuzz_request fuzz_eval)
+  targets=(--target fuzz_boundaries fuzz_alignment fuzz_request fuzz_eval fuzz_grammar fuzz_framing
+           fuzz_structured)
 fi
 "$root/scripts/fetch_llama.sh"
 export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
