@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/utf8.h"
+
 namespace coolfusion {
 
 namespace {
@@ -95,7 +97,7 @@ Status CheckRepetitionAt(std::string_view s, size_t at) {
 // A short rendering of a JSON value for an error message.
 std::string Show(const Json& v) {
   std::string s = v.dump();
-  if (s.size() > 40) s = s.substr(0, 37) + "...";
+  if (s.size() > 40) s = Utf8Excerpt(s, 37) + "...";
   return s;
 }
 
@@ -133,7 +135,7 @@ class SchemaChecker {
           // an unresolved ref: the converter's to refuse
         }
         if (target != nullptr)
-          CF_RETURN_IF_ERROR(Visit(*target, "$ref(" + ref.substr(0, 100) + ")"));
+          CF_RETURN_IF_ERROR(Visit(*target, "$ref(" + Utf8Excerpt(ref, 100) + ")"));
       }
     }
     for (const char* k :

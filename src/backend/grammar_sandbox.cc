@@ -28,6 +28,7 @@
 #include "backend/grammar.h"
 #include "backend/grammar_limits.h"
 #include "backend/log.h"
+#include "base/utf8.h"
 
 extern char** environ;
 
@@ -265,7 +266,8 @@ Status RunChild(char kind, const std::string& text, const SandboxLimits& limits,
     *answer = body;
     return Status::Ok();
   }
-  if (head == "error") return Status::InvalidArgument(body.substr(0, 1000));
+  // The child's words may quote the input anywhere: cut on a character, and valid UTF-8.
+  if (head == "error") return Status::InvalidArgument(Utf8Excerpt(body, 1000));
   return Status::InvalidArgument(field + ": compiling it failed (no answer)");
 }
 
@@ -353,7 +355,7 @@ Status ParseInChild(const std::string& gbnf, size_t max_parse_bytes, int wall_ms
     if (const size_t at = why.find(prefix); at != std::string::npos)
       why = why.substr(at + prefix.size());
     if (why.empty()) why = "it does not parse";
-    return Status::InvalidArgument("grammar: " + why.substr(0, 300));
+    return Status::InvalidArgument("grammar: " + Utf8Excerpt(why, 300));
   }
   llama_sampler_free(s);
   const size_t used = PeakRssBytes() - std::min(PeakRssBytes(), peak0);

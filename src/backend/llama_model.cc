@@ -104,7 +104,7 @@ Status CheckChatTemplate(const std::string& tmpl) {
   llama_chat_builtin_templates(names.data(), names.size());
   std::string list;
   for (const char* n : names) list += std::string(list.empty() ? "" : ", ") + n;
-  const std::string shown = tmpl.size() > 40 ? tmpl.substr(0, 40) + "..." : tmpl;
+  const std::string shown = tmpl.size() > 40 ? Utf8Excerpt(tmpl, 40) + "..." : tmpl;
   return Status::InvalidArgument("chat template '" + shown +
                                  "' is neither one of llama.cpp's built-in templates (" + list +
                                  ") nor a template text llama.cpp recognizes");

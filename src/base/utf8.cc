@@ -82,6 +82,11 @@ bool IsValidUtf8(std::string_view s, size_t* bad_at) {
   return true;
 }
 
+std::string Utf8Excerpt(std::string_view text, size_t max_bytes) {
+  if (text.size() > max_bytes) text = text.substr(0, CompleteUtf8Prefix(text.substr(0, max_bytes)));
+  return ToValidUtf8(text);
+}
+
 size_t CompleteUtf8Prefix(std::string_view s) {
   // Walk back over at most 3 continuation bytes to the last lead byte.
   size_t n = s.size();

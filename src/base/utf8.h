@@ -33,6 +33,10 @@ size_t CompleteUtf8Prefix(std::string_view text);
 // `text` with every ill-formed byte replaced by U+FFFD (for JSON, which needs UTF-8).
 std::string ToValidUtf8(std::string_view text);
 
+// At most `max_bytes` of `text` for a message, never cut inside a character, and valid
+// UTF-8 (ill-formed bytes replaced as ToValidUtf8 does).
+std::string Utf8Excerpt(std::string_view text, size_t max_bytes);
+
 // Status form of IsValidUtf8 with a message naming `what` and the offset.
 Status CheckUtf8(std::string_view text, std::string_view what);
 

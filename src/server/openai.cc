@@ -25,7 +25,8 @@ std::string ErrorBody(const ApiError& e) {
               {"type", e.type},
               {"param", e.param.empty() ? json(nullptr) : json(e.param)},
               {"code", e.code.empty() ? json(nullptr) : json(e.code)}}}};
-  return j.dump();
+  // A message quoting the client's bytes may hold what is not UTF-8: replaced, never thrown.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 ApiError QueueError(const Status& s) {

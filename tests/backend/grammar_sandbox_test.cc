@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "backend/grammar.h"
+#include "base/utf8.h"
 #include "support/vocab.h"
 
 namespace coolfusion {
@@ -131,6 +132,24 @@ TEST(GrammarSandbox, LimitsFoundUnderARefAreCheckedToo) {
             "inside the schema (#/...) are supported");
   st = SandboxedJsonSchemaToGrammar(R"({"$ref": 5})", &gbnf);
   EXPECT_EQ(st.message(), "json_schema: $ref must be a string");
+}
+
+TEST(GrammarSandbox, MessagesQuotingTheInputAreCutOnACharacter) {
+  // Found by fuzz_structured: the parser's error quotes the rest of the grammar, and a
+  // message cut at a byte count inside a character made the error body throw (a 500).
+  std::string e;
+  for (int i = 0; i < 300; ++i) e += "\xc3\xa9";
+  Status st = SandboxedCheckGrammar("a" + e);  // "expecting ::= at a\xc3\xa9..."
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_TRUE(IsValidUtf8(st.message())) << st.message();
+  std::string gbnf;
+  st = SandboxedJsonSchemaToGrammar(R"({"$ref": "#/a/b)" + e.substr(0, 120) + R"(", "a": {"b)" +
+                                        e.substr(0, 120) +
+                                        R"(": {"type": "integer", "minimum": 1.5}}})",
+                                    &gbnf);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_TRUE(IsValidUtf8(st.message())) << st.message();
+  EXPECT_TRUE(Contains(st, "minimum")) << st.message();
 }
 
 TEST(SchemaConverter, RootFixesHoldInProcess) {
