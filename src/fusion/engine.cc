@@ -368,7 +368,12 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
   }
   Session session(models, weights, o);
   const auto t_prompt = std::chrono::steady_clock::now();
-  CF_RETURN_IF_ERROR(session.Start(request, cached, &out->warnings));
+  if (Status st = session.Start(request, cached, &out->warnings); !st.ok()) {
+    // Cancelled while building a grammar's start state: stopped, as between steps.
+    if (st.code() != Status::Code::kCancelled) return st;
+    out->stop_reason = StopReason::kCancelled;
+    return Status::Ok();
+  }
   out->timings.prompt_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_prompt)
           .count();
