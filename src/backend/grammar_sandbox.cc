@@ -299,7 +299,7 @@ size_t PeakRssBytes() {
   return (size_t)u.ru_maxrss * 1024;
 }
 
-size_t AddressSpaceBytes() {
+[[maybe_unused]] size_t AddressSpaceBytes() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");
   if (f == nullptr) return 0;
   unsigned long pages = 0;
