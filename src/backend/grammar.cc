@@ -79,6 +79,14 @@ class ThreadGuard {
   ThreadGuard& operator=(const ThreadGuard&) = delete;
 };
 
+Status GrammarBudget::Stopped(const Call& call, const std::string& what_took) const {
+  if (call.cancelled) return Status::Cancelled("grammar: the request was cancelled");
+  if (call.timed_out)
+    return Status::InvalidArgument("grammar: " + what_took + " took more than " +
+                                   std::to_string(call_ms_) + " ms");
+  return Status::Ok();
+}
+
 template <typename F>
 bool Grammar::Guarded(F&& f) const {
   GrammarBudget& b = *budget_;
@@ -89,15 +97,12 @@ bool Grammar::Guarded(F&& f) const {
     f();
     return true;
   } catch (const std::exception& e) {
-    if (call.cancelled) {
-      b.Fail(Status::Cancelled("grammar: the request was cancelled"));
-    } else if (call.timed_out) {
-      b.Fail(Status::InvalidArgument("grammar: one step of it took more than " +
-                                     std::to_string(b.call_ms_) +
-                                     " ms (it is too ambiguous to follow)"));
-    } else if (!b.failed()) {
-      b.Fail(Status::InvalidArgument(std::string("grammar: ") + e.what()));
-    }
+    Status why = b.Stopped(call, "one step of it");
+    if (!why.ok() && why.code() != Status::Code::kCancelled)
+      why = Status::InvalidArgument(why.message() + " (it is too ambiguous to follow)");
+    // Stopped because another grammar of the request failed: its reason stands.
+    if (why.ok() && !b.failed()) why = Status::InvalidArgument(std::string("grammar: ") + e.what());
+    if (!why.ok()) b.Fail(std::move(why));
     return false;
   }
 }
@@ -116,11 +121,7 @@ Status Grammar::Create(const LlamaModel& lm, const std::string& gbnf, std::uniqu
     s = llama_sampler_init_grammar(static_cast<const llama_vocab*>(lm.vocab_handle()), gbnf.c_str(),
                                    "root");
   }
-  if (s == nullptr && call.cancelled)
-    return Status::Cancelled("grammar: the request was cancelled");
-  if (s == nullptr && call.timed_out)
-    return Status::InvalidArgument("grammar: building its start state took more than " +
-                                   std::to_string(budget->call_ms_) + " ms");
+  if (s == nullptr) CF_RETURN_IF_ERROR(budget->Stopped(call, "building its start state"));
   if (s == nullptr) {
     std::string why = FirstBackendErrorOnThisThread();
     const std::string prefix = "parse: error parsing grammar: ";

@@ -45,6 +45,10 @@ class GrammarBudget {
   friend class Grammar;
   struct Call;
   static bool ShouldAbort(void* call);
+  // Why the guard stopped `call`: Cancelled, or InvalidArgument "grammar: <what_took> took
+  // more than <call_ms> ms"; Ok when it stopped for neither (a stack bound, or another
+  // grammar of the request failing).
+  Status Stopped(const Call& call, const std::string& what_took) const;
   bool PollCancelled();
   void Fail(Status why);
 

@@ -380,6 +380,16 @@ class Service {
 
   bool ready() const { return ready_.load(std::memory_order_acquire); }
 
+  // Whether the client of `ex` has gone (or the server is stopping): the segment callback
+  // and the engine's grammar calls ask, from any thread, one at a time.
+  static std::function<bool()> GoneCheck(Exchange* ex) {
+    auto asking = std::make_shared<std::mutex>();
+    return [ex, asking] {
+      std::lock_guard<std::mutex> lock(*asking);
+      return ex != nullptr && ex->ClientGone();
+    };
+  }
+
   // A failed generation's error; one about the request's grammar names its field.
   static ApiError GenerationError(const ApiRequest& ar, const Status& st) {
     ApiError e = ErrorFromStatus(st);
@@ -436,11 +446,7 @@ class Service {
       const auto t0 = last;
       GenerationResult g;
       // Inside a long grammar step the engine asks too (at most every 50 ms).
-      auto asked = std::make_shared<std::mutex>();
-      ar->request.cancelled = [ex, asked] {
-        std::lock_guard<std::mutex> lock(*asked);
-        return ex != nullptr && ex->ClientGone();
-      };
+      ar->request.cancelled = GoneCheck(ex);
       st = (*lease)->ensemble().Generate(
           ar->request,
           [&](const Segment&, std::string_view) {
@@ -484,11 +490,7 @@ class Service {
             const auto t0 = std::chrono::steady_clock::now();
             auto last = t0;
             Exchange* ex = ConnectionGate::Current();
-            auto asked = std::make_shared<std::mutex>();
-            ar->request.cancelled = [ex, asked] {
-              std::lock_guard<std::mutex> lock(*asked);
-              return ex != nullptr && ex->ClientGone();
-            };
+            ar->request.cancelled = GoneCheck(ex);
             Status st = (*lease)->ensemble().Generate(
                 ar->request,
                 [&](const Segment& seg, std::string_view delta) {
