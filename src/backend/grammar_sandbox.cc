@@ -1,13 +1,8 @@
 #include "backend/grammar_sandbox.h"
 
-#include <fcntl.h>
 #include <llama.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,12 +20,11 @@
 #include <utility>
 #include <vector>
 
+#include "backend/child_process.h"
 #include "backend/grammar.h"
 #include "backend/grammar_limits.h"
 #include "backend/log.h"
 #include "base/utf8.h"
-
-extern char** environ;
 
 namespace coolfusion {
 
@@ -42,12 +36,6 @@ constexpr char kSchema = 's';
 constexpr char kGrammar = 'g';
 
 const char* FieldOf(char kind) { return kind == kSchema ? "json_schema" : "grammar"; }
-
-bool IsExecutable(const std::string& path) {
-  struct stat st;
-  return !path.empty() && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-         ::access(path.c_str(), X_OK) == 0;
-}
 
 // At most max_children children at once; the rest wait until their deadline.
 class ChildSlots {
@@ -126,28 +114,6 @@ ResultCache& Cache() {
   return *c;
 }
 
-// Closes its fd.
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f = -1) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
-
-bool WriteAll(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= (size_t)w;
-  }
-  return true;
-}
-
 std::string Mb(size_t bytes) { return std::to_string(bytes >> 20) + " MB"; }
 
 // Runs the child on `kind` + `text`; its answer (after the status line) in *answer.
@@ -167,84 +133,21 @@ Status RunChild(char kind, const std::string& text, const SandboxLimits& limits,
     ~Release() { Slots().Release(); }
   } release;
 
-  Fd in(::memfd_create("coolfusion-sandbox-input", MFD_CLOEXEC));
-  if (in.fd < 0) return Status::Internal(std::string("memfd_create: ") + std::strerror(errno));
-  if (!WriteAll(in.fd, &kind, 1) || !WriteAll(in.fd, text.data(), text.size()) ||
-      ::lseek(in.fd, 0, SEEK_SET) != 0)
-    return Status::Internal(std::string("writing the sandbox's input: ") + std::strerror(errno));
-  int out_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0)
-    return Status::Internal(std::string("pipe2: ") + std::strerror(errno));
-  Fd out_read(out_pipe[0]);
-  Fd out_write(out_pipe[1]);
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in.fd, 0);
-  posix_spawn_file_actions_adddup2(&fa, out_write.fd, 1);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   const std::string as = std::to_string(limits.address_space_bytes);
   const std::string cpu = std::to_string(limits.cpu_seconds);
-  const std::string parse = std::to_string(limits.max_parse_bytes);
-  const std::string wall = std::to_string(limits.wall_ms);
-  std::vector<char*> argv = {const_cast<char*>(exe.c_str()),  const_cast<char*>(as.c_str()),
-                             const_cast<char*>(cpu.c_str()),  const_cast<char*>(parse.c_str()),
-                             const_cast<char*>(wall.c_str()), nullptr};
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0)
-    return Status::Unavailable("cannot start the grammar sandbox " + exe + ": " +
-                               std::strerror(rc));
-  ::close(out_write.fd);
-  out_write.fd = -1;
-
-  // Reads the answer until EOF, the deadline or the size limit.
-  std::string got;
-  const size_t most = limits.max_output_bytes + 64;
-  enum class End { kEof, kTime, kSize } end = End::kEof;
-  char buf[1 << 16];
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) {
-      end = End::kTime;
-      break;
-    }
-    pollfd p{out_read.fd, POLLIN, 0};
-    const int n = ::poll(&p, 1, (int)left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) continue;  // the deadline is checked above
-    const ssize_t r = ::read(out_read.fd, buf, sizeof buf);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got.append(buf, (size_t)r);
-    if (got.size() > most) {
-      end = End::kSize;
-      break;
-    }
-  }
-  int wstatus = 0;
-  if (end != End::kEof) ::kill(pid, SIGKILL);
-  for (;;) {  // a child that closed its output exits at once; one that did not is killed
-    const pid_t w = ::waitpid(pid, &wstatus, end == End::kEof ? WNOHANG : 0);
-    if (w == pid) break;
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return Status::Internal(std::string("waitpid: ") + std::strerror(errno));
-    if (Clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      end = End::kTime;
-      while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-      }
-      break;
-    }
-    ::usleep(1000);
-  }
-  if (end == End::kSize)
+  ChildRun run;
+  Status st = RunBoundedChild(
+      {exe, as, cpu, std::to_string(limits.max_parse_bytes), std::to_string(limits.wall_ms)},
+      {std::string_view(&kind, 1), text}, deadline, limits.max_output_bytes + 64, &run);
+  if (st.code() == Status::Code::kUnavailable)
+    return Status::Unavailable("cannot start the grammar sandbox " + exe + ": " + st.message());
+  CF_RETURN_IF_ERROR(st);
+  const std::string& got = run.output;
+  const int wstatus = run.wait_status;
+  if (run.end == ChildRun::End::kTooLarge)
     return Status::InvalidArgument(field + ": its grammar would be larger than " +
                                    std::to_string(limits.max_output_bytes) + " bytes");
-  if (end == End::kTime)
+  if (run.end == ChildRun::End::kTimedOut)
     return Status::InvalidArgument(field + ": compiling it took more than " +
                                    std::to_string(limits.wall_ms / 1000.0).substr(0, 4) + " s");
   if (WIFSIGNALED(wstatus)) {
@@ -380,7 +283,9 @@ Status ParseInChild(const std::string& gbnf, size_t max_parse_bytes, int wall_ms
 
 int Answer(const Status& st, const std::string& gbnf) {
   const std::string out = st.ok() ? "ok\n" + gbnf : "error\n" + st.message();
-  return WriteAll(1, out.data(), out.size()) ? 0 : 3;
+  const bool written =
+      std::fwrite(out.data(), 1, out.size(), stdout) == out.size() && std::fflush(stdout) == 0;
+  return written ? 0 : 3;
 }
 
 }  // namespace
@@ -392,22 +297,6 @@ Status SandboxedJsonSchemaToGrammar(const std::string& schema_json, std::string*
 
 Status SandboxedCheckGrammar(const std::string& gbnf, const SandboxLimits& limits) {
   return Sandboxed(kGrammar, gbnf, limits, nullptr);
-}
-
-std::string SandboxExecutable() {
-  if (const char* env = std::getenv("COOLFUSION_SANDBOX"); env != nullptr && *env != '\0')
-    return IsExecutable(env) ? std::string(env) : std::string();
-  char self[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    std::string dir(self, (size_t)n);
-    dir.resize(dir.rfind('/') + 1);
-    if (IsExecutable(dir + "coolfusion-sandbox")) return dir + "coolfusion-sandbox";
-  }
-#ifdef COOLFUSION_SANDBOX_BUILD_PATH
-  if (IsExecutable(COOLFUSION_SANDBOX_BUILD_PATH)) return COOLFUSION_SANDBOX_BUILD_PATH;
-#endif
-  return "";
 }
 
 int RunSandboxChild(int argc, char** argv) {

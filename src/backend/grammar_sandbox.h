@@ -45,7 +45,9 @@ Status SandboxedCheckGrammar(const std::string& gbnf,
                              const SandboxLimits& limits = SandboxLimits());
 
 // The sandbox executable's path: $COOLFUSION_SANDBOX when set, else `coolfusion-sandbox`
-// beside the running executable, else the one in this build's tree. Empty if none exists.
+// beside the running executable, else the one where this library expects it: this build's
+// tree (build/bin/) for the libraries the build uses, the installed bin/ for the installed
+// library (docs/install.md). Empty if none exists.
 std::string SandboxExecutable();
 
 // The child's side: `coolfusion-sandbox`'s main. Sets its own limits from argv, reads the
