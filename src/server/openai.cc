@@ -1,7 +1,6 @@
 #include "server/openai.h"
 
-#include <cmath>
-
+#include "base/json_number.h"
 #include "base/utf8.h"
 
 namespace coolfusion::server {
@@ -11,11 +10,6 @@ namespace {
 using nlohmann::json;
 
 std::string Safe(const std::string& s) { return ToValidUtf8(s); }  // JSON needs valid UTF-8
-
-json Num(double x) {
-  if (std::isnan(x) || std::isinf(x)) return nullptr;
-  return x;
-}
 
 }  // namespace
 
@@ -79,11 +73,11 @@ nlohmann::json SegmentTrace(const Segment& s, const std::vector<std::string>& mo
   json cands = json::array();
   for (const Candidate& c : s.candidates) {
     json ppl = json::array();
-    for (double p : c.ppl) ppl.push_back(Num(p));
+    for (double p : c.ppl) ppl.push_back(JsonNumber(p));
     cands.push_back({{"text", Safe(c.text)},
                      {"writers", c.writers},
                      {"ppl", ppl},
-                     {"score", Num(c.score)},
+                     {"score", JsonNumber(c.score)},
                      {"ends_generation", c.ends_generation}});
   }
   return {
@@ -100,7 +94,7 @@ nlohmann::json ModelWeights(const ApiRequest& r, const GenerationResult& g,
   for (size_t v = 0; v < g.models.size(); ++v) {
     const ModelReport& m = g.models[v];
     models.push_back({{"model", v + 1 < model_ids.size() ? model_ids[v + 1] : std::to_string(v)},
-                      {"prompt_bits_per_byte", Num(m.prompt_bits_per_byte)},
+                      {"prompt_bits_per_byte", JsonNumber(m.prompt_bits_per_byte)},
                       {"weight", m.weight},
                       {"sat_out", m.sat_out},
                       {"active", m.active}});

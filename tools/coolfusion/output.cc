@@ -4,23 +4,17 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "base/json_number.h"
 #include "base/utf8.h"
 
 namespace coolfusion::cli {
-
-namespace {
-nlohmann::json Num(double x) {
-  if (std::isinf(x) || std::isnan(x)) return nullptr;  // JSON has no infinity: null = cannot encode
-  return x;
-}
-}  // namespace
 
 std::string SafeUtf8(const std::string& s) { return ToValidUtf8(s); }
 
 nlohmann::json ModelReportsJson(const std::vector<ModelReport>& models) {
   nlohmann::json a = nlohmann::json::array();
   for (const ModelReport& m : models) {
-    a.push_back({{"prompt_bits_per_byte", Num(m.prompt_bits_per_byte)},
+    a.push_back({{"prompt_bits_per_byte", JsonNumber(m.prompt_bits_per_byte)},
                  {"prompt_bytes", m.prompt_bytes},
                  {"weight", m.weight},
                  {"sat_out", m.sat_out},
@@ -107,9 +101,9 @@ nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const Gen
       jc["text"] = SafeUtf8(c.text);
       if (c.ends_generation) jc["ends_generation"] = true;
       json ppl = json::array();
-      for (double p : c.ppl) ppl.push_back(Num(p));
+      for (double p : c.ppl) ppl.push_back(JsonNumber(p));
       jc["ppl"] = ppl;
-      jc["mean_ppl"] = Num(c.score);
+      jc["mean_ppl"] = JsonNumber(c.score);
       cands.push_back(jc);
     }
     js["candidates"] = cands;
@@ -123,7 +117,7 @@ nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const Gen
   if (!r.answers.empty()) {
     json ans = json::array();
     for (size_t i = 0; i < r.answers.size(); ++i) {
-      ans.push_back({{"text", SafeUtf8(r.answers[i])}, {"score", Num(r.answer_scores[i])}});
+      ans.push_back({{"text", SafeUtf8(r.answers[i])}, {"score", JsonNumber(r.answer_scores[i])}});
     }
     j["answers"] = ans;
   }
