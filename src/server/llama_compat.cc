@@ -5,38 +5,13 @@
 
 #include "base/utf8.h"
 #include "server/http_framing.h"
+#include "server/json_fields.h"
 
 namespace coolfusion::server {
 
 namespace {
 
 using nlohmann::json;
-
-bool Fail(ApiError* err, std::string message, std::string param, int status = 400,
-          std::string code = "") {
-  err->status = status;
-  err->type = "invalid_request_error";
-  err->message = std::move(message);
-  err->param = std::move(param);
-  err->code = std::move(code);
-  return false;
-}
-
-bool Present(const json& j, const char* key) { return j.contains(key) && !j[key].is_null(); }
-
-bool ParseObject(std::string_view body, json* j, ApiError* err) {
-  std::string why;
-  if (!ParseJsonBody(body, j, &why)) return Fail(err, why, "");
-  if (!j->is_object()) return Fail(err, "the request body must be a JSON object", "");
-  return true;
-}
-
-bool GetBool(const json& j, const char* key, bool* out, ApiError* err) {
-  if (!Present(j, key)) return true;
-  if (!j[key].is_boolean()) return Fail(err, std::string("'") + key + "' must be a boolean", key);
-  *out = j[key].get<bool>();
-  return true;
-}
 
 bool ValidUtf8(const std::string& s) { return ToValidUtf8(s) == s; }
 
@@ -64,7 +39,7 @@ bool SelectSourceModel(const json& body, const std::vector<std::string>& model_i
 bool ParseTokenize(std::string_view body, const std::vector<std::string>& model_ids,
                    TokenizeRequest* out, ApiError* err) {
   json j;
-  if (!ParseObject(body, &j, err)) return false;
+  if (!ParseJsonObject(body, &j, err)) return false;
   *out = TokenizeRequest();
   if (!SelectSourceModel(j, model_ids, &out->model, err)) return false;
   if (Present(j, "content")) {
@@ -107,7 +82,7 @@ json TokenizeBody(const std::vector<int32_t>& tokens, bool with_pieces,
 bool ParseDetokenize(std::string_view body, const std::vector<std::string>& model_ids,
                      const std::vector<int32_t>& n_vocab, DetokenizeRequest* out, ApiError* err) {
   json j;
-  if (!ParseObject(body, &j, err)) return false;
+  if (!ParseJsonObject(body, &j, err)) return false;
   *out = DetokenizeRequest();
   if (!SelectSourceModel(j, model_ids, &out->model, err)) return false;
   if (!Present(j, "tokens")) return true;

@@ -1,5 +1,5 @@
-// The OpenAI-compatible API's JSON: request parsing and validation, response and
-// stream-chunk building, error objects. No HTTP and no threads here.
+// The OpenAI-compatible API's JSON: response and stream-chunk building, error objects,
+// for the requests request.h parses. No HTTP and no threads here.
 #pragma once
 
 #include <coolfusion/engine.h>
@@ -9,52 +9,9 @@
 #include <string_view>
 #include <vector>
 
+#include "server/request.h"
+
 namespace coolfusion::server {
-
-inline constexpr const char* kEnsembleModelId = "coolfusion";
-
-struct Limits {
-  int max_tokens = 2048;         // largest max_tokens a request may ask for (--max-tokens)
-  int default_max_tokens = 128;  // a request without one (serve's -n, at most max_tokens)
-  size_t max_messages = 1024;
-};
-
-struct ApiRequest {
-  bool chat = false;
-  bool stream = false;
-  bool include_usage = false;  // stream_options.include_usage
-  bool trace = false;          // coolfusion.trace: per-segment provenance
-  std::string model;           // as asked
-  std::string grammar_param;   // the field the grammar came from (its errors name it)
-  Request request;             // what the engine runs
-};
-
-struct ApiError {
-  int status = 400;
-  std::string type = "invalid_request_error";
-  std::string message;
-  std::string param;  // empty: null
-  std::string code;   // empty: null
-};
-
-// A request body as JSON: false with *why ("the request body is not valid JSON") when it
-// does not parse or nests objects and arrays more than kMaxBodyNesting deep, checked while
-// parsing (recursive code downstream, nlohmann's dump() and llama.cpp's schema converter
-// among them, never sees deeper input).
-inline constexpr int kMaxBodyNesting = 100;
-bool ParseJsonBody(std::string_view body, nlohmann::json* j, std::string* why);
-
-// The index into model_ids of the model `name` names, -1 if none: the ensemble's id or
-// "coolfusion" (0), a source model's id, or its file name (the id with ".gguf").
-int FindModelId(const std::vector<std::string>& model_ids, const std::string& name);
-// The 404 message for a model that does not exist, listing the ids that do.
-std::string UnknownModelMessage(const std::vector<std::string>& model_ids, const std::string& name);
-
-// model_ids[0] is the ensemble (its --alias, else "coolfusion", which names it either
-// way); model_ids[1 + i] is source model i, the file name without ".gguf".
-// Returns false and fills *err on any problem with the body.
-bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
-                  const std::vector<std::string>& model_ids, ApiRequest* out, ApiError* err);
 
 std::string ErrorBody(const ApiError& e);
 // The error for a failed Status from the engine: 400 for what the request asked (a

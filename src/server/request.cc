@@ -1,62 +1,18 @@
-// Request parsing: every field of the OpenAI chat and completions requests (and the
-// llama-server fields this server takes) is either honoured, type-checked, or refused with
-// a 400 naming it (README "Request fields"); unknown fields are ignored, as OpenAI's
-// clients send extras. No body can make this throw.
+// Request parsing (request.h): every field of the OpenAI chat and completions requests
+// (and the llama-server fields this server takes) is either honoured, type-checked, or
+// refused with a 400 naming it (README "Request fields"); unknown fields are ignored, as
+// OpenAI's clients send extras. No body can make this throw.
+#include "server/request.h"
+
 #include <coolfusion/engine.h>
 
-#include "server/openai.h"
+#include "server/json_fields.h"
 
 namespace coolfusion::server {
 
 namespace {
 
 using nlohmann::json;
-
-bool Fail(ApiError* err, std::string message, std::string param = "", int status = 400,
-          std::string code = "") {
-  err->status = status;
-  err->type = "invalid_request_error";
-  err->message = std::move(message);
-  err->param = std::move(param);
-  err->code = std::move(code);
-  return false;
-}
-
-bool GetNumber(const json& j, const char* key, double lo, double hi, double* out, ApiError* err) {
-  if (!j.contains(key) || j[key].is_null()) return true;
-  if (!j[key].is_number()) return Fail(err, std::string("'") + key + "' must be a number", key);
-  const double v = j[key].get<double>();
-  if (!(v >= lo && v <= hi)) {
-    return Fail(
-        err,
-        std::string("'") + key + "' must be in [" + json(lo).dump() + ", " + json(hi).dump() + "]",
-        key);
-  }
-  *out = v;
-  return true;
-}
-
-bool Present(const json& j, const char* key) { return j.contains(key) && !j[key].is_null(); }
-
-bool GetInt(const json& j, const char* key, int lo, int hi, int* out, ApiError* err) {
-  if (!Present(j, key)) return true;
-  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-  if (!j[key].is_number_integer())
-    return Fail(err, std::string("'") + key + "' must be an integer in " + range, key);
-  // Compared as a double: a 64-bit integer beyond int's range is out of range, not wrapped.
-  const double v = j[key].get<double>();
-  if (!(v >= lo && v <= hi))
-    return Fail(err, std::string("'") + key + "' must be an integer in " + range, key);
-  *out = (int)v;
-  return true;
-}
-
-bool GetFloat(const json& j, const char* key, double lo, double hi, float* out, ApiError* err) {
-  double v = *out;
-  if (!GetNumber(j, key, lo, hi, &v, err)) return false;
-  *out = (float)v;
-  return true;
-}
 
 // llama.cpp's sampler chain: the OpenAI names and llama-server's.
 bool ParseSampling(const json& j, SamplingOptions* s, ApiError* err) {
@@ -218,39 +174,6 @@ int FindModelId(const std::vector<std::string>& model_ids, const std::string& na
   return -1;
 }
 
-bool ParseJsonBody(std::string_view body, json* j, std::string* why) {
-  // The depth on the text, before parsing, in one pass (nlohmann's parser callback, which
-  // could count it, takes time quadratic in an object's size).
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < body.size(); ++i) {
-    const char c = body[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxBodyNesting) {
-        *why = "the request body nests more than " + std::to_string(kMaxBodyNesting) +
-               " levels of objects and arrays";
-        return false;
-      }
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  *j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j->is_discarded()) {
-    *why = "the request body is not valid JSON";
-    return false;
-  }
-  return true;
-}
-
 std::string UnknownModelMessage(const std::vector<std::string>& model_ids,
                                 const std::string& name) {
   std::string known;
@@ -262,9 +185,7 @@ std::string UnknownModelMessage(const std::vector<std::string>& model_ids,
 bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
                   const std::vector<std::string>& model_ids, ApiRequest* out, ApiError* err) {
   json j;
-  std::string why;
-  if (!ParseJsonBody(body, &j, &why)) return Fail(err, why);
-  if (!j.is_object()) return Fail(err, "the request body must be a JSON object");
+  if (!ParseJsonObject(body, &j, err)) return false;
   *out = ApiRequest();
   out->chat = chat;
   GenerateOptions& o = out->request.options;
@@ -392,10 +313,7 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     }
   }
 
-  if (j.contains("stream") && !j["stream"].is_null()) {
-    if (!j["stream"].is_boolean()) return Fail(err, "'stream' must be a boolean", "stream");
-    out->stream = j["stream"];
-  }
+  if (!GetBool(j, "stream", &out->stream, err)) return false;
   if (Present(j, "stream_options")) {
     const json& so = j["stream_options"];
     if (!so.is_object()) return Fail(err, "'stream_options' must be an object", "stream_options");
@@ -407,11 +325,7 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     }
   }
   // llama-server's field: reuse this slot's KV cache for the prompt's common prefix.
-  if (j.contains("cache_prompt") && !j["cache_prompt"].is_null()) {
-    if (!j["cache_prompt"].is_boolean())
-      return Fail(err, "'cache_prompt' must be a boolean", "cache_prompt");
-    o.cache_prompt = j["cache_prompt"];
-  }
+  if (!GetBool(j, "cache_prompt", &o.cache_prompt, err)) return false;
 
   if (j.contains("coolfusion") && !j["coolfusion"].is_null()) {
     const json& c = j["coolfusion"];

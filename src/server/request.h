@@ -1,0 +1,48 @@
+// The requests of the completion endpoints (OpenAI's /v1/chat/completions and
+// /v1/completions, llama-server's /completion) as the engine runs them. Parsing: every
+// field is honoured, type-checked, or refused with a 400 naming it (README "Request
+// fields"); unknown fields are ignored, as OpenAI's clients send extras. No HTTP, no
+// threads, and no body can make it throw.
+#pragma once
+
+#include <coolfusion/engine.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/json_fields.h"
+
+namespace coolfusion::server {
+
+inline constexpr const char* kEnsembleModelId = "coolfusion";
+
+struct Limits {
+  int max_tokens = 2048;         // largest max_tokens a request may ask for (--max-tokens)
+  int default_max_tokens = 128;  // a request without one (serve's -n, at most max_tokens)
+  size_t max_messages = 1024;
+};
+
+struct ApiRequest {
+  bool chat = false;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  bool trace = false;          // coolfusion.trace: per-segment provenance
+  std::string model;           // as asked
+  std::string grammar_param;   // the field the grammar came from (its errors name it)
+  Request request;             // what the engine runs
+};
+
+// The index into model_ids of the model `name` names, -1 if none: the ensemble's id or
+// "coolfusion" (0), a source model's id, or its file name (the id with ".gguf").
+int FindModelId(const std::vector<std::string>& model_ids, const std::string& name);
+// The 404 message for a model that does not exist, listing the ids that do.
+std::string UnknownModelMessage(const std::vector<std::string>& model_ids, const std::string& name);
+
+// model_ids[0] is the ensemble (its --alias, else "coolfusion", which names it either
+// way); model_ids[1 + i] is source model i, the file name without ".gguf".
+// Returns false and fills *err on any problem with the body.
+bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
+                  const std::vector<std::string>& model_ids, ApiRequest* out, ApiError* err);
+
+}  // namespace coolfusion::server
