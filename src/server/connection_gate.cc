@@ -1,8 +1,6 @@
 #include "server/connection_gate.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -20,6 +18,9 @@
 #include <vector>
 
 #include "base/mutex.h"
+#include "server/connection_limits.h"
+#include "server/gate_exchange.h"
+#include "server/socket_io.h"
 
 namespace coolfusion::server {
 
@@ -45,72 +46,20 @@ const char* Reason(int status) {
   }
 }
 
-std::string AddressOf(const sockaddr_storage& ss, int* port) {
-  char host[INET6_ADDRSTRLEN] = "";
-  if (ss.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-    *port = ntohs(a->sin_port);
-  } else if (ss.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-    *port = ntohs(a->sin6_port);
-  } else {
-    *port = 0;
-  }
-  return host;
-}
-
 int MsUntil(Clock::time_point t, Clock::time_point now) {
   if (t <= now) return 0;
   return (int)std::chrono::duration_cast<std::chrono::milliseconds>(t - now).count() + 1;
 }
 
-// Sends what the socket takes now, without waiting: the bytes sent, or -1 when the client
-// is gone.
-ssize_t SendNow(int fd, const char* data, size_t size) {
-  size_t sent = 0;
-  while (sent < size) {
-    const ssize_t n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += (size_t)n;
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      break;
-    } else {
-      return -1;
-    }
-  }
-  return (ssize_t)sent;
-}
-
 }  // namespace
-
-// One client connection. The gate thread owns it while it is sending a request or
-// draining; a worker uses its socket (never its buffer) while answering.
-struct Conn {
-  enum class Phase { kIdle, kHead, kBody, kBusy, kFlushing, kDraining };
-  int fd = -1;
-  std::string addr, local_addr;
-  int port = 0, local_port = 0;
-  bool counted = false;  // counts toward its address's limit
-  std::string buf;       // unread bytes (the next request's, or pipelined ones)
-  RequestFramer framer;
-  Phase phase = Phase::kIdle;
-  Clock::time_point deadline;
-  bool eof = false;  // the client has shut down its sending side
-  bool continue_sent = false;
-  // kFlushing: the rest of a response its worker left (Exchange::Write), sent by the gate,
-  // and whether the connection closes once it is sent.
-  std::string out;
-  bool close_after_flush = false;
-  explicit Conn(FramingLimits limits) : framer(limits) {}
-};
 
 class ConnectionGate::Impl {
  public:
-  Impl(GateOptions o, Serve serve) : opts_(std::move(o)), serve_(std::move(serve)) {}
+  Impl(GateOptions o, Serve serve)
+      : opts_(std::move(o)),
+        serve_(std::move(serve)),
+        counts_(opts_.max_connections, opts_.max_per_address),
+        deadlines_(opts_.idle_timeout_ms, opts_.head_timeout_ms, opts_.body_timeout_ms) {}
 
   ~Impl() {
     for (auto& [fd, c] : conns_) ::close(fd);
@@ -125,39 +74,7 @@ class ConnectionGate::Impl {
       return Status::Internal(std::string("pipe: ") + std::strerror(errno));
     wake_r_ = fds[0];
     wake_w_ = fds[1];
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    addrinfo* res = nullptr;
-    const std::string service = std::to_string(opts_.port);
-    const int gai = ::getaddrinfo(opts_.host.empty() ? nullptr : opts_.host.c_str(),
-                                  service.c_str(), &hints, &res);
-    const std::string where = opts_.host + ":" + std::to_string(opts_.port);
-    if (gai != 0)
-      return Status::Unsupported("cannot listen on " + where + ": " + ::gai_strerror(gai));
-    std::string why = "no address";
-    for (addrinfo* ai = res; ai != nullptr && listen_fd_ < 0; ai = ai->ai_next) {
-      const int fd =
-          ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-      if (fd < 0) continue;
-      // SO_REUSEADDR only (not SO_REUSEPORT): a second server on a port in use fails.
-      const int one = 1;
-      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 1024) == 0) {
-        listen_fd_ = fd;
-      } else {
-        why = errno == EADDRINUSE ? "the port is in use" : std::strerror(errno);
-        ::close(fd);
-      }
-    }
-    ::freeaddrinfo(res);
-    if (listen_fd_ < 0) return Status::Unsupported("cannot listen on " + where + ": " + why);
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len);
-    AddressOf(ss, port);
-    return Status::Ok();
+    return ListenTcp(opts_.host, opts_.port, &listen_fd_, port);
   }
 
   void Stop() {
@@ -167,9 +84,6 @@ class ConnectionGate::Impl {
       [[maybe_unused]] ssize_t n = ::write(wake_w_, &c, 1);
     }
   }
-
-  bool stopping() const { return stopping_.load(); }
-  const GateOptions& options() const { return opts_; }
 
   void Run() {
     Pool ordinary(this, opts_.workers), quick(this, opts_.quick_workers);
@@ -270,121 +184,9 @@ class ConnectionGate::Impl {
     bool stop_ GUARDED_BY(mu_) = false;
   };
 
-  // Writes never wait on the client while what it has not read fits in the connection's
-  // buffer (GateOptions::max_buffered_response): the rest is left in Conn::out for the
-  // gate to send, so a worker goes on to its next request. Beyond that a write waits, and
-  // every wait of the response counts against one budget (write_timeout_ms in all).
-  class ExchangeImpl : public Exchange {
-   public:
-    ExchangeImpl(Impl* gate, Conn* c, FramedRequest r)
-        : gate_(gate),
-          c_(c),
-          req_(std::move(r)),
-          wait_left_(std::chrono::milliseconds(gate->options().write_timeout_ms)) {}
-    const FramedRequest& request() const override { return req_; }
-    const std::string& remote_addr() const override { return c_->addr; }
-    int remote_port() const override { return c_->port; }
-    const std::string& local_addr() const override { return c_->local_addr; }
-    int local_port() const override { return c_->local_port; }
-    int fd() const override { return c_->fd; }
-    bool failed() const { return failed_; }
-    // What is left of the response's budget for waiting on the client.
-    Clock::duration wait_left() const { return wait_left_; }
-
-    bool Write(const char* data, size_t size) override {
-      if (!Send(data, size)) return false;
-      written_ += size;
-      return true;
-    }
-
-    bool Writable() override {
-      if (failed_) return false;
-      pollfd p{c_->fd, POLLOUT, 0};
-      if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL))) failed_ = true;
-      return !failed_;
-    }
-
-    bool ClientGone() override {
-      if (failed_ || gate_->stopping()) return true;
-      pollfd p{c_->fd, POLLIN | POLLRDHUP, 0};
-      if (::poll(&p, 1, 0) <= 0) return false;
-      if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) {
-        failed_ = true;
-        return true;
-      }
-      if ((p.revents & POLLRDHUP) && !probed_ && written_ == 0 && req_.http11) {
-        // Half closed, or gone? A client that has gone answers this with a reset.
-        probed_ = true;
-        static const char kProbe[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (!Send(kProbe, sizeof kProbe - 1)) return true;
-      }
-      return false;
-    }
-
-   private:
-    bool Send(const char* data, size_t size) {
-      if (failed_) return false;
-      const size_t limit = gate_->options().max_buffered_response;
-      // Room in the buffer first: wait (on the budget) while the client reads too little.
-      while (c_->out.size() + size > limit && !c_->out.empty()) {
-        if (!SendBuffered() || !WaitWritable()) return Fail();
-      }
-      if (c_->out.empty()) {
-        const ssize_t n = SendNow(c_->fd, data, size);
-        if (n < 0) return Fail();
-        data += n;
-        size -= (size_t)n;
-      }
-      // What the socket did not take: buffered when it fits, else sent as the client reads.
-      while (size > limit) {
-        if (!WaitWritable()) return Fail();
-        const ssize_t n = SendNow(c_->fd, data, size);
-        if (n < 0) return Fail();
-        data += n;
-        size -= (size_t)n;
-      }
-      c_->out.append(data, size);
-      return true;
-    }
-
-    bool SendBuffered() {
-      const ssize_t n = SendNow(c_->fd, c_->out.data(), c_->out.size());
-      if (n < 0) return false;
-      c_->out.erase(0, (size_t)n);
-      return true;
-    }
-
-    // Waits until the socket takes more (at most 250 ms a turn, to notice a stop); false
-    // once the response's waiting budget is spent or the server is stopping.
-    bool WaitWritable() {
-      if (wait_left_ <= Clock::duration::zero() || gate_->stopping()) return false;
-      const auto t0 = Clock::now();
-      pollfd p{c_->fd, POLLOUT, 0};
-      const int ms = std::min(
-          250, (int)std::chrono::duration_cast<std::chrono::milliseconds>(wait_left_).count() + 1);
-      const int r = ::poll(&p, 1, ms);
-      wait_left_ -= Clock::now() - t0;
-      return r >= 0 || errno == EINTR;
-    }
-
-    bool Fail() {
-      failed_ = true;
-      c_->out.clear();
-      return false;
-    }
-
-    Impl* gate_;
-    Conn* c_;
-    FramedRequest req_;
-    Clock::duration wait_left_;
-    size_t written_ = 0;
-    bool failed_ = false;
-    bool probed_ = false;
-  };
-
   // On a worker thread: answers one request, then hands the connection back.
   void Answer(Job job) {
-    ExchangeImpl ex(this, job.conn, std::move(job.request));
+    GateExchange ex(job.conn, std::move(job.request), opts_, stopping_);
     bool keep = false;
     t_current = &ex;
     try {
@@ -437,7 +239,7 @@ class ConnectionGate::Impl {
       return;
     }
     c->phase = Conn::Phase::kIdle;
-    c->deadline = now + std::chrono::milliseconds(opts_.idle_timeout_ms);
+    c->deadline = deadlines_.Of(Conn::Phase::kIdle, now);
     if (!c->buf.empty() || c->eof) Advance(c, ordinary, quick, now);  // pipelined
   }
 
@@ -480,24 +282,14 @@ class ConnectionGate::Impl {
       socklen_t llen = sizeof local;
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen);
       c->local_addr = AddressOf(local, &c->local_port);
-      c->deadline = now + std::chrono::milliseconds(opts_.head_timeout_ms);
+      // A new connection has a head's time to send its first request.
+      c->deadline = deadlines_.Of(Conn::Phase::kHead, now);
       conns_.emplace(fd, std::move(owned));
-      if (open_ >= opts_.max_connections) {
-        Refuse(c, 503,
-               "the server has " + std::to_string(open_) + " connections open; try again later",
-               now);
+      std::string why;
+      if (const int refusal = counts_.Admit(c->addr, &why); refusal != 0) {
+        Refuse(c, refusal, why, now);
         continue;
       }
-      int& from_here = per_address_[c->addr];
-      if (from_here >= opts_.max_per_address) {
-        Refuse(c, 429,
-               "too many connections from " + c->addr + " (the limit is " +
-                   std::to_string(opts_.max_per_address) + ")",
-               now);
-        continue;
-      }
-      ++from_here;
-      ++open_;
       c->counted = true;
     }
   }
@@ -533,11 +325,11 @@ class ConnectionGate::Impl {
     const RequestFramer::State st = c->framer.Scan(c->buf, &err);
     if (c->phase == Conn::Phase::kIdle && c->framer.started()) {
       c->phase = Conn::Phase::kHead;
-      c->deadline = now + std::chrono::milliseconds(opts_.head_timeout_ms);
+      c->deadline = deadlines_.Of(c->phase, now);
     }
     if (c->phase == Conn::Phase::kHead && c->framer.head_done()) {
       c->phase = Conn::Phase::kBody;
-      c->deadline = now + std::chrono::milliseconds(opts_.body_timeout_ms);
+      c->deadline = deadlines_.Of(c->phase, now);
     }
     if (st == RequestFramer::State::kError) {
       Refuse(c, err.status, err.message, now);
@@ -566,20 +358,11 @@ class ConnectionGate::Impl {
       if (c->phase != Conn::Phase::kBusy && c->deadline <= now) due.push_back(c.get());
     }
     for (Conn* c : due) {
-      switch (c->phase) {
-        case Conn::Phase::kHead:
-          Refuse(c, 408,
-                 "the request head did not arrive within " +
-                     std::to_string(opts_.head_timeout_ms / 1000) + " s",
-                 now);
-          break;
-        case Conn::Phase::kBody:
-          Refuse(c, 408,
-                 "the request body did not arrive within " +
-                     std::to_string(opts_.body_timeout_ms / 1000) + " s",
-                 now);
-          break;
-        default: Close(c);  // idle, done draining, or not reading its response
+      std::string message;
+      if (const int status = deadlines_.Expired(c->phase, &message); status != 0) {
+        Refuse(c, status, message, now);
+      } else {
+        Close(c);  // idle, done draining, or not reading its response
       }
     }
   }
@@ -603,16 +386,12 @@ class ConnectionGate::Impl {
     c->phase = Conn::Phase::kDraining;
     c->buf.clear();
     c->buf.shrink_to_fit();
-    c->deadline = now + std::chrono::seconds(2);
+    c->deadline = deadlines_.Of(c->phase, now);
     if (c->eof) Close(c);
   }
 
   void Close(Conn* c) {
-    if (c->counted) {
-      auto it = per_address_.find(c->addr);
-      if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
-      --open_;
-    }
+    if (c->counted) counts_.Release(c->addr);
     const int fd = c->fd;
     ::close(fd);
     conns_.erase(fd);
@@ -624,8 +403,8 @@ class ConnectionGate::Impl {
   std::atomic<bool> stopping_{false};
   // The gate thread's own.
   std::unordered_map<int, std::unique_ptr<Conn>> conns_;
-  std::unordered_map<std::string, int> per_address_;
-  int open_ = 0;  // counted connections
+  ConnectionCounts counts_;
+  const PhaseDeadlines deadlines_;
   // Handed back by workers.
   struct Returned {
     Conn* conn;

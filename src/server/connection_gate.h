@@ -24,6 +24,9 @@
 //   All the waits of one response, the gate's included, are bounded together by
 //   `write_timeout_ms`, not per write: past it the connection is closed.
 //
+// The counts and deadlines are connection_limits.h's (tested without sockets), the
+// socket calls socket_io.h's, and the exchange a worker writes on gate_exchange.h's.
+//
 // Thread-safety: Run() on one thread; Stop() from any thread or a signal handler.
 #pragma once
 

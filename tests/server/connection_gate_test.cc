@@ -1,7 +1,8 @@
 // ConnectionGate: a client that does not read its answers cannot hold a worker, and a
 // response's waits for its client are bounded as a whole (issue 31, finding 9). Real
 // loopback sockets; the client's receive buffer is made small so that the kernel holds
-// little of a response.
+// little of a response. The counts and deadlines it enforces (connection_limits.h) are
+// tested on their own, without sockets.
 #include "server/connection_gate.h"
 
 #include <arpa/inet.h>
@@ -15,6 +16,8 @@
 #include <chrono>
 #include <string>
 #include <thread>
+
+#include "server/connection_limits.h"
 
 namespace coolfusion::server {
 namespace {
@@ -143,6 +146,56 @@ TEST(ConnectionGate, AResponseMayWaitForItsClientOnlyTheWriteTimeoutInAll) {
   EXPECT_TRUE(closed) << "still open after " << SecondsSince(t0) << " s, " << got << " bytes read";
   EXPECT_LT(got, 32u << 20);
   ::close(fd);
+}
+
+// The per-address and total limits, without sockets: a refusal counts nothing, and a
+// released connection makes room again for its address only.
+TEST(ConnectionCounts, RefusesPastThePerAddressAndTotalLimits) {
+  ConnectionCounts counts(/*max_connections=*/3, /*max_per_address=*/2);
+  std::string why;
+  EXPECT_EQ(counts.Admit("10.0.0.1", &why), 0);
+  EXPECT_EQ(counts.Admit("10.0.0.1", &why), 0);
+  EXPECT_EQ(counts.Admit("10.0.0.1", &why), 429);
+  EXPECT_EQ(why, "too many connections from 10.0.0.1 (the limit is 2)");
+  EXPECT_EQ(counts.open_from("10.0.0.1"), 2);
+  EXPECT_EQ(counts.Admit("10.0.0.2", &why), 0);
+  EXPECT_EQ(counts.open(), 3);
+  EXPECT_EQ(counts.Admit("10.0.0.3", &why), 503);  // the total, before the address's own
+  EXPECT_EQ(why, "the server has 3 connections open; try again later");
+  EXPECT_EQ(counts.open_from("10.0.0.3"), 0);
+
+  counts.Release("10.0.0.1");
+  EXPECT_EQ(counts.open(), 2);
+  EXPECT_EQ(counts.open_from("10.0.0.1"), 1);
+  EXPECT_EQ(counts.Admit("10.0.0.3", &why), 0);
+  EXPECT_EQ(counts.Admit("10.0.0.2", &why), 503);
+  counts.Release("10.0.0.2");
+  EXPECT_EQ(counts.open_from("10.0.0.2"), 0);
+  EXPECT_EQ(counts.Admit("10.0.0.1", &why), 0);
+  EXPECT_EQ(counts.open_from("10.0.0.1"), 2);
+}
+
+// What each phase may take, and what is answered when it has run out.
+TEST(PhaseDeadlines, EachPhaseHasItsTimeoutAndAHeadOrBodyLateIsA408) {
+  const PhaseDeadlines d(/*idle_timeout_ms=*/5000, /*head_timeout_ms=*/10000,
+                         /*body_timeout_ms=*/30000);
+  const Clock::time_point now = Clock::now();
+  EXPECT_EQ(d.Of(ConnPhase::kIdle, now) - now, std::chrono::milliseconds(5000));
+  EXPECT_EQ(d.Of(ConnPhase::kHead, now) - now, std::chrono::milliseconds(10000));
+  EXPECT_EQ(d.Of(ConnPhase::kBody, now) - now, std::chrono::milliseconds(30000));
+  EXPECT_EQ(d.Of(ConnPhase::kDraining, now) - now, std::chrono::seconds(2));
+  EXPECT_EQ(d.Of(ConnPhase::kBusy, now), Clock::time_point::max());
+
+  std::string message;
+  EXPECT_EQ(d.Expired(ConnPhase::kHead, &message), 408);
+  EXPECT_EQ(message, "the request head did not arrive within 10 s");
+  EXPECT_EQ(d.Expired(ConnPhase::kBody, &message), 408);
+  EXPECT_EQ(message, "the request body did not arrive within 30 s");
+  for (ConnPhase p : {ConnPhase::kIdle, ConnPhase::kDraining, ConnPhase::kFlushing}) {
+    message.clear();
+    EXPECT_EQ(d.Expired(p, &message), 0) << (int)p;  // closed without an answer
+    EXPECT_EQ(message, "");
+  }
 }
 
 }  // namespace
