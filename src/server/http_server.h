@@ -1,7 +1,8 @@
-// The HTTP layer of `coolfusion serve`: routes, auth, limits, SSE streaming, metrics,
-// and the web playground, on cpp-httplib. Connections are owned by ConnectionGate
-// (connection_gate.h), which hands httplib only whole requests; concurrency lives in
-// SlotPool; JSON in openai.h.
+// `coolfusion serve`: its options, and RunServer, which puts the pieces together: the
+// connection gate (connection_gate.h) owns every connection and hands cpp-httplib
+// (httplib_adapter.h) only whole requests; the routes (routes.h) and completions
+// (completion.h) answer them; the models load beside (loaded_models.h); concurrency lives
+// in SlotPool; JSON in request.h, openai.h and llama_compat.h.
 #pragma once
 
 #include <coolfusion/engine.h>
@@ -10,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "server/openai.h"
+#include "server/request.h"
 
 namespace coolfusion::server {
 
