@@ -25,7 +25,10 @@ set(LLAMA_BUILD_APP OFF CACHE BOOL "" FORCE)
 set(LLAMA_OPENSSL OFF CACHE BOOL "" FORCE)
 set(LLAMA_CURL OFF CACHE BOOL "" FORCE)
 set(LLAMA_ALL_WARNINGS OFF CACHE BOOL "" FORCE)
-set(BUILD_SHARED_LIBS OFF CACHE BOOL "" FORCE)
+# llama.cpp's libraries are static, linked into coolfusion's (and into libcoolfusion.so with
+# -DBUILD_SHARED_LIBS=ON, which this directory-scoped OFF leaves for cmake/install.cmake).
+set(_coolfusion_shared "${BUILD_SHARED_LIBS}")
+set(BUILD_SHARED_LIBS OFF)
 # Portable by default so a ccache filled on one machine serves CI; -DGGML_NATIVE=ON for speed.
 set(GGML_NATIVE OFF CACHE BOOL "")
 set(GGML_AVX2 ON CACHE BOOL "")
@@ -34,6 +37,7 @@ set(GGML_F16C ON CACHE BOOL "")
 # ggml's RPC backend: a model's layers can run on `rpc-server` workers (-m A.gguf@rpc=HOST:PORT).
 set(GGML_RPC ON CACHE BOOL "" FORCE)
 add_subdirectory("${_llama_dir}" "${CMAKE_BINARY_DIR}/llama.cpp" EXCLUDE_FROM_ALL)
+set(BUILD_SHARED_LIBS "${_coolfusion_shared}")
 # llama.cpp's RPC worker, from the same pinned source (build/bin/rpc-server).
 if(EXISTS "${_llama_dir}/tools/rpc/rpc-server.cpp")
   add_executable(rpc-server "${_llama_dir}/tools/rpc/rpc-server.cpp")

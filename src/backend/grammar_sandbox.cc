@@ -121,10 +121,14 @@ Status RunChild(char kind, const std::string& text, const SandboxLimits& limits,
                 std::string* answer) {
   const std::string field = FieldOf(kind);
   const std::string exe = SandboxExecutable();
-  if (exe.empty())
+  if (exe.empty()) {
+    const std::string expected = SandboxCompiledInPath();
     return Status::Unavailable(
         "the grammar sandbox (coolfusion-sandbox) is missing: it belongs beside the coolfusion "
-        "executable, or set COOLFUSION_SANDBOX to its path");
+        "executable" +
+        (expected.empty() ? std::string() : " or at " + expected) +
+        ", or set COOLFUSION_SANDBOX to its path");
+  }
   const auto deadline = Clock::now() + std::chrono::milliseconds(limits.wall_ms);
   if (!Slots().Acquire(limits.max_children, deadline))
     return Status::ResourceExhausted(field + ": the server is busy compiling other grammars; " +

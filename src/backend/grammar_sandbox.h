@@ -49,6 +49,9 @@ Status SandboxedCheckGrammar(const std::string& gbnf,
 // tree (build/bin/) for the libraries the build uses, the installed bin/ for the installed
 // library (docs/install.md). Empty if none exists.
 std::string SandboxExecutable();
+// That last place: where this library expects the sandbox (a path fixed when it was
+// compiled), or "" if it has none.
+const char* SandboxCompiledInPath();
 
 // The child's side: `coolfusion-sandbox`'s main. Sets its own limits from argv, reads the
 // request on stdin, writes the answer on stdout; returns the exit code.

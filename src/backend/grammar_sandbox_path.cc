@@ -32,10 +32,16 @@ std::string SandboxExecutable() {
     dir.resize(dir.rfind('/') + 1);
     if (IsExecutable(dir + "coolfusion-sandbox")) return dir + "coolfusion-sandbox";
   }
-#ifdef COOLFUSION_SANDBOX_PATH
-  if (IsExecutable(COOLFUSION_SANDBOX_PATH)) return COOLFUSION_SANDBOX_PATH;
-#endif
+  if (IsExecutable(SandboxCompiledInPath())) return SandboxCompiledInPath();
   return "";
+}
+
+const char* SandboxCompiledInPath() {
+#ifdef COOLFUSION_SANDBOX_PATH
+  return COOLFUSION_SANDBOX_PATH;
+#else
+  return "";
+#endif
 }
 
 }  // namespace coolfusion
