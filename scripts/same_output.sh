@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Records what the engine does on a fixed matrix of prompts, models and settings: the
 # text, the counters and the decode calls of every segment (`generate --json`, timings
-# removed), one file per case under OUT_DIR (20 prompts, plus 4 zoo questions). Run it before and after a change that must
+# removed), one file per case under OUT_DIR (20 prompts, plus 4 zoo questions; every method). Run it before and after a change that must
 # not alter behaviour (a refactor) and compare the two folders with `diff -r`.
 #   scripts/same_output.sh OUT_DIR [BIN_DIR [REGEX]]   (REGEX: only the cases whose name
 #                                                      matches, e.g. 'p11-three|zoo0')
@@ -46,6 +46,10 @@ settings=(
   "rerank|--method rerank"
   "coolr|--method cool+r --score geomean"
   "sampled|--temp 0.8 --seed 7 --score mean"
+  "unite|--method unite"
+  "gac|--method gac --gate 0.5"
+  "adafuse|--method adafuse"
+  "safe|--method safe"
 )
 strip='del(.. | objects | .generate_ms?, .score_ms?, .timings?, .align_ms?) | del(.. | nulls)'
 i=0

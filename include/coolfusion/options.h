@@ -3,10 +3,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace coolfusion {
+
+class PreparedPrompt;  // engine.h
 
 struct ModelOptions {
   std::string path;         // GGUF file; memory-mapped
@@ -33,21 +36,8 @@ struct ModelOptions {
                                  // template's text, which llama.cpp must recognize
 };
 
-enum class Method {
-  kSingle,        // plain greedy generation with model 0 alone
-  kCool,          // Cool-Fusion: segments end at the shortest common word boundary (default)
-  kCoolShortest,  // segments end at the writer's own shortest word boundary
-  kRerank,        // each model writes a whole answer; answers reranked by the score
-  kCoolRerank,    // cool+r: rerank the k whole answers plus the Cool answer
-  // The peer methods (src/fusion/methods/), for comparison on the same models:
-  kUnite,    // UniTE (2410.03777): union of each model's top-k next tokens, averaged
-  kGac,      // GaC (2406.12585): whole distributions over the union vocabulary, averaged
-  kAdaFuse,  // AdaFuse (2601.06022): words; the leading model alone while it is confident
-  kSafe,     // SAFE (2510.15346): one model drafts, the others verify; fused only where
-             // they disagree at a common boundary
-};
-
-// Settings of the peer methods; each is read by its method only.
+// Settings of the peer methods (src/fusion/methods/: UniTE, GaC, AdaFuse, SAFE); each is
+// read by its method only.
 struct PeerOptions {
   int unite_top_k = 10;         // unite: each model's k most likely next tokens (the paper's k)
   double gate = 1.0;            // gac: fuse only where the leading model's top probability is
@@ -125,7 +115,8 @@ struct ChatMessage {
 };
 
 struct GenerateOptions {
-  Method method = Method::kCool;
+  std::string method;             // the fusion method: a name from MethodList() (engine.h);
+                                  // empty: the default (DefaultMethod())
   int max_new_tokens = 128;       // -n: counted with model 0's tokenizer; > 0, or
                                   // kNoTokenLimit (-1): until the models end the text or
                                   // a context is full
@@ -158,6 +149,11 @@ struct Request {
   // never concurrently: true stops the generation (StopReason kCancelled), as the segment
   // callback's false does between steps. Empty: never asked.
   std::function<bool()> cancelled;
+  // The prompt as each model reads it, from Ensemble::Validate of this request (on this
+  // ensemble or one of the same model files): Generate and CachedPrefix then neither
+  // render nor tokenize it again. One made for another prompt or other models is not
+  // used. Empty: they render and tokenize it themselves.
+  std::shared_ptr<const PreparedPrompt> prepared;
 };
 
 }  // namespace coolfusion

@@ -7,7 +7,8 @@
 // back.
 #pragma once
 
-#include <coolfusion/engine.h>
+#include <coolfusion/options.h>
+#include <coolfusion/result.h>
 
 #include <functional>
 #include <string>

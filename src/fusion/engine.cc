@@ -15,6 +15,9 @@
 #include "base/utf8.h"
 #include "fusion/kv_layout.h"
 #include "fusion/method.h"
+#include "fusion/methods/registry.h"
+#include "fusion/options.h"
+#include "fusion/prepared_prompt.h"
 #include "fusion/prompt.h"
 #include "fusion/prompt_weights.h"
 #include "fusion/scoring.h"
@@ -46,6 +49,7 @@ class Ensemble::Impl {
   std::vector<std::unique_ptr<LlamaModel>> models;
   std::vector<ModelInfo> infos;
   std::vector<double> weights;
+  std::vector<std::string> keys;  // ModelKey of each model (PreparedPrompt)
   // The prompt cache: per model, the tokens in its KV sequence 0 after the last request
   // that ended well (empty: unknown, nothing is reused).
   std::vector<std::vector<Token>> kv_tokens;
@@ -107,6 +111,7 @@ Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models,
     info.has_chat_template = !m->chat_template().empty();
     impl->infos.push_back(info);
     impl->weights.push_back(mo.weight);
+    impl->keys.push_back(ModelKey(mo.path, *m));
     impl->models.push_back(std::move(m));
   }
   out->reset(new Ensemble(std::move(impl)));
@@ -130,69 +135,6 @@ std::vector<std::string> Ensemble::LoadWarnings() const {
 }
 
 namespace {
-
-constexpr int kMaxNewTokens = 1 << 24;  // more than any context holds
-
-Status CheckOptions(const GenerateOptions& o, size_t n_models) {
-  if (o.max_new_tokens <= 0 && o.max_new_tokens != kNoTokenLimit)
-    return Status::InvalidArgument("-n must be > 0, or -1 for no limit");
-  if (o.max_new_tokens > kMaxNewTokens)
-    return Status::InvalidArgument("-n is absurdly large (max 16777216; -1: no limit)");
-  if (o.max_segment_tokens <= 0) return Status::InvalidArgument("max segment tokens must be > 0");
-  if (o.sampling.temperature < 0) return Status::InvalidArgument("--temp must be >= 0");
-  if (!(o.sampling.top_p > 0 && o.sampling.top_p <= 1))
-    return Status::InvalidArgument("--top-p must be in (0, 1]");
-  const SamplingOptions& so = o.sampling;
-  if (so.top_k < 0) return Status::InvalidArgument("--top-k must be >= 0");
-  if (!(so.min_p >= 0 && so.min_p <= 1))
-    return Status::InvalidArgument("--min-p must be in [0, 1]");
-  if (!(so.repeat_penalty > 0 && std::isfinite(so.repeat_penalty)))
-    return Status::InvalidArgument("--repeat-penalty must be a number > 0");
-  if (!std::isfinite(so.presence_penalty) || !std::isfinite(so.frequency_penalty))
-    return Status::InvalidArgument("--presence-penalty and --frequency-penalty must be finite");
-  if (so.repeat_last_n < -1 || so.repeat_last_n > (1 << 20))
-    return Status::InvalidArgument("--repeat-last-n must be in [-1, 1048576]");
-  for (const auto& s : o.stop) {
-    if (s.empty()) return Status::InvalidArgument("a stop string is empty");
-  }
-  if (o.only_model >= (int)n_models) return Status::InvalidArgument("no such model");
-  if (!(o.scoring.prompt_temp > 0) || !std::isfinite(o.scoring.prompt_temp))
-    return Status::InvalidArgument("--prompt-temp must be a number > 0");
-  if (!(o.scoring.prompt_evidence >= 0 && o.scoring.prompt_evidence <= 1000))
-    return Status::InvalidArgument("--prompt-evidence must be a number in [0, 1000]");
-  if (!(o.scoring.sit_out >= 0 && o.scoring.sit_out < 1))
-    return Status::InvalidArgument("--sit-out must be a number in [0, 1)");
-  if (!(o.scoring.sweetspan_ratio >= 1))
-    return Status::InvalidArgument("--sweetspan-ratio must be >= 1");
-  const PeerOptions& p = o.peer;
-  if (!(p.gate > 0 && p.gate <= 1)) return Status::InvalidArgument("--gate must be in (0, 1]");
-  if (p.unite_top_k < 1 || p.unite_top_k > 1000)
-    return Status::InvalidArgument("--unite-top-k must be in [1, 1000]");
-  if (!(p.adafuse_margin >= 0 && p.adafuse_margin <= 1))
-    return Status::InvalidArgument("--adafuse-margin must be in [0, 1]");
-  if (p.adafuse_words < 1 || p.adafuse_words > 64 || p.adafuse_beams < 1 || p.adafuse_beams > 16)
-    return Status::InvalidArgument(
-        "--adafuse-words must be in [1, 64] and --adafuse-beams in [1, 16]");
-  if (p.safe_draft_tokens < 1 || p.safe_draft_tokens > 256)
-    return Status::InvalidArgument("--safe-draft must be in [1, 256]");
-  if (o.method == Method::kAdaFuse && !o.grammar.empty() && o.only_model < 0)
-    return Status::InvalidArgument(
-        "adafuse cannot follow a grammar (response_format, --grammar, --json-schema): its extra "
-        "words start with tokens the grammar may not allow; use cool, unite, gac or safe");
-  if ((o.method == Method::kUnite || o.method == Method::kGac) && o.only_model < 0) {
-    // Token-level methods pick from the averaged distribution: greedy, no penalties.
-    if (so.temperature > 0)
-      return Status::InvalidArgument(std::string(MethodName(o.method)) +
-                                     " picks the most likely token of the fused distribution: "
-                                     "--temp (temperature) must be 0");
-    if (so.repeat_penalty != 1 || so.presence_penalty != 0 || so.frequency_penalty != 0)
-      return Status::InvalidArgument(
-          std::string(MethodName(o.method)) +
-          " does not apply repetition penalties (--repeat-penalty, presence_penalty, "
-          "frequency_penalty)");
-  }
-  return Status::Ok();
-}
 
 // This request's weights: the user's, times the prompt weights when they are on; a model
 // whose weight is then 0 sits out (retired: no draft, no scoring). Fills out->models.
@@ -267,13 +209,15 @@ Status CheckGrammarIsolated(const std::string& gbnf) {
 
 const std::string& JsonObjectGrammar() { return JsonObjectGbnf(); }
 
-Status Ensemble::Validate(const Request& request) const {
-  return Guarded("validating the request", [&] { return ValidateUnguarded(request); });
+Status Ensemble::Validate(const Request& request,
+                          std::shared_ptr<const PreparedPrompt>* prepared) const {
+  return Guarded("validating the request", [&] { return ValidateUnguarded(request, prepared); });
 }
 
-Status Ensemble::ValidateUnguarded(const Request& request) const {
+Status Ensemble::ValidateUnguarded(const Request& request,
+                                   std::shared_ptr<const PreparedPrompt>* prepared) const {
   CF_RETURN_IF_ERROR(CheckRequest(request));
-  const bool chat = !request.messages.empty();
+  std::vector<std::unique_ptr<RenderedPrompt>> rendered(size());
   size_t encodable = 0;
   Status first;
   for (size_t i = 0; i < size(); ++i) {
@@ -288,18 +232,20 @@ Status Ensemble::ValidateUnguarded(const Request& request) const {
           "the prompt is " + std::to_string(bytes) + " bytes, more than " + m.label() +
           "'s context of " + std::to_string(m.n_ctx()) + " tokens can hold (its longest token is " +
           std::to_string(m.max_piece_bytes()) + " bytes)");
-    PromptTokens p;
-    Status st = chat ? ChatPrompt(m, request.messages, &p) : PlainPrompt(m, request.prompt, &p);
+    rendered[i] = std::make_unique<RenderedPrompt>(RenderPrompt(m, request));
+    const Status& st = rendered[i]->status;
     if (st.code() == Status::Code::kInvalidArgument) {
       if (first.ok()) first = st;
       continue;
     }
     CF_RETURN_IF_ERROR(st);
-    CF_RETURN_IF_ERROR(CheckPromptFits(p, m));
+    CF_RETURN_IF_ERROR(CheckPromptFits(rendered[i]->tokens, m));
     ++encodable;
   }
   if (encodable == 0)
     return Status::InvalidArgument("no model can encode the prompt: " + first.message());
+  if (prepared != nullptr)
+    *prepared = std::make_shared<const PreparedPrompt>(request, impl_->keys, std::move(rendered));
   return Status::Ok();
 }
 
@@ -307,12 +253,13 @@ size_t Ensemble::CachedPrefix(const Request& request) const {
   if (!request.options.cache_prompt) return 0;
   const size_t i = request.options.only_model >= 0 ? (size_t)request.options.only_model : 0;
   if (i >= size() || i >= impl_->kv_tokens.size() || impl_->kv_tokens[i].empty()) return 0;
-  PromptTokens p;
-  const LlamaModel& m = *impl_->models[i];
-  Status st = request.messages.empty() ? PlainPrompt(m, request.prompt, &p)
-                                       : ChatPrompt(m, request.messages, &p);
-  if (!st.ok()) return 0;
-  return CommonPrefix(impl_->kv_tokens[i], p.tokens);
+  const RenderedPrompt* given =
+      request.prepared ? request.prepared->For(request, impl_->keys, i) : nullptr;
+  const RenderedPrompt r =
+      given != nullptr ? RenderedPrompt() : RenderPrompt(*impl_->models[i], request);
+  const RenderedPrompt& p = given != nullptr ? *given : r;
+  if (!p.status.ok()) return 0;
+  return CommonPrefix(impl_->kv_tokens[i], p.tokens.tokens);
 }
 
 Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segment,
@@ -341,13 +288,12 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
     index.push_back((int)i);
   }
   std::vector<double> weights = impl_->weights;
-  Method method_kind = o.method;
+  const MethodSpec& spec = *FindMethod(o.only_model >= 0 ? SingleModelMethod() : o.method);
   if (o.only_model >= 0) {
     models = {models[o.only_model]};
     index = {o.only_model};
     weights = {1.0};
-    method_kind = Method::kSingle;
-  } else if (o.method == Method::kSingle) {
+  } else if (spec.one_model) {
     models.resize(1);
     index.resize(1);
     weights.resize(1);
@@ -367,8 +313,11 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
                                              : 0);
   }
   Session session(models, weights, o);
+  std::vector<const RenderedPrompt*> given(models.size(), nullptr);
+  for (size_t v = 0; v < models.size() && request.prepared; ++v)
+    given[v] = request.prepared->For(request, impl_->keys, (size_t)index[v]);
   const auto t_prompt = std::chrono::steady_clock::now();
-  if (Status st = session.Start(request, cached, &out->warnings); !st.ok()) {
+  if (Status st = session.Start(request, cached, &out->warnings, given); !st.ok()) {
     // Cancelled while building a grammar's start state: stopped, as between steps.
     if (st.code() != Status::Code::kCancelled) return st;
     out->stop_reason = StopReason::kCancelled;
@@ -381,23 +330,11 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
   out->timings.prompt_decode_ms = session.DecodeMs();
   if (o.only_model < 0) SetRequestWeights(o.scoring, &session, &weights, out);
 
-  std::unique_ptr<FusionMethod> method;
-  switch (method_kind) {
-    case Method::kSingle: method = MakeSingleMethod(); break;
-    case Method::kCool: method = MakeCoolMethod(true); break;
-    case Method::kCoolShortest: method = MakeCoolMethod(false); break;
-    case Method::kRerank: method = MakeRerankMethod(false); break;
-    case Method::kCoolRerank: method = MakeRerankMethod(true); break;
-    case Method::kUnite: method = MakeUniteMethod(); break;
-    case Method::kGac: method = MakeGacMethod(); break;
-    case Method::kAdaFuse: method = MakeAdaFuseMethod(); break;
-    case Method::kSafe: method = MakeSafeMethod(); break;
-  }
+  std::unique_ptr<FusionMethod> method = spec.make();
   std::unique_ptr<ScoringRule> rule = MakeScoringRule(o.scoring);
   Emitter emitter(o, on_segment, [&] { return session.BudgetEnd(o.max_new_tokens); });
   MethodContext ctx{&session, &o, rule.get(), &weights, &emitter};
-  if (method_kind == Method::kUnite || method_kind == Method::kGac || method_kind == Method::kSafe)
-    ctx.vocab = &impl_->Union();
+  if (spec.vocab_union) ctx.vocab = &impl_->Union();
   Status st = method->Run(ctx, out);
   // A grammar past its budget (grammar.h) ends the generation with its error, whatever
   // the method made of the grammars that then allowed nothing; a cancellation noticed
@@ -450,98 +387,5 @@ Status Ensemble::VocabPieces(size_t i, std::vector<std::string>* out) const {
   for (Token t = 0; t < m.n_vocab(); ++t) out->emplace_back(m.Piece(t));
   return Status::Ok();
 }
-
-const char* StopReasonName(StopReason r) {
-  switch (r) {
-    case StopReason::kEndOfGeneration: return "eog";
-    case StopReason::kStopString: return "stop";
-    case StopReason::kMaxTokens: return "length";
-    case StopReason::kContextFull: return "context";
-    case StopReason::kCancelled: return "cancelled";
-  }
-  return "unknown";
-}
-
-namespace {
-constexpr std::pair<Method, const char*> kMethodNames[] = {
-    {Method::kSingle, "single"},
-    {Method::kCool, "cool"},
-    {Method::kCoolShortest, "cool-shortest"},
-    {Method::kRerank, "rerank"},
-    {Method::kCoolRerank, "cool+r"},
-    {Method::kUnite, "unite"},
-    {Method::kGac, "gac"},
-    {Method::kAdaFuse, "adafuse"},
-    {Method::kSafe, "safe"},
-};
-}  // namespace
-
-bool ParseMethod(std::string_view name, Method* out) {
-  for (const auto& [m, n] : kMethodNames) {
-    if (name == n) {
-      *out = m;
-      return true;
-    }
-  }
-  return false;
-}
-
-const std::string& MethodList() {
-  static const std::string list = [] {
-    std::string s;
-    for (const auto& [m, n] : kMethodNames) s += std::string(s.empty() ? "" : ", ") + n;
-    return s;
-  }();
-  return list;
-}
-
-const char* MethodName(Method m) {
-  for (const auto& [mm, n] : kMethodNames) {
-    if (mm == m) return n;
-  }
-  return "unknown";
-}
-
-bool ParseScoreRule(std::string_view name, ScoreRule* out) {
-  if (name == "auto")
-    *out = ScoreRule::kAuto;
-  else if (name == "mean")
-    *out = ScoreRule::kMeanPpl;
-  else if (name == "geomean")
-    *out = ScoreRule::kGeoMeanPpl;
-  else if (name == "sweetspan")
-    *out = ScoreRule::kSweetSpan;
-  else if (name == "median")
-    *out = ScoreRule::kMedianPpl;
-  else
-    return false;
-  return true;
-}
-
-const char* ScoreRuleName(ScoreRule r) {
-  switch (r) {
-    case ScoreRule::kAuto: return "auto";
-    case ScoreRule::kMeanPpl: return "mean";
-    case ScoreRule::kGeoMeanPpl: return "geomean";
-    case ScoreRule::kSweetSpan: return "sweetspan";
-    case ScoreRule::kMedianPpl: return "median";
-  }
-  return "unknown";
-}
-
-namespace {
-bool Resolve(Switch s, const ScoringOptions& o) {
-  switch (s) {
-    case Switch::kOn: return true;
-    case Switch::kOff: return false;
-    case Switch::kDefault: break;
-  }
-  return o.rule == ScoreRule::kAuto;
-}
-}  // namespace
-
-bool UsesPromptWeights(const ScoringOptions& o) { return Resolve(o.prompt_weights, o); }
-bool UsesWordEnds(const ScoringOptions& o) { return Resolve(o.word_end, o); }
-bool UsesPerWord(const ScoringOptions& o) { return Resolve(o.per_word, o); }
 
 }  // namespace coolfusion

@@ -146,4 +146,20 @@ size_t ReusablePrefix(const std::vector<Token>& cached, const std::vector<Token>
   return reuse;
 }
 
+Token ModelView::FirstToken(const std::string& before, const std::string& s) {
+  Reencoding enc;
+  if (!ends_ok || !Reencode(ReencodeStart(), before + s, -1, &enc).ok()) return -1;
+  const std::string full = text + before + s;
+  std::vector<size_t> tail;
+  if (!TokenEnds(*lm, enc.suffix, full, enc.anchor, &tail)) return -1;
+  const size_t at = text.size() + before.size();
+  for (size_t i = enc.anchor_tokens; i < enc.tokens.size(); ++i) {
+    const size_t start =
+        i == 0 ? 0 : (i - 1 < enc.anchor_tokens ? ends[i - 1] : tail[i - 1 - enc.anchor_tokens]);
+    if (start == at) return enc.tokens[i];
+    if (start > at) break;
+  }
+  return -1;
+}
+
 }  // namespace coolfusion

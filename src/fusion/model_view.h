@@ -12,7 +12,8 @@
 // Touched only by the thread that runs this model's part of a phase.
 #pragma once
 
-#include <coolfusion/engine.h>
+#include <coolfusion/options.h>
+#include <coolfusion/result.h>
 
 #include <cstddef>
 #include <limits>
@@ -73,6 +74,12 @@ struct ModelView {
   // InvalidArgument when the vocabulary cannot encode the text.
   // Its time goes to counters.align_ns.
   Status Reencode(const Start& start, const std::string& more, Token end_token, Reencoding* out);
+
+  // The first token of `s` as this tokenizer writes s after the text and `before` (both
+  // re-encoded from the last anchor): the token that starts where s starts; -1 when none
+  // does (a token joins `before`'s end to s) or the text cannot be encoded. UniTE's
+  // "first sub-token" of a string the model has no token for. Changes nothing.
+  Token FirstToken(const std::string& before, const std::string& s);
 
   // Replaces the token ends from token k on with those of `suffix` (tokenized from `a`).
   void SetEnds(size_t k, const std::vector<Token>& suffix, Anchor a);

@@ -149,4 +149,11 @@ Status CheckPromptFits(const PromptTokens& p, const LlamaModel& m) {
                                    std::to_string(m.n_ctx()) + " tokens");
 }
 
+RenderedPrompt RenderPrompt(const LlamaModel& m, const Request& request) {
+  RenderedPrompt r;
+  r.status = request.messages.empty() ? PlainPrompt(m, request.prompt, &r.tokens)
+                                      : ChatPrompt(m, request.messages, &r.tokens);
+  return r;
+}
+
 }  // namespace coolfusion

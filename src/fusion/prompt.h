@@ -37,6 +37,15 @@ Status PlainPrompt(const LlamaModel& m, const std::string& prompt, PromptTokens*
 // "Role: content" lines then "Assistant:").
 Status ChatPrompt(const LlamaModel& m, const std::vector<ChatMessage>& messages, PromptTokens* out);
 
+// One model's rendering of a request's prompt: its tokens, or why it cannot encode them
+// (status; InvalidArgument: that model is left out).
+struct RenderedPrompt {
+  Status status;
+  PromptTokens tokens;
+};
+// The request's prompt (raw or chat) as model m reads it.
+RenderedPrompt RenderPrompt(const LlamaModel& m, const Request& request);
+
 // The request's text, before any model sees it: a raw prompt must be non-empty, and the
 // prompt and every chat message's content valid UTF-8. Both Ensemble::Validate and
 // Ensemble::Generate check it (one path).

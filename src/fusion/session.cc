@@ -1,5 +1,7 @@
 #include "fusion/session.h"
 
+#include <coolfusion/engine.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -40,115 +42,6 @@ std::vector<bool> Session::ActiveMask() const {
   return a;
 }
 
-Status Session::Start(const Request& req, const std::vector<std::vector<Token>>& cached,
-                      std::vector<std::string>* warnings) {
-  const bool chat = !req.messages.empty();
-  std::string first_error;
-  const bool measure = UsesPromptWeights(opts_.scoring);
-  std::vector<std::vector<size_t>> counted(m_.size());
-  for (size_t v = 0; v < m_.size(); ++v) {
-    ModelView& m = m_[v].view;
-    LlamaModel& lm = *m.lm;
-    m.prompt_bpb = std::numeric_limits<double>::quiet_NaN();
-    m.prompt_bytes = 0;
-    m.prompt_fit_ms = 0;
-    PromptTokens p;
-    Status st = chat ? ChatPrompt(lm, req.messages, &p) : PlainPrompt(lm, req.prompt, &p);
-    if (!st.ok()) {
-      if (st.code() != Status::Code::kInvalidArgument) return st;
-      m.active = false;
-      if (first_error.empty()) first_error = st.message();
-      warnings->push_back(lm.label() + " cannot encode the prompt (" + st.message() +
-                          "); fusing without it");
-      continue;
-    }
-    CF_RETURN_IF_ERROR(CheckPromptFits(p, lm));
-    if (measure && p.ends_ok) counted[v] = CountedTokenBytes(p.text, p.ends, p.content);
-    m.text = std::move(p.text);
-    m.prompt_len = m.text.size();
-    m.tokens = std::move(p.tokens);
-    m.ends = std::move(p.ends);
-    m.ends_ok = p.ends_ok;
-    m.min_anchor = p.min_anchor;
-    m.n_fixed = p.n_fixed;
-    m.n_cached = opts_.cache_prompt && v < cached.size()
-                     ? ReusablePrefix(cached[v], m.tokens, counted[v])
-                     : 0;
-    m.touched = true;
-    if (m.n_cached == 0) {
-      lm.ClearMemory();
-    } else {
-      lm.SeqRemove(-1, (int)m.n_cached, -1);  // every sequence: keep only the common prefix
-    }
-    if (m.tokens.empty()) {
-      m.active = false;
-      warnings->push_back(lm.label() + " has no tokens for the prompt; fusing without it");
-      continue;
-    }
-  }
-  if (first_active() < 0) {
-    return Status::InvalidArgument(m_.size() == 1
-                                       ? "the model cannot encode the prompt: " + first_error
-                                       : "no model can encode the prompt; " +
-                                             m_[0].view.lm->label() + ": " + first_error);
-  }
-  grammar_budget_ =
-      std::make_shared<GrammarBudget>(kMaxGrammarStacks, kMaxGrammarCallMs, req.cancelled);
-  for (Model& m : m_) {
-    if (m.view.active)
-      CF_RETURN_IF_ERROR(m.constraint.Start(*m.view.lm, opts_.grammar, grammar_budget_));
-  }
-  // The prompts are decoded side by side too (with --parallel-models).
-  CF_RETURN_IF_ERROR(ForEachActive([&](int v) {
-    Model& m = m_[v];
-    ModelView& mv = m.view;
-    CF_RETURN_IF_ERROR(measure
-                           ? mv.DecodeMeasuredPrompt(counted[v], kPromptLogitFloats, mv.n_cached)
-                           : mv.DecodeTail(mv.n_cached));
-    mv.n_prompt_tokens = mv.tokens.size();
-    mv.prompt_logits = mv.last_logits;
-    m.calls_mark = mv.lm->stats().calls;
-    m.tokens_mark = mv.lm->stats().tokens;
-    return Status::Ok();
-  }));
-  generated_.clear();
-  return Status::Ok();
-}
-
-void Session::KeepForCache(std::vector<std::vector<Token>>* kv) {
-  const int n = (int)m_.size();
-  kv->resize(m_.size());
-  for (size_t v = 0; v < m_.size(); ++v) {
-    ModelView& m = m_[v].view;
-    if (!m.touched) continue;
-    for (int s = kv::kFirstScoring; s < kv::ScoringEnd(n); ++s) m.lm->SeqRemove(s, -1, -1);
-    m.lm->SeqRemove(kv::kCommitted, (int)m.tokens.size(), -1);
-    (*kv)[v] = m.tokens;
-  }
-}
-
-double Session::prompt_fit_ms() const {
-  double ms = 0;
-  for (const Model& m : m_) ms += m.view.prompt_fit_ms;
-  return ms;
-}
-
-void Session::ResetToPrompt() {
-  for (Model& model : m_) {
-    model.carry = Draft();
-    model.constraint.ResetToPrompt();
-    ModelView& m = model.view;
-    if (!m.active) continue;
-    m.text.resize(m.prompt_len);
-    m.tokens.resize(m.n_prompt_tokens);
-    m.ends.resize(m.n_prompt_tokens);
-    m.last_logits = m.prompt_logits;
-    m.lm->SeqRemove(-1, (int)m.n_prompt_tokens, -1);
-    m.lm->SeqRemove(kv::kCommitted, (int)m.n_prompt_tokens, -1);
-  }
-  generated_.clear();
-}
-
 int Session::n_active() const {
   int n = 0;
   for (const Model& m : m_) n += m.view.active;
@@ -186,9 +79,16 @@ Status Session::GrammarStuck(int v) const {
 }
 
 Status Session::MakeDraft(int u, int max_tokens, const std::function<bool(Draft&)>& done, Draft* d,
-                          const NewsSource* news) {
+                          const NewsSource* news, Token first) {
   Model& m = m_[u];
   LlamaModel& lm = *m.view.lm;
+  if (first >= 0) {  // a branch: the draft starts with `first`, as if carried over
+    lm.SeqRemove(kv::kCommitted, (int)m.view.tokens.size(), -1);
+    m.carry = Draft();
+    m.carry.tokens = {first};
+    m.carry.text = std::string(lm.Piece(first));
+    m.carry.ends = {m.carry.text.size()};
+  }
   *d = std::move(m.carry);
   m.carry = Draft();
   d->model = u;
@@ -297,20 +197,32 @@ Status Session::GatedDecode(Model& m, const std::vector<LlamaModel::BatchItem>& 
 
 Status Session::Score(const std::vector<StepCandidate>& cands,
                       const std::vector<const Draft*>& drafts,
-                      std::vector<std::vector<double>>* ppl) {
+                      std::vector<std::vector<double>>* ppl, Sequences after) {
   ppl->assign(cands.size(),
               std::vector<double>(m_.size(), std::numeric_limits<double>::infinity()));
+  Status st;
   if (cands.size() == 1 && cands[0].writers.size() == (size_t)n_active()) {
     for (auto& x : (*ppl)[0]) x = std::numeric_limits<double>::quiet_NaN();
     for (Model& m : m_) m.scorer.Skip(1);
-    return Status::Ok();
+  } else {
+    // Each active model's scorer records its candidates (CandidateScorer::Score); the
+    // others were reset when the last step committed and are never asked.
+    st = ForEachActive([&](int v) {
+      return m_[v].scorer.Score(m_[v].view, v, cands,
+                                drafts.size() > (size_t)v ? drafts[v] : nullptr, word_ends_,
+                                per_word_, ppl);
+    });
   }
-  // Each active model's scorer records its candidates (CandidateScorer::Score); the others
-  // were reset when the last step committed and are never asked.
-  return ForEachActive([&](int v) {
-    return m_[v].scorer.Score(m_[v].view, v, cands, drafts.size() > (size_t)v ? drafts[v] : nullptr,
-                              word_ends_, per_word_, ppl);
-  });
+  if (st.ok() && after == Sequences::kDrop) {
+    const int n = (int)m_.size();
+    for (Model& model : m_) {
+      if (!model.view.active) continue;
+      for (int q = kv::kFirstScoring; q < kv::ScoringEnd(n); ++q)
+        model.view.lm->SeqRemove(q, -1, -1);
+      model.scorer.Reset(n);
+    }
+  }
+  return st;
 }
 
 Status Session::Retokenize(Model& model, const std::string& more) {
@@ -426,25 +338,7 @@ bool Session::GrammarAllows(const std::string& text, bool eog) const {
   return !any;
 }
 
-Status Session::MakeDraftFrom(int u, Token first, int max_tokens,
-                              const std::function<bool(Draft&)>& done, Draft* d) {
-  Model& m = m_[u];
-  m.view.lm->SeqRemove(kv::kCommitted, (int)m.view.tokens.size(), -1);
-  m.carry = Draft();
-  m.carry.tokens = {first};
-  m.carry.text = std::string(m.view.lm->Piece(first));
-  m.carry.ends = {m.carry.text.size()};
-  return MakeDraft(u, max_tokens, done, d);
-}
-
-void Session::DropScoring() {
-  const int n = (int)m_.size();
-  for (Model& model : m_) {
-    if (!model.view.active) continue;
-    for (int s = kv::kFirstScoring; s < kv::ScoringEnd(n); ++s) model.view.lm->SeqRemove(s, -1, -1);
-    model.scorer.Reset(n);
-  }
-}
+int Session::reading_seq() const { return kv::ExtraSeq((int)m_.size()); }
 
 void Session::DropDrafts() {
   const int n = (int)m_.size();

@@ -1,5 +1,5 @@
 // Session: the state of one generation over an ensemble, and the operations fusion
-// methods (cool.cc, rerank.cc, single.cc) are written against. It composes the parts:
+// methods (methods/) are written against. It composes the parts:
 //   ModelView (model_view.h)        each model's text, tokens, token ends and logits;
 //   TokenSampler (backend)          each model's next-token choice (llama.cpp's chain);
 //   Constraint (constraint.h)       each model's place in the request's grammar, if any;
@@ -10,7 +10,8 @@
 // phases on the models' threads.
 #pragma once
 
-#include <coolfusion/engine.h>
+#include <coolfusion/options.h>
+#include <coolfusion/result.h>
 
 #include <functional>
 #include <memory>
@@ -27,6 +28,8 @@
 #include "fusion/worker_pool.h"
 
 namespace coolfusion {
+
+struct RenderedPrompt;  // prompt.h
 
 // Fills the news for the caller's next batch (may wait for the other models' progress).
 using NewsSource = std::function<void(std::vector<DraftNews>*)>;
@@ -46,8 +49,12 @@ class Session {
   // the previous request. The longest common prefix with the new prompt's tokens is kept
   // and only the rest decoded, except the last token (its logits start the generation)
   // and, when measuring, the tokens whose likelihoods count (their logits are not kept).
+  //
+  // given[v] (when given and not null): model v's rendering of the prompt, made before
+  // (Ensemble::Validate's PreparedPrompt), used instead of rendering it again.
   Status Start(const Request& request, const std::vector<std::vector<Token>>& cached,
-               std::vector<std::string>* warnings);
+               std::vector<std::string>* warnings,
+               const std::vector<const RenderedPrompt*>& given = {});
   // Tokens of model v's prompt reused from the cache.
   size_t cached_tokens(int v) const { return m_[v].view.n_cached; }
   // After the generation: leaves each model's KV sequence 0 holding exactly its committed
@@ -97,44 +104,19 @@ class Session {
   // won, the part of it past the cut (already decoded) starts this draft: nothing is
   // decoded twice. REQUIRES: no draft of u is pending (call Commit or DropDrafts first).
   // `news`, when set, is asked before each decode for other models' drafts to pre-score
-  // in the same batch (see PreScore).
+  // in the same batch (see PreScore). `first` >= 0 forces the draft's first token (a
+  // branch that starts with another token than the model would pick): u's draft in
+  // progress, its KV cells and what its last draft carried over are dropped first;
+  // without a grammar only.
   Status MakeDraft(int u, int max_tokens, const std::function<bool(Draft&)>& done, Draft* d,
-                   const NewsSource* news = nullptr);
+                   const NewsSource* news = nullptr, Token first = -1);
 
-  // MakeDraft with model u's first token forced to `first` (a branch that starts with
-  // another token than the model would pick): drops u's draft in progress, its KV cells
-  // and what its last draft carried over. Without a grammar only.
-  Status MakeDraftFrom(int u, Token first, int max_tokens, const std::function<bool(Draft&)>& done,
-                       Draft* d);
-
-  // Model v's reading of `more` after its committed text, for a method that has another
-  // model's text checked (SAFE's verification): v's tokens of text + more, re-encoded from
-  // its last anchor, decoded in one batch into a scoring sequence (dropped at the next
-  // Commit or DropDrafts). Touches only model v.
-  struct Verification {
-    bool ends_ok = false;  // token starts are exact (else no position can be trusted)
-    // v's tokens from the first that differs from its committed ones, where each starts
-    // relative to the end of the committed text (negative: it begins inside it, joining
-    // the committed text to `more`), and the logits that predict each; `before` has one
-    // more row: the logits after the last token.
-    std::vector<Token> tokens;
-    std::vector<long> starts;
-    std::vector<std::vector<float>> before;
-  };
-  // `tokens` (may be null): the draft's own tokens, spelling `more`, read as they are
-  // instead of re-encoding (for a model with the drafter's vocabulary).
-  Status Verify(int v, const std::string& more, const std::vector<Token>* tokens,
-                Verification* out);
-
-  // Model v's first token of `s` as its tokenizer writes s after the committed text and
-  // `before` (both re-encoded from v's last anchor): the token that starts where s starts;
-  // -1 when none does (a token joins `before`'s end to s) or v cannot encode the text.
-  // UniTE's "first sub-token" of a string v has no token for.
-  Token FirstToken(int v, const std::string& before, const std::string& s);
-
-  // Drops the scoring sequences and what the scorers recorded, keeping the drafts (for a
-  // method that scores its candidates in several rounds).
-  void DropScoring();
+  // Model v's view, for readings of text it did not write (ModelView::Verify,
+  // FirstToken): they leave its committed state as it is. Touch only from v's thread.
+  ModelView& view(int v) { return m_[v].view; }
+  // The KV sequence such a reading may decode into (dropped at the next Commit or
+  // DropDrafts).
+  int reading_seq() const;
 
   // The error for a request whose grammar no active model can follow: model v's draft
   // stopped with grammar_stuck (MakeDraft stops a draft there and leaves the choice to
@@ -144,8 +126,11 @@ class Session {
   // Every active model scores every candidate: ppl[c][v] (CandidateScorer::Score).
   // `drafts[v]` may be null. With a single candidate written by every active model there
   // is nothing to choose: nothing is computed and every ppl is NaN.
+  // The scoring sequences stay for Commit to adopt; with kDrop they are dropped with what
+  // the scorers recorded, the drafts kept (a method that scores in several rounds).
+  enum class Sequences { kKeep, kDrop };
   Status Score(const std::vector<StepCandidate>& cands, const std::vector<const Draft*>& drafts,
-               std::vector<std::vector<double>>* ppl);
+               std::vector<std::vector<double>>* ppl, Sequences after = Sequences::kKeep);
 
   // Pre-scoring once model v's draft is done: v decodes the others' drafts, as far as
   // they are written, into their writer sequences (see scorer.h). Touches only model v.

@@ -145,7 +145,9 @@ void Completions::Answer(const LoadedModels& loaded, const httplib::Request& req
   auto ar = std::make_shared<ApiRequest>();
   ApiError err;
   if (!ParseRequest(req.body, chat, limits_, ids, ar.get(), &err)) return SendError(res, err);
-  Status st = pool.any().Validate(ar->request);
+  // The prompt is rendered and tokenized here, once per model: the slot choice and the
+  // generation read these tokens (Request::prepared).
+  Status st = pool.any().Validate(ar->request, &ar->request.prepared);
   if (!st.ok()) return SendError(res, EngineError(*ar, st));
   auto lease = std::make_shared<std::unique_ptr<SlotPool::Lease>>();
   // Of the free slots, the one whose prompt cache holds most of this prompt.

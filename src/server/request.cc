@@ -6,6 +6,7 @@
 
 #include <coolfusion/engine.h>
 
+#include "fusion/methods/registry.h"
 #include "server/json_fields.h"
 
 namespace coolfusion::server {
@@ -331,9 +332,10 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     const json& c = j["coolfusion"];
     if (!c.is_object()) return Fail(err, "'coolfusion' must be an object", "coolfusion");
     if (c.contains("method")) {
-      if (!c["method"].is_string() || !ParseMethod(c["method"].get<std::string>(), &o.method)) {
+      if (!c["method"].is_string() || !IsMethod(c["method"].get<std::string>())) {
         return Fail(err, "'coolfusion.method' must be one of " + MethodList(), "coolfusion.method");
       }
+      o.method = c["method"].get<std::string>();
     }
     // gac's gate (the engine checks the same range; here it is a 400 naming the field).
     if (c.contains("gate")) {
@@ -382,24 +384,28 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
       out->trace = c["trace"];
     }
   }
-  // What a method cannot honour is refused naming the field (the engine says the same).
+  // What a method cannot honour is refused naming the field (the method table's rule, as
+  // the engine applies it).
+  const MethodSpec* spec = FindMethod(o.method);  // null: the engine's own error
+  const Unhonoured u = spec == nullptr ? Unhonoured::kNone : FirstUnhonoured(*spec, o);
   const std::string method = std::string("coolfusion.method ") + MethodName(o.method);
-  if (o.method == Method::kAdaFuse && !o.grammar.empty())
-    return Fail(err,
-                "'" + out->grammar_param + "' cannot be used with " + method +
-                    " (its extra words start with tokens the grammar may not allow); use cool, "
-                    "unite, gac or safe",
-                out->grammar_param);
-  if (o.method == Method::kUnite || o.method == Method::kGac) {
-    if (o.sampling.temperature > 0)
+  switch (u) {
+    case Unhonoured::kNone: break;
+    case Unhonoured::kGrammar:
+      return Fail(err,
+                  "'" + out->grammar_param + "' cannot be used with " + method + " (" +
+                      spec->no_grammar + "); use " + MethodsFollowingGrammar(),
+                  out->grammar_param);
+    case Unhonoured::kTemperature:
       return Fail(err, "'temperature' must be 0 with " + method + " (it is greedy)", "temperature");
-    for (const auto& [key, on] :
-         {std::pair<const char*, bool>{"frequency_penalty", o.sampling.frequency_penalty != 0},
-          {"presence_penalty", o.sampling.presence_penalty != 0},
-          {"repeat_penalty", o.sampling.repeat_penalty != 1}}) {
-      if (on)
-        return Fail(
-            err, std::string("'") + key + "' is not applied by " + method + "; leave it out", key);
+    case Unhonoured::kFrequencyPenalty:
+    case Unhonoured::kPresencePenalty:
+    case Unhonoured::kRepeatPenalty: {
+      const char* key = u == Unhonoured::kFrequencyPenalty  ? "frequency_penalty"
+                        : u == Unhonoured::kPresencePenalty ? "presence_penalty"
+                                                            : "repeat_penalty";
+      return Fail(err, std::string("'") + key + "' is not applied by " + method + "; leave it out",
+                  key);
     }
   }
   return true;

@@ -197,7 +197,7 @@ TEST(GrammarFusion, FusedAnswersAreSchemaJsonAcrossTokenizers) {
     auto e = Open(set, 512);
     ASSERT_TRUE(e);
     for (const char* p : kPrompts) {
-      for (Method m : {Method::kCool, Method::kRerank}) {
+      for (std::string m : {"cool", "rerank"}) {
         SCOPED_TRACE(set[0] + " / " + p + " / " + MethodName(m));
         Request r = SchemaRequest(p);
         r.options.method = m;

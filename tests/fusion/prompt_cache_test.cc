@@ -189,5 +189,59 @@ TEST(PromptCache, AFailedRequestForgetsTheCache) {
   EXPECT_EQ(x.text, text);
 }
 
+// A prompt prepared by Validate (what a server does before it picks a slot) is rendered
+// and tokenized there only: the slot choice and the generation read its tokens, on the
+// ensemble that made it or another of the same files; one made for another prompt is not
+// used. Texts are the same either way.
+TEST(PromptCache, APreparedPromptIsTokenizedOnce) {
+  const std::vector<std::string> models = {Shared("stories260K"), Tiny("gpt-2")};
+  auto a = Open(models, kCtx), b = Open(models, kCtx);
+  ASSERT_TRUE(a && b);
+  for (const bool chat : {false, true}) {
+    SCOPED_TRACE(chat ? "chat" : "raw");
+    Request r;
+    if (chat) {
+      r.messages = {{"user", "Tell me a story about a dog."}};
+    } else {
+      r.prompt = "The little dog ran to the park";
+    }
+    r.options.max_new_tokens = 12;
+    r.options.cache_prompt = false;
+    GenerationResult plain, prepared, other;
+    ASSERT_TRUE(b->Generate(r, nullptr, &plain).ok());
+    EXPECT_EQ(plain.counters.prompt_renders, 2);
+    Request p = r;
+    ASSERT_TRUE(a->Validate(p, &p.prepared).ok());
+    ASSERT_TRUE(p.prepared);
+    ASSERT_TRUE(b->Generate(p, nullptr, &prepared).ok());  // made by `a`, read by `b`
+    EXPECT_EQ(prepared.counters.prompt_renders, 0);
+    EXPECT_EQ(prepared.text, plain.text);
+    EXPECT_EQ(prepared.n_prompt_tokens, plain.n_prompt_tokens);
+    // The same prepared prompt on another prompt: not used.
+    Request q = p;
+    q.prompt += " again";
+    if (chat) q.messages[0].content += " Again.";
+    GenerationResult q_plain;
+    Request q_fresh = q;
+    q_fresh.prepared.reset();
+    ASSERT_TRUE(b->Generate(q_fresh, nullptr, &q_plain).ok());
+    ASSERT_TRUE(b->Generate(q, nullptr, &other).ok());
+    EXPECT_EQ(other.counters.prompt_renders, 2);
+    EXPECT_EQ(other.text, q_plain.text);
+  }
+  // The slot choice reads the prepared tokens: the same common prefix as tokenizing anew.
+  Request r;
+  r.prompt = "The little dog ran to the park";
+  r.options.max_new_tokens = 8;
+  GenerationResult x;
+  ASSERT_TRUE(a->Generate(r, nullptr, &x).ok());
+  Request longer = r;
+  longer.prompt += " and found a ball";
+  const size_t fresh = a->CachedPrefix(longer);
+  ASSERT_TRUE(a->Validate(longer, &longer.prepared).ok());
+  EXPECT_GT(fresh, 0u);
+  EXPECT_EQ(a->CachedPrefix(longer), fresh);
+}
+
 }  // namespace
 }  // namespace coolfusion

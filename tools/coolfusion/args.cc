@@ -216,7 +216,11 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "--method") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseList(
-          a, v, [](const std::string& n, Method* m) { return ParseMethod(n, m); },
+          a, v,
+          [](const std::string& n, std::string* m) {
+            *m = n;
+            return IsMethod(n);
+          },
           MethodList().c_str(), &out->methods));
       out->gen.method = out->methods.front();
     } else if (a == "--gate") {

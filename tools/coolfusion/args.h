@@ -42,16 +42,16 @@ struct CommonArgs {
   bool log_disable = false;               // --log-disable: no request log, no progress lines
   bool escape = true;  // -e/--escape (default), --no-escape: \n etc. in -p, --system, --stop
   // eval
-  std::vector<Method> methods;    // --method a,b,c (eval and bench take a list)
-  std::string data;               // --data FILE
-  std::string task = "gsm8k";     // --task NAME
-  std::string train;              // --train FILE (few-shot demonstrations)
-  int few_shot = 0;               // --few-shot K
-  int limit = 0;                  // --limit N (0: all rows)
-  std::string json_out;           // eval: --json OUT
-  std::string svg_out;            // --svg OUT
-  std::string log_samples;        // --log-samples FILE: one JSON line per row and run
-  std::vector<ScoreRule> scores;  // --score a,b (eval compares the rules; others take one)
+  std::vector<std::string> methods;  // --method a,b,c (eval and bench take a list)
+  std::string data;                  // --data FILE
+  std::string task = "gsm8k";        // --task NAME
+  std::string train;                 // --train FILE (few-shot demonstrations)
+  int few_shot = 0;                  // --few-shot K
+  int limit = 0;                     // --limit N (0: all rows)
+  std::string json_out;              // eval: --json OUT
+  std::string svg_out;               // --svg OUT
+  std::string log_samples;           // --log-samples FILE: one JSON line per row and run
+  std::vector<ScoreRule> scores;     // --score a,b (eval compares the rules; others take one)
 };
 
 // Parses argv[first..]. Unknown flags, missing values and out-of-range numbers are errors.

@@ -79,9 +79,9 @@ Status MethodTable(Ensemble* fused, const std::vector<std::unique_ptr<Ensemble>>
                    const std::string& prompt, const CommonArgs& a, nlohmann::json* out) {
   using nlohmann::json;
   const size_t k = singles.size();
-  std::vector<Method> methods;
-  for (Method m : a.methods)
-    if (m != Method::kSingle && std::find(methods.begin(), methods.end(), m) == methods.end())
+  std::vector<std::string> methods;
+  for (const std::string& m : a.methods)
+    if (!IsSingleModelMethod(m) && std::find(methods.begin(), methods.end(), m) == methods.end())
       methods.push_back(m);
   CostFit fit;
   // The singles' own costs, pooled over every method's runs: per model.
@@ -94,7 +94,7 @@ Status MethodTable(Ensemble* fused, const std::vector<std::unique_ptr<Ensemble>>
       a.repeat, "method", "new tok", "ms/new tok", "R", "calls/new tok", "tokens decoded/new tok",
       "fused%");
   json rows = json::array();
-  for (Method m : methods) {
+  for (const std::string& m : methods) {
     std::vector<double> t_fused, t_singles;
     double new_tokens = 0, calls = 0, tokens = 0, positions = 0, fused_positions = 0;
     Status failed;
@@ -115,7 +115,7 @@ Status MethodTable(Ensemble* fused, const std::vector<std::unique_ptr<Ensemble>>
         Request sreq;
         sreq.prompt = prompt;
         sreq.options = a.gen;
-        sreq.options.method = Method::kSingle;
+        sreq.options.method = SingleModelMethod();
         sreq.options.scoring.prompt_weights = Switch::kOff;
         sreq.options.max_new_tokens = std::max<int>(1, (int)ids.size());
         CF_RETURN_IF_ERROR(singles[u]->Generate(sreq, nullptr, &srs[u]));
@@ -142,8 +142,8 @@ Status MethodTable(Ensemble* fused, const std::vector<std::unique_ptr<Ensemble>>
       }
     }
     if (!failed.ok()) {
-      std::printf("       %-14s failed: %s\n", MethodName(m), failed.message().c_str());
-      rows.push_back({{"method", MethodName(m)}, {"error", failed.message()}});
+      std::printf("       %-14s failed: %s\n", m.c_str(), failed.message().c_str());
+      rows.push_back({{"method", m.c_str()}, {"error", failed.message()}});
       continue;
     }
     const double reps = a.repeat, nt = std::max(new_tokens, 1.0);
@@ -151,10 +151,9 @@ Status MethodTable(Ensemble* fused, const std::vector<std::unique_ptr<Ensemble>>
     char share[16] = "-";
     if (positions > 0)
       std::snprintf(share, sizeof share, "%.1f", 100 * fused_positions / positions);
-    std::printf("       %-14s %8.1f %11.2f %6.2f %14.2f %23.2f %7s\n", MethodName(m),
-                new_tokens / reps, fused_ms / (nt / reps), fused_ms / sum_ms, calls / nt,
-                tokens / nt, share);
-    rows.push_back({{"method", MethodName(m)},
+    std::printf("       %-14s %8.1f %11.2f %6.2f %14.2f %23.2f %7s\n", m.c_str(), new_tokens / reps,
+                fused_ms / (nt / reps), fused_ms / sum_ms, calls / nt, tokens / nt, share);
+    rows.push_back({{"method", m.c_str()},
                     {"new_tokens", new_tokens / reps},
                     {"fused_ms", fused_ms},
                     {"sum_single_ms", sum_ms},
@@ -220,7 +219,7 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
       Request preq;
       preq.prompt = kCostPrompt;
       preq.options = a.gen;
-      preq.options.method = Method::kCool;
+      preq.options.method = DefaultMethod();
       preq.options.max_new_tokens = 1;
       preq.options.scoring.sit_out = 0;
       GenerationResult off, on;
@@ -237,7 +236,7 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
     Request req;
     req.prompt = prompt;
     req.options = a.gen;
-    req.options.method = Method::kCool;
+    req.options.method = DefaultMethod();
     // Every model takes part (random-weight models would sit out under prompt weights).
     req.options.scoring.prompt_weights = Switch::kOff;
     // Sequential: engine overhead is wall time outside llama_decode. Parallel (the
@@ -257,7 +256,7 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
       Request sreq;
       sreq.prompt = prompt;
       sreq.options = a.gen;
-      sreq.options.method = Method::kSingle;
+      sreq.options.method = SingleModelMethod();
       sreq.options.scoring.prompt_weights = Switch::kOff;
       sreq.options.max_new_tokens = std::max<int>(1, (int)ids.size());
       GenerationResult sr;

@@ -115,8 +115,8 @@ void PrintSummary(const Ensemble& e, const Request& req, const GenerationResult&
   std::fprintf(stderr,
                "\n[%s: %zu segments, %d new tokens, stop: %s | %.1f ms total (%.1f generate, "
                "%.1f score, %.1f in llama_decode) | %.2f tokens/s%s]\n",
-               e.size() > 1 ? MethodName(req.options.method) : "single", r.segments.size(),
-               r.n_new_tokens, StopReasonName(r.stop_reason), r.timings.total_ms,
+               e.size() > 1 ? MethodName(req.options.method) : SingleModelMethod(),
+               r.segments.size(), r.n_new_tokens, StopReasonName(r.stop_reason), r.timings.total_ms,
                r.timings.generate_ms, r.timings.score_ms, r.timings.decode_ms,
                r.timings.total_ms > 0 ? r.n_new_tokens * 1000.0 / r.timings.total_ms : 0.0,
                fused.c_str());
@@ -136,7 +136,7 @@ int CmdGenerate(const CommonArgs& a) {
   Request req;
   req.prompt = a.prompt;
   req.options = a.gen;
-  if (a.models.size() == 1) req.options.method = Method::kSingle;
+  if (a.models.size() == 1) req.options.method = SingleModelMethod();
   GenerationResult r;
   st = RunAndPrint(*e, req, a, &r);
   if (!st.ok()) return Fail(st);
@@ -206,7 +206,7 @@ int CmdChat(const CommonArgs& a) {
     Request req;
     req.messages = messages;
     req.options = args.gen;
-    if (a.models.size() == 1) req.options.method = Method::kSingle;
+    if (a.models.size() == 1) req.options.method = SingleModelMethod();
     GenerationResult r;
     g_interrupted.store(false);
     g_answering.store(true);

@@ -23,7 +23,7 @@ namespace {
 using nlohmann::json;
 
 struct Run {
-  Method method;
+  std::string method;
   ScoreRule score;
   int only_model;  // >= 0: that model alone
   std::vector<std::string> models;
@@ -41,7 +41,7 @@ struct Run {
 
 // The default that every run is compared with: Cool under `auto` (engine.h's defaults).
 bool IsDefault(const Run& r) {
-  return r.only_model < 0 && r.method == Method::kCool && r.score == ScoreRule::kAuto;
+  return r.only_model < 0 && r.method == DefaultMethod() && r.score == ScoreRule::kAuto;
 }
 
 std::string Basename(const std::string& p) {
@@ -339,21 +339,22 @@ int CmdEval(const CommonArgs& args) {
   std::unique_ptr<Ensemble> ens;
   if (!(st = OpenEnsemble(a.models, false, &ens)).ok()) return Fail(st);
 
-  std::vector<Method> methods =
-      a.methods.empty() ? std::vector<Method>{Method::kSingle, Method::kCool} : a.methods;
+  std::vector<std::string> methods =
+      a.methods.empty() ? std::vector<std::string>{SingleModelMethod(), DefaultMethod()}
+                        : a.methods;
   std::vector<ScoreRule> scores =
       a.scores.empty() ? std::vector<ScoreRule>{a.gen.scoring.rule} : a.scores;
   std::vector<std::string> paths;
   for (const auto& m : a.models) paths.push_back(m.path);
   std::vector<Run> runs;
-  for (Method m : methods) {
-    if (m == Method::kSingle) {
+  for (const std::string& m : methods) {
+    if (IsSingleModelMethod(m)) {
       for (size_t i = 0; i < a.models.size(); ++i)
         runs.push_back({m, scores[0], (int)i, {paths[i]}, "single " + Basename(paths[i])});
       continue;
     }
     for (ScoreRule r : scores) {
-      std::string label = MethodName(m);
+      std::string label = m;
       if (a.models.size() > 1 && (scores.size() > 1 || r != ScoreRule::kAuto))
         label += std::string(" (") + ScoreRuleName(r) + ")";
       runs.push_back({m, r, -1, paths, label});
@@ -366,7 +367,8 @@ int CmdEval(const CommonArgs& args) {
   if (any_fused && std::none_of(runs.begin(), runs.end(), IsDefault)) {
     const auto first_fused =
         std::find_if(runs.begin(), runs.end(), [](const Run& r) { return r.only_model < 0; });
-    Run d{Method::kCool, ScoreRule::kAuto, -1, paths, "cool (default)"};
+    Run d{DefaultMethod(), ScoreRule::kAuto, -1, paths,
+          DefaultMethod() + std::string(" (default)")};
     d.added_as_reference = true;
     runs.insert(first_fused, d);
   }
@@ -377,7 +379,7 @@ int CmdEval(const CommonArgs& args) {
     Request req;
     req.prompt = "Question: 1\nAnswer:";
     req.options = a.gen;
-    req.options.method = run.only_model >= 0 ? Method::kSingle : run.method;
+    req.options.method = run.only_model >= 0 ? SingleModelMethod() : run.method;
     req.options.only_model = run.only_model;
     req.options.scoring.rule = run.score;
     if (!(st = ens->Validate(req)).ok()) return Fail(st);
@@ -394,7 +396,7 @@ int CmdEval(const CommonArgs& args) {
       Request req;
       req.prompt = eval::BuildPrompt(ex, shots);
       req.options = a.gen;
-      req.options.method = run.only_model >= 0 ? Method::kSingle : run.method;
+      req.options.method = run.only_model >= 0 ? SingleModelMethod() : run.method;
       req.options.only_model = run.only_model;
       req.options.scoring.rule = run.score;
       req.options.stop.push_back("\nQuestion:");
@@ -434,7 +436,7 @@ int CmdEval(const CommonArgs& args) {
             {"doc_id", i},
             {"where", ex.where},
             {"run", run.label},
-            {"method", MethodName(run.only_model >= 0 ? Method::kSingle : run.method)},
+            {"method", MethodName(run.only_model >= 0 ? SingleModelMethod() : run.method)},
             {"models", run.models},
             {"prompt", SafeUtf8(req.prompt)},
             {"output", p.value("output", "")},

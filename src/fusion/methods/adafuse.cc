@@ -19,12 +19,12 @@
 // may not allow). Candidates are scored in rounds of one per writer (each writer's k-th
 // word), the scoring sequences being one per writer (kv_layout.h).
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <limits>
 
 #include "fusion/logits.h"
 #include "fusion/method.h"
+#include "fusion/methods/registry.h"
 
 namespace coolfusion {
 
@@ -104,30 +104,12 @@ class AdaFuseMethod final : public FusionMethod {
     const GenerateOptions& o = *ctx.opts;
     const size_t n = s.n_models();
     std::vector<Proposals> props(n);
-    while (true) {
-      if (s.NewTokens() >= o.max_new_tokens) {
-        out->stop_reason = StopReason::kMaxTokens;
-        break;
-      }
-      const auto t0 = std::chrono::steady_clock::now();
+    StepLoop steps(ctx, out);
+    while (steps.Next()) {
       for (auto& p : props) p = Proposals();
       CF_RETURN_IF_ERROR(s.ForEachActive([&](int v) { return Propose(s, o, v, &props[v]); }));
       // A model whose context is full leaves while others can go on.
-      bool stop_full = false;
-      for (size_t v = 0; v < n; ++v) {
-        if (!s.active((int)v) || !props[v].context_full) continue;
-        if (s.n_active() == 1) {
-          stop_full = true;
-          break;
-        }
-        s.Retire((int)v);
-        out->warnings.push_back(s.label((int)v) +
-                                "'s context is full; fusing without it from here");
-      }
-      if (stop_full) {
-        out->stop_reason = StopReason::kContextFull;
-        break;
-      }
+      if (steps.RetireFull([&](int v) { return props[(size_t)v].context_full; })) break;
       // The distinct spans, each with its writers and the drafts that wrote it.
       struct Span {
         StepCandidate cand;
@@ -160,7 +142,7 @@ class AdaFuseMethod final : public FusionMethod {
         }
       }
       if (spans.empty()) {
-        out->stop_reason = StopReason::kContextFull;
+        steps.Stop(StopReason::kContextFull);
         break;
       }
       // Every model's greedy span is the same: nothing to choose.
@@ -199,23 +181,10 @@ class AdaFuseMethod final : public FusionMethod {
         c.score = sp.score;
         seg.candidates.push_back(std::move(c));
       }
-      seg.generate_ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      s.TakeStepStats(&seg.decode_calls, &seg.tokens_decoded);
-      s.TakeScoringCalls(&seg.scoring_calls);
-      out->timings.generate_ms += seg.generate_ms;
-      const bool eog = cand.eog, empty = cand.text.empty();
-      StopReason reason;
-      if (ctx.emitter->OnSegment(s.mutable_generated(), std::move(seg), out, &reason)) {
-        out->stop_reason = reason;
-        break;
-      }
-      if (eog) {
-        out->stop_reason = StopReason::kEndOfGeneration;
-        break;
-      }
+      const bool empty = cand.text.empty();
+      if (steps.End(std::move(seg), cand.eog)) break;
       if (empty) {
-        out->stop_reason = StopReason::kContextFull;
+        steps.Stop(StopReason::kContextFull);
         break;
       }
     }
@@ -266,7 +235,7 @@ class AdaFuseMethod final : public FusionMethod {
         return true;
       };
       Draft w;
-      CF_RETURN_IF_ERROR(s.MakeDraftFrom(v, firsts[b], budget, one_word, &w));
+      CF_RETURN_IF_ERROR(s.MakeDraft(v, budget, one_word, &w, nullptr, firsts[b]));
       Finish(&w);
       if (w.context_full) break;
       // Only the last draft's tokens are in the KV cache.
@@ -322,8 +291,7 @@ class AdaFuseMethod final : public FusionMethod {
         cands[0].writers.pop_back();
       }
       std::vector<std::vector<double>> ppl;
-      CF_RETURN_IF_ERROR(s.Score(cands, dp, &ppl));
-      s.DropScoring();
+      CF_RETURN_IF_ERROR(s.Score(cands, dp, &ppl, Session::Sequences::kDrop));
       for (size_t i = 0; i < which.size(); ++i) {
         Span& sp = (*spans)[which[i]];
         sp.ppl = ppl[i];
@@ -343,6 +311,10 @@ class AdaFuseMethod final : public FusionMethod {
 
 }  // namespace
 
-std::unique_ptr<FusionMethod> MakeAdaFuseMethod() { return std::make_unique<AdaFuseMethod>(); }
+extern const MethodSpec kAdaFuseMethod{
+    .name = "adafuse",
+    .make = [] { return std::unique_ptr<FusionMethod>(new AdaFuseMethod); },
+    .no_grammar = "its extra words start with tokens the grammar may not allow",
+};
 
 }  // namespace coolfusion

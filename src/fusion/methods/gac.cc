@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "fusion/methods/registry.h"
 #include "fusion/methods/token_level.h"
 
 namespace coolfusion {
@@ -80,6 +81,11 @@ class GacMethod final : public FusionMethod {
 
 }  // namespace
 
-std::unique_ptr<FusionMethod> MakeGacMethod() { return std::make_unique<GacMethod>(); }
+extern const MethodSpec kGacMethod{
+    .name = "gac",
+    .make = [] { return std::unique_ptr<FusionMethod>(new GacMethod); },
+    .vocab_union = true,
+    .greedy_only = "picks the most likely token of the fused distribution",
+};
 
 }  // namespace coolfusion

@@ -2,7 +2,7 @@
 // distribution. One model drafts: the leading one, with the largest weight (prompt
 // weights under `auto`; SAFE takes the best model). It writes PeerOptions::
 // safe_draft_tokens tokens (5, the paper's) greedily; every other model reads the draft
-// in one batched decode (Session::Verify). The ensemble decides at the first drafter
+// in one batched decode (verification.h). The ensemble decides at the first drafter
 // token t_j where both hold:
 //   - every verifier has a token that starts exactly where t_j starts (the tokenizers
 //     agree on the boundary: SAFE's "previous token is not OOV-like");
@@ -19,11 +19,12 @@
 // as one more position. Counters::fused_positions / positions is the share of new
 // tokens decided by the ensemble (SAFE's E/T).
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 #include "fusion/logits.h"
+#include "fusion/methods/registry.h"
 #include "fusion/methods/top_k_union.h"
+#include "fusion/methods/verification.h"
 
 namespace coolfusion {
 
@@ -75,14 +76,10 @@ class SafeMethod final : public FusionMethod {
     const GenerateOptions& o = *ctx.opts;
     const VocabUnion& vu = *ctx.vocab;
     const size_t n = s.n_models();
-    std::vector<Session::Verification> ver(n);
+    std::vector<Verification> ver(n);
     auto never = [](Draft&) { return false; };
-    while (true) {
-      if (s.NewTokens() >= o.max_new_tokens) {
-        out->stop_reason = StopReason::kMaxTokens;
-        break;
-      }
-      const auto t0 = std::chrono::steady_clock::now();
+    StepLoop steps(ctx, out);
+    while (steps.Next()) {
       // The drafter: the active model with the largest weight.
       int drafter = -1;
       for (size_t v = 0; v < n; ++v) {
@@ -94,20 +91,20 @@ class SafeMethod final : public FusionMethod {
       CF_RETURN_IF_ERROR(s.MakeDraft(drafter, o.peer.safe_draft_tokens, never, &d));
       if (d.grammar_stuck) return s.GrammarStuck(drafter);
       if (d.tokens.empty() && !d.eog) {
-        out->stop_reason = StopReason::kContextFull;
+        steps.Stop(StopReason::kContextFull);
         break;
       }
       // The verifiers read the whole draft, each in one batch.
-      for (auto& x : ver) x = Session::Verification();
+      for (auto& x : ver) x = Verification();
       // A verifier with the drafter's vocabulary reads the drafter's own tokens (and keeps
       // them when they are committed), so that the two stay in step.
       std::vector<char> same(n, 0);
       for (size_t v = 0; v < n; ++v)
         same[v] = s.active((int)v) && vu.SameVocabulary((int)v, drafter);
       Status vst = s.ForEachActive([&](int v) {
-        return v == drafter
-                   ? Status::Ok()
-                   : s.Verify(v, d.text, same[(size_t)v] ? &d.tokens : nullptr, &ver[(size_t)v]);
+        return v == drafter ? Status::Ok()
+                            : Verify(s.view(v), s.reading_seq(), d.text,
+                                     same[(size_t)v] ? &d.tokens : nullptr, &ver[(size_t)v]);
       });
       if (!vst.ok() && vst.code() != Status::Code::kResourceExhausted) return vst;
       const bool verified = vst.ok();
@@ -127,7 +124,7 @@ class SafeMethod final : public FusionMethod {
         };
         const std::string before = d.text.substr(0, off);
         pos.first_token = [&](int v, const std::string& str) {
-          return s.FirstToken(v, before, str);
+          return s.view(v).FirstToken(before, str);
         };
         FusedEntries f;
         TopKUnion(pos, kTopK, &f);
@@ -203,22 +200,9 @@ class SafeMethod final : public FusionMethod {
       Segment seg;
       seg.text = cand.text;
       seg.winner = cand.writers.empty() ? -1 : drafter;
-      seg.generate_ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      s.TakeStepStats(&seg.decode_calls, &seg.tokens_decoded);
-      s.TakeScoringCalls(&seg.scoring_calls);
-      out->timings.generate_ms += seg.generate_ms;
-      StopReason reason;
-      if (ctx.emitter->OnSegment(s.mutable_generated(), std::move(seg), out, &reason)) {
-        out->stop_reason = reason;
-        break;
-      }
-      if (cand.eog) {
-        out->stop_reason = StopReason::kEndOfGeneration;
-        break;
-      }
+      if (steps.End(std::move(seg), cand.eog)) break;
       if (d.context_full || s.ContextFull(drafter, 2)) {
-        out->stop_reason = StopReason::kContextFull;
+        steps.Stop(StopReason::kContextFull);
         break;
       }
     }
@@ -229,7 +213,7 @@ class SafeMethod final : public FusionMethod {
   // Whether the ensemble decides at the drafter's position j (its token starts at `off`
   // in the draft); fills pos with every model's distribution there when it does.
   static bool Qualifies(Session& s, MethodContext& ctx, const Draft& d, int drafter, size_t j,
-                        size_t off, const std::vector<Session::Verification>& verifications,
+                        size_t off, const std::vector<Verification>& verifications,
                         TokenPosition* pos) {
     const size_t n = s.n_models();
     const bool end = j == d.tokens.size();
@@ -250,7 +234,7 @@ class SafeMethod final : public FusionMethod {
         pos->weights[v] = 0;
         continue;
       }
-      const Session::Verification& ver = verifications[v];
+      const Verification& ver = verifications[v];
       if (!ver.ends_ok) return false;
       // v's token starting at `off` (its end token at the draft's end).
       size_t i = 0;
@@ -276,6 +260,10 @@ class SafeMethod final : public FusionMethod {
 
 }  // namespace
 
-std::unique_ptr<FusionMethod> MakeSafeMethod() { return std::make_unique<SafeMethod>(); }
+extern const MethodSpec kSafeMethod{
+    .name = "safe",
+    .make = [] { return std::unique_ptr<FusionMethod>(new SafeMethod); },
+    .vocab_union = true,
+};
 
 }  // namespace coolfusion

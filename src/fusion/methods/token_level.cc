@@ -1,7 +1,6 @@
 #include "fusion/methods/token_level.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 #include "fusion/logits.h"
@@ -56,33 +55,16 @@ Status RunTokenLevel(MethodContext& ctx, TokenPicker& picker, GenerationResult* 
   pos.vocab = &vocab;
   pos.probs.resize(n);
   pos.top.assign(n, VocabUnion::kNone);
-  pos.first_token = [&s](int v, const std::string& str) { return s.FirstToken(v, "", str); };
+  pos.first_token = [&s](int v, const std::string& str) { return s.view(v).FirstToken("", str); };
   std::vector<Draft> own(n);
   std::vector<float> masked;
   const auto allowed = [&](int32_t e) {
     return e != VocabUnion::kNone && s.GrammarAllows(vocab.bytes(e), e == VocabUnion::kEnd);
   };
-  while (true) {
-    if (s.NewTokens() >= ctx.opts->max_new_tokens) {
-      out->stop_reason = StopReason::kMaxTokens;
-      break;
-    }
+  StepLoop steps(ctx, out);
+  while (steps.Next()) {
     // A model whose context is full leaves while others can go on.
-    int last = -1;
-    for (size_t v = 0; v < n; ++v) {
-      if (!s.active((int)v) || !s.ContextFull((int)v, 2)) continue;
-      if (s.n_active() == 1) {
-        last = (int)v;
-        break;
-      }
-      s.Retire((int)v);
-      out->warnings.push_back(s.label((int)v) + "'s context is full; fusing without it from here");
-    }
-    if (last >= 0) {
-      out->stop_reason = StopReason::kContextFull;
-      break;
-    }
-    const auto t0 = std::chrono::steady_clock::now();
+    if (steps.RetireFull([&](int v) { return s.ContextFull(v, 2); })) break;
     pos.weights = *ctx.weights;
     pos.leader = -1;
     bool agree = true;
@@ -111,7 +93,7 @@ Status RunTokenLevel(MethodContext& ctx, TokenPicker& picker, GenerationResult* 
     s.counters().positions++;
     s.counters().fused_positions += fused;
     if (entry == VocabUnion::kEnd) {
-      out->stop_reason = StopReason::kEndOfGeneration;
+      steps.Stop(StopReason::kEndOfGeneration);
       break;
     }
     // Every model that has a token for the text appends it; the others re-encode.
@@ -135,15 +117,7 @@ Status RunTokenLevel(MethodContext& ctx, TokenPicker& picker, GenerationResult* 
     Segment seg;
     seg.text = text;
     seg.winner = cand.writers.empty() ? -1 : cand.writers.front();
-    seg.generate_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    s.TakeStepStats(&seg.decode_calls, &seg.tokens_decoded);
-    out->timings.generate_ms += seg.generate_ms;
-    StopReason reason;
-    if (ctx.emitter->OnSegment(s.mutable_generated(), std::move(seg), out, &reason)) {
-      out->stop_reason = reason;
-      break;
-    }
+    if (steps.End(std::move(seg))) break;
   }
   return Status::Ok();
 }

@@ -3,6 +3,7 @@
 // most probable string appended for every model. Weights: the request's (prompt weights
 // under `auto`). Where every model's own most likely token is the same string, that
 // string is taken without fusing (token_level.h).
+#include "fusion/methods/registry.h"
 #include "fusion/methods/top_k_union.h"
 
 namespace coolfusion {
@@ -41,6 +42,11 @@ class UniteMethod final : public FusionMethod {
 
 }  // namespace
 
-std::unique_ptr<FusionMethod> MakeUniteMethod() { return std::make_unique<UniteMethod>(); }
+extern const MethodSpec kUniteMethod{
+    .name = "unite",
+    .make = [] { return std::unique_ptr<FusionMethod>(new UniteMethod); },
+    .vocab_union = true,
+    .greedy_only = "picks the most likely token of the fused distribution",
+};
 
 }  // namespace coolfusion

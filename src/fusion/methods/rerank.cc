@@ -1,8 +1,9 @@
 // Rerank: each model writes a whole answer; every model scores every answer; the lowest
 // score wins. cool+r adds the Cool answer to the answers being ranked.
-#include <chrono>
-
 #include "fusion/method.h"
+#include "fusion/methods/candidate_choice.h"
+#include "fusion/methods/cool.h"
+#include "fusion/methods/registry.h"
 
 namespace coolfusion {
 
@@ -31,7 +32,8 @@ class RerankMethod final : public FusionMethod {
       out->timings.score_ms += cool.timings.score_ms;
       s.ResetToPrompt();
     }
-    const auto t0 = std::chrono::steady_clock::now();
+    StepLoop steps(ctx, out);
+    steps.Begin();
     std::vector<Draft> drafts(s.n_models());
     for (size_t v = 0; v < s.n_models(); ++v) {
       if (!s.active((int)v)) continue;
@@ -58,10 +60,7 @@ class RerankMethod final : public FusionMethod {
     if (answers == 0 && stuck >= 0) return s.GrammarStuck(stuck);
     for (size_t v = 0; v < s.n_models() && stuck >= 0; ++v) {
       if (drafts[v].model < 0 || !drafts[v].grammar_stuck) continue;
-      s.Retire((int)v);
-      out->warnings.push_back(s.label((int)v) +
-                              "'s vocabulary has no token for what the grammar needs next; "
-                              "answering without it");
+      steps.Retire((int)v, StepLoop::Leaving::kGrammarStuck);
       drafts[v] = Draft();
     }
     // Answers that fit the token budget as it is counted (the first active model's
@@ -83,31 +82,20 @@ class RerankMethod final : public FusionMethod {
       }
     }
     Segment seg;
-    seg.generate_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    out->timings.generate_ms += seg.generate_ms;
-    const auto t1 = std::chrono::steady_clock::now();
+    steps.Drafted();
     std::vector<StepCandidate> cands;
     int w = 0;
-    const std::vector<Draft>& model_drafts = drafts;
-    CF_RETURN_IF_ERROR(ChooseCandidate(ctx, model_drafts, &cands, &seg, &w,
+    CF_RETURN_IF_ERROR(ChooseCandidate(ctx, drafts, &cands, &seg, &w,
                                        include_cool_ ? &cool_text : nullptr, cool_eog));
     std::vector<const Draft*> dp;
-    for (const Draft& d : model_drafts) dp.push_back(d.model >= 0 ? &d : nullptr);
+    for (const Draft& d : drafts) dp.push_back(d.model >= 0 ? &d : nullptr);
     CF_RETURN_IF_ERROR(s.Commit(cands, w, dp));
-    seg.score_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
-    out->timings.score_ms += seg.score_ms;
-    s.TakeStepStats(&seg.decode_calls, &seg.tokens_decoded);
     for (const auto& c : seg.candidates) {
       out->answers.push_back(c.text);
       out->answer_scores.push_back(c.score);
     }
-    const bool eog = cands[w].eog;
-    out->stop_reason = eog ? StopReason::kEndOfGeneration : StopReason::kMaxTokens;
-    StopReason reason;
-    if (ctx.emitter->OnSegment(s.mutable_generated(), std::move(seg), out, &reason))
-      out->stop_reason = reason;
+    // One step: the answer ends with the winner's end, else at the token budget.
+    if (!steps.End(std::move(seg), cands[w].eog)) steps.Stop(StopReason::kMaxTokens);
     return Status::Ok();
   }
 
@@ -117,8 +105,13 @@ class RerankMethod final : public FusionMethod {
 
 }  // namespace
 
-std::unique_ptr<FusionMethod> MakeRerankMethod(bool include_cool) {
-  return std::make_unique<RerankMethod>(include_cool);
-}
+extern const MethodSpec kRerankMethod{
+    .name = "rerank",
+    .make = [] { return std::unique_ptr<FusionMethod>(new RerankMethod(false)); },
+};
+extern const MethodSpec kCoolRerankMethod{
+    .name = "cool+r",
+    .make = [] { return std::unique_ptr<FusionMethod>(new RerankMethod(true)); },
+};
 
 }  // namespace coolfusion

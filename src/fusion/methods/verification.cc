@@ -1,19 +1,12 @@
-// Session's readings of text a model did not write itself, for the peer methods: Verify
-// (SAFE's verifiers read the drafter's text in one batch) and FirstToken (UniTE's first
-// sub-token of a string). See session.h.
-#include <string>
-#include <vector>
+#include "fusion/methods/verification.h"
 
 #include "align/token_alignment.h"
 #include "fusion/kv_layout.h"
-#include "fusion/session.h"
 
 namespace coolfusion {
 
-Status Session::Verify(int v, const std::string& more, const std::vector<Token>* tokens,
-                       Verification* out) {
-  Model& model = m_[v];
-  ModelView& m = model.view;
+Status Verify(ModelView& m, int seq, const std::string& more, const std::vector<Token>* tokens,
+              Verification* out) {
   LlamaModel& lm = *m.lm;
   *out = Verification();
   Reencoding enc;
@@ -41,7 +34,6 @@ Status Session::Verify(int v, const std::string& more, const std::vector<Token>*
     return i < enc.anchor_tokens ? m.ends[i] : tail[i - enc.anchor_tokens];
   };
   const int start = enc.ScoringStart(n);
-  const int seq = kv::ExtraSeq((int)m_.size());
   lm.SeqRemove(seq, -1, -1);
   lm.SeqCopy(kv::kCommitted, seq, 0, start);
   std::vector<LlamaModel::BatchItem> batch;
@@ -68,23 +60,6 @@ Status Session::Verify(int v, const std::string& more, const std::vector<Token>*
   const float* last = row(toks.size() - 1);
   out->before.emplace_back(last, last + nv);
   return Status::Ok();
-}
-
-Token Session::FirstToken(int v, const std::string& before, const std::string& s) {
-  ModelView& m = m_[v].view;
-  Reencoding enc;
-  if (!m.ends_ok || !m.Reencode(m.ReencodeStart(), before + s, -1, &enc).ok()) return -1;
-  const std::string full = m.text + before + s;
-  std::vector<size_t> tail;
-  if (!TokenEnds(*m.lm, enc.suffix, full, enc.anchor, &tail)) return -1;
-  const size_t at = m.text.size() + before.size();
-  for (size_t i = enc.anchor_tokens; i < enc.tokens.size(); ++i) {
-    const size_t start =
-        i == 0 ? 0 : (i - 1 < enc.anchor_tokens ? m.ends[i - 1] : tail[i - 1 - enc.anchor_tokens]);
-    if (start == at) return enc.tokens[i];
-    if (start > at) break;
-  }
-  return -1;
 }
 
 }  // namespace coolfusion

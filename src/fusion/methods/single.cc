@@ -1,9 +1,8 @@
 // Plain greedy (or sampled) generation with the first model that can encode the
 // prompt: one decode per token, no boundaries, no scoring. The baseline every fused
 // method is compared with.
-#include <chrono>
-
 #include "fusion/method.h"
+#include "fusion/methods/registry.h"
 
 namespace coolfusion {
 
@@ -17,21 +16,17 @@ class SingleMethod final : public FusionMethod {
     std::vector<Draft> drafts(s.n_models());
     std::vector<const Draft*> dp(s.n_models(), nullptr);
     auto never = [](Draft&) { return false; };
-    while (true) {
-      if (s.NewTokens() >= ctx.opts->max_new_tokens) {
-        out->stop_reason = StopReason::kMaxTokens;
-        break;
-      }
-      const auto t0 = std::chrono::steady_clock::now();
+    StepLoop steps(ctx, out);
+    while (steps.Next()) {
       Draft& d = drafts[u];
       CF_RETURN_IF_ERROR(s.MakeDraft(u, 1, never, &d));
       if (d.grammar_stuck) return s.GrammarStuck(u);
       if (d.eog) {
-        out->stop_reason = StopReason::kEndOfGeneration;
+        steps.Stop(StopReason::kEndOfGeneration);
         break;
       }
       if (d.tokens.empty()) {
-        out->stop_reason = StopReason::kContextFull;
+        steps.Stop(StopReason::kContextFull);
         break;
       }
       d.cut_tokens = 1;
@@ -41,17 +36,9 @@ class SingleMethod final : public FusionMethod {
       Segment seg;
       seg.text = cands[0].text;
       seg.winner = u;
-      seg.generate_ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      s.TakeStepStats(&seg.decode_calls, &seg.tokens_decoded);
-      out->timings.generate_ms += seg.generate_ms;
-      StopReason reason;
-      if (ctx.emitter->OnSegment(s.mutable_generated(), std::move(seg), out, &reason)) {
-        out->stop_reason = reason;
-        break;
-      }
+      if (steps.End(std::move(seg))) break;
       if (s.ContextFull(u, 2)) {
-        out->stop_reason = StopReason::kContextFull;
+        steps.Stop(StopReason::kContextFull);
         break;
       }
     }
@@ -61,6 +48,10 @@ class SingleMethod final : public FusionMethod {
 
 }  // namespace
 
-std::unique_ptr<FusionMethod> MakeSingleMethod() { return std::make_unique<SingleMethod>(); }
+extern const MethodSpec kSingleMethod{
+    .name = "single",
+    .make = [] { return std::unique_ptr<FusionMethod>(new SingleMethod); },
+    .one_model = true,
+};
 
 }  // namespace coolfusion

@@ -2,19 +2,27 @@
 // shortest common word boundary; every model scores every distinct draft; the lowest
 // score is committed to all. `cool-shortest` cuts at the writer's own shortest word
 // boundary instead.
-#include <chrono>
+#include "fusion/methods/cool.h"
 
 #include "fusion/lockstep.h"
-#include "fusion/method.h"
+#include "fusion/methods/candidate_choice.h"
+#include "fusion/methods/registry.h"
 #include "fusion/step_aligner.h"
 
 namespace coolfusion {
 
-namespace {
-
-double MsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+std::vector<StepAligner::Input> AlignerInputs(const Session& s) {
+  std::vector<StepAligner::Input> in(s.n_models());
+  for (size_t v = 0; v < s.n_models(); ++v) {
+    if (!s.active((int)v)) continue;
+    in[v].tokenizer = &s.tokenizer((int)v);
+    in[v].text = s.text((int)v);
+    in[v].min_anchor = s.min_anchor((int)v);
+  }
+  return in;
 }
+
+namespace {
 
 // Why a model's draft ends its part in the ensemble.
 enum : char { kStays, kContextFull, kGrammarStuck };
@@ -28,14 +36,9 @@ class CoolMethod final : public FusionMethod {
     const GenerateOptions& o = *ctx.opts;
     std::vector<Draft> drafts(s.n_models());
     std::vector<StepCandidate> cands;
-    while (true) {
-      if (s.NewTokens() >= o.max_new_tokens) {
-        out->stop_reason = StopReason::kMaxTokens;
-        break;
-      }
+    StepLoop steps(ctx, out);
+    while (steps.Next()) {
       Segment seg;
-      const auto t_gen = std::chrono::steady_clock::now();
-      bool context_full = false;
       // Each model drafts on its own thread, with its own aligner.
       const size_t n = s.n_models();
       std::vector<StepAligner> aligners(n);
@@ -59,8 +62,8 @@ class CoolMethod final : public FusionMethod {
         s.counters().align_ns += a.ns();
       }
       // Models whose context is full, or that cannot follow the grammar, leave the
-      // ensemble while others can go on. When none can: a full context ends the answer;
-      // a grammar no model can follow is an error.
+      // ensemble while others can go on. When none can: a full context ends the answer
+      // (after this segment); a grammar no model can follow is an error.
       bool some_stay = false, some_full = false;
       int stuck = -1;
       for (size_t v = 0; v < n; ++v) {
@@ -70,35 +73,24 @@ class CoolMethod final : public FusionMethod {
         if (leaving[v] == kGrammarStuck) stuck = (int)v;
       }
       if (!some_stay && !some_full && stuck >= 0) return s.GrammarStuck(stuck);
-      context_full = !some_stay && some_full;
+      const bool context_full = !some_stay && some_full;
       for (size_t v = 0; v < n && some_stay; ++v) {
         if (leaving[v] == kStays) continue;
-        s.Retire((int)v);
-        out->warnings.push_back(
-            s.label((int)v) +
-            (leaving[v] == kContextFull
-                 ? "'s context is full; fusing without it from here"
-                 : "'s vocabulary has no token for what the grammar needs next; fusing "
-                   "without it from here"));
+        steps.Retire((int)v, leaving[v] == kContextFull ? StepLoop::Leaving::kContextFull
+                                                        : StepLoop::Leaving::kGrammarStuck);
         drafts[v] = Draft();
       }
-      seg.generate_ms = MsSince(t_gen);
-      const auto t_score = std::chrono::steady_clock::now();
+      steps.Drafted();
       int w = 0;
       CF_RETURN_IF_ERROR(ChooseCandidate(ctx, drafts, &cands, &seg, &w));
       std::vector<const Draft*> dp;
       for (const Draft& d : drafts) dp.push_back(d.model >= 0 ? &d : nullptr);
       seg.aligned = drafts[seg.winner].aligned;
       CF_RETURN_IF_ERROR(s.Commit(cands, w, dp));
-      seg.score_ms = MsSince(t_score);
-      s.TakeStepStats(&seg.decode_calls, &seg.tokens_decoded);
-      s.TakeScoringCalls(&seg.scoring_calls);
       seg.draft_decodes.assign(s.n_models(), 0);
       for (const Draft& d : drafts) {
         if (d.model >= 0) seg.draft_decodes[d.model] = d.n_decoded;
       }
-      out->timings.generate_ms += seg.generate_ms;
-      out->timings.score_ms += seg.score_ms;
       if (!cands[w].start_ok && !out->segments.empty() && !cands[w].text.empty()) {
         // The previous segment's end stopped being a common boundary: merge the two.
         seg.text = out->segments.back().text + seg.text;
@@ -106,20 +98,11 @@ class CoolMethod final : public FusionMethod {
         out->segments.pop_back();
         s.counters().merged_segments++;
       }
-      const bool eog = cands[w].eog;
       const bool empty = cands[w].text.empty();
-      StopReason reason;
-      if (ctx.emitter->OnSegment(s.mutable_generated(), std::move(seg), out, &reason)) {
-        out->stop_reason = reason;
-        break;
-      }
-      if (eog) {
-        out->stop_reason = StopReason::kEndOfGeneration;
-        break;
-      }
+      if (steps.End(std::move(seg), cands[w].eog)) break;
       const int last = s.first_active();
       if (context_full || empty || (s.n_active() == 1 && s.ContextFull(last, 2))) {
-        out->stop_reason = StopReason::kContextFull;
+        steps.Stop(StopReason::kContextFull);
         break;
       }
     }
@@ -171,5 +154,14 @@ class CoolMethod final : public FusionMethod {
 std::unique_ptr<FusionMethod> MakeCoolMethod(bool common_boundaries) {
   return std::make_unique<CoolMethod>(common_boundaries);
 }
+
+extern const MethodSpec kCoolMethod{
+    .name = "cool",
+    .make = [] { return MakeCoolMethod(true); },
+};
+extern const MethodSpec kCoolShortestMethod{
+    .name = "cool-shortest",
+    .make = [] { return MakeCoolMethod(false); },
+};
 
 }  // namespace coolfusion

@@ -1,0 +1,21 @@
+// The choice among candidates that the segment-level methods share (cool, rerank):
+// identical drafts are merged into one candidate, every active model scores every
+// candidate, and the lowest score under the request's rule and weights wins.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "fusion/method.h"
+
+namespace coolfusion {
+
+// Dedupes drafts into candidates (ordered by first writer), scores them and picks the
+// lowest score; fills `seg`. Returns the winning index in *winner. `extra` (may be null)
+// is one more candidate written by no single model (cool+r's fused answer); its writers
+// list is empty and a segment it wins has winner -1.
+Status ChooseCandidate(MethodContext& ctx, const std::vector<Draft>& drafts,
+                       std::vector<StepCandidate>* cands, Segment* seg, int* winner,
+                       const std::string* extra = nullptr, bool extra_eog = false);
+
+}  // namespace coolfusion

@@ -1,0 +1,58 @@
+// The table of fusion methods: each method's name, how to make it, and what it needs of
+// a request. The engine, the server and the tools read it; no code outside a method's own
+// file (methods/NAME.cc, which defines its MethodSpec) and this table names a method.
+//
+// Adding a method: write methods/NAME.cc with a class derived from FusionMethod (method.h)
+// and its `extern const MethodSpec kNameMethod`, then add one row to kMethods in
+// registry.cc and the file to src/CMakeLists.txt (docs/design.md, "Adding a method").
+#pragma once
+
+#include <coolfusion/options.h>
+#include <coolfusion/status.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace coolfusion {
+
+class FusionMethod;
+
+struct MethodSpec {
+  const char* name;  // as --method and coolfusion.method take it
+  std::unique_ptr<FusionMethod> (*make)();
+  // Generates with the first model that takes part, alone: no fusion, no prompt weights
+  // (`eval` runs it once per model).
+  bool one_model = false;
+  // Reads the models' vocabulary union (MethodContext::vocab), built at first use.
+  bool vocab_union = false;
+  // Why the method cannot follow a grammar (--grammar, --json-schema, response_format);
+  // null: it can.
+  const char* no_grammar = nullptr;
+  // Why the method picks the most likely text only: sampling (temperature) and repetition
+  // penalties are refused; null: it honours them.
+  const char* greedy_only = nullptr;
+};
+
+// The method `name` names ("": the default); null when none does.
+const MethodSpec* FindMethod(std::string_view name);
+const MethodSpec& DefaultMethodSpec();
+// The methods that can follow a grammar and fuse, as a list for messages ("a, b or c").
+const std::string& MethodsFollowingGrammar();
+
+// An option of a request that its method cannot honour.
+enum class Unhonoured {
+  kNone,
+  kGrammar,
+  kTemperature,
+  kFrequencyPenalty,
+  kPresencePenalty,
+  kRepeatPenalty,
+};
+// The first option of `o` (in the order above) that `m` cannot honour; kNone when it
+// honours them all. A request for one model alone (only_model) is never refused here.
+Unhonoured FirstUnhonoured(const MethodSpec& m, const GenerateOptions& o);
+// The engine's error for it (naming the CLI flags and request fields); Ok for kNone.
+Status CheckMethodOptions(const MethodSpec& m, const GenerateOptions& o);
+
+}  // namespace coolfusion

@@ -1,0 +1,126 @@
+// Session's start from the request's prompt, and what it leaves for the next request's
+// prompt cache (session.h: Start, KeepForCache, ResetToPrompt).
+#include <coolfusion/engine.h>
+
+#include <limits>
+
+#include "fusion/kv_layout.h"
+#include "fusion/prompt.h"
+#include "fusion/prompt_weights.h"
+#include "fusion/session.h"
+
+namespace coolfusion {
+
+Status Session::Start(const Request& req, const std::vector<std::vector<Token>>& cached,
+                      std::vector<std::string>* warnings,
+                      const std::vector<const RenderedPrompt*>& given) {
+  std::string first_error;
+  const bool measure = UsesPromptWeights(opts_.scoring);
+  std::vector<std::vector<size_t>> counted(m_.size());
+  for (size_t v = 0; v < m_.size(); ++v) {
+    ModelView& m = m_[v].view;
+    LlamaModel& lm = *m.lm;
+    m.prompt_bpb = std::numeric_limits<double>::quiet_NaN();
+    m.prompt_bytes = 0;
+    m.prompt_fit_ms = 0;
+    const bool have = v < given.size() && given[v] != nullptr;
+    RenderedPrompt r = have ? *given[v] : RenderPrompt(lm, req);
+    counters_.prompt_renders += !have;
+    const Status& st = r.status;
+    PromptTokens& p = r.tokens;
+    if (!st.ok()) {
+      if (st.code() != Status::Code::kInvalidArgument) return st;
+      m.active = false;
+      if (first_error.empty()) first_error = st.message();
+      warnings->push_back(lm.label() + " cannot encode the prompt (" + st.message() +
+                          "); fusing without it");
+      continue;
+    }
+    CF_RETURN_IF_ERROR(CheckPromptFits(p, lm));
+    if (measure && p.ends_ok) counted[v] = CountedTokenBytes(p.text, p.ends, p.content);
+    m.text = std::move(p.text);
+    m.prompt_len = m.text.size();
+    m.tokens = std::move(p.tokens);
+    m.ends = std::move(p.ends);
+    m.ends_ok = p.ends_ok;
+    m.min_anchor = p.min_anchor;
+    m.n_fixed = p.n_fixed;
+    m.n_cached = opts_.cache_prompt && v < cached.size()
+                     ? ReusablePrefix(cached[v], m.tokens, counted[v])
+                     : 0;
+    m.touched = true;
+    if (m.n_cached == 0) {
+      lm.ClearMemory();
+    } else {
+      lm.SeqRemove(-1, (int)m.n_cached, -1);  // every sequence: keep only the common prefix
+    }
+    if (m.tokens.empty()) {
+      m.active = false;
+      warnings->push_back(lm.label() + " has no tokens for the prompt; fusing without it");
+      continue;
+    }
+  }
+  if (first_active() < 0) {
+    return Status::InvalidArgument(m_.size() == 1
+                                       ? "the model cannot encode the prompt: " + first_error
+                                       : "no model can encode the prompt; " +
+                                             m_[0].view.lm->label() + ": " + first_error);
+  }
+  grammar_budget_ =
+      std::make_shared<GrammarBudget>(kMaxGrammarStacks, kMaxGrammarCallMs, req.cancelled);
+  for (Model& m : m_) {
+    if (m.view.active)
+      CF_RETURN_IF_ERROR(m.constraint.Start(*m.view.lm, opts_.grammar, grammar_budget_));
+  }
+  // The prompts are decoded side by side too (with --parallel-models).
+  CF_RETURN_IF_ERROR(ForEachActive([&](int v) {
+    Model& m = m_[v];
+    ModelView& mv = m.view;
+    CF_RETURN_IF_ERROR(measure
+                           ? mv.DecodeMeasuredPrompt(counted[v], kPromptLogitFloats, mv.n_cached)
+                           : mv.DecodeTail(mv.n_cached));
+    mv.n_prompt_tokens = mv.tokens.size();
+    mv.prompt_logits = mv.last_logits;
+    m.calls_mark = mv.lm->stats().calls;
+    m.tokens_mark = mv.lm->stats().tokens;
+    return Status::Ok();
+  }));
+  generated_.clear();
+  return Status::Ok();
+}
+
+void Session::KeepForCache(std::vector<std::vector<Token>>* kv) {
+  const int n = (int)m_.size();
+  kv->resize(m_.size());
+  for (size_t v = 0; v < m_.size(); ++v) {
+    ModelView& m = m_[v].view;
+    if (!m.touched) continue;
+    for (int s = kv::kFirstScoring; s < kv::ScoringEnd(n); ++s) m.lm->SeqRemove(s, -1, -1);
+    m.lm->SeqRemove(kv::kCommitted, (int)m.tokens.size(), -1);
+    (*kv)[v] = m.tokens;
+  }
+}
+
+double Session::prompt_fit_ms() const {
+  double ms = 0;
+  for (const Model& m : m_) ms += m.view.prompt_fit_ms;
+  return ms;
+}
+
+void Session::ResetToPrompt() {
+  for (Model& model : m_) {
+    model.carry = Draft();
+    model.constraint.ResetToPrompt();
+    ModelView& m = model.view;
+    if (!m.active) continue;
+    m.text.resize(m.prompt_len);
+    m.tokens.resize(m.n_prompt_tokens);
+    m.ends.resize(m.n_prompt_tokens);
+    m.last_logits = m.prompt_logits;
+    m.lm->SeqRemove(-1, (int)m.n_prompt_tokens, -1);
+    m.lm->SeqRemove(kv::kCommitted, (int)m.n_prompt_tokens, -1);
+  }
+  generated_.clear();
+}
+
+}  // namespace coolfusion
