@@ -46,6 +46,39 @@ const Route* FindRoute(const std::string& path) {
   return nullptr;
 }
 
+// httplib's own refusals (404, 413, ...) with OpenAI's error object.
+void AnswerHttpError(const httplib::Request& req, httplib::Response& res) {
+  if (!res.body.empty()) return;
+  ApiError e;
+  e.status = res.status;
+  if (res.status == 413) {
+    e.message = "request body too large";
+  } else if (res.status == 404) {
+    e.message = "unknown endpoint " + req.method + " " + req.path;
+  } else {
+    e.message = "HTTP error " + std::to_string(res.status);
+  }
+  SendError(res, e);
+}
+
+// The catch-all: whatever a handler threw is a logged 500 naming the route.
+void AnswerException(const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+  std::string what = "unknown exception";
+  try {
+    if (ep) std::rethrow_exception(ep);
+  } catch (const std::exception& ex) {
+    what = ex.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr, "error: %s %s: %s\n", EscapeForLog(req.method).c_str(),
+               EscapeForLog(req.path).c_str(), EscapeForLog(what).c_str());
+  ApiError e;
+  e.status = 500;
+  e.type = "server_error";
+  e.message = "internal error in " + req.method + " " + req.path;
+  SendError(res, e);
+}
+
 }  // namespace
 
 Routes::Routes(const ServerOptions& opts)
@@ -55,57 +88,8 @@ Routes::Routes(const ServerOptions& opts)
 
 void Routes::Register(httplib::Server& svr) {
   svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    // CORS only for the origins --cors-origin names (none by default): a web page the
-    // user visits elsewhere cannot read this server's answers.
-    const std::string allow_origin =
-        CorsAllowOrigin(req.get_header_value("Origin"), opts_.cors_origins);
-    if (!opts_.cors_origins.empty()) res.set_header("Vary", "Origin");
-    if (!allow_origin.empty()) res.set_header("Access-Control-Allow-Origin", allow_origin);
-    if (check_host_ && !HostHeaderAllowed(req.get_header_value("Host"), opts_.host)) {
-      ApiError e;
-      e.status = 403;
-      e.message = "the Host header '" + req.get_header_value("Host") +
-                  "' does not name this server (it listens on " + opts_.host +
-                  "; bind another --host to be reached by other names)";
-      e.code = "host_not_allowed";
-      SendError(res, e);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    if (req.method == "OPTIONS") {
-      if (!allow_origin.empty()) {
-        res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
-        res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        res.set_header("Access-Control-Max-Age", "600");
-      }
-      res.status = 204;
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    const Route* r = FindRoute(req.path);
-    if (r != nullptr && std::string_view(r->methods).find(req.method) == std::string_view::npos) {
-      res.set_header("Allow", r->methods);
-      ApiError e;
-      e.status = 405;
-      e.message = req.method + " is not allowed on " + req.path + " (allowed: " + r->methods + ")";
-      SendError(res, e);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    if (!opts_.api_key.empty() && (req.path.rfind("/v1/", 0) == 0 || (r && r->needs_key)) &&
-        req.get_header_value("Authorization") != "Bearer " + opts_.api_key) {
-      ApiError e;
-      e.status = 401;
-      e.message = "Incorrect or missing API key: send 'Authorization: Bearer <key>'";
-      e.code = "invalid_api_key";
-      SendError(res, e);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    // llama-server's answer while the models load, on every route but the playground's
-    // page (which then shows the server's state).
-    if (!ready() && req.path != "/") {
-      res.status = 503;
-      res.set_content(LoadingBody(), "application/json");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
+    return AnsweredFirst(req, res) ? httplib::Server::HandlerResponse::Handled
+                                   : httplib::Server::HandlerResponse::Unhandled;
   });
   svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(kPlaygroundHtml, "text/html; charset=utf-8");
@@ -137,36 +121,10 @@ void Routes::Register(httplib::Server& svr) {
       completions_.Answer(*loaded_, req, res, CompletionShape::kNative);
     });
   }
-  svr.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
-    TokenizeRequest t;
-    ApiError err;
-    if (!ParseTokenize(req.body, loaded_->ids, &t, &err)) return SendError(res, err);
-    const SourceModel& m = loaded_->sources[t.model];
-    // Bounded as a prompt is: a text the context cannot hold is refused before it is
-    // tokenized (300,000 CJK characters took 15 s on a byte-fallback vocabulary), and
-    // the answer has at most n_ctx tokens.
-    if (!CheckTextFitsContext(t.content.size(), m, loaded_->max_piece_bytes[t.model], "content",
-                              &err))
-      return SendError(res, err);
-    std::vector<int32_t> tokens;
-    Status st = loaded_->pool->any().Tokenize(t.model, t.content, &tokens);
-    if (!st.ok()) {
-      err = ErrorFromStatus(st);
-      err.param = "content";
-      return SendError(res, err);
-    }
-    if (!CheckTokensFitContext(tokens.size(), m, "content", &err)) return SendError(res, err);
-    res.set_content(TokenizeBody(tokens, t.with_pieces, loaded_->pieces[t.model]).dump(),
-                    "application/json");
-  });
-  svr.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
-    DetokenizeRequest d;
-    ApiError err;
-    if (!ParseDetokenize(req.body, loaded_->ids, loaded_->n_vocab, &d, &err) ||
-        !CheckTokensFitContext(d.tokens.size(), loaded_->sources[d.model], "tokens", &err))
-      return SendError(res, err);
-    res.set_content(DetokenizeBody(d.tokens, loaded_->pieces[d.model]).dump(), "application/json");
-  });
+  svr.Post("/tokenize",
+           [this](const httplib::Request& req, httplib::Response& res) { Tokenize(req, res); });
+  svr.Post("/detokenize",
+           [this](const httplib::Request& req, httplib::Response& res) { Detokenize(req, res); });
   svr.Get("/props", [this](const httplib::Request&, httplib::Response& res) {
     PropsInfo p;
     p.models = loaded_->sources;
@@ -184,50 +142,109 @@ void Routes::Register(httplib::Server& svr) {
     }
     res.set_content(slots.dump(), "application/json");
   });
-  svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
+  svr.set_error_handler(AnswerHttpError);
+  svr.set_exception_handler(AnswerException);
+  svr.set_logger(
+      [this](const httplib::Request& req, const httplib::Response& res) { Log(req, res); });
+}
+
+bool Routes::AnsweredFirst(const httplib::Request& req, httplib::Response& res) const {
+  // CORS only for the origins --cors-origin names (none by default): a web page the
+  // user visits elsewhere cannot read this server's answers.
+  const std::string allow_origin =
+      CorsAllowOrigin(req.get_header_value("Origin"), opts_.cors_origins);
+  if (!opts_.cors_origins.empty()) res.set_header("Vary", "Origin");
+  if (!allow_origin.empty()) res.set_header("Access-Control-Allow-Origin", allow_origin);
+  if (check_host_ && !HostHeaderAllowed(req.get_header_value("Host"), opts_.host)) {
     ApiError e;
-    e.status = res.status;
-    if (res.status == 413) {
-      e.message = "request body too large";
-    } else if (res.status == 404) {
-      e.message = "unknown endpoint " + req.method + " " + req.path;
-    } else {
-      e.message = "HTTP error " + std::to_string(res.status);
-    }
+    e.status = 403;
+    e.message = "the Host header '" + req.get_header_value("Host") +
+                "' does not name this server (it listens on " + opts_.host +
+                "; bind another --host to be reached by other names)";
+    e.code = "host_not_allowed";
     SendError(res, e);
-  });
-  svr.set_exception_handler(
-      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-        // The catch-all: whatever a handler threw is a logged 500 naming the route.
-        std::string what = "unknown exception";
-        try {
-          if (ep) std::rethrow_exception(ep);
-        } catch (const std::exception& ex) {
-          what = ex.what();
-        } catch (...) {
-        }
-        std::fprintf(stderr, "error: %s %s: %s\n", EscapeForLog(req.method).c_str(),
-                     EscapeForLog(req.path).c_str(), EscapeForLog(what).c_str());
-        ApiError e;
-        e.status = 500;
-        e.type = "server_error";
-        e.message = "internal error in " + req.method + " " + req.path;
-        SendError(res, e);
-      });
-  // Called once the response is written, a streamed body included.
-  svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    const bool known = FindRoute(req.path) != nullptr;
-    metrics_.CountRequest(known ? req.path : "other", res.status);
-    if (!opts_.log_requests || req.path == "/health" || req.path == "/metrics") return;
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                                ThisThreadsRequest().start)
-                          .count();
-    const std::string line = RequestLogLine(req.method, req.path, req.remote_addr, res.status, ms,
-                                            ThisThreadsRequest().tokens) +
-                             "\n";
-    std::fputs(line.c_str(), stderr);
-  });
+    return true;
+  }
+  if (req.method == "OPTIONS") {
+    if (!allow_origin.empty()) {
+      res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.set_header("Access-Control-Max-Age", "600");
+    }
+    res.status = 204;
+    return true;
+  }
+  const Route* r = FindRoute(req.path);
+  if (r != nullptr && std::string_view(r->methods).find(req.method) == std::string_view::npos) {
+    res.set_header("Allow", r->methods);
+    ApiError e;
+    e.status = 405;
+    e.message = req.method + " is not allowed on " + req.path + " (allowed: " + r->methods + ")";
+    SendError(res, e);
+    return true;
+  }
+  if (!opts_.api_key.empty() && (req.path.rfind("/v1/", 0) == 0 || (r && r->needs_key)) &&
+      req.get_header_value("Authorization") != "Bearer " + opts_.api_key) {
+    ApiError e;
+    e.status = 401;
+    e.message = "Incorrect or missing API key: send 'Authorization: Bearer <key>'";
+    e.code = "invalid_api_key";
+    SendError(res, e);
+    return true;
+  }
+  // llama-server's answer while the models load, on every route but the playground's
+  // page (which then shows the server's state).
+  if (!ready() && req.path != "/") {
+    res.status = 503;
+    res.set_content(LoadingBody(), "application/json");
+    return true;
+  }
+  return false;
+}
+
+void Routes::Tokenize(const httplib::Request& req, httplib::Response& res) const {
+  TokenizeRequest t;
+  ApiError err;
+  if (!ParseTokenize(req.body, loaded_->ids, &t, &err)) return SendError(res, err);
+  const SourceModel& m = loaded_->sources[t.model];
+  // Bounded as a prompt is: a text the context cannot hold is refused before it is
+  // tokenized (300,000 CJK characters took 15 s on a byte-fallback vocabulary), and
+  // the answer has at most n_ctx tokens.
+  if (!CheckTextFitsContext(t.content.size(), m, loaded_->max_piece_bytes[t.model], "content",
+                            &err))
+    return SendError(res, err);
+  std::vector<int32_t> tokens;
+  Status st = loaded_->pool->any().Tokenize(t.model, t.content, &tokens);
+  if (!st.ok()) {
+    err = ErrorFromStatus(st);
+    err.param = "content";
+    return SendError(res, err);
+  }
+  if (!CheckTokensFitContext(tokens.size(), m, "content", &err)) return SendError(res, err);
+  res.set_content(TokenizeBody(tokens, t.with_pieces, loaded_->pieces[t.model]).dump(),
+                  "application/json");
+}
+
+void Routes::Detokenize(const httplib::Request& req, httplib::Response& res) const {
+  DetokenizeRequest d;
+  ApiError err;
+  if (!ParseDetokenize(req.body, loaded_->ids, loaded_->n_vocab, &d, &err) ||
+      !CheckTokensFitContext(d.tokens.size(), loaded_->sources[d.model], "tokens", &err))
+    return SendError(res, err);
+  res.set_content(DetokenizeBody(d.tokens, loaded_->pieces[d.model]).dump(), "application/json");
+}
+
+void Routes::Log(const httplib::Request& req, const httplib::Response& res) {
+  const bool known = FindRoute(req.path) != nullptr;
+  metrics_.CountRequest(known ? req.path : "other", res.status);
+  if (!opts_.log_requests || req.path == "/health" || req.path == "/metrics") return;
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                              ThisThreadsRequest().start)
+                        .count();
+  const std::string line = RequestLogLine(req.method, req.path, req.remote_addr, res.status, ms,
+                                          ThisThreadsRequest().tokens) +
+                           "\n";
+  std::fputs(line.c_str(), stderr);
 }
 
 }  // namespace coolfusion::server

@@ -13,6 +13,8 @@
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }  // namespace httplib
 
 namespace coolfusion::server {
@@ -34,6 +36,14 @@ class Routes {
 
  private:
   bool ready() const { return ready_.load(std::memory_order_acquire); }
+  // The checks every request meets before its route (Host, CORS and OPTIONS, 405, API
+  // key, 503 while loading); true when one of them answered it.
+  bool AnsweredFirst(const httplib::Request& req, httplib::Response& res) const;
+  void Tokenize(const httplib::Request& req, httplib::Response& res) const;
+  void Detokenize(const httplib::Request& req, httplib::Response& res) const;
+  // Counts every answered request and logs it (but /health and /metrics): called once the
+  // response is written, a streamed body included.
+  void Log(const httplib::Request& req, const httplib::Response& res);
 
   const ServerOptions& opts_;
   const bool check_host_;  // bound to loopback: the Host header must name it
