@@ -68,6 +68,17 @@ class Ensemble {
   // Generates fused text. REQUIRES: no model is vocab-only. `on_segment` may be empty.
   Status Generate(const Request& request, const SegmentCallback& on_segment, GenerationResult* out);
 
+  // Scores given continuations of the request's prompt (raw or chat) instead of
+  // generating: each model's likelihood of each continuation, and the fused score under
+  // the request's scoring rule and weights (prompt weights and sitting out as Generate).
+  // The continuations share the prompt's KV cache and are decoded in batches of up to one
+  // more than the number of models. Word ends are not scored (a continuation is a whole
+  // answer); the method, sampling, stop strings and grammar are not used. Fails with
+  // InvalidArgument on no continuation, an empty or invalid UTF-8 one, or more than 4096;
+  // ResourceExhausted when the prompt and a continuation do not fit a context.
+  Status Score(const Request& request, const std::vector<std::string>& continuations,
+               ScoreResult* out);
+
   // The checks Generate makes before generating (options, UTF-8, prompt rendering and
   // tokenization, context), without decoding: lets a server answer 400 before it starts
   // a stream. With `prepared`, also the prompt as each model reads it, for
@@ -102,6 +113,8 @@ class Ensemble {
                               std::unique_ptr<Ensemble>* out);
   Status GenerateUnguarded(const Request& request, const SegmentCallback& on_segment,
                            GenerationResult* out);
+  Status ScoreUnguarded(const Request& request, const std::vector<std::string>& continuations,
+                        ScoreResult* out);
   Status ValidateUnguarded(const Request& request,
                            std::shared_ptr<const PreparedPrompt>* prepared) const;
   // The checks that need no model: options, vocab-only models, the request's text.

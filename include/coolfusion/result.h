@@ -110,6 +110,34 @@ struct GenerationResult {
   std::vector<ModelReport> models;    // per model of the ensemble (empty for only_model runs)
 };
 
+// A given continuation of a prompt as each model reads it, and fused (Ensemble::Score:
+// multiple choice). Per model, in the ensemble's order; a model that did not take part
+// (left out, sat out, not only_model) has NaN, one that cannot encode the continuation inf.
+struct ContinuationScore {
+  std::string text;
+  // Negative log-likelihood in nats of the continuation's tokens after the prompt, under
+  // each model's own tokenization (from the first token that differs from the prompt's own
+  // tokens: a continuation that joins the prompt's last token re-reads that token too).
+  std::vector<double> nll;
+  std::vector<int> tokens;           // the tokens nll is summed over
+  std::vector<double> nll_per_byte;  // nll / the continuation's bytes
+  std::vector<double> ppl;           // what the scoring rule reads (exp(nll / tokens), or
+                                     // per word with ScoringOptions::per_word)
+  double score = 0;                  // the fused score under the request's rule and
+                                     // weights, as a candidate's: the lowest is the best
+};
+
+struct ScoreResult {
+  std::vector<ContinuationScore> continuations;  // in the order given
+  int best = -1;                                 // the continuation of the lowest score
+  int n_prompt_tokens = 0;                       // under the first model taking part
+  int n_cached_tokens = 0;                       // of those, reused from the prompt cache
+  std::vector<ModelReport> models;               // per model (empty for only_model)
+  std::vector<std::string> warnings;
+  Counters counters;
+  Timings timings;  // prompt_ms, score_ms (the continuations), decode_ms, total_ms
+};
+
 // Called as each segment is committed, with the text that is now safe to show (text that
 // might still turn out to begin a stop string is held back). Return false to stop.
 using SegmentCallback = std::function<bool(const Segment& segment, std::string_view delta)>;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,14 @@ struct StepCandidate {
   bool eog = false;
   std::vector<int> writers;  // the models that drafted it (empty: cool+r's fused answer)
   bool start_ok = true;
+};
+
+// A candidate's likelihood under one model: its negative log-likelihood in nats over
+// `events` scored events (its tokens, and its end or word end when those count); inf when
+// the model cannot encode it.
+struct Likelihood {
+  double nll = std::numeric_limits<double>::infinity();
+  size_t events = 0;
 };
 
 }  // namespace coolfusion

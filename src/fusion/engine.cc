@@ -13,6 +13,7 @@
 #include "backend/grammar_sandbox.h"
 #include "backend/llama_model.h"
 #include "base/utf8.h"
+#include "fusion/ensemble_impl.h"
 #include "fusion/kv_layout.h"
 #include "fusion/method.h"
 #include "fusion/methods/registry.h"
@@ -20,57 +21,11 @@
 #include "fusion/prepared_prompt.h"
 #include "fusion/prompt.h"
 #include "fusion/prompt_weights.h"
+#include "fusion/request_run.h"
 #include "fusion/scoring.h"
 #include "fusion/session.h"
 
 namespace coolfusion {
-
-namespace {
-
-// The public API's boundary: no exception crosses it (std::bad_alloc, std::system_error
-// from a thread that cannot start, anything from a library); each becomes kInternal.
-template <class F>
-Status Guarded(const char* what, F&& f) {
-  try {
-    return f();
-  } catch (const std::bad_alloc&) {
-    return Status::Internal(std::string("out of memory while ") + what);
-  } catch (const std::exception& e) {
-    return Status::Internal(std::string("unexpected error while ") + what + ": " + e.what());
-  } catch (...) {
-    return Status::Internal(std::string("unexpected error while ") + what);
-  }
-}
-
-}  // namespace
-
-class Ensemble::Impl {
- public:
-  std::vector<std::unique_ptr<LlamaModel>> models;
-  std::vector<ModelInfo> infos;
-  std::vector<double> weights;
-  std::vector<std::string> keys;  // ModelKey of each model (PreparedPrompt)
-  // The prompt cache: per model, the tokens in its KV sequence 0 after the last request
-  // that ended well (empty: unknown, nothing is reused).
-  std::vector<std::vector<Token>> kv_tokens;
-  // The vocabularies' union (unite, gac), built at the first request that needs it.
-  std::unique_ptr<VocabUnion> vocab_union;
-
-  const VocabUnion& Union() {
-    if (!vocab_union) {
-      vocab_union = std::make_unique<VocabUnion>();
-      for (const auto& m : models) {
-        const LlamaModel* lm = m.get();
-        vocab_union->Add(*lm, lm->n_vocab(), [lm](Token t) {
-          if (lm->IsEog(t)) return VocabUnion::Kind::kEnd;
-          if (lm->IsSuppressed(t) || lm->IsControl(t)) return VocabUnion::Kind::kControl;
-          return VocabUnion::Kind::kText;
-        });
-      }
-    }
-    return *vocab_union;
-  }
-};
 
 Ensemble::Ensemble(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Ensemble::~Ensemble() = default;
@@ -133,49 +88,6 @@ std::vector<std::string> Ensemble::LoadWarnings() const {
   }
   return out;
 }
-
-namespace {
-
-// This request's weights: the user's, times the prompt weights when they are on; a model
-// whose weight is then 0 sits out (retired: no draft, no scoring). Fills out->models.
-void SetRequestWeights(const ScoringOptions& so, Session* session, std::vector<double>* weights,
-                       GenerationResult* out) {
-  const size_t n = session->n_models();
-  std::vector<double> bpb(n);
-  std::vector<bool> included(n);
-  for (size_t v = 0; v < n; ++v) {
-    bpb[v] = session->prompt_bits_per_byte((int)v);
-    included[v] = session->active((int)v);
-  }
-  if (UsesPromptWeights(so)) {
-    std::vector<size_t> bytes(n);
-    for (size_t v = 0; v < n; ++v) bytes[v] = session->prompt_bytes((int)v);
-    *weights = PromptWeights(bpb, bytes, *weights, included, so.prompt_temp, so.sit_out,
-                             so.prompt_evidence);
-  } else {
-    for (size_t v = 0; v < n; ++v) {
-      if (!included[v]) (*weights)[v] = 0;
-    }
-  }
-  // Never retire the last model: with every user weight 0 the first included one writes.
-  bool any = false;
-  for (size_t v = 0; v < n; ++v) any |= (*weights)[v] > 0;
-  out->models.assign(n, ModelReport());
-  for (size_t v = 0; v < n; ++v) {
-    ModelReport& r = out->models[v];
-    r.prompt_bits_per_byte = bpb[v];
-    r.prompt_bytes = session->prompt_bytes((int)v);
-    if (included[v] && (*weights)[v] <= 0 && any) {
-      session->Retire((int)v);
-      r.sat_out = true;
-      session->counters().sat_out++;
-    }
-    r.weight = (*weights)[v];
-    r.active = session->active((int)v);
-  }
-}
-
-}  // namespace
 
 Status Ensemble::CheckRequest(const Request& request) const {
   CF_RETURN_IF_ERROR(CheckOptions(request.options, size()));
@@ -280,60 +192,19 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
   const GenerateOptions& o = request.options;
   CF_RETURN_IF_ERROR(CheckRequest(request));
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<LlamaModel*> models;
-  std::vector<int> index;  // the session's model v is the ensemble's model index[v]
-  for (size_t i = 0; i < impl_->models.size(); ++i) {
-    impl_->models[i]->ResetStats();
-    models.push_back(impl_->models[i].get());
-    index.push_back((int)i);
-  }
-  std::vector<double> weights = impl_->weights;
   const MethodSpec& spec = *FindMethod(o.only_model >= 0 ? SingleModelMethod() : o.method);
-  if (o.only_model >= 0) {
-    models = {models[o.only_model]};
-    index = {o.only_model};
-    weights = {1.0};
-  } else if (spec.one_model) {
-    models.resize(1);
-    index.resize(1);
-    weights.resize(1);
-  }
-  // The prompt cache of the models taking part; unknown until this request ends well.
-  impl_->kv_tokens.resize(impl_->models.size());
-  std::vector<std::vector<Token>> cached(models.size());
-  for (size_t v = 0; v < models.size(); ++v) cached[v] = std::move(impl_->kv_tokens[index[v]]);
-  for (int i : index) impl_->kv_tokens[i].clear();
-  // Thread budgets: models that run side by side share the cores unless the user set
-  // threads per model.
-  const bool side_by_side = o.parallel_models && models.size() > 1;
-  const int hw = (int)std::max(1u, std::thread::hardware_concurrency());
-  for (LlamaModel* m : models) {
-    m->SetThreads(m->requested_threads() > 0 ? m->requested_threads()
-                  : side_by_side             ? std::max(1, hw / (int)models.size())
-                                             : 0);
-  }
-  Session session(models, weights, o);
-  std::vector<const RenderedPrompt*> given(models.size(), nullptr);
-  for (size_t v = 0; v < models.size() && request.prepared; ++v)
-    given[v] = request.prepared->For(request, impl_->keys, (size_t)index[v]);
-  const auto t_prompt = std::chrono::steady_clock::now();
-  if (Status st = session.Start(request, cached, &out->warnings, given); !st.ok()) {
+  RequestRun run(*impl_, request, o, spec.one_model);
+  if (Status st = run.Start(&out->warnings, &out->models, &out->timings); !st.ok()) {
     // Cancelled while building a grammar's start state: stopped, as between steps.
     if (st.code() != Status::Code::kCancelled) return st;
     out->stop_reason = StopReason::kCancelled;
     return Status::Ok();
   }
-  out->timings.prompt_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_prompt)
-          .count();
-  out->timings.prompt_fit_ms = session.prompt_fit_ms();
-  out->timings.prompt_decode_ms = session.DecodeMs();
-  if (o.only_model < 0) SetRequestWeights(o.scoring, &session, &weights, out);
-
+  Session& session = run.session();
   std::unique_ptr<FusionMethod> method = spec.make();
   std::unique_ptr<ScoringRule> rule = MakeScoringRule(o.scoring);
   Emitter emitter(o, on_segment, [&] { return session.BudgetEnd(o.max_new_tokens); });
-  MethodContext ctx{&session, &o, rule.get(), &weights, &emitter};
+  MethodContext ctx{&session, &o, rule.get(), &run.weights(), &emitter};
   if (spec.vocab_union) ctx.vocab = &impl_->Union();
   Status st = method->Run(ctx, out);
   // A grammar past its budget (grammar.h) ends the generation with its error, whatever
@@ -356,14 +227,7 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
   out->n_prompt_tokens = session.NumPromptTokens();
   if (session.first_active() >= 0)
     out->n_cached_tokens = (int)session.cached_tokens(session.first_active());
-  session.KeepForCache(&cached);
-  for (size_t v = 0; v < models.size(); ++v) impl_->kv_tokens[index[v]] = std::move(cached[v]);
-  out->counters = session.TotalCounters();
-  for (auto* m : models) {
-    out->counters.decode_calls += m->stats().calls;
-    out->counters.tokens_decoded += m->stats().tokens;
-  }
-  out->timings.decode_ms = session.DecodeMs();
+  run.Finish(&out->counters, &out->timings);
   out->timings.total_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return Status::Ok();

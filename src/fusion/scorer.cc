@@ -91,7 +91,8 @@ void CandidateScorer::DropPreScore(ModelView& m, const std::vector<PreJob>& jobs
 
 Status CandidateScorer::Score(ModelView& m, int v, const std::vector<StepCandidate>& cands,
                               const Draft* own, bool word_ends, bool per_word,
-                              std::vector<std::vector<double>>* ppl) {
+                              std::vector<std::vector<double>>* ppl,
+                              std::vector<std::vector<Likelihood>>* like) {
   LlamaModel& lm = *m.lm;
   scored_.assign(cands.size(), Scored());
   const std::string own_text = own ? own->Candidate() : std::string();
@@ -118,6 +119,7 @@ Status CandidateScorer::Score(ModelView& m, int v, const std::vector<StepCandida
       if (word_ends && !cands[c].eog && cut > 0 && cut <= (size_t)own->n_decoded)
         AddWordEnd(lm, cands[c], row(cut), &sum, &n);
       (*ppl)[c][v] = CandidatePpl(cands[c], sum, n, per_word);
+      if (like != nullptr) (*like)[c][v] = Likelihood{sum, n};
       continue;
     }
     Scored& sc = scored_[c];
@@ -129,6 +131,7 @@ Status CandidateScorer::Score(ModelView& m, int v, const std::vector<StepCandida
     if (sc.enc.divergence == toks.size()) {
       // The candidate adds no token (only possible for an empty text): nothing to score.
       (*ppl)[c][v] = 1.0;
+      if (like != nullptr) (*like)[c][v] = Likelihood{0, 0};
       continue;
     }
     sc.start = sc.enc.ScoringStart(m.tokens.size());
@@ -191,6 +194,7 @@ Status CandidateScorer::Score(ModelView& m, int v, const std::vector<StepCandida
     const float* last = after(toks.size() - 1);
     if (word_ends && n > 0) AddWordEnd(lm, cands[c], last, &sum, &n);
     (*ppl)[c][v] = CandidatePpl(cands[c], sum, n, per_word);
+    if (like != nullptr) (*like)[c][v] = Likelihood{sum, n};
     sc.last.assign(last, last + nv);
     m.counters.candidates_scored++;
   };

@@ -65,9 +65,11 @@ class CandidateScorer {
   void DropPreScore(ModelView& m, const std::vector<PreJob>& jobs);
 
   // Fills ppl[c][v] for every candidate c (inf when the model cannot encode it). `own`:
-  // this model's draft (may be null).
+  // this model's draft (may be null). `like` (may be null): likewise each candidate's
+  // negative log-likelihood and the events it counts over.
   Status Score(ModelView& m, int v, const std::vector<StepCandidate>& cands, const Draft* own,
-               bool word_ends, bool per_word, std::vector<std::vector<double>>* ppl);
+               bool word_ends, bool per_word, std::vector<std::vector<double>>* ppl,
+               std::vector<std::vector<Likelihood>>* like = nullptr);
   // Nothing to choose: no candidate is scored.
   void Skip(size_t n_cands) { scored_.assign(n_cands, Scored()); }
 

@@ -197,9 +197,11 @@ Status Session::GatedDecode(Model& m, const std::vector<LlamaModel::BatchItem>& 
 
 Status Session::Score(const std::vector<StepCandidate>& cands,
                       const std::vector<const Draft*>& drafts,
-                      std::vector<std::vector<double>>* ppl, Sequences after) {
+                      std::vector<std::vector<double>>* ppl, Sequences after,
+                      std::vector<std::vector<Likelihood>>* like) {
   ppl->assign(cands.size(),
               std::vector<double>(m_.size(), std::numeric_limits<double>::infinity()));
+  if (like != nullptr) like->assign(cands.size(), std::vector<Likelihood>(m_.size()));
   Status st;
   if (cands.size() == 1 && cands[0].writers.size() == (size_t)n_active()) {
     for (auto& x : (*ppl)[0]) x = std::numeric_limits<double>::quiet_NaN();
@@ -210,7 +212,7 @@ Status Session::Score(const std::vector<StepCandidate>& cands,
     st = ForEachActive([&](int v) {
       return m_[v].scorer.Score(m_[v].view, v, cands,
                                 drafts.size() > (size_t)v ? drafts[v] : nullptr, word_ends_,
-                                per_word_, ppl);
+                                per_word_, ppl, like);
     });
   }
   if (st.ok() && after == Sequences::kDrop) {

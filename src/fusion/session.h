@@ -129,8 +129,10 @@ class Session {
   // The scoring sequences stay for Commit to adopt; with kDrop they are dropped with what
   // the scorers recorded, the drafts kept (a method that scores in several rounds).
   enum class Sequences { kKeep, kDrop };
+  // `like` (may be null): each candidate's likelihood under each model (inf: not scored).
   Status Score(const std::vector<StepCandidate>& cands, const std::vector<const Draft*>& drafts,
-               std::vector<std::vector<double>>* ppl, Sequences after = Sequences::kKeep);
+               std::vector<std::vector<double>>* ppl, Sequences after = Sequences::kKeep,
+               std::vector<std::vector<Likelihood>>* like = nullptr);
 
   // Pre-scoring once model v's draft is done: v decodes the others' drafts, as far as
   // they are written, into their writer sequences (see scorer.h). Touches only model v.
