@@ -125,8 +125,11 @@ set_target_properties(coolfusion_package PROPERTIES
   # 0.x: each minor version may change the ABI
   VERSION ${PROJECT_VERSION}
   SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR})
+# Position-independent either way: the static library too can go into a shared object
+# (the Python extension, python/, links it; so may a user's plugin). Debian's default -fpie
+# objects cannot. No speed difference measured in the executables (docs/python.md).
+set_target_properties(${_parts} coolfusion_package PROPERTIES POSITION_INDEPENDENT_CODE ON)
 if(BUILD_SHARED_LIBS)
-  set_target_properties(${_parts} PROPERTIES POSITION_INDEPENDENT_CODE ON)
   # Only coolfusion's own symbols are exported: llama.cpp's and ggml's stay inside, so a
   # program may use another llama.cpp beside this one. Every dependency is on the link line.
   set(_map ${PROJECT_SOURCE_DIR}/cmake/libcoolfusion.map)
