@@ -205,7 +205,11 @@ TEST(Cli, EvalComparesWithTheDefaultAndLogsSamples) {
     EXPECT_NEAR(row.at("exact_match_stderr,strict-match").get<double>(), std::sqrt(p * (1 - p) / 2),
                 1e-12);
   }
+  // The header (the run's settings, for --resume), then a line per row and run.
   std::ifstream f(log);
+  std::string header;
+  ASSERT_TRUE(std::getline(f, header));
+  EXPECT_EQ(nlohmann::json::parse(header).at("coolfusion_eval_samples"), 1) << header;
   int lines = 0;
   for (std::string line; std::getline(f, line); ++lines) {
     const auto j = nlohmann::json::parse(line);
@@ -226,7 +230,7 @@ TEST(Cli, EvalComparesWithTheDefaultAndLogsSamples) {
   EXPECT_GT(row.at("accuracy").get<double>(), 0) << row.dump();
   std::ifstream g(log);
   std::string first;
-  ASSERT_TRUE(std::getline(g, first));
+  ASSERT_TRUE(std::getline(g, first) && std::getline(g, first));
   EXPECT_EQ(nlohmann::json::parse(first).at("filtered_resps").at("strict-match"), "[invalid]");
 }
 
@@ -463,6 +467,7 @@ TEST(Cli, HelpTellsEveryCommandAndFlag) {
                         "--word-end",
                         "--gate",
                         "--log-samples",
+                        "--resume",
                         "unite, gac, adafuse, safe",
                         "auto (default)"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s;

@@ -429,6 +429,8 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       CF_RETURN_IF_ERROR(value(&out->svg_out));
     } else if (a == "--log-samples") {
       CF_RETURN_IF_ERROR(value(&out->log_samples));
+    } else if (a == "--resume") {
+      CF_RETURN_IF_ERROR(value(&out->resume));
     } else if (a == "--trace") {
       out->trace = true;
     } else if (a == "--verbose" || a == "-v") {

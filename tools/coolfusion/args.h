@@ -51,6 +51,8 @@ struct CommonArgs {
   std::string json_out;              // eval: --json OUT
   std::string svg_out;               // --svg OUT
   std::string log_samples;           // --log-samples FILE: one JSON line per row and run
+  std::string resume;                // --resume FILE: continue the run that FILE's samples
+                                     // are of, appending to FILE
   std::vector<ScoreRule> scores;     // --score a,b (eval compares the rules; others take one)
 };
 

@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "eval/dataset.h"
 #include "eval/paired.h"
+#include "eval_samples.h"
 #include "harness.h"
 #include "output.h"
 
@@ -30,8 +31,9 @@ struct Run {
   std::string label;
   bool added_as_reference = false;  // the default, run because the list did not name it
   size_t n = 0, correct = 0, errors = 0;
-  double seconds = 0;
-  std::vector<uint8_t> right;                       // per row
+  double seconds = 0;          // summed over rows: each row's generation, when it ran (resumed rows
+                               // keep the seconds their line in the samples file holds)
+  std::vector<uint8_t> right;  // per row
   std::vector<std::string> answers;                 // per row: the extracted answer ("" if none)
   size_t sat_out = 0;                               // model-requests that sat out
   size_t strict_correct = 0, flexible_correct = 0;  // the harness's filters (harness.h)
@@ -61,11 +63,17 @@ std::string Duration(double s) {
 }
 
 // A progress bar with ETA on stderr: redrawn in place on a terminal; otherwise (a log, a
-// pipe) a line each time another 10% of the work is done, at most 10 lines, no \r.
+// pipe) a line each time another 10% of the work is done, at most 10 lines, no \r. Rows
+// resumed from a samples file count as done from the start; the ETA is read from the rows
+// this process ran.
 class Progress {
  public:
-  explicit Progress(size_t total)
-      : total_(total), tty_(isatty(STDERR_FILENO)), start_(Clock::now()) {}
+  Progress(size_t total, size_t resumed)
+      : total_(total),
+        resumed_(resumed),
+        tty_(isatty(STDERR_FILENO)),
+        start_(Clock::now()),
+        next_pct_(total ? (int)(100 * resumed / total) / kStep * kStep + kStep : kStep) {}
   void Update(size_t done, const std::string& what) {
     const double el = std::chrono::duration<double>(Clock::now() - start_).count();
     const int pct = total_ ? (int)(100 * done / total_) : 100;
@@ -74,7 +82,8 @@ class Progress {
     const int width = 30, filled = total_ ? (int)(width * done / total_) : width;
     const std::string bar =
         std::string((size_t)filled, '#') + std::string((size_t)(width - filled), '.');
-    const double eta = done ? el / (double)done * (double)(total_ - done) : 0;
+    const size_t ran = done - std::min(done, resumed_);
+    const double eta = ran ? el / (double)ran * (double)(total_ - done) : 0;
     std::fprintf(stderr, "%s[%s] %3d%% %zu/%zu %-28s elapsed %s ETA %s%s", tty_ ? "\r" : "",
                  bar.c_str(), pct, done, total_, what.c_str(), Duration(el).c_str(),
                  Duration(eta).c_str(), tty_ ? "" : "\n");
@@ -85,10 +94,10 @@ class Progress {
  private:
   using Clock = std::chrono::steady_clock;
   static constexpr int kStep = 10;  // percent of the work between two lines off a terminal
-  size_t total_;
+  size_t total_, resumed_;
   bool tty_;
   Clock::time_point start_;
-  int next_pct_ = kStep;  // off a terminal: no line at 0%
+  int next_pct_;  // off a terminal: the next line's percent (none at the resumed share)
 };
 
 std::string Escape(const std::string& s) {
@@ -288,6 +297,37 @@ json AnalyzeSingles(const std::vector<Run>& runs, int best, eval::AnswerKind kin
           {"oracle", std::move(oj)}, {"vote", std::move(vj)},  {"mistake_overlap", overlap}};
 }
 
+// One row of `run`, generated now (each row stands alone: a fresh request, no prompt cache).
+RowResult GenerateRow(Ensemble& ens, const GenerateOptions& gen, const Run& run,
+                      const std::string& prompt) {
+  const bool fused = run.only_model < 0;
+  Request req;
+  req.prompt = prompt;
+  req.options = gen;
+  req.options.method = fused ? run.method : SingleModelMethod();
+  req.options.only_model = run.only_model;
+  req.options.scoring.rule = run.score;
+  req.options.stop.push_back("\nQuestion:");
+  GenerationResult res;
+  const auto t0 = std::chrono::steady_clock::now();
+  const Status st = ens.Generate(req, nullptr, &res);
+  RowResult r;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.sat_out = fused ? res.counters.sat_out : 0;
+  if (!st.ok()) {
+    r.error = st.message();
+    return r;
+  }
+  r.output = res.text;
+  r.new_tokens = res.n_new_tokens;
+  r.decode_calls = res.counters.decode_calls;
+  r.tokens_decoded = res.counters.tokens_decoded;
+  r.positions = res.counters.positions;
+  r.fused_positions = res.counters.fused_positions;
+  if (fused) r.model_weights = ModelReportsJson(res.models);
+  return r;
+}
+
 Status WriteText(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary);
   if (!f) return Status::NotFound("cannot write " + path);
@@ -307,11 +347,18 @@ int CmdEval(const CommonArgs& args) {
   if (a.data.empty()) return Fail(Status::InvalidArgument("no dataset given (use --data FILE)"));
   if (a.few_shot > 0 && a.train.empty())
     return Fail(Status::InvalidArgument("--few-shot needs --train FILE to take the examples from"));
-  // --log-samples: opened before anything is read or run, so that a bad path costs nothing.
-  std::ofstream samples;
-  if (!a.log_samples.empty()) {
-    samples.open(a.log_samples, std::ios::binary | std::ios::trunc);
-    if (!samples) return Fail(Status::NotFound("--log-samples: cannot write " + a.log_samples));
+  // The samples file (--log-samples, or --resume's, which goes on writing the file it
+  // reads): opened before anything is read or run, so that a bad path costs nothing.
+  if (!a.resume.empty() && !a.log_samples.empty() && a.log_samples != a.resume)
+    return Fail(Status::InvalidArgument(
+        "--resume " + a.resume + " goes on writing that file; --log-samples names another (" +
+        a.log_samples + ")"));
+  std::unique_ptr<SamplesFile> samples;
+  const std::string samples_path = a.resume.empty() ? a.log_samples : a.resume;
+  if (!samples_path.empty()) {
+    Status so = SamplesFile::Open(samples_path, a.resume.empty() ? "--log-samples" : "--resume",
+                                  !a.resume.empty(), &samples);
+    if (!so.ok()) return Fail(so);
   }
 
   eval::Task task;
@@ -328,6 +375,20 @@ int CmdEval(const CommonArgs& args) {
                                   " rows, fewer than --few-shot " + std::to_string(a.few_shot)));
     shots.assign(train.examples.begin(), train.examples.begin() + a.few_shot);
   }
+  std::vector<std::string> methods =
+      a.methods.empty() ? std::vector<std::string>{SingleModelMethod(), DefaultMethod()}
+                        : a.methods;
+  std::vector<ScoreRule> scores =
+      a.scores.empty() ? std::vector<ScoreRule>{a.gen.scoring.rule} : a.scores;
+  // A new samples file gets its header; a resumed one is checked against these settings
+  // before any model is loaded.
+  Resumed resumed;
+  if (samples) {
+    nlohmann::json settings;
+    if (!(st = EvalSettings(a, methods, scores, &settings)).ok()) return Fail(st);
+    if (!(st = samples->Start(settings, &resumed)).ok()) return Fail(st);
+  }
+
   const size_t total_rows = data.examples.size();
   if (a.limit > 0 && (size_t)a.limit < data.examples.size()) data.examples.resize((size_t)a.limit);
   std::fprintf(stderr, "eval: %zu of %zu rows of %s (task %s, %d-shot)%s\n", data.examples.size(),
@@ -338,12 +399,6 @@ int CmdEval(const CommonArgs& args) {
 
   std::unique_ptr<Ensemble> ens;
   if (!(st = OpenEnsemble(a.models, false, &ens)).ok()) return Fail(st);
-
-  std::vector<std::string> methods =
-      a.methods.empty() ? std::vector<std::string>{SingleModelMethod(), DefaultMethod()}
-                        : a.methods;
-  std::vector<ScoreRule> scores =
-      a.scores.empty() ? std::vector<ScoreRule>{a.gen.scoring.rule} : a.scores;
   std::vector<std::string> paths;
   for (const auto& m : a.models) paths.push_back(m.path);
   std::vector<Run> runs;
@@ -385,92 +440,81 @@ int CmdEval(const CommonArgs& args) {
     if (!(st = ens->Validate(req)).ok()) return Fail(st);
   }
 
+  if (!a.resume.empty()) {
+    if (resumed.started)
+      std::fprintf(stderr, "eval: --resume %s: empty or new, starting the run there\n",
+                   a.resume.c_str());
+    else
+      std::fprintf(stderr, "eval: resumed %zu of %zu rows from %s%s\n", resumed.rows.size(),
+                   runs.size() * data.examples.size(), a.resume.c_str(),
+                   resumed.torn_bytes ? " (its torn last line dropped)" : "");
+  }
+
   json predictions = json::array();
-  Progress progress(runs.size() * data.examples.size());
+  Progress progress(runs.size() * data.examples.size(), resumed.rows.size());
   size_t done = 0;
   std::string first_error;
   for (Run& run : runs) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const bool fused = run.only_model < 0;
+    const std::string method = MethodName(fused ? run.method : SingleModelMethod());
     for (size_t i = 0; i < data.examples.size(); ++i) {
       const eval::Example& ex = data.examples[i];
-      Request req;
-      req.prompt = eval::BuildPrompt(ex, shots);
-      req.options = a.gen;
-      req.options.method = run.only_model >= 0 ? SingleModelMethod() : run.method;
-      req.options.only_model = run.only_model;
-      req.options.scoring.rule = run.score;
-      req.options.stop.push_back("\nQuestion:");
-      GenerationResult res;
-      const Status gs = ens->Generate(req, nullptr, &res);
-      std::string predicted;
-      bool correct = false;
+      RowContext c;
+      c.doc_id = i;
+      c.where = ex.where;
+      c.run = run.label;
+      c.method = method;
+      c.models = run.models;
+      c.score = fused ? ScoreRuleName(run.score) : "";
+      c.prompt = eval::BuildPrompt(ex, shots);
+      c.target = ex.gold;
+      // A row the samples file holds counts as it did when it ran; any other runs now.
+      const auto found = resumed.rows.find({RunKey(run.label, run.models), i});
+      const bool ran_before = found != resumed.rows.end();
+      const RowResult r =
+          ran_before ? std::move(found->second) : GenerateRow(*ens, a.gen, run, c.prompt);
+      const bool ok = r.error.empty();
+      if (ok) {
+        c.predicted = eval::ExtractAnswer(task.kind, r.output);
+        c.correct = eval::AnswerMatches(task.kind, c.predicted, ex.gold);
+        c.harness = HarnessExtract(task.kind, r.output, ex.gold);
+      }
       json p = {{"index", i},           {"where", ex.where},
                 {"run", run.label},     {"method", MethodName(run.method)},
                 {"models", run.models}, {"gold", ex.gold}};
-      json weights;
-      if (run.only_model < 0) {
+      if (fused) {
         p["score"] = ScoreRuleName(run.score);
-        if (gs.ok()) p["model_weights"] = weights = ModelReportsJson(res.models);
-        run.sat_out += (size_t)res.counters.sat_out;
+        if (ok) p["model_weights"] = r.model_weights;
+        run.sat_out += (size_t)r.sat_out;
       }
-      HarnessAnswers h;
-      if (!gs.ok()) {
+      if (!ok) {
         ++run.errors;
-        if (first_error.empty()) first_error = ex.where + ": " + gs.message();
-        p["error"] = SafeUtf8(gs.message());
+        if (first_error.empty()) first_error = ex.where + ": " + r.error;
+        p["error"] = SafeUtf8(r.error);
       } else {
-        predicted = eval::ExtractAnswer(task.kind, res.text);
-        correct = eval::AnswerMatches(task.kind, predicted, ex.gold);
-        h = HarnessExtract(task.kind, res.text, ex.gold);
-        p["output"] = SafeUtf8(res.text);
-        run.new_tokens += res.n_new_tokens;
-        run.decode_calls += res.counters.decode_calls;
-        run.tokens_decoded += res.counters.tokens_decoded;
-        run.positions += res.counters.positions;
-        run.fused_positions += res.counters.fused_positions;
+        p["output"] = SafeUtf8(r.output);
+        run.new_tokens += r.new_tokens;
+        run.decode_calls += r.decode_calls;
+        run.tokens_decoded += r.tokens_decoded;
+        run.positions += r.positions;
+        run.fused_positions += r.fused_positions;
       }
-      p["predicted"] = SafeUtf8(predicted);
-      p["correct"] = correct;
-      if (samples.is_open()) {
-        json line = {
-            {"doc_id", i},
-            {"where", ex.where},
-            {"run", run.label},
-            {"method", MethodName(run.only_model >= 0 ? SingleModelMethod() : run.method)},
-            {"models", run.models},
-            {"prompt", SafeUtf8(req.prompt)},
-            {"output", p.value("output", "")},
-            {"target", ex.gold},
-            {"predicted", p["predicted"]},
-            {"correct", correct},
-            {"filtered_resps",
-             {{"strict-match", SafeUtf8(h.strict)}, {"flexible-extract", SafeUtf8(h.flexible)}}},
-            {"exact_match",
-             {{"strict-match", h.strict_correct ? 1 : 0},
-              {"flexible-extract", h.flexible_correct ? 1 : 0}}},
-            {"n_new_tokens", gs.ok() ? res.n_new_tokens : 0}};
-        if (run.only_model < 0) {
-          line["score"] = ScoreRuleName(run.score);
-          line["model_weights"] = weights.is_null() ? json::array() : weights;
-        }
-        if (!gs.ok()) line["error"] = p["error"];
-        samples << line.dump() << '\n';
-      }
+      p["predicted"] = SafeUtf8(c.predicted);
+      p["correct"] = c.correct;
+      if (samples && !ran_before && !(st = samples->Append(SampleLine(c, r))).ok()) return Fail(st);
       predictions.push_back(std::move(p));
       ++run.n;
-      run.correct += correct;
-      run.strict_correct += h.strict_correct;
-      run.flexible_correct += h.flexible_correct;
-      run.right.push_back(correct);
-      run.answers.push_back(predicted);
-      progress.Update(++done, run.label);
+      run.correct += c.correct;
+      run.strict_correct += c.harness.strict_correct;
+      run.flexible_correct += c.harness.flexible_correct;
+      run.seconds += r.seconds;
+      run.right.push_back(c.correct);
+      run.answers.push_back(c.predicted);
+      ++done;
+      if (!ran_before) progress.Update(done, run.label);
     }
-    run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
-  if (samples.is_open()) {
-    samples.close();
-    if (!samples) return Fail(Status::Internal("--log-samples: failed writing " + a.log_samples));
-  }
+  if (samples && !(st = samples->Close()).ok()) return Fail(st);
 
   // The best single model on these rows (first on ties): each fused run's paired baseline.
   int best_single = -1, reference = -1;

@@ -183,8 +183,17 @@ eval options:
   --json OUT                {"results": [{method, models, n, accuracy, ci95,
                             vs_best_single, vs_default, tokens_per_s, counters,
                             "exact_match,strict-match", ...}], "predictions"}
-  --log-samples FILE        one JSON line per row and run: prompt, output, the
-                            answer each harness filter reads, gold, correct, weights
+  --log-samples FILE        one JSON line per row and run, written as each row
+                            finishes: prompt, output, the answer each harness filter
+                            reads, gold, correct, weights, counters, seconds; the
+                            first line holds the run's settings (for --resume)
+  --resume FILE             continue the killed run whose --log-samples FILE this is:
+                            its rows are not run again, the others are appended to
+                            it, and the table, --json and --svg are an uninterrupted
+                            run's (a row's seconds are those it took when it ran).
+                            A file of another run (models, data, methods, rules, -n,
+                            sampling, --limit, --few-shot ...) is refused, naming
+                            what differs; a missing or empty FILE starts the run
   --svg OUT                 a bar chart of accuracy with 95% CIs
   Prompts are "Question: ...\nAnswer:"; generation stops at "\nQuestion:" or -n.
 
