@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages coolfusion needs (only those missing), as root or via sudo.
 set -euo pipefail
+# The Python package (python/) builds offline with Debian's pybind11, setuptools and wheel
+# in a venv; its tests run under Debian's pytest.
 pkgs=(build-essential cmake ccache git pkg-config libicu-dev libgtest-dev nlohmann-json3-dev libcpp-httplib-dev
-      curl chromium clang libclang-rt-14-dev clang-format-14 python3)
+      curl chromium clang libclang-rt-14-dev clang-format-14 python3
+      python3-dev python3-venv python3-setuptools python3-wheel pybind11-dev python3-pybind11 python3-pytest)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Applies .clang-format to coolfusion's own C++ (src, include, tools, tests; not
+# Applies .clang-format to coolfusion's own C++ (src, include, tools, tests, python; not
 # third_party or node_modules). --check: changes nothing, lists the files that differ
 # and exits 1 if any does (CI).
 set -euo pipefail
@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 cf=$(command -v clang-format-14 || true)  # the version fixes the output: 14 only
 [ -n "$cf" ] || { echo "error: clang-format-14 not found (scripts/deps.sh installs it)" >&2; exit 1; }
-mapfile -t files < <(git ls-files 'src/*.cc' 'src/*.h' 'include/*.h' 'tools/*.cc' 'tools/*.h' 'tests/*.cc' 'tests/*.h' |
+mapfile -t files < <(git ls-files 'src/*.cc' 'src/*.h' 'include/*.h' 'tools/*.cc' 'tools/*.h' 'tests/*.cc' 'tests/*.h' 'python/*.cc' 'python/*.h' |
   grep -v node_modules)
 if [ "${1:-}" = "--check" ]; then
   bad=0
