@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -138,25 +139,10 @@ class PyEnsemble {
   py::dict Generate(const py::dict& request) {
     Request r = RequestFromDict(request);
     GenerationResult out;
-    Status st;
-    SignalCheck signals;
-    bool closed = false;
-    {
-      py::gil_scoped_release nogil;
-      EnsembleHandle::Turn turn(handle_);
-      Ensemble* e = turn.ensemble();
-      if (e == nullptr) {
-        closed = true;
-      } else {
-        auto stop = [&] { return handle_->closing() || signals.Raised(); };
-        r.cancelled = stop;
-        st = e->Generate(
-            r, [&](const Segment&, std::string_view) { return !stop(); }, &out);
-      }
-    }
-    if (closed) ThrowClosed();
-    signals.RethrowIfRaised();
-    if (!st.ok()) ThrowStatus(st);
+    RunReleased(&r, [&](Ensemble& e, const std::function<bool()>& stop) {
+      return e.Generate(
+          r, [&](const Segment&, std::string_view) { return !stop(); }, &out);
+    });
     return GenerationResultToDict(out);
   }
 
@@ -164,6 +150,15 @@ class PyEnsemble {
     Request r = RequestFromDict(request);
     const std::vector<std::string> conts = StringsFrom(continuations, "continuations");
     ScoreResult out;
+    RunReleased(&r,
+                [&](Ensemble& e, const std::function<bool()>&) { return e.Score(r, conts, &out); });
+    return ScoreResultToDict(out);
+  }
+
+  // Runs `call` on the ensemble with the GIL released, in its turn, `r` cancelled by
+  // close() or a signal; then raises what went wrong (closed, a signal, the Status).
+  template <class Call>
+  void RunReleased(Request* r, Call&& call) {
     Status st;
     SignalCheck signals;
     bool closed = false;
@@ -174,14 +169,14 @@ class PyEnsemble {
       if (e == nullptr) {
         closed = true;
       } else {
-        r.cancelled = [&] { return handle_->closing() || signals.Raised(); };
-        st = e->Score(r, conts, &out);
+        const std::function<bool()> stop = [&] { return handle_->closing() || signals.Raised(); };
+        r->cancelled = stop;
+        st = call(*e, stop);
       }
     }
     if (closed) ThrowClosed();
     signals.RethrowIfRaised();
     if (!st.ok()) ThrowStatus(st);
-    return ScoreResultToDict(out);
   }
 
   std::unique_ptr<PyStream> Stream(const py::dict& request) {
