@@ -80,6 +80,10 @@ class PyStream {
         py::gil_scoped_release nogil;
         w = run_->Next(0.1, &item);
       }
+      // A Ctrl-C that came while waiting is raised here, inside next(), whatever the wait
+      // brought: the Python layer then stops the stream (raised after returning, it would
+      // surface in the reader's loop and leave the stream running).
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
       if (w == StreamRun::Wait::kItem)
         return py::make_tuple(SegmentToDict(item.segment), Text(item.delta));
       if (w == StreamRun::Wait::kDone) {
@@ -89,7 +93,6 @@ class PyStream {
         }
         return py::none();
       }
-      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
     }
   }
   void Close() {
