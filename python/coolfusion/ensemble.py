@@ -277,18 +277,20 @@ class Stream:
             raise StopIteration
         try:
             item = self._core.next()
-        except KeyboardInterrupt:  # Ctrl-C while waiting: the reader wants it stopped
+            if item is None:
+                self._done = True
+                _open_streams.discard(self)
+                raise StopIteration
+            segment, delta = item
+            return results._segment(segment, delta)
+        except KeyboardInterrupt:  # Ctrl-C while waiting or reading: the reader wants it stopped
             self.close()
+            raise
+        except StopIteration:
             raise
         except BaseException:
             self._done = True  # the engine's error, raised once
             raise
-        if item is None:
-            self._done = True
-            _open_streams.discard(self)
-            raise StopIteration
-        segment, delta = item
-        return results._segment(segment, delta)
 
     @property
     def running(self) -> bool:
