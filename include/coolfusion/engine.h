@@ -9,6 +9,7 @@
 #include <coolfusion/status.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -79,6 +80,27 @@ class Ensemble {
   Status Score(const Request& request, const std::vector<std::string>& continuations,
                ScoreResult* out);
 
+  // The log-probability of each token of a text under the ensemble (the OpenAI completions
+  // API's `echo` with `logprobs`, which lm-evaluation-harness sums over a continuation's
+  // tokens). The tokens are the first model's: `request.tokens` as given (no BOS), else its
+  // tokenization of `request.text`. Each model reads the whole text with its own tokenizer
+  // (and BOS); each of its tokens' log-probability counts toward the first model's token in
+  // which that token's last byte lies, weighted by the ensemble's weights (Open's; no prompt
+  // weights: the text is both prompt and answer). Over a span of the first model's tokens
+  // that starts where no model's token crosses, the sum is minus Score's nll_fused of that
+  // span given the text before it under equal prompt-free weights (docs/scoring.md). The
+  // prompt cache then holds the text. Fails with InvalidArgument on an empty or invalid
+  // UTF-8 text, a token id out of the first model's vocabulary or top_logprobs outside
+  // [0, 20]; ResourceExhausted when the text does not fit a context; Cancelled when
+  // `cancelled` says so between batches.
+  struct TextLogprobsRequest {
+    std::string text;
+    std::vector<int32_t> tokens;  // non-empty: used instead of text
+    int top_logprobs = 1;
+    std::function<bool()> cancelled;
+  };
+  Status TextLogprobs(const TextLogprobsRequest& request, TextLogprobsResult* out);
+
   // The checks Generate makes before generating (options, UTF-8, prompt rendering and
   // tokenization, context), without decoding: lets a server answer 400 before it starts
   // a stream. With `prepared`, also the prompt as each model reads it, for
@@ -115,6 +137,7 @@ class Ensemble {
                            GenerationResult* out);
   Status ScoreUnguarded(const Request& request, const std::vector<std::string>& continuations,
                         ScoreResult* out);
+  Status TextLogprobsUnguarded(const TextLogprobsRequest& request, TextLogprobsResult* out);
   Status ValidateUnguarded(const Request& request,
                            std::shared_ptr<const PreparedPrompt>* prepared) const;
   // The checks that need no model: options, vocab-only models, the request's text.

@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace coolfusion {
@@ -125,6 +126,12 @@ struct ContinuationScore {
                                      // per word with ScoringOptions::per_word)
   double score = 0;                  // the fused score under the request's rule and
                                      // weights, as a candidate's: the lowest is the best
+  // The fused negative log-likelihood: the models' nll averaged with the request's weights
+  // (normalized to sum to 1 over the models taking part), i.e. the continuation's
+  // log-probability under the weighted geometric mean of the models. Divided by the
+  // continuation's bytes it is the per-byte form (multiple choice's acc_norm). With prompt
+  // weights off, minus the sum of TextLogprobs over the continuation (docs/scoring.md).
+  double nll_fused = 0;
 };
 
 struct ScoreResult {
@@ -136,6 +143,35 @@ struct ScoreResult {
   std::vector<std::string> warnings;
   Counters counters;
   Timings timings;  // prompt_ms, score_ms (the continuations), decode_ms, total_ms
+};
+
+// One of the first model's tokens of a text whose log-probabilities were asked for
+// (Ensemble::TextLogprobs).
+struct TokenLogprob {
+  int32_t id = 0;     // the first model's token
+  std::string piece;  // its bytes (a token may hold part of a character)
+  size_t offset = 0;  // its first byte in the text
+  // The fused log-probability (nats) of the token's bytes given the text before it: the
+  // weighted mean, over the models, of the log-probabilities of each model's own tokens
+  // that end inside this token's bytes. NaN for the first token (nothing before it).
+  double logprob = 0;
+  // The first model's most likely tokens at this position (top_logprobs of them, best
+  // first) with their log-probabilities under the first model alone.
+  std::vector<std::pair<int32_t, double>> top;
+};
+
+struct TextLogprobsResult {
+  std::string text;                  // the text scored (detokenized when tokens were given)
+  std::vector<TokenLogprob> tokens;  // the first model's tokens of it, without BOS
+  // The first model's most likely tokens after the whole text, with their log-probabilities
+  // under it (top_logprobs of them, at least 1).
+  std::vector<std::pair<int32_t, double>> next;
+  std::vector<double> weights;  // per model: its weight in the fused log-probabilities (sum 1;
+                                // 0 for a model that cannot encode the text)
+  std::vector<double> nll;      // per model: the nll of its tokens that have a logprob
+  std::vector<std::string> warnings;
+  Counters counters;  // decode_calls, tokens_decoded
+  Timings timings;    // decode_ms, total_ms
 };
 
 // Called as each segment is committed, with the text that is now safe to show (text that

@@ -39,6 +39,19 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// The weighted mean of the models' nll over those of positive weight (ens[v]: the
+// ensemble's index of session model v).
+double FusedNll(const std::vector<double>& nll, const std::vector<double>& w,
+                const std::vector<size_t>& ens) {
+  double sum = 0, total = 0;
+  for (size_t v = 0; v < w.size(); ++v) {
+    if (!(w[v] > 0)) continue;
+    sum += w[v] * nll[ens[v]];
+    total += w[v];
+  }
+  return total > 0 ? sum / total : std::numeric_limits<double>::quiet_NaN();
+}
+
 }  // namespace
 
 Status Ensemble::Score(const Request& request, const std::vector<std::string>& continuations,
@@ -114,6 +127,7 @@ Status Ensemble::ScoreUnguarded(const Request& request,
       }
       std::vector<bool> used;
       cs.score = rule->Score(ppl[k], w, &used);
+      cs.nll_fused = FusedNll(cs.nll, w, ens);
     }
   }
   out->timings.score_ms = MsSince(t_score);

@@ -1,7 +1,8 @@
 // Ensemble::Score: given continuations of a prompt (multiple choice) scored by each model
-// and fused. Each model's negative log-likelihood is checked against a reference computed
-// here with llama.h directly (tokenize prompt + continuation, decode, sum -log p of the
-// tokens after the prompt's own), sharing no code with the engine.
+// and fused; Ensemble::TextLogprobs: each token of a whole text, whose sums over a
+// continuation's tokens are Score's. Each model's negative log-likelihood is checked against a
+// reference computed here with llama.h directly (tokenize prompt + continuation, decode, sum -log p
+// of the tokens after the prompt's own), sharing no code with the engine.
 #include <coolfusion/engine.h>
 
 #include <gtest/gtest.h>
@@ -112,6 +113,7 @@ TEST(Score, EachModelsLikelihoodIsTheDefinitionsAndTheFusedScoreIsTheRulesOfThem
       EXPECT_NEAR(cs.ppl[v], std::exp(cs.nll[v] / cs.tokens[v]), 1e-9 * cs.ppl[v]);
     }
     EXPECT_NEAR(cs.score, (cs.ppl[0] + cs.ppl[1]) / 2, 1e-9 * cs.score);  // the paper's mean
+    EXPECT_NEAR(cs.nll_fused, (cs.nll[0] + cs.nll[1]) / 2, 1e-9 * cs.nll_fused);  // equal weights
   }
   // The same text twice gets the same scores; the best is the lowest.
   EXPECT_DOUBLE_EQ(r.continuations[0].score, r.continuations[6].score);
@@ -159,6 +161,7 @@ TEST(Score, OneModelAloneAndTheDefaultRule) {
     EXPECT_TRUE(std::isnan(cs.nll[0]));
     EXPECT_NEAR(cs.nll[1], ReferenceNll(paths[1], kPrompt, kChoices[c]).nll, 1e-3 * cs.nll[1]);
     EXPECT_NEAR(cs.score, cs.ppl[1], 1e-9 * cs.score);
+    EXPECT_DOUBLE_EQ(cs.nll_fused, cs.nll[1]);
   }
   // The trained model prefers the story's own words to digits.
   EXPECT_LT(r.continuations[0].nll[1], r.continuations[3].nll[1]);
@@ -171,6 +174,10 @@ TEST(Score, OneModelAloneAndTheDefaultRule) {
     if (r.models[0].sat_out) {
       EXPECT_TRUE(std::isnan(cs.nll[0]));
       EXPECT_NEAR(cs.score, cs.ppl[1], 1e-9 * cs.score);
+      EXPECT_DOUBLE_EQ(cs.nll_fused, cs.nll[1]);
+    } else {
+      const double w0 = r.models[0].weight, w1 = r.models[1].weight;
+      EXPECT_NEAR(cs.nll_fused, (w0 * cs.nll[0] + w1 * cs.nll[1]) / (w0 + w1), 1e-9 * cs.nll_fused);
     }
     EXPECT_TRUE(std::isfinite(cs.score));
   }
@@ -192,6 +199,118 @@ TEST(Score, BadInputIsAClearError) {
   empty.prompt.clear();
   EXPECT_EQ(e->Score(empty, {" a"}, &r).code(), Status::Code::kInvalidArgument);
   EXPECT_TRUE(code({" still fine"}).ok());  // nothing was left behind
+}
+
+// The sum of the fused logprobs of the first model's tokens from index `from` on.
+double SumFrom(const TextLogprobsResult& r, size_t from) {
+  double s = 0;
+  for (size_t k = from; k < r.tokens.size(); ++k) s += r.tokens[k].logprob;
+  return s;
+}
+
+Ensemble::TextLogprobsRequest TextOf(const std::string& text) {
+  Ensemble::TextLogprobsRequest r;
+  r.text = text;
+  return r;
+}
+
+TEST(TextLogprobs, OneModelsTokensAreItsOwnLikelihoodsAndItsTopTokens) {
+  const std::string path = Shared("stories260K");
+  auto e = Open({path}, 512);
+  ASSERT_TRUE(e);
+  std::vector<int32_t> ctx;
+  ASSERT_TRUE(e->Tokenize(0, kPrompt, &ctx).ok());
+  for (const char* choice : {" girl", " dog named Max", " tree that could talk."}) {
+    SCOPED_TRACE(choice);
+    TextLogprobsResult r;
+    ASSERT_TRUE(e->TextLogprobs(TextOf(kPrompt + std::string(choice)), &r).ok());
+    ASSERT_GT(r.tokens.size(), ctx.size());
+    for (size_t k = 0; k < ctx.size(); ++k) EXPECT_EQ(r.tokens[k].id, ctx[k]);
+    EXPECT_TRUE(std::isnan(r.tokens[0].logprob));
+    const Reference ref = ReferenceNll(path, kPrompt, choice);
+    EXPECT_EQ((int)(r.tokens.size() - ctx.size()), ref.tokens);
+    EXPECT_NEAR(-SumFrom(r, ctx.size()), ref.nll, 1e-3 * std::max(1.0, ref.nll));
+    for (size_t k = 1; k < r.tokens.size(); ++k) {
+      const TokenLogprob& t = r.tokens[k];
+      ASSERT_EQ(t.top.size(), 1u);
+      EXPECT_LE(t.logprob, t.top[0].second + 1e-6);  // the top token is the most likely
+      if (t.top[0].first == t.id) {
+        EXPECT_NEAR(t.logprob, t.top[0].second, 1e-9);
+      }
+      EXPECT_EQ(t.offset, r.tokens[k - 1].offset + r.tokens[k - 1].piece.size() -
+                              (k == 1 && r.tokens[0].piece[0] == ' ' ? 1 : 0));
+    }
+    ASSERT_EQ(r.next.size(), 1u);
+    EXPECT_LE(r.next[0].second, 0.0);
+  }
+  // Five top tokens, best first.
+  Ensemble::TextLogprobsRequest five = TextOf(kPrompt);
+  five.top_logprobs = 5;
+  TextLogprobsResult r;
+  ASSERT_TRUE(e->TextLogprobs(five, &r).ok());
+  ASSERT_EQ(r.tokens[3].top.size(), 5u);
+  for (size_t i = 1; i < 5; ++i)
+    EXPECT_GE(r.tokens[3].top[i - 1].second, r.tokens[3].top[i].second);
+}
+
+TEST(TextLogprobs, FusedSumsOverAContinuationAreScoresFusedNll) {
+  auto e = Open({Shared("stories260K"), Tiny("gpt-2"), Tiny("llama-spm")}, 512);
+  ASSERT_TRUE(e);
+  std::vector<int32_t> ctx;
+  ASSERT_TRUE(e->Tokenize(0, kPrompt, &ctx).ok());
+  const std::vector<std::string> choices = {" girl", " dog named Max", " tree that could talk."};
+  ScoreResult sr;
+  ASSERT_TRUE(e->Score(MeanRequest(), choices, &sr).ok());
+  for (size_t c = 0; c < choices.size(); ++c) {
+    SCOPED_TRACE(choices[c]);
+    TextLogprobsResult r;
+    ASSERT_TRUE(e->TextLogprobs(TextOf(kPrompt + choices[c]), &r).ok());
+    ASSERT_EQ(r.weights.size(), 3u);
+    for (double w : r.weights) EXPECT_NEAR(w, 1.0 / 3, 1e-12);
+    const double nll = sr.continuations[c].nll_fused;
+    EXPECT_NEAR(-SumFrom(r, ctx.size()), nll, 1e-3 * std::max(1.0, nll));
+    // Each model's share is its own: the tokens given instead of the text read the same.
+    std::vector<int32_t> ids;
+    for (const TokenLogprob& t : r.tokens) ids.push_back(t.id);
+    Ensemble::TextLogprobsRequest given;
+    given.tokens = ids;
+    TextLogprobsResult g;
+    ASSERT_TRUE(e->TextLogprobs(given, &g).ok());
+    EXPECT_EQ(g.text, kPrompt + choices[c]);
+    ASSERT_EQ(g.tokens.size(), r.tokens.size());
+    for (size_t k = 1; k < r.tokens.size(); ++k)
+      EXPECT_NEAR(g.tokens[k].logprob, r.tokens[k].logprob, 1e-6) << k;
+  }
+  // Generation afterwards starts from the cache the pass left: as a fresh ensemble.
+  auto fresh = Open({Shared("stories260K"), Tiny("gpt-2"), Tiny("llama-spm")}, 512);
+  Request g = MeanRequest();
+  g.prompt = kPrompt + choices[2];  // the last text scored: its cache is reused
+  g.options.max_new_tokens = 12;
+  GenerationResult a, b;
+  ASSERT_TRUE(e->Generate(g, nullptr, &a).ok());
+  ASSERT_TRUE(fresh->Generate(g, nullptr, &b).ok());
+  EXPECT_GT(a.n_cached_tokens, 0);
+  EXPECT_EQ(a.text, b.text);
+}
+
+TEST(TextLogprobs, BadInputIsAClearError) {
+  auto e = Open({Tiny("gpt-2"), Tiny("llama-spm")}, 512);
+  ASSERT_TRUE(e);
+  TextLogprobsResult r;
+  EXPECT_EQ(e->TextLogprobs(TextOf(""), &r).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(e->TextLogprobs(TextOf("\xff\xfe"), &r).code(), Status::Code::kInvalidArgument);
+  Ensemble::TextLogprobsRequest bad = TextOf("a b");
+  bad.top_logprobs = 21;
+  EXPECT_EQ(e->TextLogprobs(bad, &r).code(), Status::Code::kInvalidArgument);
+  bad.top_logprobs = -1;
+  EXPECT_EQ(e->TextLogprobs(bad, &r).code(), Status::Code::kInvalidArgument);
+  Ensemble::TextLogprobsRequest ids;
+  ids.tokens = {10, 1 << 30};
+  const Status st = e->TextLogprobs(ids, &r);
+  EXPECT_NE(st.message().find("token 2"), std::string::npos) << st.message();
+  const Status big = e->TextLogprobs(TextOf(std::string(4000, 'x') + " y"), &r);
+  EXPECT_EQ(big.code(), Status::Code::kResourceExhausted) << big.message();
+  EXPECT_TRUE(e->TextLogprobs(TextOf("still fine"), &r).ok());
 }
 
 }  // namespace
