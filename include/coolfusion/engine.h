@@ -82,11 +82,12 @@ class Ensemble {
 
   // The log-probability of each token of a text under the ensemble (the OpenAI completions
   // API's `echo` with `logprobs`, which lm-evaluation-harness sums over a continuation's
-  // tokens). The tokens are the first model's: `request.tokens` as given (no BOS), else its
-  // tokenization of `request.text`. Each model reads the whole text with its own tokenizer
-  // (and BOS); each of its tokens' log-probability counts toward the first model's token in
-  // which that token's last byte lies, weighted by the ensemble's weights (Open's; no prompt
-  // weights: the text is both prompt and answer). Over a span of the first model's tokens
+  // tokens). The tokens are the lead model's (only_model, else the first): `request.tokens`
+  // as given (no BOS), else its tokenization of `request.text`. Each model reads the whole
+  // text with its own tokenizer (and BOS); each of its tokens' log-probability counts toward
+  // the lead model's token in which that token's last byte lies, weighted by the ensemble's
+  // weights (Open's; no prompt weights: the text is both prompt and answer); with
+  // only_model, that model alone. Over a span of the first model's tokens
   // that starts where no model's token crosses, the sum is minus Score's nll_fused of that
   // span given the text before it under equal prompt-free weights (docs/scoring.md). The
   // prompt cache then holds the text. Fails with InvalidArgument on an empty or invalid
@@ -97,6 +98,7 @@ class Ensemble {
     std::string text;
     std::vector<int32_t> tokens;  // non-empty: used instead of text
     int top_logprobs = 1;
+    int only_model = -1;  // >= 0: that model alone
     std::function<bool()> cancelled;
   };
   Status TextLogprobs(const TextLogprobsRequest& request, TextLogprobsResult* out);
@@ -125,6 +127,10 @@ class Ensemble {
 
   // Tokens of `text` under model i (no BOS, special tokens not parsed).
   Status Tokenize(size_t i, std::string_view text, std::vector<int32_t>* out) const;
+  // The text model i's tokens spell, as llama.cpp detokenizes (special tokens as their
+  // text, without SentencePiece's dummy leading space): Tokenize's inverse for the texts
+  // it round-trips. InvalidArgument naming the first id out of the vocabulary.
+  Status Detokenize(size_t i, const std::vector<int32_t>& tokens, std::string* out) const;
 
   class Impl;
 

@@ -145,25 +145,25 @@ struct ScoreResult {
   Timings timings;  // prompt_ms, score_ms (the continuations), decode_ms, total_ms
 };
 
-// One of the first model's tokens of a text whose log-probabilities were asked for
-// (Ensemble::TextLogprobs).
+// One of the lead model's tokens of a text whose log-probabilities were asked for
+// (Ensemble::TextLogprobs; the lead model is only_model's, else the first).
 struct TokenLogprob {
-  int32_t id = 0;     // the first model's token
+  int32_t id = 0;     // the lead model's token
   std::string piece;  // its bytes (a token may hold part of a character)
   size_t offset = 0;  // its first byte in the text
   // The fused log-probability (nats) of the token's bytes given the text before it: the
   // weighted mean, over the models, of the log-probabilities of each model's own tokens
   // that end inside this token's bytes. NaN for the first token (nothing before it).
   double logprob = 0;
-  // The first model's most likely tokens at this position (top_logprobs of them, best
-  // first) with their log-probabilities under the first model alone.
+  // The lead model's most likely tokens at this position (top_logprobs of them, best
+  // first) with their log-probabilities under the lead model alone.
   std::vector<std::pair<int32_t, double>> top;
 };
 
 struct TextLogprobsResult {
   std::string text;                  // the text scored (detokenized when tokens were given)
-  std::vector<TokenLogprob> tokens;  // the first model's tokens of it, without BOS
-  // The first model's most likely tokens after the whole text, with their log-probabilities
+  std::vector<TokenLogprob> tokens;  // the lead model's tokens of it, without BOS
+  // The lead model's most likely tokens after the whole text, with their log-probabilities
   // under it (top_logprobs of them, at least 1).
   std::vector<std::pair<int32_t, double>> next;
   std::vector<double> weights;  // per model: its weight in the fused log-probabilities (sum 1;

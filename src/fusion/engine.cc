@@ -244,6 +244,12 @@ Status Ensemble::Tokenize(size_t i, std::string_view text, std::vector<int32_t>*
   return impl_->models[i]->Tokenize(text, false, false, out);
 }
 
+Status Ensemble::Detokenize(size_t i, const std::vector<int32_t>& tokens, std::string* out) const {
+  if (i >= size()) return Status::InvalidArgument("no such model");
+  size_t dropped = 0;
+  return SpelledText(*impl_->models[i], tokens, out, &dropped);
+}
+
 Status Ensemble::VocabPieces(size_t i, std::vector<std::string>* out) const {
   if (i >= size()) return Status::InvalidArgument("no such model");
   const LlamaModel& m = *impl_->models[i];

@@ -44,6 +44,24 @@ std::string Marker(size_t i) {
 
 }  // namespace
 
+Status SpelledText(const LlamaModel& m, const std::vector<Token>& ids, std::string* text,
+                   size_t* dropped) {
+  text->clear();
+  *dropped = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= m.n_vocab())
+      return Status::InvalidArgument("token " + std::to_string(i + 1) + " (" +
+                                     std::to_string(ids[i]) + ") is not in " + m.label() +
+                                     "'s vocabulary of " + std::to_string(m.n_vocab()));
+    text->append(m.Piece(ids[i]));
+  }
+  if (m.AddsSpacePrefix() && !text->empty() && (*text)[0] == ' ') {
+    text->erase(0, 1);
+    *dropped = 1;
+  }
+  return Status::Ok();
+}
+
 Status PlainPrompt(const LlamaModel& m, const std::string& prompt, PromptTokens* out) {
   out->text = prompt;
   StartWithBos(m, out);

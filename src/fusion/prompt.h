@@ -30,6 +30,13 @@ struct PromptTokens {
   std::vector<std::pair<size_t, size_t>> content;
 };
 
+// The text model m's tokens spell: their pieces joined, without the space SentencePiece's
+// dummy prefix puts before the first word (as llama.cpp detokenizes); *dropped is 1 when
+// that space was dropped, else 0. InvalidArgument naming the first id out of the
+// vocabulary.
+Status SpelledText(const LlamaModel& m, const std::vector<Token>& ids, std::string* text,
+                   size_t* dropped);
+
 // A raw prompt: one fragment, no special tokens parsed.
 Status PlainPrompt(const LlamaModel& m, const std::string& prompt, PromptTokens* out);
 

@@ -1,11 +1,12 @@
 // Ensemble::TextLogprobs: each token's log-probability of a whole text under the
-// ensemble, on the first model's tokens (the completions API's echo with logprobs).
+// ensemble, on the lead model's tokens (the completions API's echo with logprobs).
 //
 // Each model decodes the whole text (its own tokens, its BOS) in sequence 0 with every
-// position's logits read. Model m's token j, ending at byte e_j, counts toward the first
+// position's logits read. Model m's token j, ending at byte e_j, counts toward the lead
 // model's token k whose bytes hold byte e_j - 1 (its end is the first end >= e_j): a span
-// of the first model's tokens that starts where no model's token crosses then sums
+// of the lead model's tokens that starts where no model's token crosses then sums
 // exactly each model's log-likelihood of the span's text, which is what Score measures.
+// The lead model is only_model's, else the first.
 #include <coolfusion/engine.h>
 
 #include <algorithm>
@@ -93,20 +94,12 @@ void StartWithBos(const LlamaModel& m, Reading* r) {
   r->first = r->tokens.size();
 }
 
-// The first model's given tokens: the text their pieces spell (without SentencePiece's
-// dummy space, as llama.cpp detokenizes), and where each ends in it.
+// The lead model's given tokens: the text they spell (prompt.h's SpelledText) and where
+// each ends in it.
 Status ReadGivenTokens(const LlamaModel& m, const std::vector<int32_t>& ids, std::string* text,
                        Reading* r) {
-  text->clear();
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] < 0 || ids[i] >= m.n_vocab())
-      return Status::InvalidArgument("token " + std::to_string(i + 1) + " (" +
-                                     std::to_string(ids[i]) + ") is not in " + m.label() +
-                                     "'s vocabulary of " + std::to_string(m.n_vocab()));
-    text->append(m.Piece(ids[i]));
-  }
-  const bool dummy_space = m.AddsSpacePrefix() && !text->empty() && (*text)[0] == ' ';
-  if (dummy_space) text->erase(0, 1);
+  size_t skip = 0;
+  CF_RETURN_IF_ERROR(SpelledText(m, ids, text, &skip));
   if (text->empty()) return Status::InvalidArgument("the tokens spell no text");
   CF_RETURN_IF_ERROR(CheckUtf8(*text, "the tokens' text"));
   StartWithBos(m, r);
@@ -116,7 +109,6 @@ Status ReadGivenTokens(const LlamaModel& m, const std::vector<int32_t>& ids, std
     // Pieces that do not spell the text (unknown-token pieces): each token ends where
     // its pieces' bytes so far end, within the text.
     ends.clear();
-    const size_t skip = dummy_space ? 1 : 0;
     size_t at = 0;
     for (int32_t id : ids) {
       at += m.Piece(id).size();
@@ -159,21 +151,31 @@ Status Ensemble::TextLogprobsUnguarded(const TextLogprobsRequest& request,
   if (request.top_logprobs < 0 || request.top_logprobs > kMaxTopLogprobs)
     return Status::InvalidArgument("top_logprobs must be in [0, " +
                                    std::to_string(kMaxTopLogprobs) + "]");
+  if (request.only_model >= (int)n)
+    return Status::InvalidArgument("only_model " + std::to_string(request.only_model) +
+                                   " is not a model of this ensemble");
+  // The lead model: the one whose tokens are reported (only_model's, else the first).
+  const size_t lead = request.only_model >= 0 ? (size_t)request.only_model : 0;
+  LlamaModel& lead_model = *impl_->models[lead];
   std::vector<Reading> reading(n);
-  LlamaModel& first = *impl_->models[0];
   if (!request.tokens.empty()) {
-    CF_RETURN_IF_ERROR(ReadGivenTokens(first, request.tokens, &out->text, &reading[0]));
+    CF_RETURN_IF_ERROR(ReadGivenTokens(lead_model, request.tokens, &out->text, &reading[lead]));
   } else {
     if (request.text.empty()) return Status::InvalidArgument("the text is empty");
     CF_RETURN_IF_ERROR(CheckUtf8(request.text, "the text"));
     out->text = request.text;
-    CF_RETURN_IF_ERROR(ReadText(first, out->text, &reading[0]));
+    CF_RETURN_IF_ERROR(ReadText(lead_model, out->text, &reading[lead]));
   }
-  if (reading[0].tokens.size() == reading[0].first)
-    return Status::InvalidArgument("the text has no token under " + first.label());
+  if (reading[lead].tokens.size() == reading[lead].first)
+    return Status::InvalidArgument("the text has no token under " + lead_model.label());
   std::vector<double> w(impl_->weights.begin(), impl_->weights.end());
   w.resize(n, 1.0);
-  for (size_t i = 1; i < n; ++i) {
+  for (size_t i = 0; i < n; ++i) {
+    if (i == lead) continue;
+    if (request.only_model >= 0) {
+      w[i] = 0;
+      continue;
+    }
     const Status st = ReadText(*impl_->models[i], out->text, &reading[i]);
     if (!st.ok()) {
       w[i] = 0;
@@ -181,6 +183,7 @@ Status Ensemble::TextLogprobsUnguarded(const TextLogprobsRequest& request,
                               " cannot encode the text and does not count: " + st.message());
     }
   }
+  if (request.only_model >= 0) w[lead] = 1;
   for (size_t i = 0; i < n; ++i) {
     const LlamaModel& m = *impl_->models[i];
     if (w[i] > 0 && reading[i].tokens.size() > (size_t)m.n_ctx())
@@ -206,7 +209,8 @@ Status Ensemble::TextLogprobsUnguarded(const TextLogprobsRequest& request,
     m.ClearMemory();
     m.SetThreads(m.requested_threads());
     m.ResetStats();
-    CF_RETURN_IF_ERROR(Pass(m, reading[i].tokens, i == 0 ? top_n : 0, request.cancelled, &pass[i]));
+    CF_RETURN_IF_ERROR(
+        Pass(m, reading[i].tokens, i == lead ? top_n : 0, request.cancelled, &pass[i]));
     impl_->kv_tokens[i] = reading[i].tokens;
     out->counters.decode_calls += m.stats().calls;
     out->counters.tokens_decoded += m.stats().tokens;
@@ -218,17 +222,18 @@ Status Ensemble::TextLogprobsUnguarded(const TextLogprobsRequest& request,
     out->nll[i] = nll;
   }
 
-  // The fused log-probability of each of the first model's text tokens.
-  const Reading& r0 = reading[0];
+  // The fused log-probability of each of the lead model's text tokens.
+  const Reading& r0 = reading[lead];
+  const ModelPass& p0 = pass[lead];
   const size_t k_n = r0.tokens.size() - r0.first;
   const std::vector<size_t> ends0(r0.ends.begin() + (long)r0.first, r0.ends.end());
   std::vector<double> fused(k_n, 0.0);
   for (size_t k = 0; k < k_n; ++k) {
-    const double lp = pass[0].lp[r0.first + k];
-    if (!std::isnan(lp)) fused[k] += w[0] * lp;
+    const double lp = p0.lp[r0.first + k];
+    if (!std::isnan(lp)) fused[k] += w[lead] * lp;
   }
-  for (size_t i = 1; i < n; ++i) {
-    if (!(w[i] > 0)) continue;
+  for (size_t i = 0; i < n; ++i) {
+    if (i == lead || !(w[i] > 0)) continue;
     for (size_t j = reading[i].first; j < reading[i].tokens.size(); ++j) {
       const double lp = pass[i].lp[j];
       if (std::isnan(lp)) continue;
@@ -242,15 +247,15 @@ Status Ensemble::TextLogprobsUnguarded(const TextLogprobsRequest& request,
     TokenLogprob& t = out->tokens[k];
     const size_t at = r0.first + k;
     t.id = r0.tokens[at];
-    t.piece = std::string(first.Piece(t.id));
+    t.piece = std::string(lead_model.Piece(t.id));
     t.offset = k == 0 ? 0 : ends0[k - 1];
     t.logprob = k == 0 ? kNan : fused[k];
     if (at > 0 && request.top_logprobs > 0) {
-      t.top = pass[0].top[at - 1];
+      t.top = p0.top[at - 1];
       t.top.resize(std::min(t.top.size(), (size_t)request.top_logprobs));
     }
   }
-  out->next = pass[0].top.back();
+  out->next = p0.top.back();
   out->next.resize(std::min(out->next.size(), (size_t)top_n));
   out->timings.total_ms = MsSince(t0);
   return Status::Ok();

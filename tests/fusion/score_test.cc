@@ -243,6 +243,29 @@ TEST(TextLogprobs, OneModelsTokensAreItsOwnLikelihoodsAndItsTopTokens) {
     ASSERT_EQ(r.next.size(), 1u);
     EXPECT_LE(r.next[0].second, 0.0);
   }
+  // The same model in an ensemble, alone (only_model): the same logprobs on its tokens,
+  // which Detokenize spells back.
+  auto pair = Open({Tiny("gpt-2"), path}, 512);
+  ASSERT_TRUE(pair);
+  Ensemble::TextLogprobsRequest alone = TextOf(kPrompt + std::string(" girl"));
+  TextLogprobsResult a, b;
+  ASSERT_TRUE(e->TextLogprobs(alone, &a).ok());
+  alone.only_model = 1;
+  ASSERT_TRUE(pair->TextLogprobs(alone, &b).ok());
+  ASSERT_EQ(a.tokens.size(), b.tokens.size());
+  std::vector<int32_t> ids;
+  for (size_t k = 0; k < a.tokens.size(); ++k) {
+    EXPECT_EQ(a.tokens[k].id, b.tokens[k].id);
+    if (k > 0) {
+      EXPECT_NEAR(a.tokens[k].logprob, b.tokens[k].logprob, 1e-6);
+    }
+    ids.push_back(b.tokens[k].id);
+  }
+  EXPECT_EQ(b.weights, (std::vector<double>{0, 1}));
+  std::string spelled;
+  ASSERT_TRUE(pair->Detokenize(1, ids, &spelled).ok());
+  EXPECT_EQ(spelled, alone.text);
+  EXPECT_EQ(pair->Detokenize(1, {1 << 30}, &spelled).code(), Status::Code::kInvalidArgument);
   // Five top tokens, best first.
   Ensemble::TextLogprobsRequest five = TextOf(kPrompt);
   five.top_logprobs = 5;
