@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "base/utf8.h"
+#include "eval/choice.h"
 
 namespace coolfusion::eval {
 namespace {
@@ -240,7 +241,8 @@ Status FindTask(std::string_view name, Task* out) {
     names += names.empty() ? "" : ", ";
     names += t.name;
   }
-  return Status::InvalidArgument("unknown --task '" + std::string(name) + "' (" + names + ")");
+  return Status::InvalidArgument("unknown --task '" + std::string(name) + "' (" + names +
+                                 "; multiple choice: " + ChoiceTaskList() + ")");
 }
 
 Status ParseDataset(const Task& task, std::string_view content, const std::string& source,

@@ -11,6 +11,8 @@ int CmdBoundaries(const CommonArgs& a);
 int CmdBench(const CommonArgs& a);
 int CmdServe(const CommonArgs& a);
 int CmdEval(const CommonArgs& a);
+// eval on a multiple-choice task (eval/choice.h); CmdEval calls it for those tasks.
+int CmdEvalChoice(const CommonArgs& a);
 
 // Prints "error: <message>" on stderr and returns 1.
 int Fail(const Status& s);

@@ -1,19 +1,19 @@
 // `coolfusion eval`: accuracy of each model alone and of each fusion method on a dataset,
-// with 95% confidence intervals, a JSON report and an SVG chart.
-#include <unistd.h>
-
+// with 95% confidence intervals, a JSON report and an SVG chart. Multiple-choice tasks
+// (eval/choice.h) are eval_choice.cc's.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "eval/choice.h"
 #include "eval/dataset.h"
 #include "eval/paired.h"
+#include "eval_report.h"
 #include "eval_samples.h"
 #include "harness.h"
 #include "output.h"
@@ -44,122 +44,6 @@ struct Run {
 // The default that every run is compared with: Cool under `auto` (engine.h's defaults).
 bool IsDefault(const Run& r) {
   return r.only_model < 0 && r.method == DefaultMethod() && r.score == ScoreRule::kAuto;
-}
-
-std::string Basename(const std::string& p) {
-  const size_t s = p.find_last_of('/');
-  return s == std::string::npos ? p : p.substr(s + 1);
-}
-
-std::string Duration(double s) {
-  char buf[32];
-  if (s >= 3600)
-    std::snprintf(buf, sizeof buf, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
-  else if (s >= 60)
-    std::snprintf(buf, sizeof buf, "%dm%02ds", (int)(s / 60), (int)s % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%.0fs", s);
-  return buf;
-}
-
-// A progress bar with ETA on stderr: redrawn in place on a terminal; otherwise (a log, a
-// pipe) a line each time another 10% of the work is done, at most 10 lines, no \r. Rows
-// resumed from a samples file count as done from the start; the ETA is read from the rows
-// this process ran.
-class Progress {
- public:
-  Progress(size_t total, size_t resumed)
-      : total_(total),
-        resumed_(resumed),
-        tty_(isatty(STDERR_FILENO)),
-        start_(Clock::now()),
-        next_pct_(total ? (int)(100 * resumed / total) / kStep * kStep + kStep : kStep) {}
-  void Update(size_t done, const std::string& what) {
-    const double el = std::chrono::duration<double>(Clock::now() - start_).count();
-    const int pct = total_ ? (int)(100 * done / total_) : 100;
-    if (!tty_ && pct < next_pct_) return;
-    next_pct_ = pct / kStep * kStep + kStep;
-    const int width = 30, filled = total_ ? (int)(width * done / total_) : width;
-    const std::string bar =
-        std::string((size_t)filled, '#') + std::string((size_t)(width - filled), '.');
-    const size_t ran = done - std::min(done, resumed_);
-    const double eta = ran ? el / (double)ran * (double)(total_ - done) : 0;
-    std::fprintf(stderr, "%s[%s] %3d%% %zu/%zu %-28s elapsed %s ETA %s%s", tty_ ? "\r" : "",
-                 bar.c_str(), pct, done, total_, what.c_str(), Duration(el).c_str(),
-                 Duration(eta).c_str(), tty_ ? "" : "\n");
-    if (tty_ && done == total_) std::fputc('\n', stderr);
-    std::fflush(stderr);
-  }
-
- private:
-  using Clock = std::chrono::steady_clock;
-  static constexpr int kStep = 10;  // percent of the work between two lines off a terminal
-  size_t total_, resumed_;
-  bool tty_;
-  Clock::time_point start_;
-  int next_pct_;  // off a terminal: the next line's percent (none at the resumed share)
-};
-
-std::string Escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<')
-      o += "&lt;";
-    else if (c == '>')
-      o += "&gt;";
-    else if (c == '&')
-      o += "&amp;";
-    else if (c == '"')
-      o += "&quot;";
-    else
-      o += c;
-  }
-  return o;
-}
-
-// Horizontal bars (accuracy) with 95% CI whiskers, one per run.
-std::string Chart(const std::vector<Run>& runs, const std::string& title) {
-  const int label_w = 330, plot_w = 420, row_h = 28, top = 48, bottom = 40;
-  const int h = top + (int)runs.size() * row_h + bottom, w = label_w + plot_w + 70;
-  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(w) +
-                  "\" height=\"" + std::to_string(h) +
-                  "\" font-family=\"sans-serif\" font-size=\"13\">\n";
-  s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s += "<text x=\"10\" y=\"24\" font-size=\"15\" font-weight=\"bold\">" + Escape(title) +
-       "</text>\n";
-  for (int t = 0; t <= 100; t += 20) {
-    const int x = label_w + plot_w * t / 100;
-    s += "<line x1=\"" + std::to_string(x) + "\" y1=\"" + std::to_string(top - 6) + "\" x2=\"" +
-         std::to_string(x) + "\" y2=\"" + std::to_string(h - bottom + 4) + "\" stroke=\"#ddd\"/>\n";
-    s += "<text x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(h - bottom + 20) +
-         "\" text-anchor=\"middle\" fill=\"#555\">" + std::to_string(t) + "%</text>\n";
-  }
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const Run& r = runs[i];
-    const int y = top + (int)i * row_h;
-    const double acc = r.n ? (double)r.correct / (double)r.n : 0;
-    double lo, hi;
-    eval::Wilson95(r.correct, r.n, &lo, &hi);
-    const bool fused = r.only_model < 0 && r.models.size() > 1;
-    const int bw = (int)(plot_w * acc);
-    s += "<text x=\"" + std::to_string(label_w - 8) + "\" y=\"" + std::to_string(y + 17) +
-         "\" text-anchor=\"end\">" + Escape(r.label) + "</text>\n";
-    s += "<rect x=\"" + std::to_string(label_w) + "\" y=\"" + std::to_string(y + 4) +
-         "\" width=\"" + std::to_string(bw) + "\" height=\"" + std::to_string(row_h - 8) +
-         "\" fill=\"" + (fused ? "#2b7bba" : "#9ab") + "\"/>\n";
-    const int xl = label_w + (int)(plot_w * lo), xh = label_w + (int)(plot_w * hi),
-              ym = y + row_h / 2;
-    s += "<line x1=\"" + std::to_string(xl) + "\" y1=\"" + std::to_string(ym) + "\" x2=\"" +
-         std::to_string(xh) + "\" y2=\"" + std::to_string(ym) + "\" stroke=\"black\"/>\n";
-    for (int x : {xl, xh})
-      s += "<line x1=\"" + std::to_string(x) + "\" y1=\"" + std::to_string(ym - 5) + "\" x2=\"" +
-           std::to_string(x) + "\" y2=\"" + std::to_string(ym + 5) + "\" stroke=\"black\"/>\n";
-    char pct[16];
-    std::snprintf(pct, sizeof pct, "%.1f%%", 100 * acc);
-    s += "<text x=\"" + std::to_string(std::max(xh, label_w + bw) + 6) + "\" y=\"" +
-         std::to_string(y + 17) + "\">" + pct + "</text>\n";
-  }
-  return s + "</svg>\n";
 }
 
 // What the single models' mistakes look like (issue 25), from the single runs alone (no
@@ -328,17 +212,10 @@ RowResult GenerateRow(Ensemble& ens, const GenerateOptions& gen, const Run& run,
   return r;
 }
 
-Status WriteText(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  if (!f) return Status::NotFound("cannot write " + path);
-  f << text;
-  if (!f) return Status::Internal("failed writing " + path);
-  return Status::Ok();
-}
-
 }  // namespace
 
 int CmdEval(const CommonArgs& args) {
+  if (eval::IsChoiceTask(args.task)) return CmdEvalChoice(args);
   // Each row stands alone, as it would on a fresh process (no prompt cache across rows).
   CommonArgs a = args;
   a.gen.cache_prompt = false;
@@ -349,17 +226,8 @@ int CmdEval(const CommonArgs& args) {
     return Fail(Status::InvalidArgument("--few-shot needs --train FILE to take the examples from"));
   // The samples file (--log-samples, or --resume's, which goes on writing the file it
   // reads): opened before anything is read or run, so that a bad path costs nothing.
-  if (!a.resume.empty() && !a.log_samples.empty() && a.log_samples != a.resume)
-    return Fail(Status::InvalidArgument(
-        "--resume " + a.resume + " goes on writing that file; --log-samples names another (" +
-        a.log_samples + ")"));
   std::unique_ptr<SamplesFile> samples;
-  const std::string samples_path = a.resume.empty() ? a.log_samples : a.resume;
-  if (!samples_path.empty()) {
-    Status so = SamplesFile::Open(samples_path, a.resume.empty() ? "--log-samples" : "--resume",
-                                  !a.resume.empty(), &samples);
-    if (!so.ok()) return Fail(so);
-  }
+  if (Status so = OpenSamples(a, &samples); !so.ok()) return Fail(so);
 
   eval::Task task;
   Status st = eval::FindTask(a.task, &task);
@@ -440,15 +308,7 @@ int CmdEval(const CommonArgs& args) {
     if (!(st = ens->Validate(req)).ok()) return Fail(st);
   }
 
-  if (!a.resume.empty()) {
-    if (resumed.started)
-      std::fprintf(stderr, "eval: --resume %s: empty or new, starting the run there\n",
-                   a.resume.c_str());
-    else
-      std::fprintf(stderr, "eval: resumed %zu of %zu rows from %s%s\n", resumed.rows.size(),
-                   runs.size() * data.examples.size(), a.resume.c_str(),
-                   resumed.torn_bytes ? " (its torn last line dropped)" : "");
-  }
+  ReportResumed(a, resumed, runs.size() * data.examples.size());
 
   json predictions = json::array();
   Progress progress(runs.size() * data.examples.size(), resumed.rows.size());
@@ -639,7 +499,10 @@ int CmdEval(const CommonArgs& args) {
     const std::string title = "Accuracy on " + Basename(a.data) + " (" +
                               std::to_string(data.examples.size()) + " rows, " +
                               std::to_string(a.few_shot) + "-shot), 95% CI";
-    if (!(st = WriteText(a.svg_out, Chart(runs, title))).ok()) return Fail(st);
+    std::vector<Bar> bars;
+    for (const Run& r : runs)
+      bars.push_back({r.label, r.correct, r.n, r.only_model < 0 && r.models.size() > 1});
+    if (!(st = WriteText(a.svg_out, Chart(bars, title))).ok()) return Fail(st);
   }
   return 0;
 }

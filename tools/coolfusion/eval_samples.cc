@@ -143,6 +143,17 @@ bool ReadSampleRow(const json& j, RowKey* key, RowResult* r, std::string* why) {
     *key = {RunKey(j.at("run").get<std::string>(), j.at("models").get<std::vector<std::string>>()),
             j.at("doc_id").get<size_t>()};
     r->error = j.value("error", "");
+    if (j.contains("scores")) {  // multiple choice
+      r->choice_scores = j.at("scores");
+      if (!r->choice_scores.is_array()) throw std::runtime_error("\"scores\" is not an array");
+      const json& c = j.at("counters");
+      r->decode_calls = c.at("decode_calls").get<int64_t>();
+      r->tokens_decoded = c.at("tokens_decoded").get<int64_t>();
+      r->sat_out = c.at("sat_out").get<int64_t>();
+      r->model_weights = j.value("model_weights", json());
+      r->seconds = j.at("seconds").get<double>();
+      return true;
+    }
     r->output = j.at("output").get<std::string>();
     if (j.contains("output_hex")) {
       const std::string hex = j["output_hex"].get<std::string>();
@@ -272,6 +283,35 @@ json SampleLine(const RowContext& c, const RowResult& r) {
     for (unsigned char ch : r.output) std::snprintf(b, sizeof b, "%02x", ch), hex += b;
     line["output_hex"] = hex;
   }
+  if (!c.score.empty()) {
+    line["score"] = c.score;
+    line["model_weights"] = r.model_weights.is_null() ? json::array() : r.model_weights;
+  }
+  if (!r.error.empty()) line["error"] = ToValidUtf8(r.error);
+  return line;
+}
+
+json ChoiceSampleLine(const ChoiceRowContext& c, const RowResult& r) {
+  static const char* const kMetrics[] = {"acc", "acc_norm", "acc_rule"};
+  const size_t metrics = c.score.empty() ? 2 : 3;
+  json choices = json::array(), predicted = json::object();
+  for (const std::string& s : c.choices) choices.push_back(ToValidUtf8(s));
+  json line = {{"doc_id", c.doc_id},
+               {"where", c.where},
+               {"run", c.run},
+               {"method", c.method},
+               {"models", c.models},
+               {"prompt", ToValidUtf8(c.prompt)},
+               {"choices", choices},
+               {"target", c.gold},
+               {"scores", r.choice_scores.is_null() ? json::array() : r.choice_scores}};
+  for (size_t m = 0; m < metrics; ++m) predicted[kMetrics[m]] = c.picked[m];
+  line["predicted"] = predicted;
+  for (size_t m = 0; m < metrics; ++m) line[kMetrics[m]] = c.picked[m] == c.gold ? 1 : 0;
+  line["counters"] = {{"decode_calls", r.decode_calls},
+                      {"tokens_decoded", r.tokens_decoded},
+                      {"sat_out", r.sat_out}};
+  line["seconds"] = r.seconds;
   if (!c.score.empty()) {
     line["score"] = c.score;
     line["model_weights"] = r.model_weights.is_null() ? json::array() : r.model_weights;

@@ -54,7 +54,11 @@ struct RowResult {
   int64_t fused_positions = 0;
   int64_t sat_out = 0;
   nlohmann::json model_weights;  // fused runs: ModelReportsJson (null: single, or failed)
-  double seconds = 0;            // wall time of its generation
+  double seconds = 0;            // wall time of its generation (multiple choice: its scoring)
+  // Multiple choice (a line of ChoiceSampleLine): per choice {"nll": [...], "tokens": [...],
+  // "nll_fused", "score"}, as ChoiceSampleLine writes them; null for generation. Its rows
+  // carry no output, n_new_tokens, positions nor fused_positions.
+  nlohmann::json choice_scores;
 };
 
 // What a line says about its row besides RowResult, for readers (lm-evaluation-harness's
@@ -75,12 +79,34 @@ struct RowContext {
 // besides when it is not; "n_new_tokens", "counters", "seconds", "model_weights", "error").
 nlohmann::json SampleLine(const RowContext& c, const RowResult& r);
 
+// What a multiple-choice line says about its row besides RowResult.
+struct ChoiceRowContext {
+  size_t doc_id = 0;
+  std::string where, run, method;
+  std::vector<std::string> models;
+  std::string score;  // fused runs: the score rule; "" for a single model
+  std::string prompt;
+  std::vector<std::string> choices;  // the answers as given (without the " " before each)
+  int gold = 0;
+  // The choice each metric picks (-1: none, the row failed), and whether it is the gold:
+  // acc, acc_norm, acc_rule (the last for fused runs only).
+  int picked[3] = {-1, -1, -1};
+};
+
+// A multiple-choice row's line (lm-evaluation-harness's names where it has them): doc_id,
+// where, run, method, models, prompt, choices, "target" (the gold index), "scores" (per
+// choice, RowResult::choice_scores), "predicted" {"acc", "acc_norm"[, "acc_rule"]} (indices),
+// "acc", "acc_norm"[, "acc_rule"] (1 right, 0 wrong), counters {"decode_calls",
+// "tokens_decoded", "sat_out"}, seconds; fused runs: score, model_weights; error.
+nlohmann::json ChoiceSampleLine(const ChoiceRowContext& c, const RowResult& r);
+
 // (RunKey, doc_id)
 using RowKey = std::pair<std::string, size_t>;
 // A run's label and model paths: two single runs of models with the same file name differ.
 std::string RunKey(const std::string& label, const std::vector<std::string>& models);
 
-// Reads a row's line back: its key and RowResult. False, with `why`, if it is not a row.
+// Reads a row's line back (either kind): its key and RowResult. False, with `why`, if it is
+// not a row.
 bool ReadSampleRow(const nlohmann::json& line, RowKey* key, RowResult* r, std::string* why);
 
 // What --resume read: the rows that need not run again.

@@ -168,7 +168,20 @@ eval options:
   --task NAME               its format and answer type: gsm8k (default: jsonl rows
                             {"question","answer"}, answer after "####"), svamp,
                             multiarith, addsub, singleeq (numbers), aqua, commonsenseqa
-                            (letter), strategyqa, coin_flip (yes/no), last_letters (word)
+                            (letter), strategyqa, coin_flip (yes/no), last_letters (word);
+                            multiple choice, scored not generated: choice (jsonl rows
+                            {"question","choices","answer"} with the answer an index, a
+                            letter or the choice's text, or either layout below), arc
+                            (ARC's {"question":{"stem","choices"},"answerKey"} or Hugging
+                            Face's {"question","choices":{"text","label"},"answerKey"}),
+                            hellaswag ({"ctx" or "activity_label","ctx_a","ctx_b";
+                            "endings","label"}). Each choice is scored after the prompt
+                            as lm-evaluation-harness does: "Question: {q}\nAnswer:" then
+                            " {choice}" (hellaswag: the context, " {ending}"), and each
+                            run reports acc (lowest total nll; fused: the models' nll
+                            weighted), acc_norm (lowest nll per character of the choice)
+                            and, fused, acc_rule (lowest fused score under --score); ties
+                            go to the first choice. --method takes single and cool only
   --method LIST             comma-separated, any of:
                             {METHODS}
                             (single: each model alone; default: single,cool). Every
