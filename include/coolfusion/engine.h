@@ -29,6 +29,8 @@ struct ModelInfo {
   int n_ctx_train = 0;    // context length the model was trained on (0 for vocab-only)
   bool vocab_only = false;
   bool has_chat_template = false;
+  int32_t bos = -1;  // the vocabulary's BOS and end-of-generation tokens (-1: none)
+  int32_t eos = -1;
   int n_gpu_layers = 0;            // as asked (-ngl, ngl=)
   bool gpu_layers_on_cpu = false;  // n_gpu_layers asked for a GPU, but this build has none
 };

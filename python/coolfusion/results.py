@@ -162,6 +162,9 @@ class ContinuationScore:
     nll_per_byte: Tuple[float, ...]
     ppl: Tuple[float, ...]  #: what the scoring rule reads
     score: float  #: the fused score; the lowest is the best
+    #: the models' nll averaged with the request's weights (multiple choice's fused acc;
+    #: over the bytes, acc_norm)
+    nll_fused: float
 
 
 @dataclass(frozen=True)
@@ -230,7 +233,8 @@ def _score(d: Dict[str, Any]) -> ScoreResult:
         continuations=tuple(
             ContinuationScore(text=c["text"], nll=_tuple(c["nll"]), tokens=_tuple(c["tokens"]),
                               nll_per_byte=_tuple(c["nll_per_byte"]), ppl=_tuple(c["ppl"]),
-                              score=c["score"]) for c in d["continuations"]),
+                              score=c["score"], nll_fused=c["nll_fused"])
+            for c in d["continuations"]),
         best=d["best"], n_prompt_tokens=d["n_prompt_tokens"],
         n_cached_tokens=d["n_cached_tokens"], models=_models(d["models"]),
         warnings=_tuple(d["warnings"]), counters=Counters(**d["counters"]),

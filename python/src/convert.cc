@@ -355,6 +355,7 @@ py::dict ScoreResultToDict(const ScoreResult& r) {
     dc["nll_per_byte"] = List(c.nll_per_byte);
     dc["ppl"] = List(c.ppl);
     dc["score"] = c.score;
+    dc["nll_fused"] = c.nll_fused;
     conts.append(dc);
   }
   py::dict d;

@@ -64,6 +64,8 @@ Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models,
     info.n_ctx_train = m->vocab_only() ? 0 : m->n_ctx_train();
     info.vocab_only = m->vocab_only();
     info.has_chat_template = !m->chat_template().empty();
+    info.bos = m->bos();
+    info.eos = m->eos();
     impl->infos.push_back(info);
     impl->weights.push_back(mo.weight);
     impl->keys.push_back(ModelKey(mo.path, *m));

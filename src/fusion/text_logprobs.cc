@@ -250,7 +250,7 @@ Status Ensemble::TextLogprobsUnguarded(const TextLogprobsRequest& request,
     t.piece = std::string(lead_model.Piece(t.id));
     t.offset = k == 0 ? 0 : ends0[k - 1];
     t.logprob = k == 0 ? kNan : fused[k];
-    if (at > 0 && request.top_logprobs > 0) {
+    if (k > 0 && request.top_logprobs > 0) {
       t.top = p0.top[at - 1];
       t.top.resize(std::min(t.top.size(), (size_t)request.top_logprobs));
     }

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "server/connection_gate.h"
+#include "server/echo.h"
 #include "server/httplib_adapter.h"
 #include "server/llama_compat.h"
 #include "server/openai.h"
@@ -136,6 +137,39 @@ std::string Completions::NewId(bool chat) {
   return buf;
 }
 
+void Completions::AnswerEcho(const LoadedModels& loaded, const ApiRequest& ar,
+                             httplib::Response& res) {
+  std::unique_ptr<SlotPool::Lease> lease;
+  Status st = loaded.pool->Acquire(nullptr, std::chrono::milliseconds(50),
+                                   std::chrono::seconds(queue_timeout_s_), &lease,
+                                   [](const Ensemble&) { return size_t{0}; });
+  if (!st.ok()) return SendError(res, QueueError(st));
+  const auto t0 = Clock::now();
+  std::vector<TextLogprobsResult> results;
+  st = ScorePrompts(lease->ensemble(), ar, GoneCheck(ConnectionGate::Current()), &results);
+  lease.reset();
+  const bool gone = st.code() == Status::Code::kCancelled;
+  const int new_tokens = st.ok() ? (int)results.size() * ar.echo_new_tokens : 0;
+  ThisThreadsRequest().tokens = new_tokens;
+  metrics_->CountGeneration(new_tokens, 0, Seconds(t0), gone);
+  if (gone) {
+    res.status = 499;  // nginx's "client closed request": logged, never read
+    return;
+  }
+  if (!st.ok()) {
+    ApiError e = ErrorFromStatus(st);
+    if (e.status == 400) e.param = "prompt";
+    if (ar.prompts.size() > 1)
+      e.message = "prompt " + std::to_string(results.size()) + ": " + e.message;
+    return SendError(res, e);
+  }
+  const int only = ar.request.options.only_model;
+  const std::vector<std::string>& pieces = loaded.pieces[only >= 0 ? (size_t)only : 0];
+  res.set_content(
+      EchoBody(ar, results, pieces, NewId(false), (int64_t)std::time(nullptr), loaded.ids).dump(),
+      "application/json");
+}
+
 void Completions::Answer(const LoadedModels& loaded, const httplib::Request& req,
                          httplib::Response& res, CompletionShape shape) {
   const bool chat = shape == CompletionShape::kChat;
@@ -145,6 +179,19 @@ void Completions::Answer(const LoadedModels& loaded, const httplib::Request& req
   auto ar = std::make_shared<ApiRequest>();
   ApiError err;
   if (!ParseRequest(req.body, chat, limits_, ids, ar.get(), &err)) return SendError(res, err);
+  if (ar->echo) return AnswerEcho(loaded, *ar, res);
+  if (!chat && !ar->prompts.empty() && !ar->prompts[0].tokens.empty()) {
+    // Token ids of the lead model (the source model asked for, else the first), as
+    // lm-evaluation-harness sends them: spelled as the prompt's text.
+    const int only = ar->request.options.only_model;
+    Status st = pool.any().Detokenize(only >= 0 ? (size_t)only : 0, ar->prompts[0].tokens,
+                                      &ar->request.prompt);
+    if (!st.ok()) {
+      err = ErrorFromStatus(st);
+      err.param = "prompt";
+      return SendError(res, err);
+    }
+  }
   // The prompt is rendered and tokenized here, once per model: the slot choice and the
   // generation read these tokens (Request::prepared).
   Status st = pool.any().Validate(ar->request, &ar->request.prepared);

@@ -41,6 +41,8 @@ class Completions {
 
  private:
   std::string NewId(bool chat);
+  // /v1/completions with echo and logprobs: the prompts scored (echo.h), not continued.
+  void AnswerEcho(const LoadedModels& loaded, const ApiRequest& ar, httplib::Response& res);
 
   const Limits& limits_;
   const int queue_timeout_s_;

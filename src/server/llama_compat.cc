@@ -42,19 +42,26 @@ bool ParseTokenize(std::string_view body, const std::vector<std::string>& model_
   if (!ParseJsonObject(body, &j, err)) return false;
   *out = TokenizeRequest();
   if (!SelectSourceModel(j, model_ids, &out->model, err)) return false;
-  if (Present(j, "content")) {
-    if (!j["content"].is_string())
-      return Fail(err, "'content' must be a string (the text to tokenize)", "content");
-    out->content = j["content"];
+  if (Present(j, "content") && Present(j, "prompt"))
+    return Fail(err, "give 'content' or 'prompt' (vLLM's name), not both", "prompt");
+  for (const char* key : {"content", "prompt"}) {
+    if (!Present(j, key)) continue;
+    if (!j[key].is_string())
+      return Fail(err, std::string("'") + key + "' must be a string (the text to tokenize)", key);
+    out->content = j[key];
   }
-  bool add_special = false, parse_special = true;
+  bool add_special = false, add_special_tokens = false, parse_special = true;
   if (!GetBool(j, "with_pieces", &out->with_pieces, err) ||
       !GetBool(j, "add_special", &add_special, err) ||
+      !GetBool(j, "add_special_tokens", &add_special_tokens, err) ||
       !GetBool(j, "parse_special", &parse_special, err))
     return false;
-  if (add_special)
-    return Fail(err, "'add_special': true is not supported (tokens come without BOS)",
-                "add_special");
+  for (const auto& [key, on] : {std::pair<const char*, bool>{"add_special", add_special},
+                                {"add_special_tokens", add_special_tokens}}) {
+    if (on)
+      return Fail(
+          err, std::string("'") + key + "': true is not supported (tokens come without BOS)", key);
+  }
   return true;
 }
 
@@ -108,7 +115,17 @@ json DetokenizeBody(const std::vector<int32_t>& tokens, const std::vector<std::s
   for (int32_t t : tokens) {
     if (t >= 0 && (size_t)t < pieces.size()) text += pieces[t];
   }
-  return {{"content", ToValidUtf8(text)}};
+  const std::string valid = ToValidUtf8(text);
+  return {{"content", valid}, {"prompt", valid}};
+}
+
+json TokenizerInfoBody(const SourceModel& m) {
+  auto text = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
+  return {{"eos_token", text(m.eos_token)},
+          {"bos_token", text(m.bos_token)},
+          {"pad_token", nullptr},
+          {"model_max_length", m.n_ctx},
+          {"tokenizer_class", m.tokenizer}};
 }
 
 bool CheckTextFitsContext(size_t bytes, const SourceModel& m, size_t max_piece_bytes,

@@ -25,7 +25,8 @@ struct SourceModel {
   int32_t n_vocab = 0;
   int n_ctx = 0;  // its context in tokens
   bool has_chat_template = false;
-  std::string chat_template;  // --chat-template's name or text; empty: the GGUF's own
+  std::string chat_template;         // --chat-template's name or text; empty: the GGUF's own
+  std::string bos_token, eos_token;  // their text; empty: none
 };
 
 // llama-server's answer to every request while the models load (status 503):
@@ -46,7 +47,8 @@ struct TokenizeRequest {
 // {"content": string, "with_pieces", "add_special", "parse_special", "model"}. No content:
 // no tokens (as llama-server). add_special: true is refused (400 naming it): the engine
 // tokenizes without BOS. parse_special is accepted; special tokens' text is tokenized as
-// plain text whatever its value.
+// plain text whatever its value. vLLM's names, which lm-evaluation-harness's remote
+// tokenizer sends, are read too: "prompt" for content, "add_special_tokens" for add_special.
 bool ParseTokenize(std::string_view body, const std::vector<std::string>& model_ids,
                    TokenizeRequest* out, ApiError* err);
 // {"tokens": [id, ...]}, or with pieces {"tokens": [{"id", "piece"}, ...]} where a piece
@@ -63,10 +65,15 @@ struct DetokenizeRequest {
 // (400 naming `tokens` otherwise). No tokens: empty content. n_vocab[i]: source model i's.
 bool ParseDetokenize(std::string_view body, const std::vector<std::string>& model_ids,
                      const std::vector<int32_t>& n_vocab, DetokenizeRequest* out, ApiError* err);
-// {"content": the pieces joined} (llama-server's tokens_to_str: special tokens as text),
-// made valid UTF-8 for JSON.
+// {"content": the pieces joined, "prompt": the same} (llama-server's tokens_to_str: special
+// tokens as text; "prompt" is vLLM's name), made valid UTF-8 for JSON.
 nlohmann::json DetokenizeBody(const std::vector<int32_t>& tokens,
                               const std::vector<std::string>& pieces);
+
+// GET /tokenizer_info (vLLM's shape, what lm-evaluation-harness's remote tokenizer reads):
+// the first source model's {"eos_token", "bos_token", "pad_token": null,
+// "model_max_length": its context, "tokenizer_class": its llama.cpp tokenizer type}.
+nlohmann::json TokenizerInfoBody(const SourceModel& m);
 
 // The bounds of /tokenize and /detokenize, as a completion's prompt is bounded
 // (Ensemble::Validate), so that their time and their answer's size follow the model's

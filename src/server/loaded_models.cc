@@ -39,6 +39,12 @@ Status LoadModels(const std::vector<ModelOptions>& models, const ServerOptions& 
     out->n_vocab.push_back(info.n_vocab);
     out->pieces.emplace_back();
     CF_RETURN_IF_ERROR(first.VocabPieces(i, &out->pieces.back()));
+    const std::vector<std::string>& pieces = out->pieces.back();
+    auto piece = [&pieces](int32_t t) {
+      return t >= 0 && (size_t)t < pieces.size() ? pieces[t] : std::string();
+    };
+    out->sources.back().bos_token = piece(info.bos);
+    out->sources.back().eos_token = piece(info.eos);
     size_t longest = 1;
     for (const std::string& p : out->pieces.back()) longest = std::max(longest, p.size());
     out->max_piece_bytes.push_back(longest);

@@ -6,6 +6,9 @@
 
 #include <coolfusion/engine.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "fusion/methods/registry.h"
 #include "server/json_fields.h"
 
@@ -122,9 +125,9 @@ constexpr Refusal kRefused[] = {
     {"functions", IsEmpty, "functions (function calling) are not supported"},
     {"function_call", IsNone, "functions (function calling) are not supported"},
     {"parallel_tool_calls", IsFalse, "tools (function calling) are not supported"},
-    {"logprobs", IsFalse,
-     "logprobs are not supported (a fused token has no one model's probability)"},
-    {"top_logprobs", IsZero, "logprobs are not supported"},
+    {"top_logprobs", IsZero,
+     "logprobs of generated tokens are not supported (a fused token has no one model's "
+     "probability); /v1/completions scores a prompt with echo and logprobs"},
     {"logit_bias", IsEmpty,
      "logit_bias is not supported (token ids differ between the ensemble's tokenizers)"},
     {"audio", nullptr, "audio output is not supported"},
@@ -135,7 +138,6 @@ constexpr Refusal kRefused[] = {
     {"reasoning_effort", nullptr, "reasoning_effort is not supported (no reasoning models)"},
     {"web_search_options", nullptr, "web search is not supported"},
     {"service_tier", IsAutoTier, "only the default service tier exists here"},
-    {"echo", IsFalse, "echo is not supported"},
     {"best_of", IsOne, "best_of > 1 is not supported"},
     {"suffix", IsEmptyText, "suffix (insertion) is not supported"},
     {"ignore_eos", IsFalse, "ignore_eos is not supported"},
@@ -153,6 +155,87 @@ bool RefuseUnsupported(const json& j, bool chat, ApiError* err) {
   if (Present(j, "user") && !j["user"].is_string())
     return Fail(err, "'user' must be a string", "user");
   (void)chat;
+  return true;
+}
+
+// /v1/completions' prompt: a string, token ids, or an array of either (a batch).
+bool ParsePrompts(const json& p, std::vector<PromptInput>* out, ApiError* err) {
+  const char* const kShape =
+      "'prompt' must be a string, an array of token ids, or an array of those";
+  auto tokens = [&](const json& a, PromptInput* in) {
+    if (a.empty()) return Fail(err, "'prompt' holds an empty list of token ids", "prompt");
+    for (const json& t : a) {
+      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > INT32_MAX)
+        return Fail(err, "'prompt' token ids must be integers >= 0", "prompt");
+      in->tokens.push_back((int32_t)t.get<int64_t>());
+    }
+    return true;
+  };
+  out->clear();
+  if (p.is_string()) {
+    out->push_back({p.get<std::string>(), {}});
+    return true;
+  }
+  if (!p.is_array() || p.empty()) return Fail(err, kShape, "prompt");
+  if (p[0].is_number()) {
+    out->emplace_back();
+    return tokens(p, &out->back());
+  }
+  if (p.size() > kMaxEchoPrompts)
+    return Fail(err, "'prompt' holds more than " + std::to_string(kMaxEchoPrompts) + " prompts",
+                "prompt");
+  for (const json& x : p) {
+    out->emplace_back();
+    if (x.is_string()) {
+      out->back().text = x.get<std::string>();
+    } else if (x.is_array()) {
+      if (!tokens(x, &out->back())) return false;
+    } else {
+      return Fail(err, kShape, "prompt");
+    }
+  }
+  return true;
+}
+
+// echo and logprobs on /v1/completions: both, to score the prompt, or neither.
+bool ParseEcho(const json& j, ApiRequest* out, ApiError* err) {
+  if (!GetBool(j, "echo", &out->echo, err)) return false;
+  const bool asked = Present(j, "logprobs") && !IsFalse(j["logprobs"]);
+  if (asked) {
+    if (!j["logprobs"].is_number_integer() || j["logprobs"].get<int64_t>() < 0 ||
+        j["logprobs"].get<int64_t>() > kMaxLogprobs)
+      return Fail(err,
+                  "'logprobs' must be an integer in [0, " + std::to_string(kMaxLogprobs) +
+                      "] (the top tokens to list at each position)",
+                  "logprobs");
+    out->logprobs = (int)j["logprobs"].get<int64_t>();
+  }
+  if (asked && !out->echo)
+    return Fail(err,
+                "'logprobs' needs 'echo': true: logprobs of generated tokens are not supported "
+                "(a fused token has no one model's probability); echo scores the prompt",
+                "logprobs");
+  if (out->echo && !asked)
+    return Fail(err, "'echo' needs 'logprobs' (echo here scores the prompt's tokens)", "echo");
+  return true;
+}
+
+// What does not apply when echo scores the prompt: refused naming the field.
+bool CheckEchoFields(const json& j, const ApiRequest& r, ApiError* err) {
+  if (r.stream) return Fail(err, "'stream' is not supported with 'echo'", "stream");
+  if (!r.grammar_param.empty())
+    return Fail(err, "'" + r.grammar_param + "' does not apply to 'echo' (it scores the prompt)",
+                r.grammar_param);
+  if (!r.request.options.stop.empty())
+    return Fail(err, "'stop' does not apply to 'echo' (it scores the prompt)", "stop");
+  if (r.request.options.sampling.temperature > 0 && r.echo_new_tokens > 0)
+    return Fail(err, "'temperature' must be 0 with 'echo': its one new token is the most likely",
+                "temperature");
+  if (Present(j, "coolfusion") && !IsEmpty(j["coolfusion"]))
+    return Fail(err,
+                "'coolfusion' options do not apply to 'echo': its logprobs are the models' "
+                "weighted mean (docs/scoring.md)",
+                "coolfusion");
   return true;
 }
 
@@ -205,6 +288,13 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
   }
 
   if (chat) {
+    if (Present(j, "logprobs") && !IsFalse(j["logprobs"]))
+      return Fail(err,
+                  "'logprobs' are not supported on chat completions (a fused token has no one "
+                  "model's probability); /v1/completions scores a prompt with echo and logprobs",
+                  "logprobs");
+    if (Present(j, "echo") && !IsFalse(j["echo"]))
+      return Fail(err, "'echo' is a /v1/completions field", "echo");
     if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty()) {
       return Fail(err, "'messages' must be a non-empty array", "messages");
     }
@@ -243,27 +333,35 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     }
   } else {
     if (!j.contains("prompt")) return Fail(err, "'prompt' is required", "prompt");
-    const json& p = j["prompt"];
-    if (p.is_string()) {
-      out->request.prompt = p;
-    } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
-      out->request.prompt = p[0];
-    } else {
-      return Fail(err, "'prompt' must be a string (or an array of one string)", "prompt");
-    }
+    if (!ParsePrompts(j["prompt"], &out->prompts, err)) return false;
+    if (!ParseEcho(j, out, err)) return false;
+    if (out->prompts.size() > 1 && !out->echo)
+      return Fail(err,
+                  "'prompt' holds " + std::to_string(out->prompts.size()) +
+                      " prompts: a generation takes one (batches are scored with echo)",
+                  "prompt");
+    out->request.prompt = out->prompts[0].text;
   }
 
   // The answer's length: OpenAI's two names and llama-server's n_predict (where -1 means
   // "no limit": here the server's --max-tokens). Each one given is checked; two that
   // disagree are refused rather than one silently winning. None given: the server's
   // default (limits.default_max_tokens).
-  int max_new = limits.default_max_tokens;
+  // With echo, 0 (the default there) or 1.
+  int max_new = out->echo ? 0 : limits.default_max_tokens;
   const char* max_from = nullptr;
   for (const char* key : {"max_completion_tokens", "max_tokens", "n_predict"}) {
     if (!Present(j, key)) continue;
     int n = 0;
     const bool n_predict = std::string_view(key) == "n_predict";
-    if (n_predict && j[key] == -1) {
+    if (out->echo) {
+      if (!GetInt(j, key, 0, 1, &n, err)) {
+        err->message = std::string("'") + key +
+                       "' must be 0 or 1 with 'echo': echo scores the prompt and generates at "
+                       "most one token";
+        return false;
+      }
+    } else if (n_predict && j[key] == -1) {
       n = limits.max_tokens;
     } else if (!GetInt(j, key, 1, limits.max_tokens, &n, err)) {
       if (n_predict)
@@ -276,7 +374,8 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     max_new = n;
     max_from = key;
   }
-  o.max_new_tokens = max_new;
+  o.max_new_tokens = std::max(max_new, 1);
+  out->echo_new_tokens = out->echo ? max_new : 0;
 
   if (!ParseSampling(j, &o.sampling, err)) return false;
   if (!ParseFormat(j, out, err)) return false;
@@ -384,6 +483,7 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
       out->trace = c["trace"];
     }
   }
+  if (out->echo && !CheckEchoFields(j, *out, err)) return false;
   // What a method cannot honour is refused naming the field (the method table's rule, as
   // the engine applies it).
   const MethodSpec* spec = FindMethod(o.method);  // null: the engine's own error

@@ -23,6 +23,18 @@ struct Limits {
   size_t max_messages = 1024;
 };
 
+// One prompt of /v1/completions: a text, or token ids of the lead model (the source model
+// the request names, else the first), which the caller spells (Ensemble::Detokenize).
+struct PromptInput {
+  std::string text;
+  std::vector<int32_t> tokens;  // non-empty: used instead of text
+};
+
+// The most prompts one echo request scores (a batch, as lm-evaluation-harness sends).
+inline constexpr size_t kMaxEchoPrompts = 64;
+// The most top tokens per position `logprobs` asks for (OpenAI's bound).
+inline constexpr int kMaxLogprobs = 5;
+
 struct ApiRequest {
   bool chat = false;
   bool stream = false;
@@ -31,6 +43,14 @@ struct ApiRequest {
   std::string model;           // as asked
   std::string grammar_param;   // the field the grammar came from (its errors name it)
   Request request;             // what the engine runs
+  // /v1/completions: the prompts as given. A generation has one (request.prompt holds its
+  // text, empty when it came as tokens); an echo request one or more.
+  std::vector<PromptInput> prompts;
+  // echo with logprobs (completions only): score each prompt (Ensemble::TextLogprobs) and
+  // answer its tokens' logprobs, then at most one more token (max_tokens 0 or 1).
+  bool echo = false;
+  int logprobs = -1;        // top tokens per position asked for (0..kMaxLogprobs); -1: not asked
+  int echo_new_tokens = 0;  // 0 or 1 (max_tokens with echo)
 };
 
 // The index into model_ids of the model `name` names, -1 if none: the ensemble's id or

@@ -35,6 +35,7 @@ constexpr Route kRoutes[] = {
     {"/completions", "POST, OPTIONS", true},
     {"/tokenize", "POST, OPTIONS", true},
     {"/detokenize", "POST, OPTIONS", true},
+    {"/tokenizer_info", "GET, OPTIONS", true},  // vLLM's (lm-evaluation-harness reads it)
     {"/props", "GET, OPTIONS", true},
     {"/slots", "GET, OPTIONS", true},
 };
@@ -125,6 +126,9 @@ void Routes::Register(httplib::Server& svr) {
            [this](const httplib::Request& req, httplib::Response& res) { Tokenize(req, res); });
   svr.Post("/detokenize",
            [this](const httplib::Request& req, httplib::Response& res) { Detokenize(req, res); });
+  svr.Get("/tokenizer_info", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(TokenizerInfoBody(loaded_->sources[0]).dump(), "application/json");
+  });
   svr.Get("/props", [this](const httplib::Request&, httplib::Response& res) {
     PropsInfo p;
     p.models = loaded_->sources;

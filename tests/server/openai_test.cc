@@ -294,6 +294,13 @@ TEST(OpenAi, EveryMalformedFieldIsA400NamingIt) {
       {R"({"prompt": "x", "suffix": "end"})", "suffix"},
       {R"({"prompt": "x", "logprobs": 5})", "logprobs"},
       {R"({"prompt": ["a", "b"]})", "prompt"},
+      {R"({"prompt": "x", "echo": true, "logprobs": 1, "max_tokens": 2})", "max_tokens"},
+      {R"({"prompt": "x", "echo": true, "logprobs": true})", "logprobs"},
+      {R"({"prompt": "x", "echo": true, "logprobs": 1, "stream": true})", "stream"},
+      {R"({"prompt": "x", "echo": true, "logprobs": 1, "grammar": "root ::= \"a\""})", "grammar"},
+      {R"({"prompt": [1, "a"]})", "prompt"},
+      {R"({"prompt": [[1, -2]], "echo": true, "logprobs": 0})", "prompt"},
+      {R"({"prompt": [[]], "echo": true, "logprobs": 0})", "prompt"},
   };
   for (const auto& [body, param] : nested) {
     const bool chat = body.find("\"messages\"") != std::string::npos;
@@ -336,6 +343,22 @@ TEST(OpenAi, SamplerAndFormatFieldsAreHonoured) {
   EXPECT_EQ(Parse(R"({"prompt": "x", "logprobs": null, "echo": false, "best_of": 1})", false)
                 .request.prompt,
             "x");
+  // echo with logprobs scores prompts: text, token ids, or a batch of either; max_tokens
+  // 0 by default there, or 1.
+  const ApiRequest echo =
+      Parse(R"({"prompt": [[5, 6, 7], "a b"], "echo": true, "logprobs": 2})", false);
+  EXPECT_TRUE(echo.echo);
+  EXPECT_EQ(echo.logprobs, 2);
+  EXPECT_EQ(echo.echo_new_tokens, 0);
+  ASSERT_EQ(echo.prompts.size(), 2u);
+  EXPECT_EQ(echo.prompts[0].tokens, (std::vector<int32_t>{5, 6, 7}));
+  EXPECT_EQ(echo.prompts[1].text, "a b");
+  EXPECT_EQ(Parse(R"({"prompt": [3, 4], "echo": true, "logprobs": 1, "max_tokens": 1})", false)
+                .echo_new_tokens,
+            1);
+  const ApiRequest ids = Parse(R"({"prompt": [3, 4], "max_tokens": 2})", false);
+  EXPECT_FALSE(ids.echo);
+  EXPECT_EQ(ids.prompts[0].tokens, (std::vector<int32_t>{3, 4}));
   // The length's names agree, or n_predict -1 asks for the server's limit.
   EXPECT_EQ(Parse(m + R"("max_tokens": 5, "n_predict": 5})").request.options.max_new_tokens, 5);
   EXPECT_EQ(Parse(m + R"("n_predict": -1})").request.options.max_new_tokens, Limits().max_tokens);
