@@ -2,9 +2,12 @@
 // 4xx error or parses into a request whose responses serialize; rendering its messages
 // with a ChatML model parses special tokens only from the template, never from contents.
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "fusion/prompt.h"
+#include "server/echo.h"
 #include "server/openai.h"
 #include "support/paths.h"
 
@@ -50,6 +53,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   g.segments.back().text = g.text;
   (void)CompletionBody(r, g, "id", 0, ids).dump();
   (void)ChunkBody(r, "id", 0, g.text, true, nullptr, &g.segments.back(), ids).dump();
+  if (!chat) {
+    // A generation has one prompt; echo scores one or more, with 0 or 1 new tokens.
+    if (r.prompts.empty() || (!r.echo && r.prompts.size() != 1)) __builtin_trap();
+    if (r.echo && (r.logprobs < 0 || r.logprobs > kMaxLogprobs || r.echo_new_tokens < 0 ||
+                   r.echo_new_tokens > 1 || r.prompts.size() > kMaxEchoPrompts))
+      __builtin_trap();
+  }
+  if (r.echo) {
+    // The answer serializes whatever bytes the tokens hold.
+    TextLogprobsResult t;
+    t.text = g.text;
+    t.tokens.resize(2);
+    t.tokens[0].piece = g.text;
+    t.tokens[0].logprob = std::numeric_limits<double>::quiet_NaN();
+    t.tokens[1].piece = "\xff";
+    t.tokens[1].top = {{0, -1.0}, {1, -2.0}};
+    t.next = {{1, -0.5}};
+    t.weights = {0.5, 0.5};
+    const std::vector<std::string> pieces = {g.text, "\xc3"};
+    (void)EchoBody(r, std::vector<TextLogprobsResult>(r.prompts.size(), t), pieces, "id", 0, ids)
+        .dump();
+  }
   if (chat && !r.request.messages.empty()) {
     const LlamaModel& m = ChatModel();
     PromptTokens p, empty;
