@@ -4,10 +4,9 @@
 
 #include <cctype>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include "base/utf8.h"
+#include "eval/jsonl.h"
 
 namespace coolfusion::eval {
 namespace {
@@ -42,17 +41,6 @@ bool Allowed(std::string_view task, Layout l) {
   if (task == "arc") return l == Layout::kArc || l == Layout::kArcHf;
   if (task == "hellaswag") return l == Layout::kHellaswag;
   return l != Layout::kUnknown;
-}
-
-Status Bad(const std::string& where, const std::string& what) {
-  return Status::InvalidArgument(where + ": " + what);
-}
-
-std::string Trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace((unsigned char)s[b])) ++b;
-  while (e > b && std::isspace((unsigned char)s[e - 1])) --e;
-  return std::string(s.substr(b, e - b));
 }
 
 // A string field, or an error naming it.
@@ -251,34 +239,21 @@ Status ParseChoiceDataset(std::string_view task, std::string_view content,
   size_t bad_at = 0;
   if (!IsValidUtf8(content, &bad_at))
     return Status::InvalidArgument(source + ": invalid UTF-8 at byte " + std::to_string(bad_at));
-  size_t line_no = 0, start = 0;
-  while (start < content.size()) {
-    size_t end = content.find('\n', start);
-    if (end == std::string_view::npos) end = content.size();
-    const std::string_view line = content.substr(start, end - start);
-    start = end + 1;
-    ++line_no;
-    const std::string where = source + ":" + std::to_string(line_no);
-    if (Trim(line).empty()) {
-      ++out->blank_lines;
-      continue;
-    }
-    const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return Bad(where, "not valid JSON");
-    ChoiceExample ex;
-    CF_RETURN_IF_ERROR(ParseRow(task, j, where, &ex));
-    out->examples.push_back(std::move(ex));
-  }
+  CF_RETURN_IF_ERROR(ForEachJsonlRow(content, source, &out->blank_lines,
+                                     [&](const json& j, const std::string& where) {
+                                       ChoiceExample ex;
+                                       CF_RETURN_IF_ERROR(ParseRow(task, j, where, &ex));
+                                       out->examples.push_back(std::move(ex));
+                                       return Status::Ok();
+                                     }));
   if (out->examples.empty()) return Status::InvalidArgument(source + ": no rows (empty dataset)");
   return Status::Ok();
 }
 
 Status LoadChoiceDataset(std::string_view task, const std::string& path, ChoiceDataset* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("cannot read dataset " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ParseChoiceDataset(task, ss.str(), path, out);
+  std::string content;
+  CF_RETURN_IF_ERROR(ReadDatasetFile(path, &content));
+  return ParseChoiceDataset(task, content, path, out);
 }
 
 std::string ChoiceContinuation(const std::string& choice) { return " " + choice; }

@@ -7,11 +7,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "base/utf8.h"
 #include "eval/choice.h"
+#include "eval/jsonl.h"
 
 namespace coolfusion::eval {
 namespace {
@@ -32,13 +31,6 @@ constexpr struct {
 std::string Lower(std::string s) {
   for (auto& c : s) c = (char)std::tolower((unsigned char)c);
   return s;
-}
-
-std::string Trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace((unsigned char)s[b])) ++b;
-  while (e > b && std::isspace((unsigned char)s[e - 1])) --e;
-  return std::string(s.substr(b, e - b));
 }
 
 // Numbers as text: "1,234.50" -> "1234.5"; integers without a decimal point.
@@ -108,10 +100,6 @@ bool AfterHashes(std::string_view s, std::string* out) {
   const size_t nl = rest.find('\n');
   *out = Trim(rest.substr(0, nl));
   return true;
-}
-
-Status Bad(const std::string& where, const std::string& what) {
-  return Status::InvalidArgument(where + ": " + what);
 }
 
 std::string Str(const json& j, const char* key) {
@@ -267,33 +255,18 @@ Status ParseDataset(const Task& task, std::string_view content, const std::strin
           ParseRow(task, (*rows)[i], source + "[#" + std::to_string(i + 1) + "]", out));
   } else {
     // jsonl: gsm8k, aqua, commonsenseqa.
-    size_t line_no = 0, start = 0;
-    while (start < content.size()) {
-      size_t end = content.find('\n', start);
-      if (end == std::string_view::npos) end = content.size();
-      const std::string_view line = content.substr(start, end - start);
-      start = end + 1;
-      ++line_no;
-      const std::string where = source + ":" + std::to_string(line_no);
-      if (Trim(line).empty()) {
-        ++out->blank_lines;
-        continue;
-      }
-      json j = json::parse(line, nullptr, false);
-      if (j.is_discarded()) return Bad(where, "not valid JSON");
-      CF_RETURN_IF_ERROR(ParseRow(task, j, where, out));
-    }
+    CF_RETURN_IF_ERROR(ForEachJsonlRow(
+        content, source, &out->blank_lines,
+        [&](const json& j, const std::string& where) { return ParseRow(task, j, where, out); }));
   }
   if (out->examples.empty()) return Status::InvalidArgument(source + ": no rows (empty dataset)");
   return Status::Ok();
 }
 
 Status LoadDataset(const Task& task, const std::string& path, Dataset* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("cannot read dataset " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ParseDataset(task, ss.str(), path, out);
+  std::string content;
+  CF_RETURN_IF_ERROR(ReadDatasetFile(path, &content));
+  return ParseDataset(task, content, path, out);
 }
 
 std::string BuildPrompt(const Example& ex, const std::vector<Example>& shots) {
