@@ -134,9 +134,19 @@ struct GenerateOptions {
                                   // of the new prompt, and decode only the rest (llama-server's
                                   // cache_prompt); false: decode the whole prompt
   PeerOptions peer;               // unite, gac, adafuse, safe
-  std::string grammar;            // GBNF (root rule "root"): every model drafts under it
-                                  // and generation ends when it is complete; empty: none.
-                                  // JSON schemas: JsonSchemaToGrammar (engine.h)
+  // Token healing at the prompt's end (docs/token-healing.md): each model's raw prompt
+  // backs up over its last token when a longer token of that model's vocabulary starts
+  // with the same text (a trailing space, " 2" of " 26"), and the model's first new token
+  // must start with that text, which stays the prompt's: the answer reads as if the
+  // prompt had been cut where the tokenizer cuts. kDefault: on where it applies (a raw
+  // prompt, no grammar, and a method that drafts through the session: cool,
+  // cool-shortest, rerank, cool+r, single); kOn: the same, and a request where it cannot
+  // apply (chat messages, a grammar, a peer method) is refused; kOff: the prompt's
+  // tokens as its tokenizer cuts them (the behaviour before healing).
+  Switch token_healing = Switch::kDefault;
+  std::string grammar;  // GBNF (root rule "root"): every model drafts under it
+                        // and generation ends when it is complete; empty: none.
+                        // JSON schemas: JsonSchemaToGrammar (engine.h)
 };
 
 // What to generate from: a raw prompt (`generate`) or chat messages rendered through each

@@ -16,9 +16,11 @@ namespace coolfusion {
 // A model's own continuation of the shared text, sampled token by token.
 struct Draft {
   int model = -1;
-  std::vector<Token> tokens;              // sampled tokens; the last may be a look-ahead
-  std::vector<size_t> ends;               // end of each token's piece in `text`
-  std::string text;                       // pieces of all sampled tokens
+  std::vector<Token> tokens;  // sampled tokens; the last may be a look-ahead
+  std::vector<size_t> ends;   // end of each token's piece in `text`
+  // Pieces of all sampled tokens; after token healing (Session::HealPrompt), without the
+  // prompt's tail that the first piece starts with (it is the prompt's text).
+  std::string text;
   std::vector<std::vector<float>> after;  // after[k]: logits after decoding tokens[k]
   int n_decoded = 0;                      // tokens[0..n_decoded) are in the KV cache
   bool eog = false;                       // the model emitted end-of-generation after `text`

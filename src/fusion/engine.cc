@@ -27,6 +27,20 @@
 
 namespace coolfusion {
 
+namespace {
+// The method a request runs (null: an unknown name, which CheckOptions refuses).
+const MethodSpec* RequestMethod(const GenerateOptions& o) {
+  return FindMethod(o.only_model >= 0 ? SingleModelMethod() : o.method);
+}
+// Why token healing cannot apply to the request (null: it can).
+const char* HealingObstacle(const MethodSpec& spec, const Request& r) {
+  if (!r.messages.empty()) return "chat messages (a chat template ends where its model answers)";
+  if (!r.options.grammar.empty()) return "a grammar";
+  if (!spec.token_healing) return "this method (it reads the models' tokens itself)";
+  return nullptr;
+}
+}  // namespace
+
 Ensemble::Ensemble(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Ensemble::~Ensemble() = default;
 
@@ -100,6 +114,15 @@ Status Ensemble::CheckRequest(const Request& request) const {
                                      " was loaded vocab-only and cannot generate");
   }
   CF_RETURN_IF_ERROR(CheckRequestText(request));
+  if (request.options.token_healing == Switch::kOn) {
+    const MethodSpec* spec = RequestMethod(request.options);
+    if (const char* why = spec ? HealingObstacle(*spec, request) : nullptr) {
+      return Status::InvalidArgument(
+          std::string("token healing (--token-healing on, coolfusion.token_healing) does not "
+                      "apply to ") +
+          why);
+    }
+  }
   if (!request.options.grammar.empty()) {  // parsed once here, for the error before a stream
     std::unique_ptr<Grammar> g;
     CF_RETURN_IF_ERROR(Grammar::Create(*impl_->models[0], request.options.grammar, &g));
@@ -194,7 +217,7 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
   const GenerateOptions& o = request.options;
   CF_RETURN_IF_ERROR(CheckRequest(request));
   const auto t0 = std::chrono::steady_clock::now();
-  const MethodSpec& spec = *FindMethod(o.only_model >= 0 ? SingleModelMethod() : o.method);
+  const MethodSpec& spec = *RequestMethod(o);
   RequestRun run(*impl_, request, o, spec.one_model);
   if (Status st = run.Start(&out->warnings, &out->models, &out->timings); !st.ok()) {
     // Cancelled while building a grammar's start state: stopped, as between steps.
@@ -203,6 +226,8 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
     return Status::Ok();
   }
   Session& session = run.session();
+  if (o.token_healing != Switch::kOff && HealingObstacle(spec, request) == nullptr)
+    CF_RETURN_IF_ERROR(session.HealPrompt());
   std::unique_ptr<FusionMethod> method = spec.make();
   std::unique_ptr<ScoringRule> rule = MakeScoringRule(o.scoring);
   Emitter emitter(o, on_segment, [&] { return session.BudgetEnd(o.max_new_tokens); });

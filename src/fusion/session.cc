@@ -50,7 +50,7 @@ int Session::n_active() const {
 
 int Session::NumPromptTokens() const {
   const int v = first_active();
-  return v < 0 ? 0 : (int)m_[v].view.n_prompt_tokens;
+  return v < 0 ? 0 : (int)(m_[v].view.n_prompt_tokens + m_[v].healed_tokens);
 }
 
 int Session::NewTokens() const {
@@ -98,7 +98,7 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<bool(Draft&
   d->start_ok = true;
   d->context_full = false;
   const int n_vocab = lm.n_vocab();
-  const int base = (int)m.view.tokens.size();
+  int base = (int)m.view.tokens.size();
   CF_RETURN_IF_ERROR(m.constraint.BeginDraft(d->tokens));
   if (m.sampler.has_penalties()) {  // the penalties look back over the answer so far
     std::vector<Token> hist(m.view.tokens.begin() + (long)m.view.n_prompt_tokens,
@@ -124,7 +124,20 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<bool(Draft&
     const bool closing =
         m.constraint.on() && NewTokens() + (int)d->tokens.size() >=
                                  opts_.max_new_tokens - std::max(8, opts_.max_new_tokens / 3);
-    const Token t = m.sampler.Sample(logits, lm.suppressed(), m.constraint.draft(), closing);
+    // A healed prompt: the first token starts with the tail (HealPrompt).
+    const bool healing = m.heal_pending && first < 0 && d->tokens.empty();
+    if (healing) {
+      m.heal_logits.assign(n_vocab, -std::numeric_limits<float>::infinity());
+      for (Token a : m.heal_allowed) m.heal_logits[a] = logits[a];
+    }
+    const Token t = m.sampler.Sample(healing ? m.heal_logits.data() : logits, lm.suppressed(),
+                                     m.constraint.draft(), closing);
+    if (healing && t >= 0 && lm.Piece(t).size() == m.heal_tail.size()) {
+      CF_RETURN_IF_ERROR(AbsorbTail(m, t));
+      base = (int)m.view.tokens.size();
+      logits = m.view.last_logits.data();
+      continue;
+    }
     if (t < 0) {
       d->grammar_stuck = true;  // the method decides: the model leaves, or the request fails
       break;
@@ -137,7 +150,7 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<bool(Draft&
     m.sampler.Accept(t);
     m.constraint.Drafted(t);
     d->tokens.push_back(t);
-    d->text += lm.Piece(t);
+    d->text += lm.Piece(t).substr(healing ? m.heal_tail.size() : 0);
     d->ends.push_back(d->text.size());
     if (done(*d) || (int)d->tokens.size() >= max_tokens) break;
     CF_RETURN_IF_ERROR(
@@ -147,6 +160,19 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<bool(Draft&
     d->after.emplace_back(row, row + n_vocab);
     logits = d->after.back().data();
   }
+  return Status::Ok();
+}
+
+Status Session::AbsorbTail(Model& m, Token t) {
+  ModelView& v = m.view;
+  v.tokens.push_back(t);
+  v.ends.push_back(v.prompt_len);
+  v.n_prompt_tokens = v.tokens.size();
+  m.healed_tokens = 0;
+  m.heal_pending = false;
+  CF_RETURN_IF_ERROR(GatedDecode(m, {{t, (int)v.tokens.size() - 1, kv::kCommitted, true}}));
+  const float* row = v.lm->Logits(0);
+  v.last_logits.assign(row, row + v.lm->n_vocab());
   return Status::Ok();
 }
 
@@ -267,6 +293,7 @@ Status Session::CommitModel(int v, const StepCandidate& win, int c, const Draft*
   ModelView& m = model.view;
   LlamaModel& lm = *m.lm;
   const size_t base = m.tokens.size();
+  model.heal_pending = false;  // the tail is now read with what follows it
   if (own && own->Wrote(win.text, win.eog)) {
     // Keep the model's own tokens: its state is exactly its greedy state. What it
     // drafted past the cut (decoded, in KV) starts its next draft.

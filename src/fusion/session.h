@@ -68,8 +68,22 @@ class Session {
   double prompt_fit_ms() const;  // time spent on the log-softmax rows, summed over models
   // Most logits one prompt decode asks for while measuring (bounds the output buffer).
   static constexpr size_t kPromptLogitFloats = size_t{8} << 20;
-  // Back to the state right after Start (for methods that run several passes).
+  // Back to the state right after Start (and HealPrompt) (for methods that run several
+  // passes).
   void ResetToPrompt();
+  // Token healing at the prompt's end (docs/token-healing.md). Each active model whose
+  // last prompt token is plain text after the prompt's last special token, spells that
+  // text exactly, and is the start of a longer token of its vocabulary gives that token
+  // up: its tokens stop before the token's text (the tail), which stays in its text and
+  // in the shared text; one token is decoded again for the logits that now start the
+  // generation. Its first drafted token (MakeDraft) must then start with the tail; the
+  // draft's text and token ends leave the tail out. A first token that is the tail
+  // itself joins the prompt's tokens, and the draft goes on from there. Call once,
+  // right after Start, for a raw prompt without a grammar, with a method that drafts
+  // through MakeDraft (MethodSpec::token_healing) and never forces a first token.
+  Status HealPrompt();
+  // The prompt bytes model v's first drafted token must start with (empty: none).
+  const std::string& heal_tail(int v) const { return m_[v].heal_tail; }
 
   size_t n_models() const { return m_.size(); }
   // How messages name model v: "model 2 (aidreams260K)" (LlamaModel::label).
@@ -189,7 +203,17 @@ class Session {
     TokenSampler sampler;
     Constraint constraint;  // its place in the request's grammar, if any
     CandidateScorer scorer;
-    Draft carry;          // the winning draft's tokens past its cut (KV kept)
+    Draft carry;  // the winning draft's tokens past its cut (KV kept)
+    // Token healing (HealPrompt): the prompt's healed tail, the tokens that may start the
+    // first draft (their pieces start with the tail), whether the first draft is still to
+    // start with it (until a commit), the prompt's tokens once healed, and how many of the
+    // rendered prompt's tokens the committed prompt leaves out (for NumPromptTokens).
+    std::string heal_tail;
+    std::vector<Token> heal_allowed;
+    std::vector<float> heal_logits;  // the first token's logits, masked to heal_allowed
+    bool heal_pending = false;
+    size_t heal_prompt_tokens = 0;
+    size_t healed_tokens = 0;
     bool failed = false;  // set by a parallel phase; applied after it
     int64_t calls_mark = 0, tokens_mark = 0;
   };
@@ -203,6 +227,10 @@ class Session {
   // Re-encodes the committed text + `more` and decodes what changed into sequence 0.
   Status Retokenize(Model& m, const std::string& more);
   Status CommitModel(int v, const StepCandidate& win, int c, const Draft* own);
+  Status HealModel(Model& m);
+  // The first token of a healed draft is the tail itself: it becomes a prompt token
+  // (decoded into sequence 0), and healing is over for that model.
+  Status AbsorbTail(Model& m, Token t);
   // Moves every model's grammar past the committed text; a model that cannot follow it
   // (a character it has no single token for) leaves the ensemble.
   void FollowGrammar(const StepCandidate& win, const std::vector<const Draft*>& drafts);

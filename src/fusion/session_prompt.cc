@@ -2,6 +2,7 @@
 // prompt cache (session.h: Start, KeepForCache, ResetToPrompt).
 #include <coolfusion/engine.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "fusion/kv_layout.h"
@@ -107,12 +108,63 @@ double Session::prompt_fit_ms() const {
   return ms;
 }
 
+Status Session::HealPrompt() {
+  return ForEachActive([&](int v) { return HealModel(m_[v]); });
+}
+
+// Backs up over one token, not more: the tokenizer's own cut before it stays (the prompt's
+// text up to there is tokenized as the user wrote it), the removed token itself is always
+// allowed back (the unhealed reading stays available), and every allowed token covers the
+// whole tail, so no draft token ends inside the prompt.
+Status Session::HealModel(Model& model) {
+  ModelView& m = model.view;
+  const LlamaModel& lm = *m.lm;
+  const size_t n = m.tokens.size();
+  // A token before the last one predicts it; the last is plain text (not the template's,
+  // nor before the last special token) whose piece is exactly its text.
+  if (n < 2 || n - 1 < m.n_fixed || !m.ends_ok || m.ends[n - 1] != m.text.size()) {
+    return Status::Ok();
+  }
+  const size_t start = m.ends[n - 2];
+  if (start < m.min_anchor || start >= m.ends[n - 1]) return Status::Ok();
+  const std::string_view tail = std::string_view(m.text).substr(start);
+  if (lm.Piece(m.tokens[n - 1]) != tail) return Status::Ok();
+  std::vector<Token> allowed;
+  bool longer = false;
+  for (Token t = 0; t < lm.n_vocab(); ++t) {
+    const std::string_view p = lm.Piece(t);
+    if (p.size() < tail.size() || p.compare(0, tail.size(), tail) != 0) continue;
+    if (lm.IsControl(t) || lm.IsEog(t) || lm.IsSuppressed(t)) continue;
+    allowed.push_back(t);
+    longer |= p.size() > tail.size();
+  }
+  if (!longer) return Status::Ok();  // nothing could join it: the prompt's cut is final
+  m.tokens.pop_back();
+  m.ends.pop_back();
+  m.lm->SeqRemove(kv::kCommitted, (int)n - 2, -1);
+  CF_RETURN_IF_ERROR(m.DecodeTail(n - 2));  // the logits after the token before the tail
+  m.n_prompt_tokens = m.tokens.size();
+  m.n_cached = std::min(m.n_cached, n - 2);
+  m.prompt_logits = m.last_logits;
+  model.heal_tail = std::string(tail);
+  model.heal_allowed = std::move(allowed);
+  model.heal_pending = true;
+  model.heal_prompt_tokens = m.n_prompt_tokens;
+  model.healed_tokens = 1;
+  return Status::Ok();
+}
+
 void Session::ResetToPrompt() {
   for (Model& model : m_) {
     model.carry = Draft();
     model.constraint.ResetToPrompt();
     ModelView& m = model.view;
     if (!m.active) continue;
+    if (!model.heal_tail.empty()) {  // healed again (the tail may have joined the prompt)
+      m.n_prompt_tokens = model.heal_prompt_tokens;
+      model.heal_pending = true;
+      model.healed_tokens = 1;
+    }
     m.text.resize(m.prompt_len);
     m.tokens.resize(m.n_prompt_tokens);
     m.ends.resize(m.n_prompt_tokens);

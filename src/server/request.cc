@@ -452,7 +452,8 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     for (const auto& [key, sw] :
          {std::pair<const char*, Switch*>{"prompt_weights", &o.scoring.prompt_weights},
           {"word_end", &o.scoring.word_end},
-          {"per_word", &o.scoring.per_word}}) {
+          {"per_word", &o.scoring.per_word},
+          {"token_healing", &o.token_healing}}) {
       if (!c.contains(key)) continue;
       const std::string param = std::string("coolfusion.") + key;
       if (!c[key].is_boolean()) return Fail(err, "'" + param + "' must be a boolean", param);

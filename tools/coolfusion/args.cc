@@ -238,11 +238,13 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       if (v != "on" && v != "off")
         return Status::InvalidArgument(a + " expects on or off, got '" + v + "'");
       out->gen.cache_prompt = v == "on";
-    } else if (a == "--prompt-weights" || a == "--word-end" || a == "--per-word") {
+    } else if (a == "--prompt-weights" || a == "--word-end" || a == "--per-word" ||
+               a == "--token-healing") {
       CF_RETURN_IF_ERROR(value(&v));
-      Switch* sw = a == "--word-end"   ? &out->gen.scoring.word_end
-                   : a == "--per-word" ? &out->gen.scoring.per_word
-                                       : &out->gen.scoring.prompt_weights;
+      Switch* sw = a == "--word-end"        ? &out->gen.scoring.word_end
+                   : a == "--per-word"      ? &out->gen.scoring.per_word
+                   : a == "--token-healing" ? &out->gen.token_healing
+                                            : &out->gen.scoring.prompt_weights;
       if (v == "on")
         *sw = Switch::kOn;
       else if (v == "off")
@@ -422,6 +424,8 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "--few-shot") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseInt(a, v, 0, 64, &out->few_shot));
+    } else if (a == "--prompt-suffix") {
+      CF_RETURN_IF_ERROR(value(&out->prompt_suffix));
     } else if (a == "--limit") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 100000000, &out->limit));

@@ -48,6 +48,7 @@ struct CommonArgs {
   std::string train;                 // --train FILE (few-shot demonstrations)
   int few_shot = 0;                  // --few-shot K
   int limit = 0;                     // --limit N (0: all rows)
+  std::string prompt_suffix;         // --prompt-suffix STR: appended to every row's prompt
   std::string json_out;              // eval: --json OUT
   std::string svg_out;               // --svg OUT
   std::string log_samples;           // --log-samples FILE: one JSON line per row and run

@@ -215,7 +215,12 @@ RowResult GenerateRow(Ensemble& ens, const GenerateOptions& gen, const Run& run,
 }  // namespace
 
 int CmdEval(const CommonArgs& args) {
-  if (eval::IsChoiceTask(args.task)) return CmdEvalChoice(args);
+  if (eval::IsChoiceTask(args.task)) {
+    if (!args.prompt_suffix.empty())
+      return Fail(Status::InvalidArgument("--prompt-suffix is for generation tasks, not --task " +
+                                          args.task));
+    return CmdEvalChoice(args);
+  }
   // Each row stands alone, as it would on a fresh process (no prompt cache across rows).
   CommonArgs a = args;
   a.gen.cache_prompt = false;
@@ -326,7 +331,7 @@ int CmdEval(const CommonArgs& args) {
       c.method = method;
       c.models = run.models;
       c.score = fused ? ScoreRuleName(run.score) : "";
-      c.prompt = eval::BuildPrompt(ex, shots);
+      c.prompt = eval::BuildPrompt(ex, shots) + a.prompt_suffix;
       c.target = ex.gold;
       // A row the samples file holds counts as it did when it ran; any other runs now.
       const auto found = resumed.rows.find({RunKey(run.label, run.models), i});

@@ -233,6 +233,9 @@ Status EvalSettings(const CommonArgs& a, const std::vector<std::string>& methods
           {"adafuse_words", p.adafuse_words},
           {"adafuse_beams", p.adafuse_beams},
           {"safe_draft_tokens", p.safe_draft_tokens}};
+  // Named only when set, so that the files of runs before these options still resume.
+  if (!a.prompt_suffix.empty()) (*out)["--prompt-suffix"] = a.prompt_suffix;
+  if (g.token_healing != Switch::kDefault) (*out)["--token-healing"] = SwitchName(g.token_healing);
   return Status::Ok();
 }
 

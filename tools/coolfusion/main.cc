@@ -90,6 +90,12 @@ generation options:
                             instead of per token of its own tokenizer (default off;
                             measured in docs/overlap-zoo.md)
   --sweetspan-ratio R       sweetspan: drop a model's score while max/min PPL > R (10)
+  --token-healing on|off    a raw prompt that ends inside what a model writes as one
+                            token (a trailing space, " 2" of " 26") is read up to that
+                            model's last whole token, whose text its answer must then
+                            start with (default: on where it applies: raw prompts, no
+                            grammar, methods cool, cool-shortest, rerank, cool+r,
+                            single; on: refused elsewhere; docs/token-healing.md)
   --temp T                  sampling temperature for drafts (default 0: greedy)
   --top-p P                 nucleus sampling when --temp > 0 (default 1)
   --top-k N                 keep the N most likely tokens when --temp > 0 (0: off, default)
@@ -193,6 +199,9 @@ eval options:
                             difference, bootstrap 95% CI)
   --limit N                 the first N rows only
   --few-shot K --train FILE K worked examples from FILE before each question
+  --prompt-suffix STR       appended to every row's prompt as given (e.g. " ": prompts
+                            that end in a space, as docs/token-healing.md measures);
+                            generation tasks only
   --json OUT                {"results": [{method, models, n, accuracy, ci95,
                             vs_best_single, vs_default, tokens_per_s, counters,
                             "exact_match,strict-match", ...}], "predictions"}

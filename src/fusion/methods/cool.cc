@@ -158,10 +158,12 @@ std::unique_ptr<FusionMethod> MakeCoolMethod(bool common_boundaries) {
 extern const MethodSpec kCoolMethod{
     .name = "cool",
     .make = [] { return MakeCoolMethod(true); },
+    .token_healing = true,
 };
 extern const MethodSpec kCoolShortestMethod{
     .name = "cool-shortest",
     .make = [] { return MakeCoolMethod(false); },
+    .token_healing = true,
 };
 
 }  // namespace coolfusion

@@ -32,6 +32,10 @@ struct MethodSpec {
   // Why the method picks the most likely text only: sampling (temperature) and repetition
   // penalties are refused; null: it honours them.
   const char* greedy_only = nullptr;
+  // Drafts every model's text through Session::MakeDraft from the session's state, so
+  // that token healing at the prompt's end (Session::HealPrompt) applies; false: the
+  // method reads the models' tokens or logits itself, and the prompt is not healed.
+  bool token_healing = false;
 };
 
 // The method `name` names ("": the default); null when none does.

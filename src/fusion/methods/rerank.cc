@@ -108,10 +108,12 @@ class RerankMethod final : public FusionMethod {
 extern const MethodSpec kRerankMethod{
     .name = "rerank",
     .make = [] { return std::unique_ptr<FusionMethod>(new RerankMethod(false)); },
+    .token_healing = true,
 };
 extern const MethodSpec kCoolRerankMethod{
     .name = "cool+r",
     .make = [] { return std::unique_ptr<FusionMethod>(new RerankMethod(true)); },
+    .token_healing = true,
 };
 
 }  // namespace coolfusion

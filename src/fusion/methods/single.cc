@@ -52,6 +52,7 @@ extern const MethodSpec kSingleMethod{
     .name = "single",
     .make = [] { return std::unique_ptr<FusionMethod>(new SingleMethod); },
     .one_model = true,
+    .token_healing = true,
 };
 
 }  // namespace coolfusion
