@@ -189,14 +189,14 @@ Status Ensemble::ValidateUnguarded(const Request& request,
 size_t Ensemble::CachedPrefix(const Request& request) const {
   if (!request.options.cache_prompt) return 0;
   const size_t i = request.options.only_model >= 0 ? (size_t)request.options.only_model : 0;
-  if (i >= size() || i >= impl_->kv_tokens.size() || impl_->kv_tokens[i].empty()) return 0;
+  if (i >= size() || i >= impl_->kv_cache.size() || impl_->kv_cache[i].tokens.empty()) return 0;
   const RenderedPrompt* given =
       request.prepared ? request.prepared->For(request, impl_->keys, i) : nullptr;
   const RenderedPrompt r =
       given != nullptr ? RenderedPrompt() : RenderPrompt(*impl_->models[i], request);
   const RenderedPrompt& p = given != nullptr ? *given : r;
   if (!p.status.ok()) return 0;
-  return CommonPrefix(impl_->kv_tokens[i], p.tokens.tokens);
+  return CommonPrefix(impl_->kv_cache[i].tokens, p.tokens.tokens);
 }
 
 Status Ensemble::Generate(const Request& request, const SegmentCallback& on_segment,

@@ -12,6 +12,7 @@
 
 #include "align/vocab_union.h"
 #include "backend/llama_model.h"
+#include "fusion/model_view.h"
 
 namespace coolfusion {
 
@@ -21,9 +22,9 @@ class Ensemble::Impl {
   std::vector<ModelInfo> infos;
   std::vector<double> weights;
   std::vector<std::string> keys;  // ModelKey of each model (PreparedPrompt)
-  // The prompt cache: per model, the tokens in its KV sequence 0 after the last request
-  // that ended well (empty: unknown, nothing is reused).
-  std::vector<std::vector<Token>> kv_tokens;
+  // The prompt cache: per model, what its KV sequence 0 holds after the last request that
+  // ended well (no tokens: unknown, nothing is reused).
+  std::vector<KvCache> kv_cache;
   // The vocabularies' union (unite, gac), built at the first request that needs it.
   std::unique_ptr<VocabUnion> vocab_union;
 

@@ -92,7 +92,7 @@ Status ModelView::DecodeTail(size_t from) {
 }
 
 Status ModelView::DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_t max_logit_floats,
-                                       size_t from) {
+                                       size_t from, const std::vector<float>& cached_nll) {
   // Token i counts through the logits after token i-1: entry i-1 asks for its row when
   // counted[i] > 0, and the last entry always does (the next token's logits).
   const int n_vocab = lm->n_vocab();
@@ -100,6 +100,18 @@ Status ModelView::DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_
   const size_t max_rows = std::max<size_t>(1, max_logit_floats / (size_t)n_vocab);
   double nll = 0;  // nats
   size_t bytes = 0;
+  token_nll.assign(n, std::numeric_limits<float>::quiet_NaN());
+  nll_tokens = tokens;
+  // The counted tokens whose logits come before `from`: their likelihoods from the cache.
+  for (size_t i = 1; i <= from && i < n && i < counted.size(); ++i) {
+    if (counted[i] == 0) continue;
+    if (i >= cached_nll.size() || std::isnan(cached_nll[i]))
+      return Status::Internal("prompt cache: token " + std::to_string(i) +
+                              "'s likelihood is neither cached nor decoded");
+    token_nll[i] = cached_nll[i];
+    nll += cached_nll[i];
+    bytes += counted[i];
+  }
   std::vector<LlamaModel::BatchItem> batch;
   size_t first = from;  // position of batch[0]
   size_t rows = 0;
@@ -115,7 +127,9 @@ Status ModelView::DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_
       const float* logits = lm->Logits((int)k);
       const size_t next = first + k + 1;
       if (next < n && next < counted.size() && counted[next] > 0) {
-        nll += NegLogProb(logits, n_vocab, tokens[next]);
+        const double x = NegLogProb(logits, n_vocab, tokens[next]);
+        token_nll[next] = (float)x;
+        nll += x;
         bytes += counted[next];
       }
       if (next == n) last_logits.assign(logits, logits + n_vocab);
@@ -131,17 +145,18 @@ Status ModelView::DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_
   return Status::Ok();
 }
 
-size_t ReusablePrefix(const std::vector<Token>& cached, const std::vector<Token>& prompt,
+size_t ReusablePrefix(const KvCache& cached, const std::vector<Token>& prompt,
                       const std::vector<size_t>& counted) {
   if (prompt.empty()) return 0;
   // The last prompt token is decoded again: its logits start the generation.
-  size_t reuse = std::min(CommonPrefix(cached, prompt), prompt.size() - 1);
-  // A counted token i needs the logits after token i - 1: decode from there.
+  size_t reuse = std::min(CommonPrefix(cached.tokens, prompt), prompt.size() - 1);
+  // A counted token i needs the logits after token i - 1, unless the cache knows its
+  // likelihood: decode from there.
   for (size_t i = 0; i < counted.size() && i <= reuse; ++i) {
-    if (counted[i] > 0) {
-      reuse = std::min(reuse, i > 0 ? i - 1 : 0);
-      break;
-    }
+    if (counted[i] == 0) continue;
+    if (i > 0 && i < cached.nll.size() && !std::isnan(cached.nll[i])) continue;
+    reuse = std::min(reuse, i > 0 ? i - 1 : 0);
+    break;
   }
   return reuse;
 }

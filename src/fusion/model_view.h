@@ -25,6 +25,15 @@
 
 namespace coolfusion {
 
+// What a model's KV sequence 0 holds between requests (the prompt cache): its tokens, and
+// for those whose likelihood was measured, nll[i] = -log p(tokens[i] | tokens[:i]) in nats
+// (NaN where unknown; shorter than tokens when the rest is unknown). Prompt weights read
+// the likelihoods of the prompt's tokens: known ones need not be decoded again.
+struct KvCache {
+  std::vector<Token> tokens;
+  std::vector<float> nll;
+};
+
 // Model m's tokens of its text followed by more text (see ModelView::Reencode).
 struct Reencoding {
   Anchor anchor;              // where re-tokenizing started
@@ -61,6 +70,10 @@ struct ModelView {
   double prompt_bpb = std::numeric_limits<double>::quiet_NaN();
   size_t prompt_bytes = 0;
   double prompt_fit_ms = 0;
+  // The likelihoods measured or reused for the prompt (KvCache::nll) and the tokens they
+  // belong to (the prompt's tokens as decoded: later re-encodings may change its tail).
+  std::vector<float> token_nll;
+  std::vector<Token> nll_tokens;
   Counters counters;  // this model's events (updated only by its own thread)
 
   // Where re-tokenizing an extension of the text starts: the nearest anchor before the
@@ -87,10 +100,11 @@ struct ModelView {
   Status DecodeTail(size_t from);
   // Decodes the prompt from token `from` on into sequence 0 and measures the
   // log-likelihood of the tokens that counted[i] > 0 bytes say count (CountedTokenBytes):
-  // prompt_bpb, prompt_bytes. Asks for at most `max_logit_floats` logits per decode.
-  // REQUIRES: no counted token at or before `from` (its logits would be missing).
+  // prompt_bpb, prompt_bytes, token_nll. Asks for at most `max_logit_floats` logits per
+  // decode. A counted token at or before `from` (its logits are not decoded) takes its
+  // likelihood from cached_nll. REQUIRES: each of those is known there (ReusablePrefix).
   Status DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_t max_logit_floats,
-                              size_t from);
+                              size_t from, const std::vector<float>& cached_nll);
 
  private:
   // The nearest anchor below `limit` that starts a committed token; k: tokens before it.
@@ -102,8 +116,9 @@ size_t CommonPrefix(const std::vector<Token>& a, const std::vector<Token>& b);
 // The prompt cache: how many of `prompt`'s tokens can stay in a KV cache that holds
 // `cached`: the common prefix, less the last prompt token (its logits start the
 // generation) and whatever precedes the first counted token (counted[i] > 0: token i's
-// likelihood is measured, which needs the logits after token i - 1).
-size_t ReusablePrefix(const std::vector<Token>& cached, const std::vector<Token>& prompt,
+// likelihood is measured, which needs the logits after token i - 1) whose likelihood the
+// cache does not know.
+size_t ReusablePrefix(const KvCache& cached, const std::vector<Token>& prompt,
                       const std::vector<size_t>& counted);
 
 }  // namespace coolfusion

@@ -73,10 +73,10 @@ RequestRun::RequestRun(Ensemble::Impl& impl, const Request& request, const Gener
     weights_.resize(1);
   }
   // The prompt cache of the models taking part; unknown until this request ends well.
-  impl.kv_tokens.resize(impl.models.size());
+  impl.kv_cache.resize(impl.models.size());
   cached_.resize(models_.size());
-  for (size_t v = 0; v < models_.size(); ++v) cached_[v] = std::move(impl.kv_tokens[index_[v]]);
-  for (int i : index_) impl.kv_tokens[i].clear();
+  for (size_t v = 0; v < models_.size(); ++v) cached_[v] = std::move(impl.kv_cache[index_[v]]);
+  for (int i : index_) impl.kv_cache[i] = KvCache();
   // Thread budgets: models that run side by side share the cores unless the user set
   // threads per model.
   const bool side_by_side = opts.parallel_models && models_.size() > 1;
@@ -106,7 +106,7 @@ Status RequestRun::Start(std::vector<std::string>* warnings, std::vector<ModelRe
 
 void RequestRun::Finish(Counters* counters, Timings* timings) {
   session_->KeepForCache(&cached_);
-  for (size_t v = 0; v < models_.size(); ++v) impl_.kv_tokens[index_[v]] = std::move(cached_[v]);
+  for (size_t v = 0; v < models_.size(); ++v) impl_.kv_cache[index_[v]] = std::move(cached_[v]);
   *counters = session_->TotalCounters();
   for (const LlamaModel* m : models_) {
     counters->decode_calls += m->stats().calls;

@@ -43,7 +43,7 @@ class RequestRun {
   std::vector<LlamaModel*> models_;
   std::vector<int> index_;  // the session's model v is the ensemble's model index_[v]
   std::vector<double> weights_;
-  std::vector<std::vector<Token>> cached_;
+  std::vector<KvCache> cached_;
   std::unique_ptr<Session> session_;
 };
 

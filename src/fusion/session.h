@@ -45,22 +45,24 @@ class Session {
   // per byte of the prompt's content (prompt_bits_per_byte), in chunks of at most
   // kPromptLogitFloats logits. REQUIRES: the request passed CheckRequestText.
   //
-  // Prompt cache: cached[v] (when given) are the tokens in model v's KV sequence 0 from
-  // the previous request. The longest common prefix with the new prompt's tokens is kept
+  // Prompt cache: cached[v] (when given) is what model v's KV sequence 0 holds from the
+  // previous request. The longest common prefix with the new prompt's tokens is kept
   // and only the rest decoded, except the last token (its logits start the generation)
-  // and, when measuring, the tokens whose likelihoods count (their logits are not kept).
+  // and, when measuring, from the first token whose likelihood counts and the cache does
+  // not know (KvCache::nll).
   //
   // given[v] (when given and not null): model v's rendering of the prompt, made before
   // (Ensemble::Validate's PreparedPrompt), used instead of rendering it again.
-  Status Start(const Request& request, const std::vector<std::vector<Token>>& cached,
+  Status Start(const Request& request, const std::vector<KvCache>& cached,
                std::vector<std::string>* warnings,
                const std::vector<const RenderedPrompt*>& given = {});
   // Tokens of model v's prompt reused from the cache.
   size_t cached_tokens(int v) const { return m_[v].view.n_cached; }
   // After the generation: leaves each model's KV sequence 0 holding exactly its committed
   // tokens (drafts and scoring sequences dropped) and writes them to kv[v], for the next
-  // request's Start; a model whose memory this session never touched keeps its entry.
-  void KeepForCache(std::vector<std::vector<Token>>* kv);
+  // request's Start, with the prompt tokens' likelihoods known (those still committed as
+  // they were measured); a model whose memory this session never touched keeps its entry.
+  void KeepForCache(std::vector<KvCache>* kv);
   // Model v's bits per byte of the prompt's content and the bytes counted (NaN and 0
   // when not measured).
   double prompt_bits_per_byte(int v) const { return m_[v].view.prompt_bpb; }

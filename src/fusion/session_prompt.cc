@@ -12,7 +12,7 @@
 
 namespace coolfusion {
 
-Status Session::Start(const Request& req, const std::vector<std::vector<Token>>& cached,
+Status Session::Start(const Request& req, const std::vector<KvCache>& cached,
                       std::vector<std::string>* warnings,
                       const std::vector<const RenderedPrompt*>& given) {
   std::string first_error;
@@ -77,9 +77,17 @@ Status Session::Start(const Request& req, const std::vector<std::vector<Token>>&
   CF_RETURN_IF_ERROR(ForEachActive([&](int v) {
     Model& m = m_[v];
     ModelView& mv = m.view;
-    CF_RETURN_IF_ERROR(measure
-                           ? mv.DecodeMeasuredPrompt(counted[v], kPromptLogitFloats, mv.n_cached)
-                           : mv.DecodeTail(mv.n_cached));
+    static const std::vector<float> kNone;
+    const std::vector<float>& known = (size_t)v < cached.size() ? cached[v].nll : kNone;
+    if (measure) {
+      CF_RETURN_IF_ERROR(
+          mv.DecodeMeasuredPrompt(counted[v], kPromptLogitFloats, mv.n_cached, known));
+    } else {
+      CF_RETURN_IF_ERROR(mv.DecodeTail(mv.n_cached));
+      // The likelihoods the cache knows stay known for the tokens it still holds.
+      mv.token_nll.assign(known.begin(), known.begin() + (long)std::min(known.size(), mv.n_cached));
+      mv.nll_tokens = mv.tokens;
+    }
     mv.n_prompt_tokens = mv.tokens.size();
     mv.prompt_logits = mv.last_logits;
     m.calls_mark = mv.lm->stats().calls;
@@ -90,7 +98,7 @@ Status Session::Start(const Request& req, const std::vector<std::vector<Token>>&
   return Status::Ok();
 }
 
-void Session::KeepForCache(std::vector<std::vector<Token>>* kv) {
+void Session::KeepForCache(std::vector<KvCache>* kv) {
   const int n = (int)m_.size();
   kv->resize(m_.size());
   for (size_t v = 0; v < m_.size(); ++v) {
@@ -98,7 +106,9 @@ void Session::KeepForCache(std::vector<std::vector<Token>>* kv) {
     if (!m.touched) continue;
     for (int s = kv::kFirstScoring; s < kv::ScoringEnd(n); ++s) m.lm->SeqRemove(s, -1, -1);
     m.lm->SeqRemove(kv::kCommitted, (int)m.tokens.size(), -1);
-    (*kv)[v] = m.tokens;
+    (*kv)[v].tokens = m.tokens;
+    const size_t known = std::min(CommonPrefix(m.tokens, m.nll_tokens), m.token_nll.size());
+    (*kv)[v].nll.assign(m.token_nll.begin(), m.token_nll.begin() + (long)known);
   }
 }
 

@@ -200,18 +200,22 @@ Status Ensemble::TextLogprobsUnguarded(const TextLogprobsRequest& request,
   // cache (unknown until the pass ends well).
   const int top_n = std::max(1, request.top_logprobs);
   std::vector<ModelPass> pass(n);
-  impl_->kv_tokens.resize(n);
+  impl_->kv_cache.resize(n);
   out->nll.assign(n, kNan);
   for (size_t i = 0; i < n; ++i) {
     if (!(w[i] > 0)) continue;
     LlamaModel& m = *impl_->models[i];
-    impl_->kv_tokens[i].clear();
+    impl_->kv_cache[i] = KvCache();
     m.ClearMemory();
     m.SetThreads(m.requested_threads());
     m.ResetStats();
     CF_RETURN_IF_ERROR(
         Pass(m, reading[i].tokens, i == lead ? top_n : 0, request.cancelled, &pass[i]));
-    impl_->kv_tokens[i] = reading[i].tokens;
+    // The cache holds the text with its tokens' likelihoods, for a prompt that extends it.
+    impl_->kv_cache[i].tokens = reading[i].tokens;
+    impl_->kv_cache[i].nll.resize(pass[i].lp.size());
+    for (size_t j = 0; j < pass[i].lp.size(); ++j)
+      impl_->kv_cache[i].nll[j] = (float)-pass[i].lp[j];
     out->counters.decode_calls += m.stats().calls;
     out->counters.tokens_decoded += m.stats().tokens;
     out->timings.decode_ms += m.stats().ms;

@@ -69,8 +69,9 @@ void CheckChats(const std::vector<std::string>& models, bool defaults, int chats
       EXPECT_EQ(a.result.n_prompt_tokens, b.result.n_prompt_tokens);
       EXPECT_EQ(b.result.n_cached_tokens, 0);
       // The prompt weights are measured on the same tokens (those that count are decoded
-      // again, never taken from the cache). The values agree to ~1e-4 relative, not
-      // exactly: cached keys and values were computed in other batches (last bits).
+      // again, or their likelihoods taken from the cache where an earlier prompt measured
+      // them). The values agree to ~1e-4 relative, not exactly: cached keys and values were
+      // computed in other batches (last bits).
       ASSERT_EQ(a.result.models.size(), b.result.models.size());
       for (size_t v = 0; v < a.result.models.size(); ++v) {
         const ModelReport &x = a.result.models[v], &y = b.result.models[v];
@@ -118,6 +119,46 @@ TEST(PromptCache, SameTextAcrossDifferentTokenizers) {
   CheckChats({Tiny("llama-spm"), Tiny("gpt-2"), Tiny("qwen2")}, /*defaults=*/false, kChats / 4);
 }
 
+// With prompt weights (the default), the same prompt again reuses all but its last token:
+// the likelihoods that weigh the models come with the cache. So does a prompt whose text
+// TextLogprobs read just before. The text and the weights are a fresh ensemble's.
+TEST(PromptCache, AnIdenticalPromptReusesAllButItsLastTokenWithPromptWeights) {
+  const std::vector<std::string> models = {Shared("stories260K"), Shared("aidreams260K")};
+  auto cached = Open(models, kCtx), fresh = Open(models, kCtx);
+  ASSERT_TRUE(cached && fresh);
+  Request r;
+  r.prompt = "Once upon a time, there was a little girl named Lily who loved to play";
+  r.options.max_new_tokens = 16;
+  r.options.token_healing = Switch::kOff;  // healing re-reads one more token (test above)
+  GenerationResult first, again, alone;
+  ASSERT_TRUE(cached->Generate(r, nullptr, &first).ok());
+  ASSERT_TRUE(cached->Generate(r, nullptr, &again).ok());
+  ASSERT_TRUE(fresh->Generate(r, nullptr, &alone).ok());
+  EXPECT_EQ(first.n_cached_tokens, 0);
+  EXPECT_EQ(again.n_cached_tokens, again.n_prompt_tokens - 1);
+  EXPECT_EQ(again.text, alone.text);
+  ASSERT_EQ(again.models.size(), 2u);
+  for (size_t v = 0; v < 2; ++v) {
+    EXPECT_GT(again.models[v].prompt_bytes, 0u);
+    EXPECT_EQ(again.models[v].prompt_bytes, alone.models[v].prompt_bytes);
+    EXPECT_NEAR(again.models[v].prompt_bits_per_byte, alone.models[v].prompt_bits_per_byte,
+                1e-3 * alone.models[v].prompt_bits_per_byte);
+    EXPECT_NEAR(again.models[v].weight, alone.models[v].weight, 1e-3);
+  }
+  // After TextLogprobs of a text, that text as a prompt.
+  Ensemble::TextLogprobsRequest t;
+  t.text = "The little dog ran to the park and saw a big red ball";
+  TextLogprobsResult tl;
+  ASSERT_TRUE(cached->TextLogprobs(t, &tl).ok());
+  r.prompt = t.text;
+  GenerationResult after, plain;
+  ASSERT_TRUE(cached->Generate(r, nullptr, &after).ok());
+  ASSERT_TRUE(fresh->Generate(r, nullptr, &plain).ok());
+  EXPECT_EQ(after.n_cached_tokens, after.n_prompt_tokens - 1);
+  EXPECT_EQ(after.text, plain.text);
+  for (size_t v = 0; v < 2; ++v) EXPECT_NEAR(after.models[v].weight, plain.models[v].weight, 1e-3);
+}
+
 // An edited history reuses only the common prefix, and a plain prompt after a chat (or
 // one that shares nothing) still gives the text a fresh ensemble gives.
 TEST(PromptCache, EditedHistoryAndUnrelatedPromptsGiveTheFreshText) {
@@ -148,12 +189,19 @@ TEST(PromptCache, EditedHistoryAndUnrelatedPromptsGiveTheFreshText) {
   r.options.cache_prompt = false;
   ASSERT_TRUE(fresh->Generate(r, nullptr, &y).ok());
   EXPECT_EQ(x.text, y.text);
-  // The same prompt again: all but its last token come from the cache.
+  // The same prompt again: all but its last token come from the cache, or with token
+  // healing (the default) all but the healed last token and the one before it, whose
+  // logits predict it.
   r.options.cache_prompt = true;
   EXPECT_GE(cached->CachedPrefix(r), (size_t)x.n_prompt_tokens);
   ASSERT_TRUE(cached->Generate(r, nullptr, &x).ok());
-  EXPECT_EQ(x.n_cached_tokens, x.n_prompt_tokens - 1);
+  EXPECT_GE(x.n_cached_tokens, x.n_prompt_tokens - 2);
   EXPECT_EQ(x.text, y.text);
+  r.options.token_healing = Switch::kOff;
+  ASSERT_TRUE(cached->Generate(r, nullptr, &x).ok());
+  ASSERT_TRUE(cached->Generate(r, nullptr, &x).ok());
+  EXPECT_EQ(x.n_cached_tokens, x.n_prompt_tokens - 1);
+  r.options.token_healing = Switch::kDefault;
   // cache_prompt false: nothing reused, and CachedPrefix says so.
   r.options.cache_prompt = false;
   EXPECT_EQ(cached->CachedPrefix(r), 0u);

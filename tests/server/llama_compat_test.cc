@@ -39,6 +39,9 @@ TEST(LlamaCompat, TokenizeNamesItsModelAndDefaultsToTheFirst) {
   // No content: no tokens, as llama-server.
   ASSERT_TRUE(ParseTokenize("{}", kIds, &t, &e));
   EXPECT_EQ(t.content, "");
+  // vLLM's names, as lm-evaluation-harness's remote tokenizer sends them.
+  ASSERT_TRUE(ParseTokenize(R"({"prompt": "test", "add_special_tokens": false})", kIds, &t, &e));
+  EXPECT_EQ(t.content, "test");
 }
 
 TEST(LlamaCompat, TokenizeErrorsNameTheField) {
@@ -52,6 +55,9 @@ TEST(LlamaCompat, TokenizeErrorsNameTheField) {
       {R"({"content": 5})", 400, "content"},
       {R"({"content": "x", "with_pieces": "yes"})", 400, "with_pieces"},
       {R"({"content": "x", "add_special": true})", 400, "add_special"},
+      {R"({"prompt": "x", "add_special_tokens": true})", 400, "add_special_tokens"},
+      {R"({"prompt": 5})", 400, "prompt"},
+      {R"({"content": "x", "prompt": "x"})", 400, "prompt"},
       {R"({"content": "x", "parse_special": 1})", 400, "parse_special"},
       {"[1]", 400, ""},
       {"{", 400, ""},
@@ -101,8 +107,18 @@ TEST(LlamaCompat, DetokenizeChecksIdsAgainstTheNamedModel) {
   EXPECT_TRUE(d.tokens.empty());
 
   const std::vector<std::string> pieces = {"<s>", " Hello", "\xC3", "\xA1", "!"};
-  EXPECT_EQ(DetokenizeBody({1, 2, 3, 4}, pieces), json::parse(R"({"content": " Helloá!"})"));
-  EXPECT_EQ(DetokenizeBody({}, pieces), json::parse(R"({"content": ""})"));
+  EXPECT_EQ(DetokenizeBody({1, 2, 3, 4}, pieces),
+            json::parse(R"({"content": " Helloá!", "prompt": " Helloá!"})"));
+  EXPECT_EQ(DetokenizeBody({}, pieces), json::parse(R"({"content": "", "prompt": ""})"));
+}
+
+TEST(LlamaCompat, TokenizerInfoIsVllmsShapeForTheFirstModel) {
+  SourceModel m;
+  m.tokenizer = "spm";
+  m.n_ctx = 512;
+  m.bos_token = "<s>";
+  EXPECT_EQ(TokenizerInfoBody(m), json::parse(R"({"eos_token": null, "bos_token": "<s>",
+      "pad_token": null, "model_max_length": 512, "tokenizer_class": "spm"})"));
 }
 
 TEST(LlamaCompat, StopTypesAreLlamaServers) {
