@@ -13,6 +13,7 @@
 #include "server/httplib_adapter.h"
 #include "server/llama_compat.h"
 #include "server/openai.h"
+#include "server/reasoning.h"
 
 namespace coolfusion::server {
 
@@ -121,6 +122,61 @@ bool Guarded(httplib::DataSink& sink, const std::string& route, F&& body) {
   return true;
 }
 
+// What a streamed answer needs after Answer has returned.
+struct StreamArgs {
+  std::shared_ptr<ApiRequest> ar;
+  std::shared_ptr<std::unique_ptr<SlotPool::Lease>> lease;
+  std::string id;
+  int64_t created;
+  int slot;
+  int n_ctx;
+  bool native;
+};
+
+// A streamed answer's events: the first chunk, one per segment (chat: a thinking block's
+// text as delta.reasoning_content), the last with the totals, [DONE] (not for native).
+void WriteStream(const LoadedModels& loaded, const StreamArgs& a, Metrics& metrics,
+                 httplib::DataSink& sink) {
+  const std::vector<std::string>& ids = loaded.ids;
+  ApiRequest& ar = *a.ar;
+  EventStream events(sink);
+  if (!a.native) events.Send(ChunkBody(ar, a.id, a.created, "", true, nullptr, nullptr, ids));
+  ReasoningSplitter split(ar.chat ? ar.reasoning_format : ReasoningFormat::kNone);
+  std::string reasoning, content;
+  const Generated g =
+      Generate(ar, *a.lease, metrics, [&](const Segment& seg, std::string_view delta) {
+        if (events.gone()) return false;
+        if (a.native) return delta.empty() || events.Send(NativeChunk(delta, a.slot));
+        reasoning.clear();
+        content.clear();
+        split.Feed(delta, &reasoning, &content);
+        if (reasoning.empty() && content.empty() && !ar.trace) return true;
+        return events.Send(
+            ChunkBody(ar, a.id, a.created, content, false, nullptr, &seg, ids, reasoning));
+      });
+  reasoning.clear();
+  content.clear();
+  split.Finish(&reasoning, &content);  // what was held back: a tag's start that never completed
+  if (!a.native && !events.gone() && (!reasoning.empty() || !content.empty()))
+    events.Send(ChunkBody(ar, a.id, a.created, content, false, nullptr, nullptr, ids, reasoning));
+  if (g.gone) events.SetGone();
+  if (!g.status.ok()) {
+    events.Send(nlohmann::json::parse(ErrorBody(EngineError(ar, g.status))));
+  } else if (!events.gone() && a.native) {
+    // llama-server's last event: stop true with the totals; no [DONE] follows.
+    events.Send(NativeCompletionBody(ar, g.result, "", a.slot, a.n_ctx, ids));
+  } else if (!events.gone()) {
+    nlohmann::json last =
+        ChunkBody(ar, a.id, a.created, "", false, FinishReason(g.result.stop_reason), nullptr, ids);
+    if (!g.result.models.empty()) last["coolfusion"] = ModelWeights(ar, g.result, ids);
+    last["timings"] = TimingsBody(g.result);
+    events.Send(last);
+    if (ar.include_usage) events.Send(UsageChunk(ar, a.id, a.created, g.result));
+  }
+  if (!a.native) events.Write("data: [DONE]\n\n");
+  sink.done();
+}
+
 }  // namespace
 
 Completions::Completions(const Limits& limits, int queue_timeout_s, Metrics* metrics)
@@ -223,38 +279,11 @@ void Completions::Answer(const LoadedModels& loaded, const httplib::Request& req
   }
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider(
-      "text/event-stream", [this, &loaded, ar, lease, id, created, slot, n_ctx, native,
-                            route = req.path](size_t, httplib::DataSink& sink) {
-        return Guarded(sink, route, [&] {
-          const std::vector<std::string>& ids = loaded.ids;
-          EventStream events(sink);
-          if (!native) events.Send(ChunkBody(*ar, id, created, "", true, nullptr, nullptr, ids));
-          const Generated g =
-              Generate(*ar, *lease, *metrics_, [&](const Segment& seg, std::string_view delta) {
-                if (events.gone()) return false;
-                if (native) return delta.empty() || events.Send(NativeChunk(delta, slot));
-                if (delta.empty() && !ar->trace) return true;
-                return events.Send(ChunkBody(*ar, id, created, delta, false, nullptr, &seg, ids));
-              });
-          if (g.gone) events.SetGone();
-          if (!g.status.ok()) {
-            events.Send(nlohmann::json::parse(ErrorBody(EngineError(*ar, g.status))));
-          } else if (!events.gone() && native) {
-            // llama-server's last event: stop true with the totals; no [DONE] follows.
-            events.Send(NativeCompletionBody(*ar, g.result, "", slot, n_ctx, ids));
-          } else if (!events.gone()) {
-            nlohmann::json last = ChunkBody(*ar, id, created, "", false,
-                                            FinishReason(g.result.stop_reason), nullptr, ids);
-            if (!g.result.models.empty()) last["coolfusion"] = ModelWeights(*ar, g.result, ids);
-            last["timings"] = TimingsBody(g.result);
-            events.Send(last);
-            if (ar->include_usage) events.Send(UsageChunk(*ar, id, created, g.result));
-          }
-          if (!native) events.Write("data: [DONE]\n\n");
-          sink.done();
-        });
-      });
+  const StreamArgs args{ar, lease, id, created, slot, n_ctx, native};
+  res.set_chunked_content_provider("text/event-stream", [this, &loaded, args, route = req.path](
+                                                            size_t, httplib::DataSink& sink) {
+    return Guarded(sink, route, [&] { WriteStream(loaded, args, *metrics_, sink); });
+  });
 }
 
 }  // namespace coolfusion::server

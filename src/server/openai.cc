@@ -112,7 +112,10 @@ nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, co
   json choice = {
       {"index", 0}, {"finish_reason", FinishReason(g.stop_reason)}, {"logprobs", nullptr}};
   if (r.chat) {
-    choice["message"] = {{"role", "assistant"}, {"content", Safe(g.text)}};
+    std::string reasoning, content;
+    SplitReasoning(r.reasoning_format, g.text, &reasoning, &content);
+    choice["message"] = {{"role", "assistant"}, {"content", Safe(content)}};
+    if (!reasoning.empty()) choice["message"]["reasoning_content"] = Safe(reasoning);
   } else {
     choice["text"] = Safe(g.text);
   }
@@ -136,7 +139,8 @@ nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, co
 
 nlohmann::json ChunkBody(const ApiRequest& r, const std::string& id, int64_t created,
                          std::string_view delta, bool first, const char* finish_reason,
-                         const Segment* trace, const std::vector<std::string>& model_ids) {
+                         const Segment* trace, const std::vector<std::string>& model_ids,
+                         std::string_view reasoning) {
   json choice = {{"index", 0},
                  {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)},
                  {"logprobs", nullptr}};
@@ -144,7 +148,8 @@ nlohmann::json ChunkBody(const ApiRequest& r, const std::string& id, int64_t cre
   if (r.chat) {
     json d = json::object();
     if (first) d["role"] = "assistant";
-    if (!text.empty() || (!first && !finish_reason)) d["content"] = text;
+    if (!reasoning.empty()) d["reasoning_content"] = Safe(std::string(reasoning));
+    if (!text.empty() || (!first && !finish_reason && reasoning.empty())) d["content"] = text;
     choice["delta"] = d;
   } else {
     choice["text"] = text;

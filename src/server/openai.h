@@ -35,13 +35,17 @@ nlohmann::json Usage(const GenerationResult& g);
 // (and the per-second rates). On every response and on the last streamed chunk.
 nlohmann::json TimingsBody(const GenerationResult& g);
 
+// A chat answer's message holds a thinking block's text as reasoning_content
+// (r.reasoning_format, reasoning.h).
 nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, const std::string& id,
                               int64_t created, const std::vector<std::string>& model_ids);
 
-// One streamed chunk. `delta` may be empty; finish_reason null when empty.
+// One streamed chunk. `delta` may be empty; finish_reason null when empty. `reasoning`:
+// chat's delta.reasoning_content (omitted when empty).
 nlohmann::json ChunkBody(const ApiRequest& r, const std::string& id, int64_t created,
                          std::string_view delta, bool first, const char* finish_reason,
-                         const Segment* trace, const std::vector<std::string>& model_ids);
+                         const Segment* trace, const std::vector<std::string>& model_ids,
+                         std::string_view reasoning = {});
 nlohmann::json UsageChunk(const ApiRequest& r, const std::string& id, int64_t created,
                           const GenerationResult& g);
 

@@ -295,6 +295,16 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
                   "logprobs");
     if (Present(j, "echo") && !IsFalse(j["echo"]))
       return Fail(err, "'echo' is a /v1/completions field", "echo");
+    if (Present(j, "reasoning_format") &&
+        (!j["reasoning_format"].is_string() ||
+         !ParseReasoningFormat(j["reasoning_format"].get<std::string>(), &out->reasoning_format)))
+      return Fail(err, "'reasoning_format' must be none, deepseek, deepseek-legacy or auto",
+                  "reasoning_format");
+    if (Present(j, "chat_template_kwargs") && !IsEmpty(j["chat_template_kwargs"]))
+      return Fail(err,
+                  "'chat_template_kwargs' is not supported (no template variables are "
+                  "passed)",
+                  "chat_template_kwargs");
     if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty()) {
       return Fail(err, "'messages' must be a non-empty array", "messages");
     }
@@ -333,6 +343,8 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     }
   } else {
     if (!j.contains("prompt")) return Fail(err, "'prompt' is required", "prompt");
+    if (Present(j, "reasoning_format"))
+      return Fail(err, "'reasoning_format' applies to chat completions", "reasoning_format");
     if (!ParsePrompts(j["prompt"], &out->prompts, err)) return false;
     if (!ParseEcho(j, out, err)) return false;
     if (out->prompts.size() > 1 && !out->echo)

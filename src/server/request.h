@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "server/json_fields.h"
+#include "server/reasoning.h"
 
 namespace coolfusion::server {
 
@@ -51,6 +52,8 @@ struct ApiRequest {
   bool echo = false;
   int logprobs = -1;        // top tokens per position asked for (0..kMaxLogprobs); -1: not asked
   int echo_new_tokens = 0;  // 0 or 1 (max_tokens with echo)
+  // Chat: where a thinking block's text goes (reasoning_format; reasoning.h).
+  ReasoningFormat reasoning_format = ReasoningFormat::kDeepseek;
 };
 
 // The index into model_ids of the model `name` names, -1 if none: the ensemble's id or

@@ -75,6 +75,42 @@ async function ask(url, body) {
   return { text, finish };
 }
 
+// A chat answer that opens a thinking block (made here by a grammar): the block's text
+// arrives in reasoning_content, never in content, streamed and not; reasoning_format none
+// leaves it in content (llama-server's fields).
+test('a thinking block goes to reasoning_content, streamed and not', async () => {
+  const grammar = 'root ::= "<think>I think so.</think>\\n\\nYes."';
+  for (const stream of [false, true]) {
+    const body = { messages: [{ role: 'user', content: 'Is it?' }], grammar, max_tokens: 64, stream };
+    const res = await post(tiny.url, body);
+    assert.equal(res.status, 200, await res.clone().text());
+    let reasoning = '';
+    let content = '';
+    if (!stream) {
+      const m = (await res.json()).choices[0].message;
+      reasoning = m.reasoning_content;
+      content = m.content;
+    } else {
+      const { events, done } = await readSse(res);
+      assert.ok(done);
+      for (const e of events) {
+        const d = e.choices[0]?.delta || {};
+        assert.ok(!(d.content || '').includes('<think'), JSON.stringify(d));
+        reasoning += d.reasoning_content || '';
+        content += d.content || '';
+      }
+    }
+    assert.equal(reasoning, 'I think so.', `stream ${stream}`);
+    assert.equal(content, 'Yes.', `stream ${stream}`);
+  }
+  const res = await post(tiny.url, {
+    messages: [{ role: 'user', content: 'Is it?' }], grammar, max_tokens: 64, reasoning_format: 'none',
+  });
+  const m = (await res.json()).choices[0].message;
+  assert.equal(m.content, '<think>I think so.</think>\n\nYes.');
+  assert.equal(m.reasoning_content, undefined);
+});
+
 for (const [label, srv] of [['tiny', () => tiny], ['zoo', () => zoo]]) {
   // 50 (the issue's count); 6 under the sanitizers, whose server is several times slower.
   const n = ms(1) > 1 ? 6 : 50;

@@ -399,5 +399,98 @@ TEST(OpenAi, ResponsesCarryUsageAndInvalidUtf8IsReplaced) {
   EXPECT_TRUE(c["choices"][0]["finish_reason"].is_null());
 }
 
+// Each reasoning_format's split of whole answers.
+struct Split {
+  std::string reasoning, content;
+};
+Split Whole(ReasoningFormat f, std::string_view text) {
+  Split s;
+  SplitReasoning(f, text, &s.reasoning, &s.content);
+  return s;
+}
+
+TEST(Reasoning, AThinkingBlockAtTheStartGoesToReasoningContent) {
+  const auto d = ReasoningFormat::kDeepseek;
+  Split s = Whole(d, " \n<think>\nLet me add: 2 + 3 = 5.\n</think>\n\nThe answer is 5.");
+  EXPECT_EQ(s.reasoning, "\nLet me add: 2 + 3 = 5.\n");
+  EXPECT_EQ(s.content, "The answer is 5.");
+  s = Whole(d, "<think>still thinking");  // unclosed: all of it is reasoning
+  EXPECT_EQ(s.reasoning, "still thinking");
+  EXPECT_EQ(s.content, "");
+  s = Whole(d, "The tag <think> later is text.</think>");  // not at the start
+  EXPECT_EQ(s.reasoning, "");
+  EXPECT_EQ(s.content, "The tag <think> later is text.</think>");
+  s = Whole(d, "<thin");  // a tag's start that never completes
+  EXPECT_EQ(s.content, "<thin");
+  s = Whole(ReasoningFormat::kNone, "<think>a</think>b");
+  EXPECT_EQ(s.reasoning, "");
+  EXPECT_EQ(s.content, "<think>a</think>b");
+  s = Whole(ReasoningFormat::kDeepseekLegacy, "<think>a</think>\nb");
+  EXPECT_EQ(s.reasoning, "a");
+  EXPECT_EQ(s.content, "<think>a</think>\nb");
+}
+
+// A stream cut anywhere, even inside a tag, shows the same split as the whole answer, and
+// never shows as content what turns out to be reasoning.
+TEST(Reasoning, AStreamCutAnywhereSplitsAsTheWholeAnswer) {
+  for (const char* text : {"<think>a b</think>\n\ncontent here", "  <think></think>x",
+                           "no thinking <think>", "<think>x</thi", "<thinking>no</thinking>"}) {
+    for (ReasoningFormat f :
+         {ReasoningFormat::kDeepseek, ReasoningFormat::kNone, ReasoningFormat::kDeepseekLegacy}) {
+      const Split whole = Whole(f, text);
+      const std::string_view t = text;
+      for (size_t cut1 = 0; cut1 <= t.size(); ++cut1) {
+        for (size_t cut2 = cut1; cut2 <= t.size(); ++cut2) {
+          ReasoningSplitter s(f);
+          Split got;
+          s.Feed(t.substr(0, cut1), &got.reasoning, &got.content);
+          s.Feed(t.substr(cut1, cut2 - cut1), &got.reasoning, &got.content);
+          if (f == ReasoningFormat::kDeepseek && whole.content.empty()) {
+            EXPECT_EQ(got.content, "") << text << " " << cut1 << " " << cut2;
+          }
+          s.Feed(t.substr(cut2), &got.reasoning, &got.content);
+          s.Finish(&got.reasoning, &got.content);
+          EXPECT_EQ(got.reasoning, whole.reasoning) << text << " " << cut1 << " " << cut2;
+          EXPECT_EQ(got.content, whole.content) << text << " " << cut1 << " " << cut2;
+        }
+      }
+    }
+  }
+}
+
+TEST(Reasoning, ChatAnswersAndChunksCarryReasoningContentAsLlamaServer) {
+  ApiRequest r = Parse(R"({"messages": [{"role": "user", "content": "x"}]})");
+  GenerationResult g;
+  g.text = "<think>r</think>c";
+  auto j = CompletionBody(r, g, "id", 1, kIds);
+  EXPECT_EQ(j["choices"][0]["message"]["reasoning_content"], "r");
+  EXPECT_EQ(j["choices"][0]["message"]["content"], "c");
+  r = Parse(R"({"messages": [{"role": "user", "content": "x"}], "reasoning_format": "none"})");
+  j = CompletionBody(r, g, "id", 1, kIds);
+  EXPECT_FALSE(j["choices"][0]["message"].contains("reasoning_content"));
+  EXPECT_EQ(j["choices"][0]["message"]["content"], "<think>r</think>c");
+  const auto c = ChunkBody(r, "id", 1, "", false, nullptr, nullptr, kIds, "thought");
+  EXPECT_EQ(c["choices"][0]["delta"]["reasoning_content"], "thought");
+  EXPECT_FALSE(c["choices"][0]["delta"].contains("content"));
+  // The field's values, and where it does not apply.
+  for (const char* v : {"none", "deepseek", "deepseek-legacy", "auto"}) {
+    EXPECT_NO_FATAL_FAILURE(Parse(std::string(R"({"messages": [{"role": "user", "content": "x"}],
+        "reasoning_format": ")") + v +
+                                  "\"}"));
+  }
+  const std::pair<std::string, std::string> bad[] = {
+      {R"({"messages": [{"role": "user", "content": "x"}], "reasoning_format": "r1"})",
+       "reasoning_format"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "reasoning_format": 1})",
+       "reasoning_format"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs":
+          {"enable_thinking": false}})",
+       "chat_template_kwargs"},
+  };
+  for (const auto& [body, param] : bad) EXPECT_EQ(Reject(body).param, param) << body;
+  EXPECT_EQ(Reject(R"({"prompt": "x", "reasoning_format": "none"})", false).param,
+            "reasoning_format");
+}
+
 }  // namespace
 }  // namespace coolfusion::server
