@@ -34,6 +34,14 @@ struct ModelOptions {
   std::string chat_template;     // empty: the GGUF's own template; else one of llama.cpp's
                                  // built-in template names ("chatml", "llama3", ...) or a
                                  // template's text, which llama.cpp must recognize
+  // --chat-template-file's text: a Jinja template rendered by llama.cpp's Jinja engine
+  // instead of the GGUF's own (and of chat_template); empty: none.
+  std::string chat_template_jinja;
+  // The GGUF's own template through llama.cpp's Jinja engine too (docs/chat-templates.md).
+  // Off until prompt_cache_test's SameTextAcrossDifferentTokenizers passes with it (issue
+  // 33, item 1: with it on, one turn of rand-qwen2's chats differs with and without the
+  // cache); off: the built-in matcher, as before.
+  bool jinja_gguf_template = false;
 };
 
 // Settings of the peer methods (src/fusion/methods/: UniTE, GaC, AdaFuse, SAFE); each is

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "backend/jinja_template.h"
 #include "backend/log.h"
 #include "backend/rpc.h"
 #include "base/utf8.h"
@@ -210,9 +211,29 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     m->adds_space_prefix_ = !m->pieces_[probe[0]].empty() && m->pieces_[probe[0]][0] == ' ';
   }
   if (const char* tmpl = llama_model_chat_template(model, nullptr)) m->chat_template_ = tmpl;
-  if (!opts.chat_template.empty()) {
+  if (!opts.chat_template_jinja.empty()) {
+    // --chat-template-file: the user's Jinja template must parse.
+    Status st = JinjaTemplate::ForModel(model, opts.chat_template_jinja, &m->jinja_);
+    if (!st.ok()) return Status::InvalidArgument("--chat-template-file: " + st.message());
+    m->chat_template_ = opts.chat_template_jinja;
+  } else if (!opts.chat_template.empty()) {
     CF_RETURN_IF_ERROR(CheckChatTemplate(opts.chat_template));
-    m->chat_template_ = opts.chat_template;
+    m->chat_template_ = opts.chat_template;  // a name or a text for the built-in matcher
+  } else if (!m->chat_template_.empty() && opts.jinja_gguf_template) {
+    // The GGUF's own template: llama.cpp's Jinja engine when it parses the template and
+    // renders a first user message with it; else the built-in matcher, as before.
+    std::unique_ptr<JinjaTemplate> j;
+    Status st = JinjaTemplate::ForModel(model, "", &j);
+    if (st.ok()) {
+      std::string probe;
+      st = j->Render({{"user", "Hello"}}, std::chrono::system_clock::now(), &probe);
+    }
+    if (st.ok()) {
+      m->jinja_ = std::move(j);
+    } else {
+      m->chat_template_warning_ =
+          st.message() + "; its chats are rendered by llama.cpp's built-in template matcher";
+    }
   }
   m->n_params_ = opts.vocab_only ? 0 : llama_model_n_params(model);
 
@@ -342,6 +363,32 @@ Status LlamaModel::ApplyChatTemplate(const std::vector<ChatMessage>& messages,
     *out += role + ": " + m.content + "\n";
   }
   *out += "Assistant:";
+  return Status::Ok();
+}
+
+Status LlamaModel::RenderChat(const std::vector<ChatMessage>& messages, ChatText* out) const {
+  if (jinja_) {
+    bool exact = false;
+    const Status st = jinja_->RenderSplit(messages, std::chrono::system_clock::now(), out, &exact);
+    if (st.ok()) {
+      if (!exact && !warned_jinja_inexact_.exchange(true)) {
+        std::fprintf(stderr,
+                     "warning: %s: its chat template changes or tests message contents; "
+                     "they are put in as written, so its prompt differs from llama-server's\n",
+                     label_.c_str());
+      }
+      return Status::Ok();
+    }
+    if (!warned_jinja_failed_.exchange(true)) {
+      std::fprintf(stderr,
+                   "warning: %s: %s; this chat is rendered by llama.cpp's built-in template "
+                   "matcher instead\n",
+                   label_.c_str(), st.message().c_str());
+    }
+  }
+  std::string marked;
+  CF_RETURN_IF_ERROR(ApplyChatTemplate(MarkContents(messages, false), &marked));
+  SplitMarked(marked, messages, nullptr, out);
   return Status::Ok();
 }
 

@@ -7,6 +7,7 @@
 #include <coolfusion/options.h>
 #include <coolfusion/status.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backend/chat_text.h"
 #include "backend/piece_joins.h"
 #include "backend/tokenizer.h"
 
@@ -24,6 +26,8 @@ struct DecodeStats {
   int64_t tokens = 0;
   double ms = 0;  // wall time inside llama_decode
 };
+
+class JinjaTemplate;
 
 class LlamaModel final : public Tokenizer {
  public:
@@ -81,6 +85,17 @@ class LlamaModel final : public Tokenizer {
 
   // Renders chat messages with the model's GGUF template (llama.h's built-in templates).
   Status ApplyChatTemplate(const std::vector<ChatMessage>& messages, std::string* out) const;
+  // Chat messages as this model's prompt text, the contents told apart (chat_text.h): by
+  // llama.cpp's Jinja engine as llama-server --jinja renders them (jinja_template.h) when
+  // the model's template (or --chat-template-file's) is one it renders; else, and for a
+  // conversation the template raises on, by ApplyChatTemplate (a warning once each).
+  // REQUIRES: !chat_template().empty().
+  Status RenderChat(const std::vector<ChatMessage>& messages, ChatText* out) const;
+  // Whether RenderChat uses llama.cpp's Jinja engine.
+  bool renders_jinja() const { return jinja_ != nullptr; }
+  // Why the model's own template is not rendered by the Jinja engine (empty when it is,
+  // or when there is no template): for Ensemble::LoadWarnings.
+  const std::string& chat_template_warning() const { return chat_template_warning_; }
 
   // One batch entry: token at position `pos` of sequence `seq`; `want_logits` asks for
   // its output row.
@@ -136,6 +151,9 @@ class LlamaModel final : public Tokenizer {
   uint64_t n_params_ = 0;
   std::string tokenizer_name_;
   std::string chat_template_;
+  std::unique_ptr<JinjaTemplate> jinja_;  // null: the built-in matcher renders chats
+  std::string chat_template_warning_;
+  mutable std::atomic<bool> warned_jinja_failed_{false}, warned_jinja_inexact_{false};
   std::string label_;
   bool gpu_layers_on_cpu_ = false;
   std::vector<std::string> rpc_;  // endpoints this model's layers run on

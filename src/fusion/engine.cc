@@ -94,6 +94,10 @@ const ModelInfo& Ensemble::info(size_t i) const { return impl_->infos[i]; }
 
 std::vector<std::string> Ensemble::LoadWarnings() const {
   std::vector<std::string> out;
+  for (const auto& m : impl_->models) {
+    if (!m->chat_template_warning().empty())
+      out.push_back(m->label() + ": " + m->chat_template_warning());
+  }
   for (const ModelInfo& m : impl_->infos) {
     if (!m.gpu_layers_on_cpu) continue;
     // One line for the whole ensemble: the build, not the model, lacks the GPU.

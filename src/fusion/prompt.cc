@@ -38,10 +38,6 @@ void StartWithBos(const LlamaModel& m, PromptTokens* out) {
   out->ends_ok = true;
 }
 
-std::string Marker(size_t i) {
-  return "\xEE\x80\x80" + std::to_string(i) + "\xEE\x80\x81";
-}  // U+E000 i U+E001
-
 }  // namespace
 
 Status SpelledText(const LlamaModel& m, const std::vector<Token>& ids, std::string* text,
@@ -86,35 +82,22 @@ Status ChatPrompt(const LlamaModel& m, const std::vector<ChatMessage>& messages,
     }
     return Status::Ok();
   }
-  // Render with markers in place of the contents, so that the template's own text is known.
-  std::vector<ChatMessage> marked = messages;
-  for (size_t i = 0; i < marked.size(); ++i) marked[i].content = Marker(i);
-  std::string rendered;
-  CF_RETURN_IF_ERROR(m.ApplyChatTemplate(marked, &rendered));
-  // Pieces: template text, content 0, template text, content 1, ...
-  std::vector<std::string> tmpl_parts;
-  size_t cur = 0;
-  for (size_t i = 0; i < marked.size(); ++i) {
-    const size_t at = rendered.find(marked[i].content, cur);
-    if (at == std::string::npos) {
-      return Status::Unsupported(
-          "the model's chat template changes message contents; cannot render it safely");
-    }
-    tmpl_parts.push_back(rendered.substr(cur, at - cur));
-    cur = at + marked[i].content.size();
-  }
-  tmpl_parts.push_back(rendered.substr(cur));
+  // The template's own text and the contents told apart (backend/chat_text.h).
+  ChatText chat;
+  CF_RETURN_IF_ERROR(m.RenderChat(messages, &chat));
+  out->text = std::move(chat.text);
+  out->content = std::move(chat.contents);
 
-  // The final text, and the special tokens of the template parts with their offsets.
+  // The special tokens of the template's own text (between the contents), with offsets.
   struct Special {
     size_t begin, end;
     Token token;
   };
   std::vector<Special> specials;
-  out->text.clear();
-  out->content.clear();
-  for (size_t i = 0; i < tmpl_parts.size(); ++i) {
-    const std::string& part = tmpl_parts[i];
+  size_t part_begin = 0;
+  for (size_t i = 0; i <= out->content.size(); ++i) {
+    const size_t part_end = i < out->content.size() ? out->content[i].first : out->text.size();
+    const std::string part = out->text.substr(part_begin, part_end - part_begin);
     std::vector<Token> toks;
     CF_RETURN_IF_ERROR(m.Tokenize(part, false, true, &toks));
     size_t pos = 0;
@@ -123,14 +106,10 @@ Status ChatPrompt(const LlamaModel& m, const std::vector<ChatMessage>& messages,
       const std::string_view piece = m.Piece(t);
       const size_t at = part.find(piece, pos);
       if (piece.empty() || at == std::string::npos) continue;
-      specials.push_back({out->text.size() + at, out->text.size() + at + piece.size(), t});
+      specials.push_back({part_begin + at, part_begin + at + piece.size(), t});
       pos = at + piece.size();
     }
-    out->text += part;
-    if (i < messages.size()) {
-      out->content.push_back({out->text.size(), out->text.size() + messages[i].content.size()});
-      out->text += messages[i].content;
-    }
+    if (i < out->content.size()) part_begin = out->content[i].second;
   }
   // Tokens: plain runs between special tokens, each its own fragment.
   StartWithBos(m, out);

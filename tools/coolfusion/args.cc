@@ -96,6 +96,7 @@ Status ParseModel(const std::string& spec, const ModelOptions& defaults, ModelOp
     } else if (k == "template") {
       if (v.empty()) return Status::InvalidArgument("-m ...@template= expects NAME or FILE");
       CF_RETURN_IF_ERROR(ChatTemplate(v, &out->chat_template));
+      out->chat_template_jinja.clear();  // this model's own choice wins
     } else if (k == "rpc") {
       if (v.empty()) return Status::InvalidArgument("-m ...@rpc= expects HOST:PORT");
       if (rpc_from_defaults) out->rpc.clear();  // the model's own workers replace --rpc's
@@ -161,7 +162,8 @@ Status ReadFile(const std::string& path, std::string* out) {
 
 Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
   std::vector<std::string> model_specs;
-  std::vector<std::string> chat_templates;  // --chat-template, in order
+  std::vector<std::string> chat_templates;       // --chat-template, in order
+  std::vector<std::string> chat_template_files;  // --chat-template-file's texts, in order
   ModelOptions defaults;
   std::string prompt_file;
   for (int i = first; i < argc; ++i) {
@@ -386,6 +388,14 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       if (v.empty()) return Status::InvalidArgument(a + " expects NAME or FILE");
       chat_templates.emplace_back();
       CF_RETURN_IF_ERROR(ChatTemplate(v, &chat_templates.back()));
+    } else if (a == "--jinja") {
+      defaults.jinja_gguf_template = true;
+    } else if (a == "--chat-template-file") {
+      CF_RETURN_IF_ERROR(value(&v));
+      chat_template_files.emplace_back();
+      CF_RETURN_IF_ERROR(ReadFile(v, &chat_template_files.back()));
+      if (chat_template_files.back().empty())
+        return Status::InvalidArgument(a + ": " + v + " is empty");
     } else if (a == "-e" || a == "--escape") {
       out->escape = true;
     } else if (a == "--no-escape") {
@@ -462,10 +472,21 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
                                    std::to_string(chat_templates.size()));
   }
   if (chat_templates.size() == 1) defaults.chat_template = chat_templates[0];
+  // --chat-template-file (a Jinja template, llama-server's flag): the same, and it wins
+  // over --chat-template.
+  if (!chat_template_files.empty() && chat_template_files.size() != 1 &&
+      chat_template_files.size() != model_specs.size()) {
+    return Status::InvalidArgument(
+        "--chat-template-file: give one (for every model) or one per -m (" +
+        std::to_string(model_specs.size()) + "), got " +
+        std::to_string(chat_template_files.size()));
+  }
+  if (chat_template_files.size() == 1) defaults.chat_template_jinja = chat_template_files[0];
   out->model_defaults = defaults;
   for (size_t i = 0; i < model_specs.size(); ++i) {
     ModelOptions d = defaults;
     if (chat_templates.size() > 1) d.chat_template = chat_templates[i];
+    if (chat_template_files.size() > 1) d.chat_template_jinja = chat_template_files[i];
     ModelOptions mo;
     CF_RETURN_IF_ERROR(ParseModel(model_specs[i], d, &mo));
     out->models.push_back(mo);

@@ -53,6 +53,11 @@ model options:
                             llama.cpp's built-in names (chatml, llama3, gemma, ...) or
                             a file holding a template llama.cpp recognizes. Once: for
                             every model; once per -m: each model's, in order
+  --chat-template-file FILE a Jinja chat template (llama-server's flag) instead of
+                            each GGUF's own, rendered by llama.cpp's Jinja engine;
+                            once or once per -m, as --chat-template, which it overrides
+  --jinja                   each GGUF's own template by llama.cpp's Jinja engine too
+                            (llama-server's flag; default off here: the built-in matcher)
 
 generation options:
   -p, --prompt TEXT         the prompt (escapes such as \n, \t, \\ are processed)
