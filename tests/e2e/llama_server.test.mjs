@@ -74,7 +74,7 @@ test('/tokenize and /detokenize per source model, with pieces, and their errors'
   assert.equal(r.body.content.trim(), text);
   // No content: no tokens; no tokens: no content (llama-server's answers).
   assert.deepEqual((await post('/tokenize', {})).body, { tokens: [] });
-  assert.deepEqual((await post('/detokenize', {})).body, { content: '' });
+  assert.deepEqual((await post('/detokenize', {})).body, { content: '', prompt: '' });
   // Errors name the field.
   r = await post('/tokenize', { content: text, model: 'nope' });
   assert.equal(r.status, 404);
@@ -121,7 +121,10 @@ test('/completion: llama-server native shape, streamed with stop flags and no [D
   }
   assert.equal(events.map((e) => e.content).join(''), c.content);  // greedy: the same text
 
-  let bad = await post('/completion', { prompt: [1, 2, 3] });
+  // A prompt of token ids (the first model's), as llama-server takes it.
+  const ids3 = await post('/completion', { prompt: [1, 2, 3], n_predict: 2 });
+  assert.equal(ids3.status, 200, JSON.stringify(ids3.body));
+  let bad = await post('/completion', { prompt: { text: 'x' } });
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error.param, 'prompt');
   bad = await post('/completion', { prompt: 'x', n_predict: 'many' });
