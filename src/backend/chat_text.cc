@@ -9,7 +9,9 @@ namespace {
 constexpr std::string_view kOpen = "\xEE\x80\x80";   // U+E000
 constexpr std::string_view kClose = "\xEE\x80\x81";  // U+E001
 
-std::string Marker(size_t i) { return std::string(kOpen) + std::to_string(i) + std::string(kClose); }
+std::string Marker(size_t i) {
+  return std::string(kOpen) + std::to_string(i) + std::string(kClose);
+}
 
 // The marked rendering cut at its markers: text[0], content of message[0], text[1], ...,
 // text[message.size()].

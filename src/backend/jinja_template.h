@@ -42,8 +42,8 @@ class JinjaTemplate {
   // The messages rendered, with the generation prompt: the text llama-server --jinja gives
   // the model. `now` is the date templates print (strftime_now). InvalidArgument with the
   // template's message when it raises (e.g. "roles must alternate") or fails.
-  Status Render(const std::vector<ChatMessage>& messages,
-                std::chrono::system_clock::time_point now, std::string* out) const;
+  Status Render(const std::vector<ChatMessage>& messages, std::chrono::system_clock::time_point now,
+                std::string* out) const;
 
   // The same, with the contents told apart (chat_text.h): rendered with markers, then with
   // the contents. *exact: whether out->text is Render's text byte for byte; false when
@@ -51,8 +51,7 @@ class JinjaTemplate {
   // then the marked rendering with the contents put in as written (never a content's text
   // where the template's own text belongs).
   Status RenderSplit(const std::vector<ChatMessage>& messages,
-                     std::chrono::system_clock::time_point now, ChatText* out,
-                     bool* exact) const;
+                     std::chrono::system_clock::time_point now, ChatText* out, bool* exact) const;
 
  private:
   JinjaTemplate();

@@ -56,5 +56,7 @@ std::string common_token_to_piece(const struct llama_vocab* vocab, llama_token t
 
 // Below every level: LOG_* (log.h) then never formats or calls common_log_add.
 int common_log_get_verbosity_thold() { return -1; }
-struct common_log* common_log_main() { return nullptr; }
+struct common_log* common_log_main() {
+  return nullptr;
+}
 void common_log_add(struct common_log*, enum ggml_log_level, const char*, ...) {}

@@ -194,9 +194,10 @@ std::unique_ptr<LlamaModel> Load(const std::string& path, const std::string& jin
 TEST(JinjaTemplate, ChatPromptIsLlamaCppsTextAndContentsNeverBecomeSpecialTokens) {
   for (const std::string jinja_file : {"", "Qwen-Qwen2.5-7B-Instruct", "Qwen-Qwen3-0.6B"}) {
     const std::string src =
-        jinja_file.empty() ? ""
-                           : ReadText(testing::SourceDir() + "/third_party/llama.cpp/models/templates/" +
-                                      jinja_file + ".jinja");
+        jinja_file.empty()
+            ? ""
+            : ReadText(testing::SourceDir() + "/third_party/llama.cpp/models/templates/" +
+                       jinja_file + ".jinja");
     auto m = Load(testing::Vocab("qwen2"), src, jinja_file.empty());
     ASSERT_TRUE(m);
     ASSERT_TRUE(m->renders_jinja()) << jinja_file;
@@ -219,8 +220,8 @@ TEST(JinjaTemplate, ChatPromptIsLlamaCppsTextAndContentsNeverBecomeSpecialTokens
       if (!m->IsControl(p.tokens[i])) continue;
       ++specials;
       for (const auto& [b, e] : p.content) {
-        EXPECT_FALSE(p.ends[i] > b && p.ends[i] <= e) << jinja_file << ": a special token ends at "
-                                                      << p.ends[i] << " inside a content";
+        EXPECT_FALSE(p.ends[i] > b && p.ends[i] <= e)
+            << jinja_file << ": a special token ends at " << p.ends[i] << " inside a content";
       }
     }
     std::vector<Token> all;
@@ -248,9 +249,8 @@ TEST(JinjaTemplate, BadTemplatesAreRefusedWithTheEnginesMessage) {
   EXPECT_EQ(load.code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(load.message().rfind("--chat-template-file: ", 0), 0u) << load.message();
   // A template that raises for a conversation: InvalidArgument with its message.
-  ASSERT_TRUE(JinjaTemplate::FromSource(
-                  "{{ raise_exception('roles must alternate') }}", "", "", &t)
-                  .ok());
+  ASSERT_TRUE(
+      JinjaTemplate::FromSource("{{ raise_exception('roles must alternate') }}", "", "", &t).ok());
   std::string out;
   const Status r = t->Render({{"user", "hi"}}, Now(), &out);
   EXPECT_EQ(r.code(), Status::Code::kInvalidArgument);
