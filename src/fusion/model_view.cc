@@ -149,12 +149,14 @@ size_t ReusablePrefix(const KvCache& cached, const std::vector<Token>& prompt,
                       const std::vector<size_t>& counted) {
   if (prompt.empty()) return 0;
   // The last prompt token is decoded again: its logits start the generation.
-  size_t reuse = std::min(CommonPrefix(cached.tokens, prompt), prompt.size() - 1);
+  const size_t common = CommonPrefix(cached.tokens, prompt);
+  size_t reuse = std::min(common, prompt.size() - 1);
   // A counted token i needs the logits after token i - 1, unless the cache knows its
-  // likelihood: decode from there.
+  // likelihood: the same token there (i < common: the token at `reuse` is decoded again,
+  // and may differ from the cached one) with a known nll. Else decode from i - 1.
   for (size_t i = 0; i < counted.size() && i <= reuse; ++i) {
     if (counted[i] == 0) continue;
-    if (i > 0 && i < cached.nll.size() && !std::isnan(cached.nll[i])) continue;
+    if (i > 0 && i < common && i < cached.nll.size() && !std::isnan(cached.nll[i])) continue;
     reuse = std::min(reuse, i > 0 ? i - 1 : 0);
     break;
   }

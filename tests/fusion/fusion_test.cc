@@ -332,11 +332,19 @@ TEST(Fusion, StopsForEachReason) {
 }
 
 // Makes rand-gpt-2 again (same weights) with its end-of-generation token set to the
-// token its greedy text emits as the `k`-th new token after `prompt`.
-std::string MakeEosModel(const std::string& prompt, int k) {
+// token its greedy text (with token healing as `healing` says) emits as the `k`-th new token
+// after `prompt`.
+std::string MakeEosModel(const std::string& prompt, int k, Switch healing = Switch::kDefault) {
   auto base = Open({Tiny("gpt-2")});
   if (!base) return "";  // Open recorded the failure
-  const GenerationResult g = Gen(*base, prompt, "single", k + 1);
+  Request r;
+  r.prompt = prompt;
+  r.options.method = "single";
+  r.options.max_new_tokens = k + 1;
+  r.options.scoring.prompt_weights = Switch::kOff;
+  r.options.token_healing = healing;
+  GenerationResult g;
+  EXPECT_TRUE(base->Generate(r, nullptr, &g).ok());
   EXPECT_GT(g.segments.size(), (size_t)k);
   std::vector<int32_t> ids;
   EXPECT_TRUE(base->Tokenize(0, g.segments[k].text, &ids).ok());
@@ -371,10 +379,19 @@ TEST(Fusion, EndOfGenerationInsideTheWinningSegmentStops) {
   EXPECT_TRUE(r.segments.back().candidates.at(r.segments.back().winning_candidate).ends_generation);
   // A model that emits end-of-generation first, fused with one that does not: its
   // candidate competes like any other (scored with the other model's own EOS), no crash.
-  const std::string first = MakeEosModel(prompt, 0);
+  const std::string first = MakeEosModel(prompt, 0, Switch::kOff);
   auto mixed = Open({first, Shared("stories260K")});
   ASSERT_TRUE(mixed);
-  const GenerationResult m = Gen(*mixed, prompt, "cool", 20);
+  // Without token healing: the healed first step would have to start with the prompt's
+  // last token's text, which the end-of-generation token does not.
+  Request mr;
+  mr.prompt = prompt;
+  mr.options.method = "cool";
+  mr.options.max_new_tokens = 20;
+  mr.options.scoring.prompt_weights = Switch::kOff;
+  mr.options.token_healing = Switch::kOff;
+  GenerationResult m;
+  ASSERT_TRUE(mixed->Generate(mr, nullptr, &m).ok());
   ASSERT_FALSE(m.segments.empty());
   const Segment& s0 = m.segments.front();
   int eog_candidate = -1;

@@ -159,6 +159,42 @@ TEST(PromptCache, AnIdenticalPromptReusesAllButItsLastTokenWithPromptWeights) {
   for (size_t v = 0; v < 2; ++v) EXPECT_NEAR(after.models[v].weight, plain.models[v].weight, 1e-3);
 }
 
+// A prompt that shares only a prefix with the cached one: the likelihoods of its own tokens
+// after the prefix are measured, never the cached prompt's (the token right after the
+// common prefix differs), so the weights, who sits out and the text are a fresh ensemble's.
+TEST(PromptCache, APromptSharingAPrefixMeasuresItsOwnTokens) {
+  const std::string dir = testing::SourceDir() + "/models/";
+  const std::vector<std::string> zoo = {dir + "arith3-a.gguf", dir + "arith3-b.gguf",
+                                        dir + "arith3-c.gguf"};
+  auto cached = Open(zoo), fresh = Open(zoo);
+  ASSERT_TRUE(cached && fresh);
+  Request add;
+  add.prompt =
+      "Question: Ann has 5 cups. Ann buys 3 more cups. How many cups does Ann have now?\nAnswer:";
+  add.options.max_new_tokens = 2;
+  GenerationResult g;
+  ASSERT_TRUE(cached->Generate(add, nullptr, &g).ok());
+  Request sub = add;
+  sub.prompt =
+      "Question: Ann has 23 shells. Ann gives 8 shells to Ben. How many shells does Ann have "
+      "now?\nAnswer:";
+  sub.options.max_new_tokens = 24;
+  GenerationResult a, b;
+  ASSERT_TRUE(cached->Generate(sub, nullptr, &a).ok());
+  ASSERT_TRUE(fresh->Generate(sub, nullptr, &b).ok());
+  EXPECT_GT(a.n_cached_tokens, 5);  // "Question: Ann has"
+  EXPECT_EQ(a.text, b.text);
+  ASSERT_EQ(a.models.size(), 3u);
+  for (size_t v = 0; v < 3; ++v) {
+    // To 0.5%: the cached prefix was decoded in other batches (0.17% measured here; the
+    // other prompt's likelihoods, taken by mistake, were 8-13% off).
+    EXPECT_NEAR(a.models[v].prompt_bits_per_byte, b.models[v].prompt_bits_per_byte,
+                5e-3 * b.models[v].prompt_bits_per_byte)
+        << v;
+    EXPECT_EQ(a.models[v].sat_out, b.models[v].sat_out) << v;
+  }
+}
+
 // An edited history reuses only the common prefix, and a plain prompt after a chat (or
 // one that shares nothing) still gives the text a fresh ensemble gives.
 TEST(PromptCache, EditedHistoryAndUnrelatedPromptsGiveTheFreshText) {
