@@ -141,11 +141,12 @@ struct Picks {
 // prediction names the same choice; the samples file holds the library's numbers, the fused
 // nll being the weighted mean of the models' that take part.
 TEST(EvalChoice, AccuraciesAreThoseOfTheLibrarysScores) {
-  const std::string report = Dir() + "/r.json", samples = Dir() + "/s.jsonl";
+  const std::string report = Dir() + "/r.json", samples = Dir() + "/s.jsonl",
+                    svg = Dir() + "/r.svg";
   const Ran r = Cli([&] {
     Args a = Eval();
-    for (const char* x : {"--json", report.c_str(), "--log-samples", samples.c_str(), "--svg",
-                          (Dir() + "/r.svg").c_str()})
+    for (const char* x :
+         {"--json", report.c_str(), "--log-samples", samples.c_str(), "--svg", svg.c_str()})
       a.push_back(x);
     return a;
   }());
