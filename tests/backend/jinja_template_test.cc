@@ -100,6 +100,12 @@ TEST(JinjaTemplate, RendersEveryTemplateOfLlamaCppByteForByteAsLlamaCppDoes) {
   }
   std::sort(files.begin(), files.end());
   ASSERT_GE(files.size(), 60u);
+#ifdef COOLFUSION_SANITIZED
+  // Under the sanitizers, every sixth template (134 s for all of them): the same code.
+  std::vector<std::string> some;
+  for (size_t i = 0; i < files.size(); i += 6) some.push_back(files[i]);
+  files = some;
+#endif
   // Templates whose rendering of some conversation differs when the contents are put in
   // afterwards (they test or change contents beyond stripping whitespace): RenderSplit
   // then says so (exact = false) and keeps the contents as written.
@@ -162,7 +168,8 @@ TEST(JinjaTemplate, RendersEveryTemplateOfLlamaCppByteForByteAsLlamaCppDoes) {
   std::printf("%d templates, %d rendered by llama.cpp, %d renderings compared; skipped:\n",
               (int)files.size(), templates_rendered, compared);
   for (const std::string& s : skipped) std::printf("  %s\n", s.c_str());
-  EXPECT_GE(templates_rendered, 50);
+  // All but a few that llama.cpp itself might not render (none today).
+  EXPECT_GE(templates_rendered, (int)files.size() - 5);
 }
 
 // A model whose GGUF carries a Jinja template (llama.cpp's qwen2 vocabulary: Qwen2's own
