@@ -17,6 +17,8 @@
 #include "align/token_alignment.h"
 #include "base/utf8.h"
 #include "fusion/ensemble_impl.h"
+#include "fusion/kv_layout.h"
+#include "fusion/logits.h"
 #include "fusion/prompt.h"
 
 namespace coolfusion {
@@ -28,23 +30,21 @@ constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
 
 using TopList = std::vector<std::pair<int32_t, double>>;
 
-double LogSumExp(const float* x, int n) {
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int i = 0; i < n; ++i) mx = std::max(mx, x[i]);
-  double sum = 0;
-  for (int i = 0; i < n; ++i) sum += std::exp((double)x[i] - mx);
-  return mx + std::log(sum);
-}
-
-// The k most likely tokens of one logits row, best first (ties: the lower id).
-TopList Top(const float* x, int n, int k, double lse) {
-  std::vector<int32_t> ids(n);
-  for (int i = 0; i < n; ++i) ids[i] = i;
+// The k most likely tokens of one logits row, best first (ties: the lower id), with
+// log-probabilities given the row's LogSumExp. `ids` is scratch, reused across rows.
+TopList Top(const float* x, int n, int k, double lse, std::vector<int32_t>* ids) {
+  TopList out;
+  if (k == 1) {  // what the harness asks for: one pass, no sort
+    const int32_t best = ArgMax(x, n);
+    out.emplace_back(best, (double)x[best] - lse);
+    return out;
+  }
+  ids->resize(n);
+  for (int i = 0; i < n; ++i) (*ids)[i] = i;
   k = std::min(k, n);
   auto better = [x](int32_t a, int32_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); };
-  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), better);
-  TopList out;
-  for (int i = 0; i < k; ++i) out.emplace_back(ids[i], (double)x[ids[i]] - lse);
+  std::partial_sort(ids->begin(), ids->begin() + k, ids->end(), better);
+  for (int i = 0; i < k; ++i) out.emplace_back((*ids)[i], (double)x[(*ids)[i]] - lse);
   return out;
 }
 
@@ -61,18 +61,19 @@ Status Pass(LlamaModel& m, const std::vector<Token>& tokens, int top_n,
   out->lp.assign(n, kNan);
   out->top.assign(top_n > 0 ? n : 0, {});
   const size_t step = (size_t)std::max(1, m.n_batch());
+  std::vector<int32_t> scratch;
   for (size_t b = 0; b < n; b += step) {
     if (cancelled && cancelled()) return Status::Cancelled("cancelled");
     const size_t e = std::min(n, b + step);
     std::vector<LlamaModel::BatchItem> batch;
-    for (size_t i = b; i < e; ++i) batch.push_back({tokens[i], (int)i, 0, true});
+    for (size_t i = b; i < e; ++i) batch.push_back({tokens[i], (int)i, kv::kCommitted, true});
     CF_RETURN_IF_ERROR(m.Decode(batch));
     for (size_t i = b; i < e; ++i) {
       const float* row = m.Logits((int)(i - b));
       if (row == nullptr) return Status::Internal("no logits from " + m.label());
       const double lse = LogSumExp(row, m.n_vocab());
       if (i + 1 < n) out->lp[i + 1] = (double)row[tokens[i + 1]] - lse;
-      if (top_n > 0) out->top[i] = Top(row, m.n_vocab(), top_n, lse);
+      if (top_n > 0) out->top[i] = Top(row, m.n_vocab(), top_n, lse, &scratch);
     }
   }
   return Status::Ok();
