@@ -264,41 +264,15 @@ int CmdEval(const CommonArgs& args) {
 
   const size_t total_rows = data.examples.size();
   if (a.limit > 0 && (size_t)a.limit < data.examples.size()) data.examples.resize((size_t)a.limit);
-  std::fprintf(stderr, "eval: %zu of %zu rows of %s (task %s, %d-shot)%s\n", data.examples.size(),
-               total_rows, a.data.c_str(), task.name.c_str(), a.few_shot,
-               data.blank_lines
-                   ? (", " + std::to_string(data.blank_lines) + " blank lines skipped").c_str()
-                   : "");
+  PrintRowsLine(data.examples.size(), total_rows, a.data, task.name, "", a.few_shot,
+                data.blank_lines);
 
   std::unique_ptr<Ensemble> ens;
   if (!(st = OpenEnsemble(a.models, false, &ens)).ok()) return Fail(st);
-  std::vector<std::string> paths;
-  for (const auto& m : a.models) paths.push_back(m.path);
   std::vector<Run> runs;
-  for (const std::string& m : methods) {
-    if (IsSingleModelMethod(m)) {
-      for (size_t i = 0; i < a.models.size(); ++i)
-        runs.push_back({m, scores[0], (int)i, {paths[i]}, "single " + Basename(paths[i])});
-      continue;
-    }
-    for (ScoreRule r : scores) {
-      std::string label = m;
-      if (a.models.size() > 1 && (scores.size() > 1 || r != ScoreRule::kAuto))
-        label += std::string(" (") + ScoreRuleName(r) + ")";
-      runs.push_back({m, r, -1, paths, label});
-    }
-  }
-  // Every run is compared with the default on the same rows: when the list does not name
-  // it (cool under auto), it runs too, before the first fused run.
-  const bool any_fused =
-      std::any_of(runs.begin(), runs.end(), [](const Run& r) { return r.only_model < 0; });
-  if (any_fused && std::none_of(runs.begin(), runs.end(), IsDefault)) {
-    const auto first_fused =
-        std::find_if(runs.begin(), runs.end(), [](const Run& r) { return r.only_model < 0; });
-    Run d{DefaultMethod(), ScoreRule::kAuto, -1, paths,
-          DefaultMethod() + std::string(" (default)")};
-    d.added_as_reference = true;
-    runs.insert(first_fused, d);
+  for (const RunPlan& p : PlanRuns(a.models, methods, scores)) {
+    runs.push_back({p.method, p.score, p.only_model, p.models, p.label});
+    runs.back().added_as_reference = p.added_as_reference;
   }
 
   // Options every row would refuse (a --gate out of range, a method that cannot honour a

@@ -244,40 +244,20 @@ int CmdEvalChoice(const CommonArgs& args) {
   }
   const size_t total_rows = data.examples.size();
   if (a.limit > 0 && (size_t)a.limit < data.examples.size()) data.examples.resize((size_t)a.limit);
-  std::fprintf(stderr, "eval: %zu of %zu rows of %s (task %s, multiple choice, %d-shot)%s\n",
-               data.examples.size(), total_rows, a.data.c_str(), a.task.c_str(), a.few_shot,
-               data.blank_lines
-                   ? (", " + std::to_string(data.blank_lines) + " blank lines skipped").c_str()
-                   : "");
+  PrintRowsLine(data.examples.size(), total_rows, a.data, a.task, "multiple choice, ", a.few_shot,
+                data.blank_lines);
 
   std::unique_ptr<Ensemble> ens;
   if (!(st = OpenEnsemble(a.models, false, &ens)).ok()) return Fail(st);
-  std::vector<std::string> paths;
-  for (const auto& m : a.models) paths.push_back(m.path);
+  // The methods are the single-model one and the default (checked above): a fused run is
+  // the default method's fused score under its rule.
   std::vector<ChoiceRun> runs;
-  for (const std::string& m : methods) {
-    if (IsSingleModelMethod(m)) {
-      for (size_t i = 0; i < a.models.size(); ++i)
-        runs.push_back({scores[0], (int)i, {paths[i]}, "single " + Basename(paths[i])});
-      continue;
-    }
-    for (ScoreRule r : scores) {
-      std::string label = DefaultMethod();
-      if (a.models.size() > 1 && (scores.size() > 1 || r != ScoreRule::kAuto))
-        label += std::string(" (") + ScoreRuleName(r) + ")";
-      runs.push_back({r, -1, paths, label});
-    }
+  for (const RunPlan& p : PlanRuns(a.models, methods, scores)) {
+    runs.push_back({p.score, p.only_model, p.models, p.label});
+    runs.back().added_as_reference = p.added_as_reference;
   }
-  // Every run is compared with the default on the same rows: run too when not named.
   const bool any_fused =
       std::any_of(runs.begin(), runs.end(), [](const ChoiceRun& r) { return r.fused(); });
-  if (any_fused && std::none_of(runs.begin(), runs.end(), IsDefault)) {
-    const auto first_fused =
-        std::find_if(runs.begin(), runs.end(), [](const ChoiceRun& r) { return r.fused(); });
-    ChoiceRun d{ScoreRule::kAuto, -1, paths, DefaultMethod() + std::string(" (default)")};
-    d.added_as_reference = true;
-    runs.insert(first_fused, d);
-  }
   // Options every row would refuse are one error before anything runs (checked on the first
   // row's prompt: a model may lack a character that a made-up one would hold).
   for (const ChoiceRun& run : runs) {

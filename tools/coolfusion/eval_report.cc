@@ -1,5 +1,7 @@
 #include "eval_report.h"
 
+#include <coolfusion/engine.h>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,6 +42,47 @@ std::string Escape(const std::string& s) {
 }
 
 }  // namespace
+
+std::vector<RunPlan> PlanRuns(const std::vector<ModelOptions>& models,
+                              const std::vector<std::string>& methods,
+                              const std::vector<ScoreRule>& scores) {
+  std::vector<std::string> paths;
+  for (const ModelOptions& m : models) paths.push_back(m.path);
+  std::vector<RunPlan> runs;
+  for (const std::string& m : methods) {
+    if (IsSingleModelMethod(m)) {
+      for (size_t i = 0; i < models.size(); ++i)
+        runs.push_back({m, scores[0], (int)i, {paths[i]}, "single " + Basename(paths[i])});
+      continue;
+    }
+    for (ScoreRule r : scores) {
+      std::string label = m;
+      if (models.size() > 1 && (scores.size() > 1 || r != ScoreRule::kAuto))
+        label += std::string(" (") + ScoreRuleName(r) + ")";
+      runs.push_back({m, r, -1, paths, label});
+    }
+  }
+  auto fused = [](const RunPlan& r) { return r.only_model < 0; };
+  auto is_default = [](const RunPlan& r) {
+    return r.only_model < 0 && r.method == DefaultMethod() && r.score == ScoreRule::kAuto;
+  };
+  if (std::any_of(runs.begin(), runs.end(), fused) &&
+      std::none_of(runs.begin(), runs.end(), is_default)) {
+    RunPlan d{DefaultMethod(), ScoreRule::kAuto, -1, paths,
+              DefaultMethod() + std::string(" (default)")};
+    d.added_as_reference = true;
+    runs.insert(std::find_if(runs.begin(), runs.end(), fused), d);
+  }
+  return runs;
+}
+
+void PrintRowsLine(size_t rows, size_t total_rows, const std::string& file, const std::string& task,
+                   const char* kind, int few_shot, size_t blank_lines) {
+  std::fprintf(
+      stderr, "eval: %zu of %zu rows of %s (task %s, %s%d-shot)%s\n", rows, total_rows,
+      file.c_str(), task.c_str(), kind, few_shot,
+      blank_lines ? (", " + std::to_string(blank_lines) + " blank lines skipped").c_str() : "");
+}
 
 std::string Basename(const std::string& p) {
   const size_t s = p.find_last_of('/');

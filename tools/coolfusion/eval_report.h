@@ -1,8 +1,10 @@
-// What both kinds of `coolfusion eval` (generation, multiple choice) share in their
-// output: the progress line on stderr, the SVG bar chart, writing a report file, and
-// opening the samples file that --log-samples and --resume name.
+// What both kinds of `coolfusion eval` (generation, multiple choice) share: the runs the
+// methods and rules ask for, the line saying which rows run, the progress line on stderr,
+// the SVG bar chart, writing a report file, and opening the samples file that
+// --log-samples and --resume name.
 #pragma once
 
+#include <coolfusion/options.h>
 #include <coolfusion/status.h>
 
 #include <chrono>
@@ -18,6 +20,30 @@ namespace coolfusion::cli {
 
 // The file name of a path ("models/a.gguf" -> "a.gguf").
 std::string Basename(const std::string& path);
+
+// One run of eval: a model alone (only_model >= 0) or the ensemble under a method and a
+// scoring rule.
+struct RunPlan {
+  std::string method;
+  ScoreRule score = ScoreRule::kAuto;
+  int only_model = -1;
+  std::vector<std::string> models;  // the files taking part
+  std::string label;
+  bool added_as_reference = false;  // the default, run because the list did not name it
+};
+// The runs, in order: for the single-model method each model alone; for any other method
+// one run per rule, labelled "METHOD (RULE)" where the rule needs naming (several rules, or
+// one other than auto). Every run is compared with the default (cool under auto) on the
+// same rows: when there is a fused run and the list does not name the default, it runs
+// too, before the first fused run.
+std::vector<RunPlan> PlanRuns(const std::vector<ModelOptions>& models,
+                              const std::vector<std::string>& methods,
+                              const std::vector<ScoreRule>& scores);
+
+// The line on stderr that says which rows run: "eval: N of M rows of FILE (task T, KIND
+// K-shot)[, B blank lines skipped]"; `kind` is "" or ends in ", ".
+void PrintRowsLine(size_t rows, size_t total_rows, const std::string& file, const std::string& task,
+                   const char* kind, int few_shot, size_t blank_lines);
 
 // A progress bar with ETA on stderr: redrawn in place on a terminal; otherwise (a log, a
 // pipe) a line each time another 10% of the work is done, at most 10 lines, no \r. Rows
