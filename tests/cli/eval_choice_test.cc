@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "support/cli_process.h"
 #include "support/open.h"
 #include "support/paths.h"
 
@@ -23,17 +24,9 @@ namespace {
 using nlohmann::json;
 using Args = std::vector<std::string>;
 
-struct Ran {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using Ran = testing::CliRun;
+using testing::Lines;
+using testing::Slurp;
 
 std::string Dir() {
   static const std::string dir = [] {
@@ -44,32 +37,7 @@ std::string Dir() {
   return dir;
 }
 
-Ran Cli(const Args& args) {
-  const std::string out = Dir() + "/cli.out", err = Dir() + "/cli.err";
-  const pid_t pid = fork();
-  if (pid == 0) {
-    if (!freopen("/dev/null", "r", stdin) || !freopen(out.c_str(), "w", stdout) ||
-        !freopen(err.c_str(), "w", stderr))
-      _exit(127);
-    std::vector<char*> argv;
-    const std::string cli = testing::CliPath();
-    argv.push_back(const_cast<char*>(cli.c_str()));
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(cli.c_str(), argv.data());
-    _exit(127);
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), Slurp(out), Slurp(err)};
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  for (size_t at = 0, end; (end = text.find('\n', at)) != std::string::npos; at = end + 1)
-    out.push_back(text.substr(at, end - at));
-  return out;
-}
+Ran Cli(const Args& args) { return testing::RunCli(args, Dir() + "/cli.out", Dir() + "/cli.err"); }
 
 void ExpectOneLineError(const Ran& r, const std::string& needle) {
   EXPECT_EQ(r.code, 1) << r.err;

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "eval_samples.h"
+#include "support/cli_process.h"
 #include "support/paths.h"
 
 namespace coolfusion {
@@ -24,17 +25,9 @@ namespace {
 using nlohmann::json;
 using Args = std::vector<std::string>;
 
-struct Ran {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using Ran = testing::CliRun;
+using testing::Lines;
+using testing::Slurp;
 
 void Write(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
@@ -52,31 +45,11 @@ std::string Dir() {
 
 // Starts `coolfusion args...` with stdout and stderr in Dir()/NAME.out and .err.
 pid_t Start(const Args& args, const std::string& name) {
-  const std::string out = Dir() + "/" + name + ".out", err = Dir() + "/" + name + ".err";
-  const pid_t pid = fork();
-  if (pid == 0) {
-    if (!freopen("/dev/null", "r", stdin) || !freopen(out.c_str(), "w", stdout) ||
-        !freopen(err.c_str(), "w", stderr))
-      _exit(127);
-    std::vector<char*> argv;
-    const std::string cli = testing::CliPath();
-    argv.push_back(const_cast<char*>(cli.c_str()));
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(cli.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
+  return testing::StartCli(args, Dir() + "/" + name + ".out", Dir() + "/" + name + ".err");
 }
 
 Ran Finish(pid_t pid, const std::string& name) {
-  int st = 0;
-  waitpid(pid, &st, 0);
-  Ran r;
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  r.out = Slurp(Dir() + "/" + name + ".out");
-  r.err = Slurp(Dir() + "/" + name + ".err");
-  return r;
+  return testing::FinishCli(pid, Dir() + "/" + name + ".out", Dir() + "/" + name + ".err");
 }
 
 Ran Cli(const Args& args) { return Finish(Start(args, "cli"), "cli"); }
@@ -84,14 +57,6 @@ Ran Cli(const Args& args) { return Finish(Start(args, "cli"), "cli"); }
 Args Plus(Args a, const Args& more) {
   a.insert(a.end(), more.begin(), more.end());
   return a;
-}
-
-// The file's whole lines (a torn last one left out).
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  for (size_t at = 0, end; (end = text.find('\n', at)) != std::string::npos; at = end + 1)
-    out.push_back(text.substr(at, end - at));
-  return out;
 }
 
 // What must not differ between a resumed and an uninterrupted run: everything but timings.
