@@ -271,8 +271,13 @@ int CmdEval(const CommonArgs& args) {
   if (!(st = OpenEnsemble(a.models, false, &ens)).ok()) return Fail(st);
   std::vector<Run> runs;
   for (const RunPlan& p : PlanRuns(a.models, methods, scores)) {
-    runs.push_back({p.method, p.score, p.only_model, p.models, p.label});
-    runs.back().added_as_reference = p.added_as_reference;
+    Run& r = runs.emplace_back();
+    r.method = p.method;
+    r.score = p.score;
+    r.only_model = p.only_model;
+    r.models = p.models;
+    r.label = p.label;
+    r.added_as_reference = p.added_as_reference;
   }
 
   // Options every row would refuse (a --gate out of range, a method that cannot honour a

@@ -253,8 +253,12 @@ int CmdEvalChoice(const CommonArgs& args) {
   // the default method's fused score under its rule.
   std::vector<ChoiceRun> runs;
   for (const RunPlan& p : PlanRuns(a.models, methods, scores)) {
-    runs.push_back({p.score, p.only_model, p.models, p.label});
-    runs.back().added_as_reference = p.added_as_reference;
+    ChoiceRun& r = runs.emplace_back();
+    r.score = p.score;
+    r.only_model = p.only_model;
+    r.models = p.models;
+    r.label = p.label;
+    r.added_as_reference = p.added_as_reference;
   }
   const bool any_fused =
       std::any_of(runs.begin(), runs.end(), [](const ChoiceRun& r) { return r.fused(); });
