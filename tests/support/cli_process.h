@@ -1,6 +1,6 @@
-// Running the coolfusion CLI from a test as a child process: stdin empty, stdout and
-// stderr in files, so that a test may also kill it mid-run (eval --resume) and read what it
-// wrote. Header-only, for the CLI tests.
+// Running the coolfusion CLI (or another of the project's programs) from a test as a child
+// process: stdin empty, stdout and stderr in files, so that a test may also kill it mid-run
+// (eval --resume) and read what it wrote. Header-only, for the CLI and tool tests.
 #pragma once
 
 #include <sys/wait.h>
@@ -37,23 +37,28 @@ inline std::vector<std::string> Lines(const std::string& text) {
   return out;
 }
 
-// Starts `coolfusion ARGS...` writing to the files `out` and `err`.
-inline pid_t StartCli(const std::vector<std::string>& args, const std::string& out,
-                      const std::string& err) {
+// Starts `PROGRAM ARGS...` (a path: no PATH search) writing to the files `out` and `err`.
+inline pid_t StartProgram(const std::string& program, const std::vector<std::string>& args,
+                          const std::string& out, const std::string& err) {
   const pid_t pid = fork();
   if (pid == 0) {
     if (!freopen("/dev/null", "r", stdin) || !freopen(out.c_str(), "w", stdout) ||
         !freopen(err.c_str(), "w", stderr))
       _exit(127);
     std::vector<char*> argv;
-    const std::string cli = CliPath();
-    argv.push_back(const_cast<char*>(cli.c_str()));
+    argv.push_back(const_cast<char*>(program.c_str()));
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    execv(cli.c_str(), argv.data());
+    execv(program.c_str(), argv.data());
     _exit(127);
   }
   return pid;
+}
+
+// Starts `coolfusion ARGS...` writing to the files `out` and `err`.
+inline pid_t StartCli(const std::vector<std::string>& args, const std::string& out,
+                      const std::string& err) {
+  return StartProgram(CliPath(), args, out, err);
 }
 
 // Waits for a StartCli child and reads what it wrote.
@@ -66,6 +71,12 @@ inline CliRun FinishCli(pid_t pid, const std::string& out, const std::string& er
 inline CliRun RunCli(const std::vector<std::string>& args, const std::string& out,
                      const std::string& err) {
   return FinishCli(StartCli(args, out, err), out, err);
+}
+
+// Runs `PROGRAM ARGS...` to its end (a project tool: coolfusion-make-model, ...).
+inline CliRun RunProgram(const std::string& program, const std::vector<std::string>& args,
+                         const std::string& out, const std::string& err) {
+  return FinishCli(StartProgram(program, args, out, err), out, err);
 }
 
 }  // namespace coolfusion::testing

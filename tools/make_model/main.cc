@@ -7,7 +7,11 @@
 //   coolfusion-make-model --vocab VOCAB.gguf --out OUT.gguf [--dim 64] [--layers 2]
 //       [--heads 4] [--kv-heads H] [--ff 4*dim] [--ctx 512] [--seed 1] [--type f32|f16|q8_0|q4_0]
 //       [--std 0.02] [--name NAME] [--eos-id ID] [--chat-template chatml|TEXT]
-//       [--kv-init random|identity]
+//       [--chat-template-file FILE] [--kv-init random|identity]
+//
+// --chat-template-file stores FILE's bytes, unchanged, as tokenizer.chat_template (a real
+// model's Jinja template, e.g. llama.cpp's models/templates/*.jinja); a file that cannot be
+// read or is empty is an error.
 //
 // --kv-init identity starts every key and value projection as the identity. The pinned
 // llama.cpp trains through its KV cache, which cuts the gradient to attn_k and attn_v
@@ -43,9 +47,10 @@ struct Args {
   long dim = 64, layers = 2, heads = 4, kv_heads = 0, ff = 0, ctx = 512;
   unsigned long seed = 1;
   double std_dev = 0.02;
-  long eos_id = -1;           // -1: the vocabulary's own
-  std::string chat_template;  // "chatml" or a template text; empty: the vocabulary's own
-  bool kv_identity = false;   // attn_k / attn_v start as the identity (see --kv-init)
+  long eos_id = -1;                // -1: the vocabulary's own
+  std::string chat_template;       // "chatml" or a template text; empty: the vocabulary's own
+  std::string chat_template_file;  // a file whose bytes are the template; empty: none
+  bool kv_identity = false;        // attn_k / attn_v start as the identity (see --kv-init)
 };
 
 // The identity (rows x cols, ones where row == col) for the key and value projections.
@@ -72,6 +77,24 @@ void Fill(ggml_tensor* t, std::mt19937_64& rng, double std_dev, bool ones) {
   }
 }
 
+// The whole of a file's bytes into *out; false and the reason (strerror) in *why when it
+// cannot be opened or read.
+bool ReadFile(const std::string& path, std::string* out, std::string* why) {
+  out->clear();
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    *why = std::strerror(errno);
+    return false;
+  }
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, n);
+  const bool failed = std::ferror(f);
+  if (failed) *why = std::strerror(errno);
+  std::fclose(f);
+  return !failed;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,8 +106,8 @@ int main(int argc, char** argv) {
           "usage: coolfusion-make-model --vocab VOCAB.gguf --out OUT.gguf [--dim 64] [--layers 2] "
           "[--heads 4] [--kv-heads H] [--ff 4*dim] [--ctx 512] [--seed 1] [--type "
           "f32|f16|q8_0|q4_0] "
-          "[--std 0.02] [--name NAME] [--eos-id ID] [--chat-template chatml|TEXT] [--kv-init "
-          "random|identity]\n");
+          "[--std 0.02] [--name NAME] [--eos-id ID] [--chat-template chatml|TEXT] "
+          "[--chat-template-file FILE] [--kv-init random|identity]\n");
       return 0;
     }
     if (i + 1 >= argc) return Fail("missing value for " + k);
@@ -117,6 +140,8 @@ int main(int argc, char** argv) {
       a.seed = (unsigned long)s;
     } else if (k == "--chat-template")
       a.chat_template = v;
+    else if (k == "--chat-template-file")
+      a.chat_template_file = v;
     else if (k == "--kv-init") {
       ok = !std::strcmp(v, "identity") || !std::strcmp(v, "random");
       a.kv_identity = !std::strcmp(v, "identity");
@@ -129,6 +154,17 @@ int main(int argc, char** argv) {
     if (!ok) return Fail("bad value for " + k + ": " + v);
   }
   if (a.vocab.empty() || a.out.empty()) return Fail("--vocab and --out are required");
+  if (!a.chat_template_file.empty()) {
+    if (!a.chat_template.empty())
+      return Fail("give --chat-template or --chat-template-file, not both");
+    std::string why;
+    if (!ReadFile(a.chat_template_file, &a.chat_template, &why))
+      return Fail("cannot read --chat-template-file " + a.chat_template_file + ": " + why);
+    if (a.chat_template.empty())
+      return Fail("--chat-template-file " + a.chat_template_file + " is empty");
+    if (a.chat_template.find('\0') != std::string::npos)
+      return Fail("--chat-template-file " + a.chat_template_file + " holds a NUL byte");
+  }
   if (a.kv_heads == 0) a.kv_heads = a.heads;
   if (a.kv_identity && a.kv_heads != a.heads)
     return Fail("--kv-init identity needs --kv-heads equal to --heads");
@@ -188,7 +224,8 @@ int main(int argc, char** argv) {
     gguf_remove_key(dst, "tokenizer.ggml.eot_token_id");
   }
   if (!a.chat_template.empty()) {
-    const std::string t = a.chat_template == "chatml"
+    const bool chatml = a.chat_template == "chatml" && a.chat_template_file.empty();
+    const std::string t = chatml
                               ? "{% for message in messages %}{{'<|im_start|>' + message['role'] + "
                                 "'\\n' + message['content'] + "
                                 "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt "
