@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string_view>
 
+#include "chat/tool_call_parser.h"
 #include "server/connection_gate.h"
 #include "server/echo.h"
 #include "server/httplib_adapter.h"
@@ -142,23 +143,43 @@ void WriteStream(const LoadedModels& loaded, const StreamArgs& a, Metrics& metri
   EventStream events(sink);
   if (!a.native) events.Send(ChunkBody(ar, a.id, a.created, "", true, nullptr, nullptr, ids));
   ReasoningSplitter split(ar.chat ? ar.reasoning_format : ReasoningFormat::kNone);
-  std::string reasoning, content;
+  chat::ToolCallParser tool_parser;  // with tools: the content's calls
+  size_t n_calls = 0;
+  std::string reasoning, content, answer;
+  std::vector<chat::ToolCall> calls;
+  // Reasoning, content and calls of the next piece (or, with piece null, of what was held
+  // back: a tag's start that never completed), sent; false when the client has gone.
+  const auto send = [&](const std::string_view* piece, const Segment* seg) {
+    reasoning.clear();
+    content.clear();
+    calls.clear();
+    if (piece != nullptr) {
+      split.Feed(*piece, &reasoning, &content);
+    } else {
+      split.Finish(&reasoning, &content);
+    }
+    if (ar.tools.on()) {
+      answer.swap(content);
+      content.clear();
+      tool_parser.Feed(answer, &content, &calls);
+      if (piece == nullptr) tool_parser.Finish(&content);
+    }
+    if (!reasoning.empty() || !content.empty() || (ar.trace && seg != nullptr)) {
+      if (!events.Send(
+              ChunkBody(ar, a.id, a.created, content, false, nullptr, seg, ids, reasoning)))
+        return false;
+    }
+    if (calls.empty()) return true;
+    n_calls += calls.size();
+    return events.Send(ToolCallsChunk(ar, a.id, a.created, calls, n_calls - calls.size()));
+  };
   const Generated g =
       Generate(ar, *a.lease, metrics, [&](const Segment& seg, std::string_view delta) {
         if (events.gone()) return false;
         if (a.native) return delta.empty() || events.Send(NativeChunk(delta, a.slot));
-        reasoning.clear();
-        content.clear();
-        split.Feed(delta, &reasoning, &content);
-        if (reasoning.empty() && content.empty() && !ar.trace) return true;
-        return events.Send(
-            ChunkBody(ar, a.id, a.created, content, false, nullptr, &seg, ids, reasoning));
+        return send(&delta, &seg);
       });
-  reasoning.clear();
-  content.clear();
-  split.Finish(&reasoning, &content);  // what was held back: a tag's start that never completed
-  if (!a.native && !events.gone() && (!reasoning.empty() || !content.empty()))
-    events.Send(ChunkBody(ar, a.id, a.created, content, false, nullptr, nullptr, ids, reasoning));
+  if (!a.native && !events.gone()) send(nullptr, nullptr);
   if (g.gone) events.SetGone();
   if (!g.status.ok()) {
     events.Send(nlohmann::json::parse(ErrorBody(EngineError(ar, g.status))));
@@ -167,7 +188,8 @@ void WriteStream(const LoadedModels& loaded, const StreamArgs& a, Metrics& metri
     events.Send(NativeCompletionBody(ar, g.result, "", a.slot, a.n_ctx, ids));
   } else if (!events.gone()) {
     nlohmann::json last =
-        ChunkBody(ar, a.id, a.created, "", false, FinishReason(g.result.stop_reason), nullptr, ids);
+        ChunkBody(ar, a.id, a.created, "", false,
+                  n_calls > 0 ? "tool_calls" : FinishReason(g.result.stop_reason), nullptr, ids);
     if (!g.result.models.empty()) last["coolfusion"] = ModelWeights(ar, g.result, ids);
     last["timings"] = TimingsBody(g.result);
     events.Send(last);

@@ -2,6 +2,7 @@
 
 #include "base/json_number.h"
 #include "base/utf8.h"
+#include "chat/tool_call_parser.h"
 
 namespace coolfusion::server {
 
@@ -114,8 +115,19 @@ nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, co
   if (r.chat) {
     std::string reasoning, content;
     SplitReasoning(r.reasoning_format, g.text, &reasoning, &content);
+    std::vector<chat::ToolCall> calls;
+    if (r.tools.on()) {
+      const std::string text = std::move(content);
+      content.clear();
+      chat::ParseToolCalls(text, &content, &calls);
+    }
     choice["message"] = {{"role", "assistant"}, {"content", Safe(content)}};
     if (!reasoning.empty()) choice["message"]["reasoning_content"] = Safe(reasoning);
+    if (!calls.empty()) {
+      choice["message"]["tool_calls"] = ToolCallsJson(calls, 0, false);
+      if (content.empty()) choice["message"]["content"] = nullptr;  // as OpenAI answers
+      choice["finish_reason"] = "tool_calls";
+    }
   } else {
     choice["text"] = Safe(g.text);
   }
@@ -161,6 +173,32 @@ nlohmann::json ChunkBody(const ApiRequest& r, const std::string& id, int64_t cre
             {"choices", json::array({choice})}};
   if (trace != nullptr && r.trace) j["coolfusion"] = {{"segment", SegmentTrace(*trace, model_ids)}};
   return j;
+}
+
+nlohmann::json ToolCallsJson(const std::vector<chat::ToolCall>& calls, size_t first_index,
+                             bool indexed) {
+  json a = json::array();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    json c = {{"id", calls[i].id},
+              {"type", "function"},
+              {"function", {{"name", calls[i].name}, {"arguments", Safe(calls[i].arguments)}}}};
+    if (indexed) c["index"] = first_index + i;
+    a.push_back(std::move(c));
+  }
+  return a;
+}
+
+nlohmann::json ToolCallsChunk(const ApiRequest& r, const std::string& id, int64_t created,
+                              const std::vector<chat::ToolCall>& calls, size_t first_index) {
+  json choice = {{"index", 0},
+                 {"finish_reason", nullptr},
+                 {"logprobs", nullptr},
+                 {"delta", {{"tool_calls", ToolCallsJson(calls, first_index, true)}}}};
+  return {{"id", id},
+          {"object", "chat.completion.chunk"},
+          {"created", created},
+          {"model", r.model},
+          {"choices", json::array({choice})}};
 }
 
 nlohmann::json UsageChunk(const ApiRequest& r, const std::string& id, int64_t created,

@@ -36,7 +36,8 @@ nlohmann::json Usage(const GenerationResult& g);
 nlohmann::json TimingsBody(const GenerationResult& g);
 
 // A chat answer's message holds a thinking block's text as reasoning_content
-// (r.reasoning_format, reasoning.h).
+// (r.reasoning_format, reasoning.h), and with tools its calls as tool_calls (content null
+// when there is none besides, finish_reason "tool_calls"; chat/tool_call_parser.h).
 nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, const std::string& id,
                               int64_t created, const std::vector<std::string>& model_ids);
 
@@ -46,6 +47,13 @@ nlohmann::json ChunkBody(const ApiRequest& r, const std::string& id, int64_t cre
                          std::string_view delta, bool first, const char* finish_reason,
                          const Segment* trace, const std::vector<std::string>& model_ids,
                          std::string_view reasoning = {});
+// Calls as OpenAI writes them: [{"id", "type": "function", "function": {"name",
+// "arguments"}}], with "index" (first_index, first_index + 1, ...) in stream deltas.
+nlohmann::json ToolCallsJson(const std::vector<chat::ToolCall>& calls, size_t first_index,
+                             bool indexed);
+// A streamed chunk with delta.tool_calls (each call whole).
+nlohmann::json ToolCallsChunk(const ApiRequest& r, const std::string& id, int64_t created,
+                              const std::vector<chat::ToolCall>& calls, size_t first_index);
 nlohmann::json UsageChunk(const ApiRequest& r, const std::string& id, int64_t created,
                           const GenerationResult& g);
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "fusion/methods/registry.h"
+#include "server/chat_messages.h"
 #include "server/json_fields.h"
 
 namespace coolfusion::server {
@@ -120,11 +121,8 @@ bool IsAutoTier(const json& v) { return v.is_string() && (v == "auto" || v == "d
 bool IsEmptyText(const json& v) { return v.is_string() && v.get<std::string>().empty(); }
 
 constexpr Refusal kRefused[] = {
-    {"tools", IsEmpty, "tools (function calling) are not supported"},
-    {"tool_choice", IsNone, "tools (function calling) are not supported"},
     {"functions", IsEmpty, "functions (function calling) are not supported"},
     {"function_call", IsNone, "functions (function calling) are not supported"},
-    {"parallel_tool_calls", IsFalse, "tools (function calling) are not supported"},
     {"top_logprobs", IsZero,
      "logprobs of generated tokens are not supported (a fused token has no one model's "
      "probability); /v1/completions scores a prompt with echo and logprobs"},
@@ -154,7 +152,44 @@ bool RefuseUnsupported(const json& j, bool chat, ApiError* err) {
   }
   if (Present(j, "user") && !j["user"].is_string())
     return Fail(err, "'user' must be a string", "user");
-  (void)chat;
+  if (!chat) {
+    for (const char* key : {"tools", "tool_choice", "parallel_tool_calls"}) {
+      if (Present(j, key))
+        return Fail(err, std::string("'") + key + "' applies to chat completions", key);
+    }
+  }
+  return true;
+}
+
+// tools, tool_choice, parallel_tool_calls (chat/tool_calls.h).
+bool ParseTools(const json& j, ApiRequest* out, ApiError* err) {
+  const auto field = [&](const char* key) { return j.contains(key) ? &j[key] : nullptr; };
+  chat::ToolError te;
+  if (!chat::ParseToolSet(field("tools"), field("tool_choice"), field("parallel_tool_calls"),
+                          &out->tools, &te))
+    return Fail(err, te.message, te.param);
+  return true;
+}
+
+// The answer's grammar when tools are on (after ParseFormat: it is the only grammar).
+bool ToolGrammar(ApiRequest* out, ApiError* err) {
+  if (!out->tools.on()) return true;
+  if (!out->grammar_param.empty())
+    return Fail(err, "'tools' and '" + out->grammar_param + "' both constrain the answer: give one",
+                out->grammar_param);
+  int bad = -1;
+  Status st = chat::AnswerGrammar(out->tools, JsonSchemaToGrammarIsolated,
+                                  &out->request.options.grammar, &bad);
+  if (!st.ok() && bad >= 0) {
+    // The converter names the field json_schema; here it is this tool's parameters.
+    const std::string param = "tools[" + std::to_string(bad) + "].function.parameters";
+    std::string why = st.message();
+    if (why.rfind("json_schema: ", 0) == 0) why.erase(0, 13);
+    st = Status::InvalidArgument("'" + param + "': " + why);
+    return FailCompiling(err, st, param);
+  }
+  if (!st.ok()) return FailCompiling(err, st, "tools");
+  out->grammar_param = "tools";
   return true;
 }
 
@@ -310,37 +345,8 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     }
     if (j["messages"].size() > limits.max_messages)
       return Fail(err, "too many messages", "messages");
-    for (const auto& m : j["messages"]) {
-      if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
-        return Fail(err, "each message needs a string 'role'", "messages");
-      }
-      if (Present(m, "name") && !m["name"].is_string())
-        return Fail(err, "a message's 'name' must be a string", "messages");
-      if (Present(m, "tool_calls") && !(m["tool_calls"].is_array() && m["tool_calls"].empty()))
-        return Fail(err, "tool calls are not supported (no tools here)", "messages");
-      const std::string role = m["role"];
-      if (role != "system" && role != "user" && role != "assistant" && role != "developer" &&
-          role != "tool") {
-        return Fail(err, "unknown message role '" + role + "'", "messages");
-      }
-      std::string content;
-      if (m.contains("content") && m["content"].is_string()) {
-        content = m["content"];
-      } else if (m.contains("content") && m["content"].is_array()) {
-        // [{"type": "text", "text": "..."}]: text parts only.
-        for (const auto& part : m["content"]) {
-          // Each check before the next: a wrongly typed "type" is a 400, not an exception.
-          if (!part.is_object() || !part.contains("type") || !part["type"].is_string() ||
-              part["type"] != "text" || !part.contains("text") || !part["text"].is_string()) {
-            return Fail(err, "only text content parts are supported", "messages");
-          }
-          content += part["text"].get<std::string>();
-        }
-      } else if (!(m.contains("content") && m["content"].is_null())) {
-        return Fail(err, "each message needs a string 'content'", "messages");
-      }
-      out->request.messages.push_back({role == "developer" ? "system" : role, content});
-    }
+    if (!ParseTools(j, out, err)) return false;
+    if (!ParseChatMessages(j["messages"], out->tools, &out->request.messages, err)) return false;
   } else {
     if (!j.contains("prompt")) return Fail(err, "'prompt' is required", "prompt");
     if (Present(j, "reasoning_format"))
@@ -391,6 +397,7 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
 
   if (!ParseSampling(j, &o.sampling, err)) return false;
   if (!ParseFormat(j, out, err)) return false;
+  if (!ToolGrammar(out, err)) return false;
   if (!RefuseUnsupported(j, chat, err)) return false;
 
   double t = 0;

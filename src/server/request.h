@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "chat/tool_calls.h"
 #include "server/json_fields.h"
 #include "server/reasoning.h"
 
@@ -54,6 +55,9 @@ struct ApiRequest {
   int echo_new_tokens = 0;  // 0 or 1 (max_tokens with echo)
   // Chat: where a thinking block's text goes (reasoning_format; reasoning.h).
   ReasoningFormat reasoning_format = ReasoningFormat::kDeepseek;
+  // Chat: tools, tool_choice, parallel_tool_calls. When on(), the answer is held to the
+  // envelope's grammar (grammar_param "tools") and its calls are read back from it.
+  chat::ToolSet tools;
 };
 
 // The index into model_ids of the model `name` names, -1 if none: the ensemble's id or

@@ -168,8 +168,10 @@ TEST(OpenAi, RejectsMalformedAndWronglyTypedBodies) {
   EXPECT_EQ(Reject("[1, 2]").status, 400);
   EXPECT_EQ(Reject(R"({"messages": "hi"})").param, "messages");
   EXPECT_EQ(Reject(R"({"messages": []})").param, "messages");
-  EXPECT_EQ(Reject(R"({"messages": [{"role": "wizard", "content": "x"}]})").param, "messages");
-  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": 5}]})").param, "messages");
+  EXPECT_EQ(Reject(R"({"messages": [{"role": "wizard", "content": "x"}]})").param,
+            "messages[0].role");
+  EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": 5}]})").param,
+            "messages[0].content");
   EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": "10"})").param,
             "max_tokens");
   EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0})").param,
@@ -193,7 +195,7 @@ TEST(OpenAi, RejectsMalformedAndWronglyTypedBodies) {
   // Type confusion in nested fields: a 400 naming the field, never an exception (a 500).
   EXPECT_EQ(
       Reject(R"({"messages": [{"role": "user", "content": [{"type": 5, "text": "x"}]}]})").param,
-      "messages");
+      "messages[0].content");
   EXPECT_EQ(Reject(R"({"messages": [{"role": "user", "content": "x"}], "stream": true,
                       "stream_options": {"include_usage": "yes"}})")
                 .param,
@@ -254,11 +256,20 @@ TEST(OpenAi, EveryMalformedFieldIsA400NamingIt) {
       {R"("grammar": "root ::= \"a\"", "json_schema": {})", "json_schema"},
       {R"("grammar": "root ::= \"a\"", "response_format": {"type": "json_object"})",
        "response_format"},
-      {R"("tools": [{"type": "function", "function": {"name": "f"}}])", "tools"},
-      {R"("tool_choice": "auto")", "tool_choice"},
+      {R"("tools": [{"type": "function", "function": {"name": "f g"}}])", "tools[0].function.name"},
+      {R"("tools": {"type": "function"})", "tools"},
+      {R"("tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": 7}}}])",
+       "tools[0].function.parameters"},
+      {R"("tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": {"type":
+          "function", "function": {"name": "g"}})",
+       "tool_choice"},
+      {R"("tools": [{"type": "function", "function": {"name": "f"}}], "json_schema": {})",
+       "json_schema"},
+      {R"("tool_choice": "sometimes")", "tool_choice"},
+      {R"("tool_choice": "required")", "tool_choice"},
       {R"("functions": [{"name": "f"}])", "functions"},
       {R"("function_call": "auto")", "function_call"},
-      {R"("parallel_tool_calls": true)", "parallel_tool_calls"},
+      {R"("parallel_tool_calls": "yes")", "parallel_tool_calls"},
       {R"("logprobs": true)", "logprobs"},
       {R"("top_logprobs": 2)", "top_logprobs"},
       {R"("logit_bias": {"50256": -100})", "logit_bias"},
@@ -284,11 +295,23 @@ TEST(OpenAi, EveryMalformedFieldIsA400NamingIt) {
     EXPECT_EQ(e.param, param) << field;
   }
   const std::vector<std::pair<std::string, std::string>> nested = {
-      {R"({"messages": [{"role": "user", "content": "x", "name": 5}]})", "messages"},
+      {R"({"messages": [{"role": "user", "content": "x", "name": 5}]})", "messages[0].name"},
       {R"({"messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "1"}]}]})",
-       "messages"},
-      {R"({"messages": [{"role": 1, "content": "x"}]})", "messages"},
-      {R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})", "messages"},
+       "messages[0].tool_calls[0].function.name"},
+      {R"({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls":
+          [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{x"}}]}]})",
+       "messages[1].tool_calls[0].function.arguments"},
+      {R"({"messages": [{"role": "user", "content": "x"}, {"role": "tool", "content": "3"}]})",
+       "messages[1].tool_call_id"},
+      {R"({"messages": [{"role": "user", "content": "x"}, {"role": "tool", "content": "3",
+          "tool_call_id": "nope"}]})",
+       "messages[1].tool_call_id"},
+      {R"({"messages": [{"role": "user", "content": "x", "tool_calls": []}]})",
+       "messages[0].tool_calls"},
+      {R"({"messages": [{"role": 1, "content": "x"}]})", "messages[0].role"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})",
+       "messages[0].content"},
+      {R"({"prompt": "x", "tools": [{"type": "function", "function": {"name": "f"}}]})", "tools"},
       {R"({"prompt": "x", "echo": true})", "echo"},
       {R"({"prompt": "x", "best_of": 3})", "best_of"},
       {R"({"prompt": "x", "suffix": "end"})", "suffix"},
@@ -309,6 +332,38 @@ TEST(OpenAi, EveryMalformedFieldIsA400NamingIt) {
     EXPECT_EQ(e.param, param) << body;
   }
   EXPECT_GE(cases.size() + nested.size(), 30u);
+}
+
+// tools: the answer held to the envelope's grammar, the tools' instructions in the system
+// message, earlier calls and their results written into the conversation in the envelope.
+TEST(OpenAi, ToolsReachTheGrammarAndTheConversation) {
+  const ApiRequest r = Parse(R"({"messages": [
+      {"role": "system", "content": "Be brief."},
+      {"role": "user", "content": "Weather in Paris?"},
+      {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+        "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+      {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}],
+    "tools": [{"type": "function", "function": {"name": "get_weather", "parameters":
+      {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
+    "tool_choice": "required"})");
+  EXPECT_TRUE(r.tools.on());
+  EXPECT_EQ(r.grammar_param, "tools");
+  EXPECT_NE(r.request.options.grammar.find("get_weather"), std::string::npos);
+  const std::vector<ChatMessage>& m = r.request.messages;
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[0].content.rfind("Be brief.\n\n# Tools", 0), 0u) << m[0].content;
+  EXPECT_EQ(m[2].role, "assistant");
+  EXPECT_EQ(
+      m[2].content,
+      "<tool_call>\n{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}\n</tool_call>");
+  EXPECT_EQ(m[3].role, "user");
+  EXPECT_EQ(m[3].content, "<tool_response>\nsunny\n</tool_response>");
+  // tool_choice none: no instructions, no grammar; the history is still written.
+  const ApiRequest none = Parse(R"({"messages": [{"role": "user", "content": "x"}],
+    "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "none"})");
+  EXPECT_FALSE(none.tools.on());
+  EXPECT_TRUE(none.request.options.grammar.empty());
+  ASSERT_EQ(none.request.messages.size(), 1u);
 }
 
 // Every field of the README's table that does something reaches the engine's options.

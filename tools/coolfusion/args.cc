@@ -186,6 +186,8 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       CF_RETURN_IF_ERROR(value(&prompt_file));
     } else if (a == "--system") {
       CF_RETURN_IF_ERROR(value(&out->system));
+    } else if (a == "--tools") {
+      CF_RETURN_IF_ERROR(value(&out->tools));
     } else if (a == "--text-file") {
       CF_RETURN_IF_ERROR(value(&out->text_file));
     } else if (a == "-n" || a == "--n-predict") {

@@ -14,6 +14,7 @@ struct CommonArgs {
   std::string prompt;                // -p TEXT, or -f FILE
   bool prompt_given = false;
   std::string system;     // --system TEXT (chat)
+  std::string tools;      // --tools FILE (chat): OpenAI tools, a JSON array
   std::string text_file;  // --text-file FILE (boundaries)
   GenerateOptions gen;    // -n, --method, --temp, --top-p, --seed, --stop, ...
   bool json = false;      // --json

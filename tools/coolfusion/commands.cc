@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chat/tool_call_parser.h"
+#include "chat/tool_calls.h"
 #include "output.h"
 
 namespace coolfusion::cli {
@@ -150,6 +152,43 @@ int CmdGenerate(const CommonArgs& a) {
   return 0;
 }
 
+namespace {
+
+constexpr int kMaxToolRounds = 8;
+
+// --tools FILE: OpenAI's tools array, or an object with "tools" (and "tool_choice",
+// "parallel_tool_calls"); *grammar is the answer's (chat/tool_calls.h).
+Status LoadTools(const std::string& path, chat::ToolSet* tools, std::string* grammar) {
+  std::string text;
+  CF_RETURN_IF_ERROR(ReadFile(path, &text));
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) return Status::InvalidArgument("--tools " + path + ": not JSON");
+  const nlohmann::json* list = &j;
+  const nlohmann::json* choice = nullptr;
+  const nlohmann::json* parallel = nullptr;
+  if (j.is_object()) {
+    list = j.contains("tools") ? &j["tools"] : nullptr;
+    choice = j.contains("tool_choice") ? &j["tool_choice"] : nullptr;
+    parallel = j.contains("parallel_tool_calls") ? &j["parallel_tool_calls"] : nullptr;
+  }
+  if (list == nullptr || !list->is_array() || list->empty())
+    return Status::InvalidArgument("--tools " + path +
+                                   ": expected a non-empty JSON array of tools, or an object "
+                                   "with one as \"tools\"");
+  chat::ToolError err;
+  if (!chat::ParseToolSet(list, choice, parallel, tools, &err))
+    return Status::InvalidArgument("--tools " + path + ": " + err.message);
+  if (!tools->on()) return Status::Ok();
+  int bad = -1;
+  const Status st = chat::AnswerGrammar(*tools, JsonSchemaToGrammarIsolated, grammar, &bad);
+  if (!st.ok() && bad >= 0)
+    return Status::InvalidArgument("--tools " + path + ": tool " + tools->tools[bad].name + ": " +
+                                   st.message());
+  return st;
+}
+
+}  // namespace
+
 int CmdChat(const CommonArgs& a) {
   if (a.models.empty()) return Fail(Status::InvalidArgument("no model given (use -m FILE)"));
   std::unique_ptr<Ensemble> e;
@@ -165,6 +204,23 @@ int CmdChat(const CommonArgs& a) {
       "  /reset  start a new conversation (the system prompt stays)\n"
       "  /exit   quit (also /quit, end of input, or Ctrl-C at the prompt)\n"
       "  Ctrl-C while an answer is written stops that answer; the chat goes on\n";
+  // --tools: tool_choice holds for a turn's first answer; after results, the models choose.
+  chat::ToolSet tools, then;
+  std::string first_grammar, then_grammar;
+  if (!a.tools.empty()) {
+    st = LoadTools(a.tools, &tools, &first_grammar);
+    if (st.ok() && !a.gen.grammar.empty())
+      st = Status::InvalidArgument(
+          "--tools and --grammar/--json-schema both constrain the answer: give one");
+    if (st.ok() && tools.on()) {
+      then = tools;
+      then.choice = chat::ToolChoice::kAuto;
+      st = chat::AnswerGrammar(then, JsonSchemaToGrammarIsolated, &then_grammar);
+    }
+    if (!st.ok()) return Fail(st);
+    std::fprintf(stderr, "%zu tools from %s%s\n", tools.tools.size(), a.tools.c_str(),
+                 tools.on() ? "; the models may call them" : " (tool_choice none)");
+  }
   std::fprintf(stderr, "type a message, or /help\n");
   struct sigaction sa = {};
   sa.sa_handler = OnInterrupt;
@@ -179,8 +235,11 @@ int CmdChat(const CommonArgs& a) {
       break;
     }
   }
+  std::string system = a.system;
+  const std::string instructions = chat::ToolInstructions(tools);
+  if (!instructions.empty()) system += (system.empty() ? "" : "\n\n") + instructions;
   std::vector<ChatMessage> messages;
-  if (!a.system.empty()) messages.push_back({"system", a.system});
+  if (!system.empty()) messages.push_back({"system", system});
   std::string line;
   while (true) {
     std::fprintf(stderr, "> ");
@@ -192,9 +251,9 @@ int CmdChat(const CommonArgs& a) {
       continue;
     }
     if (line == "/reset") {
-      messages.resize(a.system.empty() ? 0 : 1);
+      messages.resize(system.empty() ? 0 : 1);
       std::fprintf(stderr, "conversation cleared%s\n",
-                   a.system.empty() ? "" : " (the system prompt stays)");
+                   system.empty() ? "" : " (the system prompt stays)");
       continue;
     }
     if (line.size() > 1 && line[0] == '/' && line.find(' ') == std::string::npos) {
@@ -202,28 +261,55 @@ int CmdChat(const CommonArgs& a) {
       continue;
     }
     if (line.empty()) continue;
+    const size_t turn_start = messages.size();
     messages.push_back({"user", line});
-    Request req;
-    req.messages = messages;
-    req.options = args.gen;
-    if (a.models.size() == 1) req.options.method = SingleModelMethod();
-    GenerationResult r;
-    g_interrupted.store(false);
-    g_answering.store(true);
-    st = RunAndPrint(*e, req, args, &r);
-    g_answering.store(false);
-    if (!st.ok()) {
-      Fail(st);
-      messages.pop_back();
-      continue;
+    // An answer, and while it calls tools (at most kMaxToolRounds times), their results
+    // read from the terminal and the next answer.
+    for (int round = 0;; ++round) {
+      Request req;
+      req.messages = messages;
+      req.options = args.gen;
+      if (tools.on()) req.options.grammar = round == 0 ? first_grammar : then_grammar;
+      if (a.models.size() == 1) req.options.method = SingleModelMethod();
+      GenerationResult r;
+      g_interrupted.store(false);
+      g_answering.store(true);
+      st = RunAndPrint(*e, req, args, &r);
+      g_answering.store(false);
+      if (!st.ok()) {
+        Fail(st);
+        messages.resize(turn_start);
+        break;
+      }
+      std::printf("\n");
+      std::fflush(stdout);
+      if (g_interrupted.load()) std::fprintf(stderr, "[answer stopped]\n");
+      for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+      const std::string took = ParticipationLine(*e, r);
+      if (!took.empty()) std::fprintf(stderr, "[%s]\n", took.c_str());
+      messages.push_back({"assistant", r.text});
+      if (!tools.on() || g_interrupted.load()) break;
+      std::string content;
+      std::vector<chat::ToolCall> calls;
+      chat::ParseToolCalls(r.text, &content, &calls);
+      if (calls.empty()) break;
+      if (round + 1 >= kMaxToolRounds) {
+        std::fprintf(stderr, "[%d rounds of tool calls: the answer stops here]\n", kMaxToolRounds);
+        break;
+      }
+      std::vector<std::string> results;
+      for (const chat::ToolCall& c : calls) {
+        std::fprintf(stderr, "[tool call %s: %s(%s)]\nresult of %s> ", c.id.c_str(), c.name.c_str(),
+                     c.arguments.c_str(), c.name.c_str());
+        std::fflush(stderr);
+        std::string result;
+        if (!std::getline(std::cin, result)) break;
+        results.push_back(ProcessEscapes(result));
+      }
+      if (results.size() < calls.size()) break;  // end of input
+      messages.back().content = content + (content.empty() ? "" : "\n") + chat::CallsText(calls);
+      messages.push_back({"user", chat::ResultsText(results)});
     }
-    std::printf("\n");
-    std::fflush(stdout);
-    if (g_interrupted.load()) std::fprintf(stderr, "[answer stopped]\n");
-    for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    const std::string took = ParticipationLine(*e, r);
-    if (!took.empty()) std::fprintf(stderr, "[%s]\n", took.c_str());
-    messages.push_back({"assistant", r.text});
   }
   return 0;
 }

@@ -125,6 +125,11 @@ generation options:
                             sharing the cores unless -t is given (default: one after
                             another, each with all threads: faster on a small CPU)
   --system TEXT             chat: a system message
+  --tools FILE              chat: tools the models may call, a JSON array of OpenAI tools
+                            ({"type": "function", "function": {"name", "description",
+                            "parameters"}}) or {"tools": [...], "tool_choice": ...}; a call
+                            is shown and its result read from the terminal, then the answer
+                            goes on (docs/tool-calls.md)
   -e, --escape              process \n \r \t \' \" \\ \xHH in -p, --system and --stop
                             (the default, as llama.cpp's); --no-escape: keep them as typed
   --json                    generate: print one JSON object instead of streaming text
