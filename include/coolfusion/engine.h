@@ -29,6 +29,9 @@ struct ModelInfo {
   int n_ctx_train = 0;    // context length the model was trained on (0 for vocab-only)
   bool vocab_only = false;
   bool has_chat_template = false;
+  // Its chat template opens a thinking block at the start of the answer (the prompt ends
+  // in "<think>", as DeepSeek-R1's does): a chat answer starts inside it.
+  bool opens_thinking = false;
   int32_t bos = -1;  // the vocabulary's BOS and end-of-generation tokens (-1: none)
   int32_t eos = -1;
   int n_gpu_layers = 0;            // as asked (-ngl, ngl=)

@@ -37,11 +37,10 @@ struct ModelOptions {
   // --chat-template-file's text: a Jinja template rendered by llama.cpp's Jinja engine
   // instead of the GGUF's own (and of chat_template); empty: none.
   std::string chat_template_jinja;
-  // The GGUF's own template through llama.cpp's Jinja engine too (docs/chat-templates.md).
-  // Off until prompt_cache_test's SameTextAcrossDifferentTokenizers passes with it (issue
-  // 33, item 1: with it on, one turn of rand-qwen2's chats differs with and without the
-  // cache); off: the built-in matcher, as before.
-  bool jinja_gguf_template = false;
+  // The GGUF's own template rendered by llama.cpp's Jinja engine, as llama-server does
+  // (docs/chat-templates.md); a template it cannot parse or render falls back to the
+  // built-in matcher with a warning. false (--no-jinja): the built-in matcher only.
+  bool jinja_gguf_template = true;
 };
 
 // Settings of the peer methods (src/fusion/methods/: UniTE, GaC, AdaFuse, SAFE); each is

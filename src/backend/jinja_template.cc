@@ -75,6 +75,17 @@ Status JinjaTemplate::Render(const std::vector<ChatMessage>& messages,
   return Status::Ok();
 }
 
+bool JinjaTemplate::OpensThinking() const {
+  std::string prompt;
+  if (!Render({{"user", "Hello"}}, std::chrono::system_clock::now(), &prompt).ok()) return false;
+  size_t end = prompt.size();
+  while (end > 0 && (prompt[end - 1] == '\n' || prompt[end - 1] == ' ' || prompt[end - 1] == '\r'))
+    --end;
+  constexpr std::string_view kOpen = "<think>";
+  return end >= kOpen.size() &&
+         std::string_view(prompt).substr(end - kOpen.size(), kOpen.size()) == kOpen;
+}
+
 Status JinjaTemplate::RenderSplit(const std::vector<ChatMessage>& messages,
                                   std::chrono::system_clock::time_point now, ChatText* out,
                                   bool* exact) const {

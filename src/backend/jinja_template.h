@@ -53,6 +53,12 @@ class JinjaTemplate {
   Status RenderSplit(const std::vector<ChatMessage>& messages,
                      std::chrono::system_clock::time_point now, ChatText* out, bool* exact) const;
 
+  // Whether the template opens a thinking block where the answer starts: a one-message
+  // chat rendered with the generation prompt ends in "<think>" (then whitespace at most),
+  // as DeepSeek-R1's and QwQ's do, so the model writes its reasoning first and "</think>"
+  // after it. Templates whose models open the block themselves (Qwen3) answer false.
+  bool OpensThinking() const;
+
  private:
   JinjaTemplate();
   struct Impl;

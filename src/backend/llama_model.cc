@@ -235,6 +235,7 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
           st.message() + "; its chats are rendered by llama.cpp's built-in template matcher";
     }
   }
+  if (m->jinja_) m->opens_thinking_ = m->jinja_->OpensThinking();
   m->n_params_ = opts.vocab_only ? 0 : llama_model_n_params(model);
 
   if (!opts.vocab_only) {

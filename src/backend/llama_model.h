@@ -75,6 +75,9 @@ class LlamaModel final : public Tokenizer {
   const std::string& tokenizer_name() const { return tokenizer_name_; }
   uint64_t n_params() const { return n_params_; }
   const std::string& chat_template() const { return chat_template_; }
+  // Whether its Jinja template opens a thinking block in the generation prompt
+  // (JinjaTemplate::OpensThinking); false without one.
+  bool opens_thinking() const { return opens_thinking_; }
   // How messages name this model: "model 2 (aidreams260K)", its place in the user's -m
   // order (1-based) and its file name without ".gguf"; the file stem until SetLabel.
   const std::string& label() const { return label_; }
@@ -150,6 +153,7 @@ class LlamaModel final : public Tokenizer {
   int load_threads_ = 1;
   uint64_t n_params_ = 0;
   std::string tokenizer_name_;
+  bool opens_thinking_ = false;
   std::string chat_template_;
   std::unique_ptr<JinjaTemplate> jinja_;  // null: the built-in matcher renders chats
   std::string chat_template_warning_;

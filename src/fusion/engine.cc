@@ -78,6 +78,7 @@ Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models,
     info.n_ctx_train = m->vocab_only() ? 0 : m->n_ctx_train();
     info.vocab_only = m->vocab_only();
     info.has_chat_template = !m->chat_template().empty();
+    info.opens_thinking = m->opens_thinking();
     info.bos = m->bos();
     info.eos = m->eos();
     impl->infos.push_back(info);

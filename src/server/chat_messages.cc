@@ -108,9 +108,16 @@ bool ParseChatMessages(const json& messages, const chat::ToolSet& tools,
       results.push_back(content);
       continue;
     }
-    flush_results();
     if (m.contains("tool_calls") && role != "assistant" && !m["tool_calls"].is_null())
       return Fail(err, "only assistant messages have 'tool_calls'", at + ".tool_calls");
+    const bool after_results = !results.empty();
+    flush_results();
+    if (after_results && role == "user") {
+      // Results then the user's next words: one user turn, so that roles still alternate
+      // (templates such as Mistral's and Llama's refuse two user turns in a row).
+      out->back().content += "\n\n" + content;
+      continue;
+    }
     std::vector<chat::ToolCall> calls;
     if (!Calls(m, at, &calls, &call_ids, err)) return false;
     if (!calls.empty()) content += (content.empty() ? "" : "\n") + chat::CallsText(calls);

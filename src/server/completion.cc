@@ -142,7 +142,7 @@ void WriteStream(const LoadedModels& loaded, const StreamArgs& a, Metrics& metri
   ApiRequest& ar = *a.ar;
   EventStream events(sink);
   if (!a.native) events.Send(ChunkBody(ar, a.id, a.created, "", true, nullptr, nullptr, ids));
-  ReasoningSplitter split(ar.chat ? ar.reasoning_format : ReasoningFormat::kNone);
+  ReasoningSplitter split(ar.chat ? ar.reasoning_format : ReasoningFormat::kNone, ar.thinking_open);
   chat::ToolCallParser tool_parser;  // with tools: the content's calls
   size_t n_calls = 0;
   std::string reasoning, content, answer;
@@ -258,6 +258,13 @@ void Completions::Answer(const LoadedModels& loaded, const httplib::Request& req
   ApiError err;
   if (!ParseRequest(req.body, chat, limits_, ids, ar.get(), &err)) return SendError(res, err);
   if (ar->echo) return AnswerEcho(loaded, *ar, res);
+  if (chat) {
+    // The lead model's template opens a thinking block: its answer starts inside it,
+    // unless the tools' grammar holds the answer to calls from the start.
+    const int only = ar->request.options.only_model;
+    ar->thinking_open = pool.any().info(only >= 0 ? (size_t)only : 0).opens_thinking &&
+                        (!ar->tools.on() || ar->tools.choice == chat::ToolChoice::kAuto);
+  }
   if (!chat && !ar->prompts.empty() && !ar->prompts[0].tokens.empty()) {
     // Token ids of the lead model (the source model asked for, else the first), as
     // lm-evaluation-harness sends them: spelled as the prompt's text.

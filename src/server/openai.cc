@@ -114,7 +114,7 @@ nlohmann::json CompletionBody(const ApiRequest& r, const GenerationResult& g, co
       {"index", 0}, {"finish_reason", FinishReason(g.stop_reason)}, {"logprobs", nullptr}};
   if (r.chat) {
     std::string reasoning, content;
-    SplitReasoning(r.reasoning_format, g.text, &reasoning, &content);
+    SplitReasoning(r.reasoning_format, g.text, &reasoning, &content, r.thinking_open);
     std::vector<chat::ToolCall> calls;
     if (r.tools.on()) {
       const std::string text = std::move(content);

@@ -101,8 +101,8 @@ void ReasoningSplitter::Run(std::string* reasoning, std::string* content, bool e
 }
 
 void SplitReasoning(ReasoningFormat format, std::string_view text, std::string* reasoning,
-                    std::string* content) {
-  ReasoningSplitter s(format);
+                    std::string* content, bool starts_open) {
+  ReasoningSplitter s(format, starts_open);
   s.Feed(text, reasoning, content);
   s.Finish(reasoning, content);
 }

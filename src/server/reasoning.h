@@ -21,7 +21,10 @@ bool ParseReasoningFormat(std::string_view name, ReasoningFormat* out);
 
 class ReasoningSplitter {
  public:
-  explicit ReasoningSplitter(ReasoningFormat format) : format_(format) {}
+  // starts_open: the prompt opened the block (its template ends in "<think>"), so the
+  // answer starts inside it, and only "</think>" ends it.
+  explicit ReasoningSplitter(ReasoningFormat format, bool starts_open = false)
+      : format_(format), state_(starts_open ? State::kThinking : State::kStart) {}
   // The next piece of the answer: appends what can be shown now to *reasoning and
   // *content.
   void Feed(std::string_view piece, std::string* reasoning, std::string* content);
@@ -32,12 +35,12 @@ class ReasoningSplitter {
   enum class State { kStart, kThinking, kAfterThinking, kContent };
   void Run(std::string* reasoning, std::string* content, bool end);
   ReasoningFormat format_;
-  State state_ = State::kStart;
+  State state_;
   std::string held_;  // text not yet shown
 };
 
 // The whole answer at once.
 void SplitReasoning(ReasoningFormat format, std::string_view text, std::string* reasoning,
-                    std::string* content);
+                    std::string* content, bool starts_open = false);
 
 }  // namespace coolfusion::server

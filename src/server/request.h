@@ -55,6 +55,9 @@ struct ApiRequest {
   int echo_new_tokens = 0;  // 0 or 1 (max_tokens with echo)
   // Chat: where a thinking block's text goes (reasoning_format; reasoning.h).
   ReasoningFormat reasoning_format = ReasoningFormat::kDeepseek;
+  // Chat: the answer starts inside a thinking block its prompt opened (the lead model's
+  // template, ModelInfo::opens_thinking); set by the caller, not parsed.
+  bool thinking_open = false;
   // Chat: tools, tool_choice, parallel_tool_calls. When on(), the answer is held to the
   // envelope's grammar (grammar_param "tools") and its calls are read back from it.
   chat::ToolSet tools;

@@ -241,6 +241,24 @@ TEST(JinjaTemplate, ChatPromptIsLlamaCppsTextAndContentsNeverBecomeSpecialTokens
   }
 }
 
+// DeepSeek-R1's and QwQ's templates open <think> where the answer starts; Qwen3's leaves it
+// to the model, and templates without thinking have none.
+TEST(JinjaTemplate, TellsWhetherTheTemplateOpensAThinkingBlock) {
+  const std::string dir = testing::SourceDir() + "/third_party/llama.cpp/models/templates/";
+  const std::pair<const char*, bool> cases[] = {
+      {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", true},
+      {"Qwen-QwQ-32B.jinja", true},
+      {"Qwen-Qwen3-0.6B.jinja", false},
+      {"Qwen-Qwen2.5-7B-Instruct.jinja", false},
+      {"meta-llama-Llama-3.1-8B-Instruct.jinja", false},
+  };
+  for (const auto& [name, opens] : cases) {
+    std::unique_ptr<JinjaTemplate> t;
+    ASSERT_TRUE(JinjaTemplate::FromSource(ReadText(dir + name), "<s>", "</s>", &t).ok()) << name;
+    EXPECT_EQ(t->OpensThinking(), opens) << name;
+  }
+}
+
 TEST(JinjaTemplate, BadTemplatesAreRefusedWithTheEnginesMessage) {
   std::unique_ptr<JinjaTemplate> t;
   const Status st = JinjaTemplate::FromSource("{% for m in messages %}{{ m.content }", "", "", &t);

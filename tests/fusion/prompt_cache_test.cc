@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "base/utf8.h"
 #include "support/open.h"
@@ -49,12 +50,35 @@ std::vector<std::string> SegmentTexts(const GenerationResult& g) {
   return s;
 }
 
-// Must show: the same text with and without the cache, greedy, 20 chats x 5 turns; from
-// turn 2 on most of the prompt comes from the cache.
+// Whether two answers part at a near tie: at the first segment where they differ, each
+// run's candidates hold both texts, with scores within 1% of each other. Cached keys and
+// values come from other batches than fresh ones (their last bits differ), and random
+// weights magnify that to about 0.4% of a perplexity, so two candidates that close may
+// swap. Anything else (a draft that differs, a clear winner that loses) is not a tie.
+bool PartAtANearTie(const GenerationResult& a, const GenerationResult& b) {
+  for (size_t k = 0; k < a.segments.size() && k < b.segments.size(); ++k) {
+    const std::string &ta = a.segments[k].text, &tb = b.segments[k].text;
+    if (ta == tb) continue;
+    for (const GenerationResult* g : {&a, &b}) {
+      double sa = -1, sb = -1;
+      for (const Candidate& c : g->segments[k].candidates) {
+        if (c.text == ta) sa = c.score;
+        if (c.text == tb) sb = c.score;
+      }
+      if (sa < 0 || sb < 0 || std::abs(sa - sb) > 0.01 * std::max(sa, sb)) return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+// Must show: the same text with and without the cache, greedy, 20 chats x 5 turns (a near
+// tie, PartAtANearTie, at most once in 20 turns); from turn 2 on most of the prompt comes
+// from the cache.
 void CheckChats(const std::vector<std::string>& models, bool defaults, int chats = 20) {
   auto cached = Open(models, kCtx), fresh = Open(models, kCtx);
   ASSERT_TRUE(cached && fresh);
-  int turns = 0, reused = 0;
+  int turns = 0, reused = 0, ties = 0;
   for (int chat = 0; chat < chats; ++chat) {
     std::vector<ChatMessage> messages;
     int prev_prompt = 0;
@@ -64,8 +88,12 @@ void CheckChats(const std::vector<std::string>& models, bool defaults, int chats
       const Turn b = Ask(*fresh, messages, false, defaults);
       ASSERT_TRUE(a.status.ok()) << a.status.message();
       ASSERT_TRUE(b.status.ok()) << b.status.message();
-      EXPECT_EQ(a.result.text, b.result.text) << "chat " << chat << " turn " << turn;
-      EXPECT_EQ(SegmentTexts(a.result), SegmentTexts(b.result));
+      if (a.result.text != b.result.text && PartAtANearTie(a.result, b.result)) {
+        ++ties;
+      } else {
+        EXPECT_EQ(a.result.text, b.result.text) << "chat " << chat << " turn " << turn;
+        EXPECT_EQ(SegmentTexts(a.result), SegmentTexts(b.result));
+      }
       EXPECT_EQ(a.result.n_prompt_tokens, b.result.n_prompt_tokens);
       EXPECT_EQ(b.result.n_cached_tokens, 0);
       // The prompt weights are measured on the same tokens (those that count are decoded
@@ -99,6 +127,7 @@ void CheckChats(const std::vector<std::string>& models, bool defaults, int chats
   }
   EXPECT_EQ(turns, chats * 4);
   EXPECT_GT(reused, 0);
+  EXPECT_LE(ties * 20, chats * 5) << ties << " near ties in " << chats * 5 << " turns";
 }
 
 #ifdef COOLFUSION_SANITIZED

@@ -358,6 +358,16 @@ TEST(OpenAi, ToolsReachTheGrammarAndTheConversation) {
       "<tool_call>\n{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}\n</tool_call>");
   EXPECT_EQ(m[3].role, "user");
   EXPECT_EQ(m[3].content, "<tool_response>\nsunny\n</tool_response>");
+  // The user's next words after results join them: roles still alternate.
+  const ApiRequest next = Parse(R"({"messages": [
+      {"role": "user", "content": "Weather in Paris?"},
+      {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+        "function": {"name": "get_weather", "arguments": "{}"}}]},
+      {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+      {"role": "user", "content": "And tomorrow?"}]})");
+  ASSERT_EQ(next.request.messages.size(), 3u);
+  EXPECT_EQ(next.request.messages[2].content,
+            "<tool_response>\nsunny\n</tool_response>\n\nAnd tomorrow?");
   // tool_choice none: no instructions, no grammar; the history is still written.
   const ApiRequest none = Parse(R"({"messages": [{"role": "user", "content": "x"}],
     "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "none"})");
@@ -511,6 +521,39 @@ TEST(Reasoning, AStreamCutAnywhereSplitsAsTheWholeAnswer) {
       }
     }
   }
+}
+
+// A prompt that opened the block (DeepSeek-R1's template): the answer starts inside it.
+TEST(Reasoning, APromptThatOpensTheBlockStartsTheAnswerInIt) {
+  Split s;
+  SplitReasoning(ReasoningFormat::kDeepseek, "Let me think.\n</think>\n\nFive.", &s.reasoning,
+                 &s.content, /*starts_open=*/true);
+  EXPECT_EQ(s.reasoning, "Let me think.\n");
+  EXPECT_EQ(s.content, "Five.");
+  s = Split();
+  SplitReasoning(ReasoningFormat::kDeepseek, "never closed <tool_call>", &s.reasoning, &s.content,
+                 true);
+  EXPECT_EQ(s.reasoning, "never closed <tool_call>");
+  EXPECT_EQ(s.content, "");
+  // In a response: reasoning apart, the calls read from the content after it.
+  ApiRequest r = Parse(R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type":
+      "function", "function": {"name": "f", "parameters": {"type": "object"}}}]})");
+  r.thinking_open = true;
+  GenerationResult g;
+  g.text = "hm</think>\nOK.\n<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>";
+  const auto j = CompletionBody(r, g, "id", 1, kIds);
+  const auto& m = j["choices"][0]["message"];
+  EXPECT_EQ(m["reasoning_content"], "hm");
+  EXPECT_EQ(m["content"], "OK.");
+  ASSERT_EQ(m["tool_calls"].size(), 1u);
+  EXPECT_EQ(m["tool_calls"][0]["function"]["name"], "f");
+  EXPECT_EQ(m["tool_calls"][0]["function"]["arguments"], "{}");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "tool_calls");
+  // tool_choice none: the same text is all content.
+  r = Parse(R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type":
+      "function", "function": {"name": "f"}}], "tool_choice": "none"})");
+  g.text = "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>";
+  EXPECT_EQ(CompletionBody(r, g, "id", 1, kIds)["choices"][0]["message"]["content"], g.text);
 }
 
 TEST(Reasoning, ChatAnswersAndChunksCarryReasoningContentAsLlamaServer) {

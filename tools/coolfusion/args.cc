@@ -390,8 +390,8 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       if (v.empty()) return Status::InvalidArgument(a + " expects NAME or FILE");
       chat_templates.emplace_back();
       CF_RETURN_IF_ERROR(ChatTemplate(v, &chat_templates.back()));
-    } else if (a == "--jinja") {
-      defaults.jinja_gguf_template = true;
+    } else if (a == "--jinja" || a == "--no-jinja") {
+      defaults.jinja_gguf_template = a == "--jinja";
     } else if (a == "--chat-template-file") {
       CF_RETURN_IF_ERROR(value(&v));
       chat_template_files.emplace_back();

@@ -56,8 +56,10 @@ model options:
   --chat-template-file FILE a Jinja chat template (llama-server's flag) instead of
                             each GGUF's own, rendered by llama.cpp's Jinja engine;
                             once or once per -m, as --chat-template, which it overrides
-  --jinja                   each GGUF's own template by llama.cpp's Jinja engine too
-                            (llama-server's flag; default off here: the built-in matcher)
+  --jinja, --no-jinja       each GGUF's own template rendered by llama.cpp's Jinja
+                            engine, as llama-server does (default on); --no-jinja: by
+                            llama.cpp's built-in template matcher, which knows a fixed
+                            list of template families
 
 generation options:
   -p, --prompt TEXT         the prompt (escapes such as \n, \t, \\ are processed)
