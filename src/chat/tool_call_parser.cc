@@ -1,7 +1,8 @@
 #include "chat/tool_call_parser.h"
 
-#include <algorithm>
 #include <nlohmann/json.hpp>
+
+#include "chat/tag_scan.h"
 
 namespace coolfusion::chat {
 
@@ -9,16 +10,6 @@ namespace {
 
 constexpr std::string_view kOpen = "<tool_call>";
 constexpr std::string_view kClose = "</tool_call>";
-
-bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-
-// The length of the longest suffix of `s` that is a proper prefix of `tag`.
-size_t PartialTagAtEnd(std::string_view s, std::string_view tag) {
-  for (size_t n = std::min(s.size(), tag.size() - 1); n > 0; --n) {
-    if (s.substr(s.size() - n) == tag.substr(0, n)) return n;
-  }
-  return 0;
-}
 
 // One block's inside: {"name": string, "arguments": object}. False if it is not that.
 bool ParseCall(std::string_view inside, ToolCall* out) {
@@ -61,13 +52,13 @@ void ToolCallParser::Run(std::string* content, std::vector<ToolCall>* calls, boo
       }
       // Hold back a tag's possible start, and the whitespace before it.
       size_t keep = PartialTagAtEnd(held_, kOpen);
-      while (keep < held_.size() && IsSpace(held_[held_.size() - keep - 1])) ++keep;
+      while (keep < held_.size() && IsSpaceChar(held_[held_.size() - keep - 1])) ++keep;
       content->append(held_, 0, held_.size() - keep);
       held_.erase(0, held_.size() - keep);
       return;
     }
     size_t cut = at;
-    while (cut > 0 && IsSpace(held_[cut - 1])) --cut;
+    while (cut > 0 && IsSpaceChar(held_[cut - 1])) --cut;
     content->append(held_, 0, cut);
     held_.erase(0, at);
     in_calls_ = true;

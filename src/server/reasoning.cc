@@ -1,6 +1,6 @@
 #include "server/reasoning.h"
 
-#include <algorithm>
+#include "chat/tag_scan.h"
 
 namespace coolfusion::server {
 
@@ -8,17 +8,6 @@ namespace {
 
 constexpr std::string_view kOpen = "<think>";
 constexpr std::string_view kClose = "</think>";
-
-bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-
-// The length of the longest suffix of `s` that is a proper prefix of `tag` (a tag that may
-// be completed by the next piece).
-size_t PartialTagAtEnd(std::string_view s, std::string_view tag) {
-  for (size_t n = std::min(s.size(), tag.size() - 1); n > 0; --n) {
-    if (s.substr(s.size() - n) == tag.substr(0, n)) return n;
-  }
-  return 0;
-}
 
 }  // namespace
 
@@ -55,7 +44,7 @@ void ReasoningSplitter::Run(std::string* reasoning, std::string* content, bool e
     switch (state_) {
       case State::kStart: {
         size_t i = 0;
-        while (i < held_.size() && IsSpace(held_[i])) ++i;
+        while (i < held_.size() && chat::IsSpaceChar(held_[i])) ++i;
         const std::string_view rest = std::string_view(held_).substr(i);
         if (rest.substr(0, kOpen.size()) == kOpen) {
           if (legacy) content->append(held_, 0, i + kOpen.size());
@@ -76,7 +65,7 @@ void ReasoningSplitter::Run(std::string* reasoning, std::string* content, bool e
           state_ = State::kAfterThinking;
           continue;
         }
-        const size_t keep = end ? 0 : PartialTagAtEnd(held_, kClose);
+        const size_t keep = end ? 0 : chat::PartialTagAtEnd(held_, kClose);
         reasoning->append(held_, 0, held_.size() - keep);
         if (legacy) content->append(held_, 0, held_.size() - keep);
         held_.erase(0, held_.size() - keep);
@@ -85,7 +74,7 @@ void ReasoningSplitter::Run(std::string* reasoning, std::string* content, bool e
       case State::kAfterThinking: {
         // The whitespace between the block and the answer is neither (legacy keeps it).
         size_t i = 0;
-        while (i < held_.size() && IsSpace(held_[i])) ++i;
+        while (i < held_.size() && chat::IsSpaceChar(held_[i])) ++i;
         if (legacy) content->append(held_, 0, i);
         held_.erase(0, i);
         if (held_.empty() && !end) return;

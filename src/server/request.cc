@@ -189,6 +189,12 @@ bool ToolGrammar(ApiRequest* out, ApiError* err) {
     st = Status::InvalidArgument("'" + param + "': " + why);
     return FailCompiling(err, st, param);
   }
+  if (!st.ok() && st.code() == Status::Code::kInvalidArgument) {
+    std::string why = st.message();  // the converter names the field json_schema
+    if (why.rfind("json_schema: ", 0) == 0) why.erase(0, 13);
+    st = Status::InvalidArgument("'tools': the calls' grammar: " + why +
+                                 " (give fewer or smaller tools)");
+  }
   if (!st.ok()) return FailCompiling(err, st, "tools");
   out->grammar_param = "tools";
   return true;

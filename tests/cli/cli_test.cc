@@ -682,5 +682,38 @@ TEST(Cli, ChatReadsTurnsFromStdin) {
   EXPECT_NE(Slurp(dir + "/chat.err").find("plain 'Role: text' lines"), std::string::npos);
 }
 
+// Issue 33: chat --tools FILE shows a call (tool_choice required in the file) and reads its
+// result, then answers again; a tools file that is not one is an error naming it.
+TEST(Cli, ChatCallsAToolAndTakesTheResultBack) {
+  const std::string dir = OwnTempDir();
+  const std::string tools = testing::SourceDir() + "/data/tools/weather.json";
+  const std::string cmd = "printf 'Weather in Paris?\\nsunny, 21 C\\n/exit\\n' | " +
+                          Quote(testing::CliPath()) + " chat -m " + testing::Tiny("qwen2-chat") +
+                          " -m " + testing::Tiny("llama-spm") + " --tools " + Quote(tools) +
+                          " -n 60 >" + dir + "/tools.out 2>" + dir + "/tools.err";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << Slurp(dir + "/tools.err");
+  const std::string err = Slurp(dir + "/tools.err"), out = Slurp(dir + "/tools.out");
+  EXPECT_NE(err.find("1 tools from"), std::string::npos) << err;
+  EXPECT_NE(err.find("[tool call call_"), std::string::npos) << err;
+  EXPECT_NE(err.find(": get_weather({\"city\":"), std::string::npos) << err;
+  EXPECT_NE(err.find("result of get_weather> "), std::string::npos) << err;
+  // The answer with the call, then one after its result.
+  size_t answers = 0;
+  for (size_t at = 0; (at = err.find("[models: ", at)) != std::string::npos; ++at) ++answers;
+  EXPECT_GE(answers, 2u) << err;
+  EXPECT_NE(out.find("<tool_call>"), std::string::npos) << out;
+
+  std::ofstream(dir + "/not-tools.json") << "{\"tools\": 5}";
+  Ran bad = Cli({"chat", "-m", testing::Tiny("llama-spm"), "--tools", dir + "/not-tools.json"});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(
+      bad.err.find("error: --tools " + dir + "/not-tools.json: expected a non-empty JSON array"),
+      std::string::npos)
+      << bad.err;
+  bad = Cli({"chat", "-m", testing::Tiny("llama-spm"), "--tools", dir + "/missing.json"});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("error: "), std::string::npos);
+}
+
 }  // namespace
 }  // namespace coolfusion
