@@ -18,9 +18,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# The end-to-end tests' clients: the official openai package and playwright-core (which
-# drives Debian's Chromium; it downloads no browser of its own).
+# The end-to-end tests' clients: the official openai package, LangChain JS and
+# playwright-core (which drives Debian's Chromium; it downloads no browser of its own).
+# Installed again when one is missing or package-lock.json is newer than the install (a
+# pull that added or moved a dependency).
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [ ! -d "$root/tests/e2e/node_modules/openai" ] || [ ! -d "$root/tests/e2e/node_modules/playwright-core" ]; then
-  (cd "$root/tests/e2e" && npm ci --no-audit --no-fund --silent)
+e2e="$root/tests/e2e"
+need_npm=0
+for d in openai playwright-core ajv @langchain/openai @langchain/core; do
+  [ -d "$e2e/node_modules/$d" ] || need_npm=1
+done
+[ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ] && need_npm=1
+if [ $need_npm = 1 ]; then
+  (cd "$e2e" && npm ci --no-audit --no-fund --silent)
 fi
