@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/utf8.h"
 #include "support/corpus.h"
 #include "support/paths.h"
 #include "support/reference.h"
@@ -670,6 +671,19 @@ TEST(Cli, EscapesInThePromptAreProcessedByDefault) {
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(nlohmann::json::parse(r.out).at("text_bytes"), bytes) << r.out;
   }
+}
+
+// An answer cut inside a character (rand-r1-think's first, at -n 12) does not break the
+// next turn: the history keeps it repaired.
+TEST(Cli, ChatGoesOnAfterAnAnswerCutInsideACharacter) {
+  const std::string dir = OwnTempDir();
+  const std::string cmd = "printf 'Hello there\\nAnd again\\n/exit\\n' | " +
+                          Quote(testing::CliPath()) + " chat -m " + testing::Tiny("r1-think") +
+                          " -n 12 --system 'Be brief.' >" + dir + "/cut.out 2>" + dir + "/cut.err";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const std::string out = Slurp(dir + "/cut.out"), err = Slurp(dir + "/cut.err");
+  EXPECT_EQ(err.find("error:"), std::string::npos) << err;
+  EXPECT_FALSE(IsValidUtf8(out)) << "no answer was cut inside a character: " << out;
 }
 
 TEST(Cli, ChatReadsTurnsFromStdin) {

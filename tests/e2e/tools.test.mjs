@@ -14,7 +14,7 @@ import OpenAI from 'openai';
 import Ajv from 'ajv';
 import { ChatOpenAI } from '@langchain/openai';
 import { HumanMessage, ToolMessage } from '@langchain/core/messages';
-import { startServer, ms } from './server.mjs';
+import { startServer, ms, readSse } from './server.mjs';
 
 const TOOL_MODELS = (process.env.COOLFUSION_TOOL_MODELS || '').split(',').filter(Boolean);
 if (TOOL_MODELS.length === 0) {
@@ -375,5 +375,36 @@ describe('tool calls', { concurrency: true }, () => {
   describe('stories260K + aidreams260K, no templates', { concurrency: 1 }, () => {
     test(`${N_TINY} tool requests and their second turns`, { timeout: ms(2000) * (N_TINY + 10) }, () =>
       sweepAndCheck(tiny, 'tiny', N_TINY));
+  });
+});
+
+// A thinking template (DeepSeek-R1's opens "<think>\n" in the prompt): the answer starts
+// inside the block, so its text is reasoning_content, never content, streamed or not.
+describe('a thinking template', () => {
+  test('its reasoning arrives in reasoning_content, never in content', { timeout: ms(60000) }, async () => {
+    const model = TOOL_MODELS[0].replace(/[^/]*$/, 'rand-r1-think.gguf');
+    const srv = await startServer(['-t', '1'], [model]);
+    try {
+      const body = { messages: [{ role: 'user', content: 'What is 2 + 3?' }], max_tokens: 16 };
+      const whole = await (await post(srv.url, body)).json();
+      const msg = whole.choices[0].message;
+      assert.ok(msg.reasoning_content.length > 0, JSON.stringify(msg));
+      assert.equal(msg.content, '', JSON.stringify(msg));  // no "</think>" in 16 random tokens
+      const { events } = await readSse(await post(srv.url, { ...body, stream: true }));
+      let reasoning = '', content = '';
+      for (const e of events) {
+        const d = e.choices?.[0]?.delta ?? {};
+        reasoning += d.reasoning_content ?? '';
+        content += d.content ?? '';
+      }
+      assert.equal(reasoning, msg.reasoning_content);
+      assert.equal(content, '');
+      // reasoning_format none: the same text is all content.
+      const none = await (await post(srv.url, { ...body, reasoning_format: 'none' })).json();
+      assert.equal(none.choices[0].message.content, msg.reasoning_content);
+      assert.equal(none.choices[0].message.reasoning_content, undefined);
+    } finally {
+      await srv.stop();
+    }
   });
 });

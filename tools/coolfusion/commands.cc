@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/utf8.h"
 #include "chat/tool_call_parser.h"
 #include "chat/tool_calls.h"
 #include "output.h"
@@ -287,11 +288,13 @@ int CmdChat(const CommonArgs& a) {
       for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
       const std::string took = ParticipationLine(*e, r);
       if (!took.empty()) std::fprintf(stderr, "[%s]\n", took.c_str());
-      messages.push_back({"assistant", r.text});
+      // Random or cut-off answers may end inside a character; the next turn's prompt must
+      // be valid UTF-8, so the history keeps the text repaired (U+FFFD), as a client would.
+      messages.push_back({"assistant", ToValidUtf8(r.text)});
       if (!tools.on() || g_interrupted.load()) break;
       std::string content;
       std::vector<chat::ToolCall> calls;
-      chat::ParseToolCalls(r.text, &content, &calls);
+      chat::ParseToolCalls(messages.back().content, &content, &calls);
       if (calls.empty()) break;
       if (round + 1 >= kMaxToolRounds) {
         std::fprintf(stderr, "[%d rounds of tool calls: the answer stops here]\n", kMaxToolRounds);
