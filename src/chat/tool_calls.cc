@@ -8,7 +8,8 @@ namespace coolfusion::chat {
 
 namespace {
 
-using nlohmann::json;
+// Ordered throughout: a tool's properties keep the client's order.
+using json = nlohmann::ordered_json;
 using nlohmann::ordered_json;
 
 constexpr std::string_view kCallOpen = "<tool_call>";
@@ -249,7 +250,7 @@ std::string ToolInstructions(const ToolSet& set) {
     ordered_json f = ordered_json::object();
     f["name"] = t.name;
     if (!t.description.empty()) f["description"] = t.description;
-    f["parameters"] = ordered_json::parse(t.parameters.dump());
+    f["parameters"] = t.parameters;
     ordered_json tool = ordered_json::object();
     tool["type"] = "function";
     tool["function"] = f;
@@ -273,12 +274,12 @@ Status AnswerGrammar(const ToolSet& set,
   ordered_json any = ordered_json::array();
   for (const Tool& t : set.tools) {
     if (set.choice == ToolChoice::kNamed && t.name != set.named) continue;
-    json params = t.parameters;
+    ordered_json params = t.parameters;
     MoveRefs(&params, "/anyOf/" + std::to_string(any.size()) + "/properties/arguments");
     // Ordered: the converter writes properties in the schema's order, "name" first.
     ordered_json props = ordered_json::object();
     props["name"] = {{"const", t.name}};
-    props["arguments"] = ordered_json::parse(params.dump());
+    props["arguments"] = std::move(params);
     any.push_back({{"type", "object"},
                    {"properties", props},
                    {"required", ordered_json::array({"name", "arguments"})},
@@ -341,7 +342,7 @@ std::string CallsText(const std::vector<ToolCall>& calls) {
     if (!s.empty()) s += "\n";
     ordered_json call = ordered_json::object();
     call["name"] = c.name;
-    call["arguments"] = ordered_json::parse(args.dump());
+    call["arguments"] = std::move(args);
     s += "<tool_call>\n" + call.dump() + "\n</tool_call>";
   }
   return s;

@@ -39,7 +39,9 @@ inline constexpr int kMaxParallelCalls = 8;               // calls in one answer
 struct Tool {
   std::string name;
   std::string description;
-  nlohmann::json parameters;  // a JSON schema object ({"type": "object"} when not given)
+  // A JSON schema object ({"type": "object"} when not given), its keys in the client's
+  // order: the models read the properties, and write the arguments, in that order.
+  nlohmann::ordered_json parameters;
 };
 
 enum class ToolChoice { kAuto, kNone, kRequired, kNamed };
@@ -64,8 +66,8 @@ struct ToolError {
 // "none", "required" or {"type": "function", "function": {"name"}}; parallel_tool_calls:
 // a boolean. False and *err on anything malformed, over the limits above, a duplicate or
 // invalid name (OpenAI's [a-zA-Z0-9_-]{1,64}), or a tool_choice naming no tool.
-bool ParseToolSet(const nlohmann::json* tools, const nlohmann::json* tool_choice,
-                  const nlohmann::json* parallel_tool_calls, ToolSet* out, ToolError* err);
+bool ParseToolSet(const nlohmann::ordered_json* tools, const nlohmann::ordered_json* tool_choice,
+                  const nlohmann::ordered_json* parallel_tool_calls, ToolSet* out, ToolError* err);
 
 // The system text that tells a model the tools and the envelope (empty when !set.on()).
 std::string ToolInstructions(const ToolSet& set);

@@ -162,9 +162,16 @@ bool RefuseUnsupported(const json& j, bool chat, ApiError* err) {
   return true;
 }
 
-// tools, tool_choice, parallel_tool_calls (chat/tool_calls.h).
-bool ParseTools(const json& j, ApiRequest* out, ApiError* err) {
-  const auto field = [&](const char* key) { return j.contains(key) ? &j[key] : nullptr; };
+// tools, tool_choice, parallel_tool_calls (chat/tool_calls.h), read from the body again with
+// its objects' keys in order (`j` sorts them), so that a tool's properties keep the
+// client's order. The body parsed once already, its nesting bounded (json_fields.h).
+bool ParseTools(std::string_view body, const json& j, ApiRequest* out, ApiError* err) {
+  nlohmann::ordered_json ordered;
+  if (Present(j, "tools") || Present(j, "tool_choice") || Present(j, "parallel_tool_calls"))
+    ordered = nlohmann::ordered_json::parse(body, nullptr, false);
+  const auto field = [&](const char* key) {
+    return ordered.is_object() && ordered.contains(key) ? &ordered[key] : nullptr;
+  };
   chat::ToolError te;
   if (!chat::ParseToolSet(field("tools"), field("tool_choice"), field("parallel_tool_calls"),
                           &out->tools, &te))
@@ -352,7 +359,7 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     }
     if (j["messages"].size() > limits.max_messages)
       return Fail(err, "too many messages", "messages");
-    if (!ParseTools(j, out, err)) return false;
+    if (!ParseTools(body, j, out, err)) return false;
     if (!ParseChatMessages(j["messages"], out->tools, &out->request.messages, err)) return false;
   } else {
     if (!j.contains("prompt")) return Fail(err, "'prompt' is required", "prompt");

@@ -15,7 +15,7 @@
 namespace coolfusion::chat {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 const json kTools = json::parse(R"([
   {"type": "function", "function": {"name": "get_weather", "description": "a city's weather",
@@ -161,6 +161,19 @@ TEST_F(AnswerGrammarTest, RefsInsideAToolsSchemaStillResolve) {
   EXPECT_FALSE(Accepts(g,
                        "<tool_call>\n{\"name\": \"tree\", \"arguments\": {\"node\": {\"kids\": "
                        "[]}}}\n</tool_call>"));
+}
+
+// A tool's properties keep the client's order: in the instructions and in the calls.
+TEST_F(AnswerGrammarTest, PropertiesKeepTheClientsOrder) {
+  const ToolSet set = Parse(json::parse(R"([{"type": "function", "function": {"name": "f",
+    "parameters": {"type": "object", "properties": {"zeta": {"type": "integer"},
+      "alpha": {"type": "integer"}}, "required": ["zeta", "alpha"]}}}])"),
+                            "required");
+  const std::string s = ToolInstructions(set);
+  EXPECT_LT(s.find("zeta"), s.find("alpha")) << s;
+  EXPECT_TRUE(Accepts(Gbnf(set),
+                      "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"zeta\": 1, \"alpha\": "
+                      "2}}\n</tool_call>"));
 }
 
 TEST_F(AnswerGrammarTest, ASchemaTheConverterRefusesNamesItsTool) {

@@ -358,6 +358,12 @@ TEST(OpenAi, ToolsReachTheGrammarAndTheConversation) {
       "<tool_call>\n{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}\n</tool_call>");
   EXPECT_EQ(m[3].role, "user");
   EXPECT_EQ(m[3].content, "<tool_response>\nsunny\n</tool_response>");
+  // The tool's properties in the client's order (the body's JSON sorts nothing here).
+  const ApiRequest ordered = Parse(R"({"messages": [{"role": "user", "content": "x"}],
+    "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object",
+      "properties": {"zeta": {"type": "integer"}, "alpha": {"type": "integer"}}}}}]})");
+  const std::string& sys = ordered.request.messages[0].content;
+  EXPECT_LT(sys.find("zeta"), sys.find("alpha")) << sys;
   // The user's next words after results join them: roles still alternate.
   const ApiRequest next = Parse(R"({"messages": [
       {"role": "user", "content": "Weather in Paris?"},

@@ -162,11 +162,11 @@ constexpr int kMaxToolRounds = 8;
 Status LoadTools(const std::string& path, chat::ToolSet* tools, std::string* grammar) {
   std::string text;
   CF_RETURN_IF_ERROR(ReadFile(path, &text));
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  const nlohmann::ordered_json j = nlohmann::ordered_json::parse(text, nullptr, false);
   if (j.is_discarded()) return Status::InvalidArgument("--tools " + path + ": not JSON");
-  const nlohmann::json* list = &j;
-  const nlohmann::json* choice = nullptr;
-  const nlohmann::json* parallel = nullptr;
+  const nlohmann::ordered_json* list = &j;
+  const nlohmann::ordered_json* choice = nullptr;
+  const nlohmann::ordered_json* parallel = nullptr;
   if (j.is_object()) {
     list = j.contains("tools") ? &j["tools"] : nullptr;
     choice = j.contains("tool_choice") ? &j["tool_choice"] : nullptr;
