@@ -28,14 +28,7 @@ using Ran = testing::CliRun;
 using testing::Lines;
 using testing::Slurp;
 
-std::string Dir() {
-  static const std::string dir = [] {
-    const std::string d = ::testing::TempDir() + "/coolfusion-choice-" + std::to_string(getpid());
-    std::system(("mkdir -p " + d).c_str());
-    return d;
-  }();
-  return dir;
-}
+std::string Dir() { return testing::OwnTempDir("choice"); }
 
 Ran Cli(const Args& args) { return testing::RunCli(args, Dir() + "/cli.out", Dir() + "/cli.err"); }
 

@@ -33,15 +33,7 @@ void Write(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
-// A folder of this process's own: ctest runs the tests of this file in parallel.
-std::string Dir() {
-  static const std::string dir = [] {
-    const std::string d = ::testing::TempDir() + "/coolfusion-resume-" + std::to_string(getpid());
-    std::system(("mkdir -p " + d).c_str());
-    return d;
-  }();
-  return dir;
-}
+std::string Dir() { return testing::OwnTempDir("resume"); }
 
 // Starts `coolfusion args...` with stdout and stderr in Dir()/NAME.out and .err.
 pid_t Start(const Args& args, const std::string& name) {

@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -20,6 +23,16 @@ struct CliRun {
   int code = -1;  // the exit status, or 128 + the signal that ended it
   std::string out, err;
 };
+
+// A folder of this process's own, gtest's TempDir() + "/coolfusion-" + name + "-" + its
+// pid, made if missing: ctest runs a file's tests in parallel processes.
+inline std::string OwnTempDir(const std::string& name) {
+  const std::string d =
+      ::testing::TempDir() + "/coolfusion-" + name + "-" + std::to_string(getpid());
+  std::error_code ec;
+  std::filesystem::create_directories(d, ec);
+  return d;
+}
 
 // The whole content of a file ("" when it cannot be read).
 inline std::string Slurp(const std::string& path) {

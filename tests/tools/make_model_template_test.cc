@@ -40,15 +40,7 @@ std::string Template(const std::string& name) {
   return std::string(COOLFUSION_TEMPLATE_DIR) + "/" + name + ".jinja";
 }
 
-// A folder of this process's own: ctest runs this file's tests in parallel.
-std::string Dir() {
-  static const std::string dir = [] {
-    const std::string d = ::testing::TempDir() + "/coolfusion-mm-" + std::to_string(getpid());
-    std::system(("mkdir -p " + d).c_str());
-    return d;
-  }();
-  return dir;
-}
+std::string Dir() { return testing::OwnTempDir("mm"); }
 
 // coolfusion-make-model ARGS..., its output in Dir()/NAME.out and .err.
 CliRun MakeModel(const std::vector<std::string>& args, const std::string& name) {
