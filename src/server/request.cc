@@ -186,21 +186,21 @@ bool ToolGrammar(ApiRequest* out, ApiError* err) {
     return Fail(err, "'tools' and '" + out->grammar_param + "' both constrain the answer: give one",
                 out->grammar_param);
   int bad = -1;
-  Status st = chat::AnswerGrammar(out->tools, JsonSchemaToGrammarIsolated,
-                                  &out->request.options.grammar, &bad);
-  if (!st.ok() && bad >= 0) {
-    // The converter names the field json_schema; here it is this tool's parameters.
-    const std::string param = "tools[" + std::to_string(bad) + "].function.parameters";
+  const Status st = chat::AnswerGrammar(out->tools, JsonSchemaToGrammarIsolated,
+                                        &out->request.options.grammar, &bad);
+  if (st.code() == Status::Code::kInvalidArgument) {
+    // The converter names the field json_schema; here it is the one tool's parameters that
+    // fail alone, or else the calls' grammar of all of them.
     std::string why = st.message();
     if (why.rfind("json_schema: ", 0) == 0) why.erase(0, 13);
-    st = Status::InvalidArgument("'" + param + "': " + why);
-    return FailCompiling(err, st, param);
-  }
-  if (!st.ok() && st.code() == Status::Code::kInvalidArgument) {
-    std::string why = st.message();  // the converter names the field json_schema
-    if (why.rfind("json_schema: ", 0) == 0) why.erase(0, 13);
-    st = Status::InvalidArgument("'tools': the calls' grammar: " + why +
-                                 " (give fewer or smaller tools)");
+    if (bad < 0) {
+      return FailCompiling(err,
+                           Status::InvalidArgument("'tools': the calls' grammar: " + why +
+                                                   " (give fewer or smaller tools)"),
+                           "tools");
+    }
+    const std::string param = "tools[" + std::to_string(bad) + "].function.parameters";
+    return FailCompiling(err, Status::InvalidArgument("'" + param + "': " + why), param);
   }
   if (!st.ok()) return FailCompiling(err, st, "tools");
   out->grammar_param = "tools";

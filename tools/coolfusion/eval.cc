@@ -23,13 +23,8 @@ namespace {
 
 using nlohmann::json;
 
-struct Run {
-  std::string method;
-  ScoreRule score;
-  int only_model;  // >= 0: that model alone
-  std::vector<std::string> models;
-  std::string label;
-  bool added_as_reference = false;  // the default, run because the list did not name it
+// A planned run (eval_report.h's RunPlan: method, rule, models, label) and its results.
+struct Run : RunPlan {
   size_t n = 0, correct = 0, errors = 0;
   double seconds = 0;          // summed over rows: each row's generation, when it ran (resumed rows
                                // keep the seconds their line in the samples file holds)
@@ -271,13 +266,7 @@ int CmdEval(const CommonArgs& args) {
   if (!(st = OpenEnsemble(a.models, false, &ens)).ok()) return Fail(st);
   std::vector<Run> runs;
   for (const RunPlan& p : PlanRuns(a.models, methods, scores)) {
-    Run& r = runs.emplace_back();
-    r.method = p.method;
-    r.score = p.score;
-    r.only_model = p.only_model;
-    r.models = p.models;
-    r.label = p.label;
-    r.added_as_reference = p.added_as_reference;
+    static_cast<RunPlan&>(runs.emplace_back()) = p;
   }
 
   // Options every row would refuse (a --gate out of range, a method that cannot honour a

@@ -41,12 +41,9 @@ constexpr const char* kMetricWhat[kMetrics] = {
     "the lowest negative log-likelihood per character of the choice",
     "fused runs: the lowest fused score under the run's rule (the engine's candidate choice)"};
 
-struct ChoiceRun {
-  ScoreRule score;
-  int only_model;  // >= 0: that model alone
-  std::vector<std::string> models;
-  std::string label;
-  bool added_as_reference = false;  // the default, run because the list did not name it
+// A planned run (eval_report.h's RunPlan; its method is the default's or the single
+// model's) and its results.
+struct ChoiceRun : RunPlan {
   size_t n = 0, errors = 0, sat_out = 0;
   double seconds = 0;  // summed over rows (resumed rows: the seconds their line holds)
   int64_t decode_calls = 0, tokens_decoded = 0;
@@ -253,12 +250,7 @@ int CmdEvalChoice(const CommonArgs& args) {
   // the default method's fused score under its rule.
   std::vector<ChoiceRun> runs;
   for (const RunPlan& p : PlanRuns(a.models, methods, scores)) {
-    ChoiceRun& r = runs.emplace_back();
-    r.score = p.score;
-    r.only_model = p.only_model;
-    r.models = p.models;
-    r.label = p.label;
-    r.added_as_reference = p.added_as_reference;
+    static_cast<RunPlan&>(runs.emplace_back()) = p;
   }
   const bool any_fused =
       std::any_of(runs.begin(), runs.end(), [](const ChoiceRun& r) { return r.fused(); });
