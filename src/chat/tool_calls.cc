@@ -270,34 +270,36 @@ Status AnswerGrammar(const ToolSet& set,
                      const std::function<Status(const std::string&, std::string*)>& convert,
                      std::string* gbnf, int* bad_tool) {
   if (bad_tool != nullptr) *bad_tool = -1;
-  // One schema for a call of any allowed tool: {"name": const, "arguments": its schema}.
-  ordered_json any = ordered_json::array();
-  for (const Tool& t : set.tools) {
-    if (set.choice == ToolChoice::kNamed && t.name != set.named) continue;
+  // A call of tool t as the schema's anyOf[at]: {"name": const, "arguments": its schema},
+  // "name" first (the converter writes properties in the schema's order).
+  const auto call_schema = [](const Tool& t, size_t at) {
     ordered_json params = t.parameters;
-    MoveRefs(&params, "/anyOf/" + std::to_string(any.size()) + "/properties/arguments");
-    // Ordered: the converter writes properties in the schema's order, "name" first.
+    MoveRefs(&params, "/anyOf/" + std::to_string(at) + "/properties/arguments");
     ordered_json props = ordered_json::object();
     props["name"] = {{"const", t.name}};
     props["arguments"] = std::move(params);
-    any.push_back({{"type", "object"},
-                   {"properties", props},
-                   {"required", ordered_json::array({"name", "arguments"})},
-                   {"additionalProperties", false}});
+    return ordered_json({{"type", "object"},
+                         {"properties", std::move(props)},
+                         {"required", ordered_json::array({"name", "arguments"})},
+                         {"additionalProperties", false}});
+  };
+  std::vector<size_t> allowed;  // the tools a call may name, by index
+  for (size_t k = 0; k < set.tools.size(); ++k) {
+    if (set.choice != ToolChoice::kNamed || set.tools[k].name == set.named) allowed.push_back(k);
   }
+  ordered_json any = ordered_json::array();
+  for (size_t k : allowed) any.push_back(call_schema(set.tools[k], any.size()));
   std::string call_json;
-  Status st = convert(ordered_json({{"anyOf", any}}).dump(), &call_json);
-  if (!st.ok() && st.code() == Status::Code::kInvalidArgument && bad_tool != nullptr) {
+  const Status st = convert(ordered_json({{"anyOf", any}}).dump(), &call_json);
+  if (st.code() == Status::Code::kInvalidArgument && bad_tool != nullptr) {
     // Which tool: each one's schema alone (only when the whole failed).
-    for (size_t i = 0; i < any.size(); ++i) {
+    for (size_t k : allowed) {
       std::string unused;
-      if (convert(ordered_json({{"anyOf", ordered_json::array({any[i]})}}).dump(), &unused).ok())
-        continue;
-      for (size_t k = 0, seen = 0; k < set.tools.size(); ++k) {
-        if (set.choice == ToolChoice::kNamed && set.tools[k].name != set.named) continue;
-        if (seen++ == i) *bad_tool = (int)k;
+      const ordered_json alone = {{"anyOf", ordered_json::array({call_schema(set.tools[k], 0)})}};
+      if (!convert(alone.dump(), &unused).ok()) {
+        *bad_tool = (int)k;
+        break;
       }
-      break;
     }
   }
   CF_RETURN_IF_ERROR(st);

@@ -184,6 +184,19 @@ TEST_F(AnswerGrammarTest, ASchemaTheConverterRefusesNamesItsTool) {
   const Status st = AnswerGrammar(Parse(tools), ConvertJsonSchema, &gbnf, &bad);
   EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(bad, 1);
+  // A good tool with $refs before it is tried alone with its refs where it then stands,
+  // so the bad one is still the one named.
+  json with_refs = json::array({json::parse(R"({"type": "function", "function": {"name": "ok",
+    "parameters": {"type": "object", "properties": {"n": {"$ref": "#/$defs/n"}},
+      "$defs": {"n": {"type": "integer"}}}}})"),
+                                json::parse(R"({"type": "function", "function": {"name": "tree",
+    "parameters": {"type": "object", "properties": {"n": {"$ref": "#/$defs/n"}},
+      "$defs": {"n": {"type": "integer"}}}}})"),
+                                tools[1]});
+  bad = -1;
+  EXPECT_EQ(AnswerGrammar(Parse(with_refs), ConvertJsonSchema, &gbnf, &bad).code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(bad, 2);
 }
 
 TEST(ToolCallParser, ReadsContentAndCalls) {
