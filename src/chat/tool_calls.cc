@@ -1,5 +1,6 @@
 #include "chat/tool_calls.h"
 
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <set>
@@ -13,6 +14,7 @@ using json = nlohmann::ordered_json;
 using nlohmann::ordered_json;
 
 constexpr std::string_view kCallOpen = "<tool_call>";
+constexpr std::chrono::seconds kBadToolSearch{2};
 
 bool Fail(ToolError* err, std::string message, std::string param) {
   err->message = std::move(message);
@@ -292,8 +294,12 @@ Status AnswerGrammar(const ToolSet& set,
   std::string call_json;
   const Status st = convert(ordered_json({{"anyOf", any}}).dump(), &call_json);
   if (st.code() == Status::Code::kInvalidArgument && bad_tool != nullptr) {
-    // Which tool: each one's schema alone (only when the whole failed).
+    // Which tool: each one's schema alone (only when the whole failed), for at most
+    // kBadToolSearch, so that 128 tools that each take the converter long cannot hold the
+    // request for 128 conversions.
+    const auto until = std::chrono::steady_clock::now() + kBadToolSearch;
     for (size_t k : allowed) {
+      if (std::chrono::steady_clock::now() > until) break;
       std::string unused;
       const ordered_json alone = {{"anyOf", ordered_json::array({call_schema(set.tools[k], 0)})}};
       if (!convert(alone.dump(), &unused).ok()) {

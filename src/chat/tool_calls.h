@@ -75,7 +75,8 @@ std::string ToolInstructions(const ToolSet& set);
 // The answer's GBNF (start rule "root"). `convert` turns a JSON schema's text into GBNF
 // (JsonSchemaToGrammarIsolated for untrusted schemas); its error is returned as is, and
 // when it is InvalidArgument, *bad_tool (if not null) is the index of the first tool whose
-// parameters the converter refuses alone (-1 if none does). REQUIRES: set.on().
+// parameters the converter refuses alone (-1 if none does, or if the tools tried alone
+// within 2 s pass). REQUIRES: set.on().
 Status AnswerGrammar(const ToolSet& set,
                      const std::function<Status(const std::string&, std::string*)>& convert,
                      std::string* gbnf, int* bad_tool = nullptr);
