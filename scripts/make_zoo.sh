@@ -11,15 +11,22 @@
 # the overlap zoo: the same three tokenizers, each model trained on all three operations
 # and all facts groups, briefly enough that it makes its own mistakes (models/README.md):
 #   models/overlap-a.gguf, overlap-b.gguf, overlap-c.gguf, overlap-weak.gguf (+ .train.log)
+# and, only when asked (`make_zoo.sh spread`, or spread-a spread-b spread-c), the spread zoo:
+# the same three tokenizers, all three operations, every model trained on the first rows of
+# the same data (data seed 40), so that their mistakes are correlated, and on fewer or more
+# of them, so that their skill is spread (about 55 / 45 / 30% on the arith3 test split):
+#   models/spread-a.gguf, spread-b.gguf, spread-c.gguf (+ .train.log)
 # Deterministic: same tools, same settings, same seeds -> same data, same losses, same models.
 #
-#   scripts/make_zoo.sh [a|b|c|b-weak|overlap|overlap-a|overlap-b|overlap-c|overlap-weak ...]
+#   scripts/make_zoo.sh [a|b|c|b-weak|overlap|overlap-a|overlap-b|overlap-c|overlap-weak|
+#                        spread|spread-a|spread-b|spread-c ...]
 #                                            (default: a b c, one after another)
 # Settings (environment): COOLFUSION_ZOO_ROWS (story problems per epoch, 12000),
 # COOLFUSION_ZOO_EPOCHS (3), COOLFUSION_ZOO_THREADS (nproc), COOLFUSION_ZOO_NGL (0; 99 trains
 # on a GPU with a CUDA build of the tools, see cmake/zoo/), COOLFUSION_ZOO_BIN (build/bin),
 # COOLFUSION_ZOO_OUT (models/), COOLFUSION_ZOO_PARALLEL=1 (train the three at once),
-# COOLFUSION_ZOO_SEED_OFFSET (0; added to each overlap model's seed: the same recipe retrained,
+# COOLFUSION_ZOO_SEED_OFFSET (0; added to each overlap or spread model's seeds, the spread
+# zoo's data seed included: the same recipe retrained,
 # e.g. COOLFUSION_ZOO_SEED_OFFSET=100 COOLFUSION_ZOO_OUT=build/zoo-seed100 COOLFUSION_ZOO_WORK=build/zoo-seed100/work).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -81,21 +88,28 @@ train_one() {
 # that the mistakes differ. Settings per model: rows of story problems, drill rows,
 # epochs (fixed here, not taken from COOLFUSION_ZOO_ROWS/EPOCHS, so that a plain
 # `make_zoo.sh overlap` rebuilds the committed files).
+# The spread zoo uses the same function with prefix "spread" and a data seed shared by the
+# three (11th setting): the problems, facts and drills come from that seed, so each model's
+# rows are the first rows of the same streams (a smaller model's rows are a subset of a
+# larger one's), while the model seed still picks the initial weights and the order.
 overlap_one() {
+  local prefix=$1; shift
   local name=$1 vocab=$2 seed=$(($3 + seed_offset)) shape=$4 rows=$5 drills=$6 epochs=$7 lr=$8 lrmin=$9 drill_ops=${10}
-  local log=$work/train-overlap-$name.log
-  task arith3 --seed "$seed" --n "$rows" --ops add,sub,mul --repeats \
-    --exclude "$d/test.jsonl" --exclude "$d/val.jsonl" > "$work/train-overlap-$name.jsonl"
-  task facts3 --groups 0,1,2 --n $((rows / 10)) --seed "$seed" >> "$work/train-overlap-$name.jsonl"
-  [ "$drills" = 0 ] || task drill --seed "$seed" --n "$drills" --ops "$drill_ops" >> "$work/train-overlap-$name.jsonl"
+  local dseed=$seed
+  [ -z "${11:-}" ] || dseed=$((${11} + seed_offset))
+  local log=$work/train-$prefix-$name.log
+  task arith3 --seed "$dseed" --n "$rows" --ops add,sub,mul --repeats \
+    --exclude "$d/test.jsonl" --exclude "$d/val.jsonl" > "$work/train-$prefix-$name.jsonl"
+  task facts3 --groups 0,1,2 --n $((rows / 10)) --seed "$dseed" >> "$work/train-$prefix-$name.jsonl"
+  [ "$drills" = 0 ] || task drill --seed "$dseed" --n "$drills" --ops "$drill_ops" >> "$work/train-$prefix-$name.jsonl"
   # shellcheck disable=SC2086
-  "$bin/coolfusion-make-model" --vocab "$vocab" --out "$work/init-overlap-$name.gguf" $shape --ctx 256 \
-    --seed "$seed" --type f32 --name "overlap-$name"
-  "$bin/coolfusion-train" -m "$work/init-overlap-$name.gguf" --train "$work/train-overlap-$name.jsonl" \
-    --val "$d/val.jsonl" -o "$out/overlap-$name.gguf" --epochs "$epochs" --lr "$lr" --lr-min "$lrmin" \
+  "$bin/coolfusion-make-model" --vocab "$vocab" --out "$work/init-$prefix-$name.gguf" $shape --ctx 256 \
+    --seed "$seed" --type f32 --name "$prefix-$name"
+  "$bin/coolfusion-train" -m "$work/init-$prefix-$name.gguf" --train "$work/train-$prefix-$name.jsonl" \
+    --val "$d/val.jsonl" -o "$out/$prefix-$name.gguf" --epochs "$epochs" --lr "$lr" --lr-min "$lrmin" \
     --warmup 0.03 --seed "$seed" -t "$threads" -ngl "$ngl" --check 100 --out-type q8_0 --out-ctx 2048 \
-    > "$log" 2>&1 || { tail -n 20 "$log" >&2; echo "error: training overlap-$name failed (log: $log)" >&2; return 1; }
-  cp "$log" "$out/overlap-$name.train.log"   # committed beside the model
+    > "$log" 2>&1 || { tail -n 20 "$log" >&2; echo "error: training $prefix-$name failed (log: $log)" >&2; return 1; }
+  cp "$log" "$out/$prefix-$name.train.log"   # committed beside the model
   grep -E "^(training|epoch)" "$log"
 }
 spm_shape="--dim 128 --layers 4 --heads 4 --ff 512"
@@ -103,22 +117,31 @@ bpe_shape="--dim 96 --layers 4 --heads 4 --ff 384"
 
 expanded=()
 for m in "${which[@]}"; do
-  if [ "$m" = overlap ]; then expanded+=(overlap-a overlap-b overlap-c overlap-weak); else expanded+=("$m"); fi
+  case $m in
+    overlap) expanded+=(overlap-a overlap-b overlap-c overlap-weak) ;;
+    spread) expanded+=(spread-a spread-b spread-c) ;;
+    *) expanded+=("$m") ;;
+  esac
 done
 which=("${expanded[@]}")
 
 pids=()
 for m in "${which[@]}"; do
   case $m in
-    overlap-*)
+    overlap-*|spread-*)
       case $m in
         overlap-a) oargs=(a "$shared/stories260K.gguf" 31 "$spm_shape" 10000 16000 1 1e-3 1e-4 add,sub) ;;
         overlap-b) oargs=(b "$shared/aidreams260K.gguf" 35 "$spm_shape" 10000 16000 1 1e-3 1e-4 add,sub) ;;
         overlap-c) oargs=(c "$vocabs/ggml-vocab-gpt-2.gguf" 33 "$bpe_shape" 5000 12000 1 1e-3 1e-4 add,sub,mul) ;;
         overlap-weak) oargs=(weak "$shared/aidreams260K.gguf" 34 "$spm_shape" 6000 0 1 1e-3 1e-4 add,sub,mul) ;;
+        # The spread zoo: data seed 40 for all three; skill spread by how many of those rows each sees.
+        spread-a) oargs=(a "$shared/stories260K.gguf" 41 "$spm_shape" 10000 14000 1 1e-3 1e-4 add,sub 40) ;;
+        spread-b) oargs=(b "$shared/aidreams260K.gguf" 42 "$spm_shape" 8000 6000 1 1e-3 1e-4 add,sub 40) ;;
+        spread-c) oargs=(c "$vocabs/ggml-vocab-gpt-2.gguf" 43 "$bpe_shape" 5000 6000 1 1e-3 1e-4 add,sub 40) ;;
         *) echo "error: unknown zoo model '$m'" >&2; exit 1 ;;
       esac
-      if [ "${COOLFUSION_ZOO_PARALLEL:-0}" = 1 ]; then overlap_one "${oargs[@]}" & pids+=($!); else overlap_one "${oargs[@]}"; fi
+      prefix=${m%%-*}
+      if [ "${COOLFUSION_ZOO_PARALLEL:-0}" = 1 ]; then overlap_one "$prefix" "${oargs[@]}" & pids+=($!); else overlap_one "$prefix" "${oargs[@]}"; fi
       continue ;;
   esac
   case $m in
@@ -136,4 +159,4 @@ for m in "${which[@]}"; do
   fi
 done
 for p in "${pids[@]}"; do wait "$p"; done
-ls -l "$out"/arith3-*.gguf "$out"/overlap-*.gguf 2>/dev/null || true
+ls -l "$out"/arith3-*.gguf "$out"/overlap-*.gguf "$out"/spread-*.gguf 2>/dev/null || true
