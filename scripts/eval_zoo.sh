@@ -25,6 +25,7 @@
 #   oabc                   the overlap triple (overlapping skills, their own mistakes)
 #   oab, oac, obc          each overlap pair
 #   oabc+w                 the triple + the weak partner
+#   oa+w                   overlap-a + the weak partner (the other best + weak pair)
 #   obest+w                the best overlap model + the weak partner (the best: the most
 #                          accurate single of oabc on the arith3 test split, read from its JSON
 #                          when that eval is done; COOLFUSION_OVERLAP_BEST=a|b|c fixes it)
@@ -37,6 +38,16 @@
 # COOLFUSION_OVERLAP_DIR=DIR takes them from DIR instead of models/ (e.g. retrained with
 # other seeds).
 # COOLFUSION_EVAL_ONLY=overlap runs only the overlap settings, =zoo only the first zoo's;
+# The spread zoo (issue 34; SA, SB, SC = models/spread-{a,b,c}.gguf: the same three
+# tokenizers, trained on the same rows, skills spread, mistakes that go together):
+#   sabc                   the spread triple
+#   sa+sc                  its best and its weakest
+# on the arith3 test split and the fresh split, as the overlap settings (skipped with a
+# notice when the models are missing).
+# COOLFUSION_EVAL_JOBS=peers runs only the methods side by side (the *-peers and *-gacgate
+# evals: every method under its defaults, the default among them), the table of issue 34;
+# COOLFUSION_EVAL_NAMES=REGEX keeps only the evals whose name (as arith3-oab-peers) it
+# matches (grep -E);
 # the summary has the rows of every setting whose JSON is in the eval folder.
 # Summary tables: build/eval/summary.md (scripts/zoo_table.mjs; COOLFUSION_EVAL_DIR moves
 # build/eval). About 30 minutes here
@@ -56,6 +67,7 @@ A=models/arith3-a.gguf B=models/arith3-b.gguf C=models/arith3-c.gguf W=models/ar
 S=$shared/stories260K.gguf D=$shared/aidreams260K.gguf R=build/models/rand-gpt-2.gguf
 odir=${COOLFUSION_OVERLAP_DIR:-models}  # another folder: models retrained from the recipe
 OA=$odir/overlap-a.gguf OB=$odir/overlap-b.gguf OC=$odir/overlap-c.gguf OW=$odir/overlap-weak.gguf
+SA=models/spread-a.gguf SB=models/spread-b.gguf SC=models/spread-c.gguf
 only=${COOLFUSION_EVAL_ONLY:-}
 case $only in
   ''|zoo|overlap) ;;
@@ -88,6 +100,7 @@ ev() {  # NAME ARGS...: one eval (one thread per model); table in $evdir/NAME.tx
 best_overlap() {  # the overlap model of the best single accuracy in arith3-oabc (first on ties)
   if [ -n "${COOLFUSION_OVERLAP_BEST:-}" ]; then echo "$odir/overlap-$COOLFUSION_OVERLAP_BEST.gguf"; return; fi
   local j=$evdir/arith3-oabc
+  [ "${COOLFUSION_EVAL_JOBS:-all}" = peers ] && j=$evdir/arith3-oabc-peers
   while ! [ -f "$j.done" ] && ! [ -f "$j.failed" ]; do sleep 5; done  # queued before, so running
   if [ -f "$j.done" ]; then
     node -e 'let b = null;
@@ -103,8 +116,16 @@ declare -A set=([abc]="$A $B $C" [ab]="$A $B" [ac]="$A $C" [bc]="$B $C" [b+s]="$
                 [aa]="$A $A" [b+w]="$B $W")
 order=(abc ab ac bc b+s abc+s aa b+w)
 set+=([oabc]="$OA $OB $OC" [oab]="$OA $OB" [oac]="$OA $OC" [obc]="$OB $OC" [oabc+w]="$OA $OB $OC $OW"
-      [oabc+s]="$OA $OB $OC $S")
-overlap_order=(oabc oab oac obc oabc+w obest+w oabc+s)
+      [oabc+s]="$OA $OB $OC $S" [oa+w]="$OA $OW")
+overlap_order=(oabc oab oac obc oabc+w oa+w obest+w oabc+s)
+set+=([sabc]="$SA $SB $SC" [sa+sc]="$SA $SC")
+spread_order=(sabc sa+sc)
+spread=1
+if ! [ -f "$SA" ] || ! [ -f "$SB" ] || ! [ -f "$SC" ]; then
+  echo "note: models/spread-{a,b,c}.gguf missing (scripts/make_zoo.sh spread): spread settings skipped" >&2
+  spread=0
+fi
+[ "$only" = zoo ] && spread=0
 rules=auto,mean,geomean,sweetspan,median
 peer_order=(abc ab ac bc b+s b+w)
 all_methods=single,cool,cool+r,unite,gac,adafuse,safe
@@ -130,6 +151,12 @@ if [ $overlap = 1 ]; then
   for s in "${overlap_order[@]}"; do
     # shellcheck disable=SC2046,SC2086
     [ "$s" = obest+w ] || overlap_jobs "$s" "$(models ${set[$s]})"
+  done
+fi
+if [ $spread = 1 ]; then
+  for s in "${spread_order[@]}"; do
+    # shellcheck disable=SC2046,SC2086
+    overlap_jobs "$s" "$(models ${set[$s]})"
   done
 fi
 if [ $zoo = 1 ]; then
@@ -159,6 +186,25 @@ fi
 # the first job of the list, to be done), so the quotes keep $(...) for then.
 # shellcheck disable=SC2016
 if [ $overlap = 1 ]; then overlap_jobs obest+w '$(models "$(best_overlap)" "$OW")'; fi
+case ${COOLFUSION_EVAL_JOBS:-all} in
+  all) ;;
+  peers)
+    kept=()
+    for cmd in "${jobs_list[@]}"; do
+      case $cmd in "ev "*-peers" "*|"ev "*-gacgate" "*) kept+=("$cmd") ;; esac
+    done
+    jobs_list=("${kept[@]}") ;;
+  *) echo "error: COOLFUSION_EVAL_JOBS=$COOLFUSION_EVAL_JOBS: want peers (or unset: all)" >&2; exit 1 ;;
+esac
+if [ -n "${COOLFUSION_EVAL_NAMES:-}" ]; then
+  kept=()
+  for cmd in "${jobs_list[@]}"; do
+    name=${cmd#ev }
+    name=${name%% *}
+    if grep -Eq -- "$COOLFUSION_EVAL_NAMES" <<<"$name"; then kept+=("$cmd"); fi
+  done
+  jobs_list=("${kept[@]}")
+fi
 # Two lanes (each eval is one process with one thread per model).
 lanes=${COOLFUSION_EVAL_LANES:-2}
 for cmd in "${jobs_list[@]}"; do
@@ -166,6 +212,6 @@ for cmd in "${jobs_list[@]}"; do
   eval "$cmd" &
 done
 wait
-node scripts/zoo_table.mjs "$evdir" "${order[*]}" "${overlap_order[*]}" > "$evdir/summary.md"
+node scripts/zoo_table.mjs "$evdir" "${order[*]}" "${overlap_order[*]} ${spread_order[*]}" > "$evdir/summary.md"
 cat "$evdir/summary.md"
 echo "charts in $out/, tables in $evdir/*.txt, JSON (with every prediction) in $evdir/*.json"

@@ -18,7 +18,8 @@ const names = {
   'abc+s': 'A+B+C + stories260K', aa: 'A + A', 'b+w': 'B + B-weak (unequal skill)',
   'b+d': 'B + aidreams260K (off-domain)', 'abc+r': 'A+B+C + rand-gpt-2 (random weights)',
   oabc: 'oA+oB+oC (overlap triple)', oab: 'oA+oB', oac: 'oA+oC', obc: 'oB+oC',
-  'oabc+w': 'oA+oB+oC + o-weak', 'obest+w': 'best overlap + o-weak', 'oabc+s': 'oA+oB+oC + stories260K',
+  'oabc+w': 'oA+oB+oC + o-weak', 'oa+w': 'oA + o-weak', sabc: 'sA+sB+sC (spread triple)',
+  'sa+sc': 'sA + sC (spread: best + weakest)', 'obest+w': 'best overlap + o-weak', 'oabc+s': 'oA+oB+oC + stories260K',
 };
 const pct = (x) => (100 * x).toFixed(1);
 const signed = (x) => (x >= 0 ? '+' : '') + (100 * x).toFixed(1);

@@ -176,6 +176,7 @@ const char* ScoreRuleName(ScoreRule r);
 // Whether prompt weights / word ends apply under these options (kDefault: only with kAuto).
 bool UsesPromptWeights(const ScoringOptions& o);
 bool UsesWordEnds(const ScoringOptions& o);
+bool UsesConfidence(const ScoringOptions& o);
 bool UsesPerWord(const ScoringOptions& o);
 
 }  // namespace coolfusion

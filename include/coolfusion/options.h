@@ -44,11 +44,17 @@ struct ModelOptions {
 };
 
 // Settings of the peer methods (src/fusion/methods/: UniTE, GaC, AdaFuse, SAFE); each is
-// read by its method only.
+// read by its method only, except the gate, which Cool has too.
 struct PeerOptions {
-  int unite_top_k = 10;         // unite: each model's k most likely next tokens (the paper's k)
-  double gate = 1.0;            // gac: fuse only where the leading model's top probability is
-                                // below this, else take its token; 1: fuse at every token
+  int unite_top_k = 10;  // unite: each model's k most likely next tokens (the paper's k)
+  // The gate (gac and cool; --gate P): where the leading model (the active model with the
+  // largest weight, the first on ties) gives its own choice a probability of at least
+  // this, its choice is taken alone; below it, the ensemble decides. gac: the leader's
+  // most likely next token (GaC's gate). cool, cool-shortest (and cool+r's Cool answer):
+  // the leader's candidate, all its tokens and its word end together. In (0, 1]; 1: the
+  // ensemble decides everywhere. 0 (unset): the method's default, kCoolGate for cool
+  // under --score auto, 1 for gac and under an explicit rule (the paper's).
+  double gate = 0;
   double adafuse_margin = 0.7;  // adafuse: top-1 minus top-2 probability at or above which
                                 // the leading model writes alone
   int adafuse_words = 3;        // adafuse: most words written alone per step
@@ -97,7 +103,18 @@ struct ScoringOptions {
   // per token, a candidate whose later tokens are easy ("1" then "2") looks likelier than
   // it is, and the same candidate is scored on a different scale by each model.
   Switch per_word = Switch::kOff;
+  // Confidence (segment steps: cool, cool-shortest, cool+r's Cool answer): at each step a
+  // model's weight is multiplied by its probability of the candidate it drafted itself
+  // (all its tokens and its word end), so that a model unsure of what it would write
+  // weighs less in that step's scores than one that is sure. Prompt weights read how well
+  // a model knows the question's wording; this reads, step by step, how sure it is of the
+  // answer (docs/confidence.md).
+  Switch confidence = Switch::kDefault;
 };
+
+// The gate that cool uses under --score auto when PeerOptions::gate is unset (0): chosen
+// on the zoos (docs/confidence.md).
+inline constexpr double kCoolGate = 0.8;
 
 // Each model's draft tokens are picked through llama.cpp's sampler chain with these
 // settings (backend/token_sampler.h); names and defaults as llama.cpp's.

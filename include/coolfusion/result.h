@@ -30,6 +30,12 @@ struct Segment {
   int winner = 0;    // first writer of the winning candidate
   int winning_candidate = 0;
   std::vector<Candidate> candidates;
+  // The weight each model's score had in this step (0: it took no part): the request's
+  // weights, times each model's confidence when that is on (ScoringOptions::confidence).
+  std::vector<double> weights;
+  // The leading model was at least PeerOptions::gate sure of its own candidate, which won
+  // without the scores deciding (they are still computed and shown).
+  bool gated = false;
   bool aligned = true;  // false: no common word boundary within max_segment_tokens
   bool merged = false;  // the previous segment's end stopped being a boundary and was
                         // merged into this one
@@ -59,6 +65,7 @@ struct Counters {
   int64_t unencodable = 0;       // (model, candidate) pairs a tokenizer could not encode
   int64_t prescored_tokens = 0;  // scoring tokens decoded while the models drafted
                                  // (pre-scoring)
+  int64_t gated_segments = 0;    // segment steps the gate decided (Segment::gated)
   int64_t sat_out = 0;           // models that sat out (negligible weight): no draft,
                                  // no scoring
   // The peer methods (unite, gac, adafuse, safe): positions where the next text was

@@ -263,7 +263,7 @@ def options(n_models: int, o: Dict[str, Any]) -> Dict[str, Any]:
     v = o.pop("only_model", None)
     if v is not None:
         d["only_model"] = check_int("only_model", v, 0, n_models - 1)
-    for name in ("prompt_weights", "word_end", "per_word"):
+    for name in ("prompt_weights", "word_end", "per_word", "confidence"):
         v = o.pop(name, None)
         if v is not None:
             d[name] = check_bool(name, v)

@@ -127,6 +127,7 @@ class Ensemble:
                  json_schema: Union[str, Mapping[str, Any], None] = None,
                  only_model: Optional[int] = None, prompt_weights: Optional[bool] = None,
                  word_end: Optional[bool] = None, per_word: Optional[bool] = None,
+                 confidence: Optional[bool] = None,
                  prompt_temp: float = 0.25, sit_out: float = 0.01,
                  prompt_evidence: float = 32.0, sweetspan_ratio: float = 10.0,
                  max_segment_tokens: int = 32, parallel_models: bool = False,
@@ -150,8 +151,9 @@ class Ensemble:
             json_schema: a JSON schema (dict or JSON text) the answer must follow,
                 converted to a grammar. Give grammar or json_schema, not both.
             only_model: generate with this model alone (its index), without fusion.
-            prompt_weights, word_end, per_word: the scoring refinements, on or off; None:
-                on under score "auto" (prompt weights, word ends), off otherwise.
+            prompt_weights, word_end, per_word, confidence: the scoring refinements, on
+                or off; None: on under score "auto" (prompt weights, word ends,
+                confidence), off otherwise.
             prompt_temp, sit_out, prompt_evidence: prompt weights' temperature (bits per
                 byte), the relative weight below which a model sits out, and the bytes of
                 evidence below which the temperature grows.
@@ -162,7 +164,8 @@ class Ensemble:
             cache_prompt: reuse the KV caches for the prompt's common prefix with the
                 previous call's.
             peer: the peer methods' settings: gate, unite_top_k, adafuse_margin,
-                adafuse_words, adafuse_beams, safe_draft_tokens.
+                adafuse_words, adafuse_beams, safe_draft_tokens. gate is also cool's
+                (default 0.8 under score "auto"; 1: never).
 
         Returns: a GenerationResult: text, stop_reason, segments (each with its candidates
         and every model's perplexity of them), models (each model's weight), counters,
@@ -187,6 +190,7 @@ class Ensemble:
              json_schema: Union[str, Mapping[str, Any], None] = None,
              only_model: Optional[int] = None, prompt_weights: Optional[bool] = None,
              word_end: Optional[bool] = None, per_word: Optional[bool] = None,
+             confidence: Optional[bool] = None,
              prompt_temp: float = 0.25, sit_out: float = 0.01,
              prompt_evidence: float = 32.0, sweetspan_ratio: float = 10.0,
              max_segment_tokens: int = 32, parallel_models: bool = False,
@@ -211,6 +215,7 @@ class Ensemble:
                json_schema: Union[str, Mapping[str, Any], None] = None,
                only_model: Optional[int] = None, prompt_weights: Optional[bool] = None,
                word_end: Optional[bool] = None, per_word: Optional[bool] = None,
+               confidence: Optional[bool] = None,
                prompt_temp: float = 0.25, sit_out: float = 0.01,
                prompt_evidence: float = 32.0, sweetspan_ratio: float = 10.0,
                max_segment_tokens: int = 32, parallel_models: bool = False,

@@ -106,6 +106,7 @@ class Counters:
     unencodable: int
     prescored_tokens: int
     sat_out: int
+    gated_segments: int
     positions: int
     fused_positions: int
     prompt_renders: int

@@ -117,6 +117,8 @@ const std::map<std::string, Setter>& Setters() {
                       const std::string& k) { o.scoring.word_end = AsSwitch(v, k); }},
       {"per_word", [](GenerateOptions& o, const py::handle& v,
                       const std::string& k) { o.scoring.per_word = AsSwitch(v, k); }},
+      {"confidence", [](GenerateOptions& o, const py::handle& v,
+                        const std::string& k) { o.scoring.confidence = AsSwitch(v, k); }},
       {"max_segment_tokens", [](GenerateOptions& o, const py::handle& v,
                                 const std::string& k) { o.max_segment_tokens = As<int>(v, k); }},
       {"only_model", [](GenerateOptions& o, const py::handle& v,
@@ -179,6 +181,7 @@ py::dict CountersToDict(const Counters& c) {
   d["unencodable"] = c.unencodable;
   d["prescored_tokens"] = c.prescored_tokens;
   d["sat_out"] = c.sat_out;
+  d["gated_segments"] = c.gated_segments;
   d["positions"] = c.positions;
   d["fused_positions"] = c.fused_positions;
   d["prompt_renders"] = c.prompt_renders;

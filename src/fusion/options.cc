@@ -41,7 +41,7 @@ Status CheckOptions(const GenerateOptions& o, size_t n_models) {
   if (!(o.scoring.sweetspan_ratio >= 1))
     return Status::InvalidArgument("--sweetspan-ratio must be >= 1");
   const PeerOptions& p = o.peer;
-  if (!(p.gate > 0 && p.gate <= 1)) return Status::InvalidArgument("--gate must be in (0, 1]");
+  if (!(p.gate >= 0 && p.gate <= 1)) return Status::InvalidArgument("--gate must be in (0, 1]");
   if (p.unite_top_k < 1 || p.unite_top_k > 1000)
     return Status::InvalidArgument("--unite-top-k must be in [1, 1000]");
   if (!(p.adafuse_margin >= 0 && p.adafuse_margin <= 1))
@@ -111,5 +111,6 @@ bool Resolve(Switch s, const ScoringOptions& o) {
 bool UsesPromptWeights(const ScoringOptions& o) { return Resolve(o.prompt_weights, o); }
 bool UsesWordEnds(const ScoringOptions& o) { return Resolve(o.word_end, o); }
 bool UsesPerWord(const ScoringOptions& o) { return Resolve(o.per_word, o); }
+bool UsesConfidence(const ScoringOptions& o) { return Resolve(o.confidence, o); }
 
 }  // namespace coolfusion

@@ -469,7 +469,8 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
       }
       o.method = c["method"].get<std::string>();
     }
-    // gac's gate (the engine checks the same range; here it is a 400 naming the field).
+    // The gate of gac and cool (the engine checks the same range, and refuses it for a
+    // method without one; here it is a 400 naming the field).
     if (c.contains("gate")) {
       if (!c["gate"].is_number() || !(c["gate"].get<double>() > 0 && c["gate"].get<double>() <= 1))
         return Fail(err, "'coolfusion.gate' must be a number in (0, 1]", "coolfusion.gate");
@@ -486,6 +487,7 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
          {std::pair<const char*, Switch*>{"prompt_weights", &o.scoring.prompt_weights},
           {"word_end", &o.scoring.word_end},
           {"per_word", &o.scoring.per_word},
+          {"confidence", &o.scoring.confidence},
           {"token_healing", &o.token_healing}}) {
       if (!c.contains(key)) continue;
       const std::string param = std::string("coolfusion.") + key;
@@ -541,6 +543,11 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
       return Fail(err, std::string("'") + key + "' is not applied by " + method + "; leave it out",
                   key);
     }
+    case Unhonoured::kGate:
+      return Fail(err,
+                  "'coolfusion.gate' cannot be used with " + method + " (it has no gate); " +
+                      MethodsWithGate() + " have one",
+                  "coolfusion.gate");
   }
   return true;
 }

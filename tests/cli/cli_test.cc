@@ -150,6 +150,12 @@ TEST(Cli, PeerMethodFlagsGiveOneLineErrors) {
                        "--gate must be in (0, 1]");
   ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--gate", "half"}),
                      "--gate expects a number, got 'half'");
+  // A method without a gate refuses one (issue 34: cool's gate); --confidence is on|off.
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-m", kDreams, "-p", "hi", "--method",
+                          "rerank", "--gate", "0.5"}),
+                     "rerank has no gate (--gate, coolfusion.gate)");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--confidence", "maybe"}),
+                     "--confidence expects on or off, got 'maybe'");
   ExpectOneLineError(Cli({"eval", "--data", zoo, "-m", kStories, "--log-samples",
                           OwnTempDir() + "/no/such/dir/samples.jsonl"}),
                      "--log-samples: cannot write");
@@ -466,6 +472,7 @@ TEST(Cli, HelpTellsEveryCommandAndFlag) {
                         "--prompt-temp",
                         "--sit-out",
                         "--word-end",
+                        "--confidence",
                         "--gate",
                         "--log-samples",
                         "--resume",

@@ -199,7 +199,9 @@ TEST(EvalResume, AnotherRunsFileIsRefusedNamingWhatDiffers) {
   ExpectOneLineError(Cli(changed({"--score", "mean"})), "(--score: auto in the file, mean now)");
   ExpectOneLineError(Cli(changed({"--seed", "7"})), "(--seed: 0 in the file, 7 now)");
   ExpectOneLineError(Cli(changed({"--temp", "0.5"})), "(--temp: 0.0 in the file, 0.5 now)");
-  ExpectOneLineError(Cli(changed({"--gate", "0.5"})), "(--gate: 1.0 in the file, 0.5 now)");
+  ExpectOneLineError(Cli(changed({"--gate", "0.5"})), "(--gate: null in the file, 0.5 now)");
+  ExpectOneLineError(Cli(changed({"--confidence", "off"})),
+                     "(--confidence: \"default\" in the file, \"off\" now)");
   ExpectOneLineError(Cli(changed({"--limit", "3"})), "(--limit: 2 in the file, 3 now)");
   ExpectOneLineError(Cli(changed({"--few-shot", "1", "--train", data})),
                      "(--few-shot: 0 in the file, 1 now; --train: null in the file");

@@ -173,14 +173,21 @@ const char kSubtraction[] =
     "Question: Ann has 23 shells. Ann gives 8 shells to Ben. How many shells does Ann have "
     "now?\nAnswer:";
 
+// `alone`: word ends and prompt weights without the gate and confidence weights (on by
+// default under auto, docs/confidence.md), which also turn the word-end test's row.
 GenerationResult Fuse(Ensemble& e, const std::string& prompt, ScoreRule rule,
-                      Switch pw = Switch::kDefault, Switch we = Switch::kDefault) {
+                      Switch pw = Switch::kDefault, Switch we = Switch::kDefault,
+                      bool alone = false) {
   Request req;
   req.prompt = prompt;
   req.options.max_new_tokens = 32;
   req.options.scoring.rule = rule;
   req.options.scoring.prompt_weights = pw;
   req.options.scoring.word_end = we;
+  if (alone) {
+    req.options.scoring.confidence = Switch::kOff;
+    req.options.peer.gate = 1;
+  }
   // Word ends are measured on the prompt's own cut: token healing would change the first
   // step these tests look at. Each call reads its prompt afresh: a prompt from the cache was
   // decoded in other batches, and the last bits of its logits flip the near-tie that the
@@ -305,7 +312,11 @@ TEST(WordEnds, AShortPrefixOfALongerWordDoesNotWinForBeingLikely) {
       "now?\nAnswer:";
   const GenerationResult on = Fuse(*e, prompt, ScoreRule::kAuto);
   EXPECT_EQ(on.text.substr(0, 12), " 19 - 14 = 5") << on.text;
-  const GenerationResult off = Fuse(*e, prompt, ScoreRule::kAuto, Switch::kDefault, Switch::kOff);
+  const GenerationResult alone =
+      Fuse(*e, prompt, ScoreRule::kAuto, Switch::kDefault, Switch::kDefault, true);
+  EXPECT_EQ(alone.text.substr(0, 12), " 19 - 14 = 5") << alone.text;
+  const GenerationResult off =
+      Fuse(*e, prompt, ScoreRule::kAuto, Switch::kDefault, Switch::kOff, true);
   EXPECT_EQ(off.text.substr(0, 9), " 19 - 1 =") << off.text;  // "1" beat "14"
   // Under an explicit rule word ends are off unless asked.
   const GenerationResult mean = Fuse(*e, prompt, ScoreRule::kMeanPpl);

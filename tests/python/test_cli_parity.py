@@ -28,7 +28,7 @@ CASES = [
     (Q[0], {}, []),
     (Q[1], {"max_tokens": 8}, ["-n", "8"]),
     (Q[2], {"method": "rerank"}, ["--method", "rerank"]),
-    (Q[3], {"method": "cool+r"}, ["--method", "cool+r"]),
+    (Q[3], {"method": "cool+r", "peer": {"gate": 0.5}}, ["--method", "cool+r", "--gate", "0.5"]),
     (Q[4], {"score": "mean"}, ["--score", "mean"]),
     (Q[5], {"score": "geomean", "per_word": True}, ["--score", "geomean", "--per-word", "on"]),
     (Q[6], {"stop": "####"}, ["--stop", "####"]),
@@ -40,7 +40,8 @@ CASES = [
     (STORY, {"temperature": 1.0, "top_p": 0.8, "min_p": 0.02, "seed": 3, "max_tokens": 16},
      ["--temp", "1", "--top-p", "0.8", "--min-p", "0.02", "--seed", "3", "-n", "16"]),
     (Q[10], {"only_model": 1}, ["--method", "single"]),  # see below: -m B alone
-    (Q[11], {"prompt_weights": False}, ["--prompt-weights", "off"]),
+    (Q[11], {"prompt_weights": False, "confidence": False},
+     ["--prompt-weights", "off", "--confidence", "off"]),
     (Q[12], {"method": "unite"}, ["--method", "unite"]),
     (Q[13], {"method": "gac", "peer": {"gate": 0.5}}, ["--method", "gac", "--gate", "0.5"]),
     (Q[14], {"grammar": 'root ::= " " [0-9]+ " " [-+*] " " [0-9]+'},

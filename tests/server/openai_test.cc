@@ -73,7 +73,23 @@ TEST(OpenAi, PeerMethodFieldsAreHonouredOrRefused) {
   EXPECT_EQ(g.request.options.method, "gac");
   EXPECT_DOUBLE_EQ(g.request.options.peer.gate, 0.5);
   EXPECT_DOUBLE_EQ(Parse(pre + R"({"gate": 1}})").request.options.peer.gate, 1.0);
-  EXPECT_DOUBLE_EQ(Parse(pre + "{}}").request.options.peer.gate, 1.0);  // the default
+  // Unset: the method's own default (cool's 0.8 under auto, gac's 1).
+  EXPECT_DOUBLE_EQ(Parse(pre + "{}}").request.options.peer.gate, 0.0);
+  // A method without a gate refuses one, naming the field.
+  for (const char* m : {"unite", "adafuse", "safe", "rerank"}) {
+    const ApiError e = Reject(pre + R"({"method": ")" + m + R"(", "gate": 0.5}})");
+    EXPECT_EQ(e.status, 400) << m;
+    EXPECT_EQ(e.param, "coolfusion.gate") << m;
+    EXPECT_NE(e.message.find("no gate"), std::string::npos) << e.message;
+  }
+  EXPECT_DOUBLE_EQ(Parse(pre + R"({"method": "cool+r", "gate": 0.7}})").request.options.peer.gate,
+                   0.7);
+  // Confidence weights: a boolean, honoured.
+  EXPECT_EQ(Parse(pre + R"({"confidence": false}})").request.options.scoring.confidence,
+            Switch::kOff);
+  EXPECT_EQ(Parse(pre + R"({"confidence": true}})").request.options.scoring.confidence,
+            Switch::kOn);
+  EXPECT_EQ(Reject(pre + R"({"confidence": "yes"}})").param, "coolfusion.confidence");
   for (const char* bad : {"0", "1.5", "-0.2", "\"half\"", "null", "[0.5]", "true"}) {
     const ApiError e = Reject(pre + R"({"method": "gac", "gate": )" + bad + "}}");
     EXPECT_EQ(e.status, 400) << bad;

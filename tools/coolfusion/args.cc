@@ -228,9 +228,11 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
           MethodList().c_str(), &out->methods));
       out->gen.method = out->methods.front();
     } else if (a == "--gate") {
-      // Any number here; the engine checks the range (0, 1] with the other options.
+      // (0, 1]: 0 is the engine's "unset" (the method's default), not a gate to ask for.
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseFloat(a, v, -1e300, 1e300, &out->gen.peer.gate));
+      if (!(out->gen.peer.gate > 0 && out->gen.peer.gate <= 1))
+        return Status::InvalidArgument("--gate must be in (0, 1], got " + v);
     } else if (a == "--score") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseList(
@@ -243,10 +245,11 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
         return Status::InvalidArgument(a + " expects on or off, got '" + v + "'");
       out->gen.cache_prompt = v == "on";
     } else if (a == "--prompt-weights" || a == "--word-end" || a == "--per-word" ||
-               a == "--token-healing") {
+               a == "--confidence" || a == "--token-healing") {
       CF_RETURN_IF_ERROR(value(&v));
       Switch* sw = a == "--word-end"        ? &out->gen.scoring.word_end
                    : a == "--per-word"      ? &out->gen.scoring.per_word
+                   : a == "--confidence"    ? &out->gen.scoring.confidence
                    : a == "--token-healing" ? &out->gen.token_healing
                                             : &out->gen.scoring.prompt_weights;
       if (v == "on")

@@ -182,10 +182,7 @@ RowResult GenerateRow(Ensemble& ens, const GenerateOptions& gen, const Run& run,
   const bool fused = run.only_model < 0;
   Request req;
   req.prompt = prompt;
-  req.options = gen;
-  req.options.method = fused ? run.method : SingleModelMethod();
-  req.options.only_model = run.only_model;
-  req.options.scoring.rule = run.score;
+  req.options = RunOptions(gen, run);
   req.options.stop.push_back("\nQuestion:");
   GenerationResult res;
   const auto t0 = std::chrono::steady_clock::now();
@@ -274,10 +271,7 @@ int CmdEval(const CommonArgs& args) {
   for (const Run& run : runs) {
     Request req;
     req.prompt = "Question: 1\nAnswer:";
-    req.options = a.gen;
-    req.options.method = run.only_model >= 0 ? SingleModelMethod() : run.method;
-    req.options.only_model = run.only_model;
-    req.options.scoring.rule = run.score;
+    req.options = RunOptions(a.gen, run);
     if (!(st = ens->Validate(req)).ok()) return Fail(st);
   }
 

@@ -76,6 +76,15 @@ std::vector<RunPlan> PlanRuns(const std::vector<ModelOptions>& models,
   return runs;
 }
 
+GenerateOptions RunOptions(const GenerateOptions& gen, const RunPlan& run) {
+  GenerateOptions o = gen;
+  o.method = run.only_model >= 0 ? SingleModelMethod() : run.method;
+  o.only_model = run.only_model;
+  o.scoring.rule = run.score;
+  if (run.added_as_reference) o.peer.gate = 0;
+  return o;
+}
+
 void PrintRowsLine(size_t rows, size_t total_rows, const std::string& file, const std::string& task,
                    const char* kind, int few_shot, size_t blank_lines) {
   std::fprintf(

@@ -39,6 +39,10 @@ struct RunPlan {
 std::vector<RunPlan> PlanRuns(const std::vector<ModelOptions>& models,
                               const std::vector<std::string>& methods,
                               const std::vector<ScoreRule>& scores);
+// A generation request's options for `run`: the command's, with the run's method, model
+// and rule. The default added as the reference keeps its own gate (a --gate asked for the
+// methods listed does not move the reference they are compared with).
+GenerateOptions RunOptions(const GenerateOptions& gen, const RunPlan& run);
 
 // The line on stderr that says which rows run: "eval: N of M rows of FILE (task T, KIND
 // K-shot)[, B blank lines skipped]"; `kind` is "" or ends in ", ".

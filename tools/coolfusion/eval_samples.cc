@@ -226,8 +226,9 @@ Status EvalSettings(const CommonArgs& a, const std::vector<std::string>& methods
           {"--sit-out", sc.sit_out},
           {"--word-end", SwitchName(sc.word_end)},
           {"--per-word", SwitchName(sc.per_word)},
+          {"--confidence", SwitchName(sc.confidence)},
           {"--sweetspan-ratio", sc.sweetspan_ratio},
-          {"--gate", p.gate},
+          {"--gate", p.gate > 0 ? json(p.gate) : json()},  // null: each method's default
           {"unite_top_k", p.unite_top_k},
           {"adafuse_margin", p.adafuse_margin},
           {"adafuse_words", p.adafuse_words},

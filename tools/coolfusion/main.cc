@@ -72,14 +72,18 @@ generation options:
                             {METHODS}
                             (unite, gac, adafuse, safe: other papers' methods, for
                             comparison on the same models)
-  --gate P                  gac: fuse only where the leading model's top probability
-                            is below P (0 < P <= 1; default 1: every token)
-  --score RULE              auto (default): prompt weights, then the weighted median
-                            of PPL when 3+ models take part, the weighted geometric
-                            mean when 2; mean: the paper's rule exactly (arithmetic
-                            mean of PPL, no prompt weights); geomean (geometric mean),
-                            sweetspan (drop outlier scores), median (the middle
-                            model's PPL): without prompt weights unless asked
+  --gate P                  where the leading model (the largest weight) gives its own
+                            choice a probability of P or more, its choice is taken
+                            alone: cool, cool-shortest, cool+r: its candidate; gac: its
+                            next token (0 < P <= 1; 1: the ensemble decides everywhere;
+                            default 0.8 for cool under --score auto, else 1)
+  --score RULE              auto (default): prompt weights, confidence, the gate, then
+                            the weighted median of PPL when 3+ models take part, the
+                            weighted geometric mean when 2; mean: the paper's rule
+                            exactly (arithmetic mean of PPL, no prompt weights, no
+                            confidence, no gate); geomean (geometric mean), sweetspan
+                            (drop outlier scores), median (the middle model's PPL):
+                            without the refinements unless asked
   --prompt-weights on|off   weight each model by its fit to the prompt: w = weight= x
                             exp(-(bits per byte - best bits per byte) / T), any rule
                             (default: on with auto, off with the others)
@@ -93,6 +97,10 @@ generation options:
                             word goes on instead), so that "1" does not beat "14" for
                             being its likely prefix (default: on with auto, off with
                             the others)
+  --confidence on|off       at each step, a model's weight is multiplied by its
+                            probability of its own candidate: a model unsure of what
+                            it would write weighs less (default: on with auto, off
+                            with the others)
   --per-word on|off         each model's perplexity of a candidate per word of it
                             instead of per token of its own tokenizer (default off;
                             measured in docs/overlap-zoo.md)

@@ -139,6 +139,7 @@ nlohmann::json ResultJson(const Ensemble& e, const GenerateOptions& o, const Gen
                    {"unencodable", c.unencodable},
                    {"prescored_tokens", c.prescored_tokens},
                    {"sat_out", c.sat_out},
+                   {"gated_segments", c.gated_segments},
                    {"positions", c.positions},
                    {"fused_positions", c.fused_positions}};
   const Timings& t = r.timings;
@@ -183,6 +184,15 @@ std::string TraceLine(size_t step, const Segment& seg) {
       std::snprintf(buf, sizeof buf, "] score=%.4g", c.score);
       line += buf;
     }
+    if (!seg.weights.empty()) {
+      line += " | w=[";
+      for (size_t v = 0; v < seg.weights.size(); ++v) {
+        std::snprintf(buf, sizeof buf, "%s%.3g", v ? "," : "", seg.weights[v]);
+        line += buf;
+      }
+      line += "]";
+    }
+    if (seg.gated) line += " | gated: the leading model was sure";
   }
   std::snprintf(buf, sizeof buf, " | gen %.2f ms, score %.2f ms", seg.generate_ms, seg.score_ms);
   line += buf;

@@ -4,6 +4,8 @@
 // boundary instead.
 #include "fusion/methods/cool.h"
 
+#include <coolfusion/engine.h>
+
 #include "fusion/lockstep.h"
 #include "fusion/methods/candidate_choice.h"
 #include "fusion/methods/registry.h"
@@ -22,6 +24,8 @@ std::vector<StepAligner::Input> AlignerInputs(const Session& s) {
   return in;
 }
 
+extern const MethodSpec kCoolMethod;
+
 namespace {
 
 // Why a model's draft ends its part in the ensemble.
@@ -36,6 +40,7 @@ class CoolMethod final : public FusionMethod {
     const GenerateOptions& o = *ctx.opts;
     std::vector<Draft> drafts(s.n_models());
     std::vector<StepCandidate> cands;
+    const StepChoice choice{GateOf(kCoolMethod, o), UsesConfidence(o.scoring)};
     StepLoop steps(ctx, out);
     while (steps.Next()) {
       Segment seg;
@@ -82,7 +87,7 @@ class CoolMethod final : public FusionMethod {
       }
       steps.Drafted();
       int w = 0;
-      CF_RETURN_IF_ERROR(ChooseCandidate(ctx, drafts, &cands, &seg, &w));
+      CF_RETURN_IF_ERROR(ChooseCandidate(ctx, drafts, &cands, &seg, &w, choice));
       std::vector<const Draft*> dp;
       for (const Draft& d : drafts) dp.push_back(d.model >= 0 ? &d : nullptr);
       seg.aligned = drafts[seg.winner].aligned;
@@ -159,11 +164,13 @@ extern const MethodSpec kCoolMethod{
     .name = "cool",
     .make = [] { return MakeCoolMethod(true); },
     .token_healing = true,
+    .auto_gate = kCoolGate,
 };
 extern const MethodSpec kCoolShortestMethod{
     .name = "cool-shortest",
     .make = [] { return MakeCoolMethod(false); },
     .token_healing = true,
+    .auto_gate = kCoolGate,
 };
 
 }  // namespace coolfusion

@@ -14,6 +14,8 @@
 
 namespace coolfusion {
 
+extern const MethodSpec kGacMethod;
+
 namespace {
 
 class GacPicker final : public TokenPicker {
@@ -74,7 +76,7 @@ class GacPicker final : public TokenPicker {
 class GacMethod final : public FusionMethod {
  public:
   Status Run(MethodContext& ctx, GenerationResult* out) override {
-    GacPicker picker(ctx.opts->peer.gate);
+    GacPicker picker(GateOf(kGacMethod, *ctx.opts));
     return RunTokenLevel(ctx, picker, out);
   }
 };
@@ -86,6 +88,7 @@ extern const MethodSpec kGacMethod{
     .make = [] { return std::unique_ptr<FusionMethod>(new GacMethod); },
     .vocab_union = true,
     .greedy_only = "picks the most likely token of the fused distribution",
+    .auto_gate = 1,  // GaC's paper fuses every token
 };
 
 }  // namespace coolfusion

@@ -46,6 +46,12 @@ const MethodSpec* FindMethod(std::string_view name) {
 
 const MethodSpec& DefaultMethodSpec() { return kDefault; }
 
+const std::string& MethodsWithGate() {
+  static const std::string list =
+      Join([](const MethodSpec& m) { return m.auto_gate >= 0; }, " and ");
+  return list;
+}
+
 const std::string& MethodsFollowingGrammar() {
   static const std::string list =
       Join([](const MethodSpec& m) { return m.no_grammar == nullptr && !m.one_model; }, " or ");
@@ -55,6 +61,7 @@ const std::string& MethodsFollowingGrammar() {
 Unhonoured FirstUnhonoured(const MethodSpec& m, const GenerateOptions& o) {
   if (o.only_model >= 0) return Unhonoured::kNone;
   if (m.no_grammar != nullptr && !o.grammar.empty()) return Unhonoured::kGrammar;
+  if (m.auto_gate < 0 && o.peer.gate != 0) return Unhonoured::kGate;
   if (m.greedy_only == nullptr) return Unhonoured::kNone;
   const SamplingOptions& so = o.sampling;
   if (so.temperature > 0) return Unhonoured::kTemperature;
@@ -82,8 +89,17 @@ Status CheckMethodOptions(const MethodSpec& m, const GenerateOptions& o) {
           name +
           " does not apply repetition penalties (--repeat-penalty, presence_penalty, "
           "frequency_penalty)");
+    case Unhonoured::kGate:
+      return Status::InvalidArgument(
+          name + " has no gate (--gate, coolfusion.gate): " + MethodsWithGate() + " have one");
   }
   return Status::Ok();
+}
+
+double GateOf(const MethodSpec& m, const GenerateOptions& o) {
+  if (m.auto_gate < 0) return 1;
+  if (o.peer.gate > 0) return o.peer.gate;
+  return o.scoring.rule == ScoreRule::kAuto ? m.auto_gate : 1;
 }
 
 // The public names (engine.h).

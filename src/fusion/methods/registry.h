@@ -36,6 +36,11 @@ struct MethodSpec {
   // that token healing at the prompt's end (Session::HealPrompt) applies; false: the
   // method reads the models' tokens or logits itself, and the prompt is not healed.
   bool token_healing = false;
+  // The gate (PeerOptions::gate: the leading model's choice taken alone where it is that
+  // sure) when a request leaves it unset, under --score auto; under an explicit rule it is
+  // 1 (the ensemble decides everywhere: the papers' rules). < 0: the method has no gate
+  // and a request that sets one is refused.
+  double auto_gate = -1;
 };
 
 // The method `name` names ("": the default); null when none does.
@@ -43,6 +48,8 @@ const MethodSpec* FindMethod(std::string_view name);
 const MethodSpec& DefaultMethodSpec();
 // The methods that can follow a grammar and fuse, as a list for messages ("a, b or c").
 const std::string& MethodsFollowingGrammar();
+// The methods that have a gate, as a list for messages ("a, b and c").
+const std::string& MethodsWithGate();
 
 // An option of a request that its method cannot honour.
 enum class Unhonoured {
@@ -52,10 +59,14 @@ enum class Unhonoured {
   kFrequencyPenalty,
   kPresencePenalty,
   kRepeatPenalty,
+  kGate,
 };
 // The first option of `o` (in the order above) that `m` cannot honour; kNone when it
 // honours them all. A request for one model alone (only_model) is never refused here.
 Unhonoured FirstUnhonoured(const MethodSpec& m, const GenerateOptions& o);
+// The gate `o` asks of `m`: PeerOptions::gate, or when unset the method's default (see
+// MethodSpec::auto_gate); 1 for a method without a gate.
+double GateOf(const MethodSpec& m, const GenerateOptions& o);
 // The engine's error for it (naming the CLI flags and request fields); Ok for kNone.
 Status CheckMethodOptions(const MethodSpec& m, const GenerateOptions& o);
 

@@ -85,7 +85,7 @@ class RerankMethod final : public FusionMethod {
     steps.Drafted();
     std::vector<StepCandidate> cands;
     int w = 0;
-    CF_RETURN_IF_ERROR(ChooseCandidate(ctx, drafts, &cands, &seg, &w,
+    CF_RETURN_IF_ERROR(ChooseCandidate(ctx, drafts, &cands, &seg, &w, StepChoice(),
                                        include_cool_ ? &cool_text : nullptr, cool_eog));
     std::vector<const Draft*> dp;
     for (const Draft& d : drafts) dp.push_back(d.model >= 0 ? &d : nullptr);
@@ -114,6 +114,7 @@ extern const MethodSpec kCoolRerankMethod{
     .name = "cool+r",
     .make = [] { return std::unique_ptr<FusionMethod>(new RerankMethod(true)); },
     .token_healing = true,
+    .auto_gate = kCoolGate,  // its Cool answer's steps; not the rerank of whole answers
 };
 
 }  // namespace coolfusion
