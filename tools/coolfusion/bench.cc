@@ -26,6 +26,19 @@ double Median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
+// One model alone writing `n` tokens of the fused text (at least 1), for R: the command's
+// options without what only fusion reads (prompt weights, the gate).
+Request SingleRequest(const CommonArgs& a, const std::string& prompt, size_t n) {
+  Request r;
+  r.prompt = prompt;
+  r.options = a.gen;
+  r.options.method = SingleModelMethod();
+  r.options.scoring.prompt_weights = Switch::kOff;
+  r.options.peer.gate = 0;
+  r.options.max_new_tokens = std::max<int>(1, (int)n);
+  return r;
+}
+
 // A prompt of ordinary English prose (~600 bytes) for the cost of prompt likelihoods.
 constexpr const char* kCostPrompt =
     "The old lighthouse stood at the end of a narrow spit of land, where the river met the sea. "
@@ -112,12 +125,7 @@ Status MethodTable(Ensemble* fused, const std::vector<std::unique_ptr<Ensemble>>
       for (size_t u = 0; u < k; ++u) {
         std::vector<int32_t> ids;
         CF_RETURN_IF_ERROR(fused->Tokenize(u, r.text, &ids));
-        Request sreq;
-        sreq.prompt = prompt;
-        sreq.options = a.gen;
-        sreq.options.method = SingleModelMethod();
-        sreq.options.scoring.prompt_weights = Switch::kOff;
-        sreq.options.max_new_tokens = std::max<int>(1, (int)ids.size());
+        const Request sreq = SingleRequest(a, prompt, ids.size());
         CF_RETURN_IF_ERROR(singles[u]->Generate(sreq, nullptr, &srs[u]));
         sum_single += srs[u].timings.total_ms;
       }
@@ -253,12 +261,7 @@ Status BenchSet(const std::string& label, const std::vector<ModelOptions>& model
     for (size_t u = 0; u < k; ++u) {
       std::vector<int32_t> ids;
       CF_RETURN_IF_ERROR(fused->Tokenize(u, r.text, &ids));
-      Request sreq;
-      sreq.prompt = prompt;
-      sreq.options = a.gen;
-      sreq.options.method = SingleModelMethod();
-      sreq.options.scoring.prompt_weights = Switch::kOff;
-      sreq.options.max_new_tokens = std::max<int>(1, (int)ids.size());
+      const Request sreq = SingleRequest(a, prompt, ids.size());
       GenerationResult sr;
       CF_RETURN_IF_ERROR(singles[u]->Generate(sreq, nullptr, &sr));
       ms[u] = sr.timings.total_ms;
