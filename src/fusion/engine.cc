@@ -238,6 +238,7 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
   Emitter emitter(o, on_segment, [&] { return session.BudgetEnd(o.max_new_tokens); });
   MethodContext ctx{&session, &o, rule.get(), &run.weights(), &emitter};
   if (spec.vocab_union) ctx.vocab = &impl_->Union();
+  ctx.gate = GateOf(spec, o);
   Status st = method->Run(ctx, out);
   // A grammar past its budget (grammar.h) ends the generation with its error, whatever
   // the method made of the grammars that then allowed nothing; a cancellation noticed

@@ -24,6 +24,7 @@ struct MethodContext {
   const std::vector<double>* weights;
   Emitter* emitter;
   const VocabUnion* vocab = nullptr;  // the models' vocabulary union (MethodSpec::vocab_union)
+  double gate = 1;  // the request's gate for this method (GateOf in methods/registry.h)
 };
 
 class FusionMethod {

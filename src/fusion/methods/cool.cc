@@ -24,8 +24,6 @@ std::vector<StepAligner::Input> AlignerInputs(const Session& s) {
   return in;
 }
 
-extern const MethodSpec kCoolMethod;
-
 namespace {
 
 // Why a model's draft ends its part in the ensemble.
@@ -40,7 +38,7 @@ class CoolMethod final : public FusionMethod {
     const GenerateOptions& o = *ctx.opts;
     std::vector<Draft> drafts(s.n_models());
     std::vector<StepCandidate> cands;
-    const StepChoice choice{GateOf(kCoolMethod, o), UsesConfidence(o.scoring)};
+    const StepChoice choice{ctx.gate, UsesConfidence(o.scoring)};
     StepLoop steps(ctx, out);
     while (steps.Next()) {
       Segment seg;

@@ -14,8 +14,6 @@
 
 namespace coolfusion {
 
-extern const MethodSpec kGacMethod;
-
 namespace {
 
 class GacPicker final : public TokenPicker {
@@ -76,7 +74,7 @@ class GacPicker final : public TokenPicker {
 class GacMethod final : public FusionMethod {
  public:
   Status Run(MethodContext& ctx, GenerationResult* out) override {
-    GacPicker picker(GateOf(kGacMethod, *ctx.opts));
+    GacPicker picker(ctx.gate);
     return RunTokenLevel(ctx, picker, out);
   }
 };
