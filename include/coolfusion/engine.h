@@ -61,6 +61,24 @@ class Ensemble {
  public:
   // Loads the models (memory-mapped). Fails with a one-line message naming the file.
   static Status Open(const std::vector<ModelOptions>& models, std::unique_ptr<Ensemble>* out);
+  // `lanes` ensembles over the same models, for generations that run at once (the
+  // server's slots, eval --parallel): each model is loaded once, with one llama.cpp
+  // context for every lane (a range of KV sequences each, the cache sized for all of
+  // them), and the lanes' decodes are batched into one llama_decode per model per tick.
+  // Each ensemble serves one generation at a time, on any thread; different ones run
+  // side by side. A lane's results do not depend on what the others run (up to the
+  // batched kernels' rounding: docs/performance.md). lanes == 1 is Open.
+  static Status OpenLanes(const std::vector<ModelOptions>& models, int lanes,
+                          std::vector<std::unique_ptr<Ensemble>>* out);
+  // With lanes: the batching of model i's decodes over every lane so far (zeros without).
+  struct BatchingStats {
+    int64_t decodes = 0;    // llama_decode calls
+    int64_t lane_jobs = 0;  // lanes' batches they held (lane_jobs / decodes: lanes per call)
+    int64_t tokens = 0;
+    int max_lanes = 0;
+    double wait_ms = 0;  // summed over lanes' batches: waiting for the call that took them
+  };
+  BatchingStats batching(size_t i) const;
   ~Ensemble();
   Ensemble(const Ensemble&) = delete;
   Ensemble& operator=(const Ensemble&) = delete;
@@ -142,8 +160,8 @@ class Ensemble {
  private:
   explicit Ensemble(std::unique_ptr<Impl> impl);
   // The public calls without the boundary that turns an exception into kInternal.
-  static Status OpenUnguarded(const std::vector<ModelOptions>& models,
-                              std::unique_ptr<Ensemble>* out);
+  static Status OpenUnguarded(const std::vector<ModelOptions>& models, int lanes,
+                              std::vector<std::unique_ptr<Ensemble>>* out);
   Status GenerateUnguarded(const Request& request, const SegmentCallback& on_segment,
                            GenerationResult* out);
   Status ScoreUnguarded(const Request& request, const std::vector<std::string>& continuations,

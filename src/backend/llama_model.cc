@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "backend/decode_batcher.h"
 #include "backend/jinja_template.h"
 #include "backend/log.h"
 #include "backend/rpc.h"
@@ -82,14 +83,16 @@ struct LlamaModel::Handles {
   const llama_vocab* vocab = nullptr;
   llama_batch batch{};
   int batch_capacity = 0;
-  std::vector<uint8_t> control;  // 1 for control tokens that are not end-of-generation
+  std::vector<uint8_t> control;            // 1 for control tokens that are not end-of-generation
+  std::unique_ptr<DecodeBatcher> batcher;  // with lanes > 1
 
   ~Handles() {
+    batcher.reset();  // before the context it decodes with
     if (batch_capacity > 0) llama_batch_free(batch);
   }
 };
 
-LlamaModel::LlamaModel() : h_(std::make_unique<Handles>()) {}
+LlamaModel::LlamaModel() : h_(std::make_shared<Handles>()) {}
 LlamaModel::~LlamaModel() = default;
 
 namespace {
@@ -114,7 +117,14 @@ Status CheckChatTemplate(const std::string& tmpl) {
 }  // namespace
 
 Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts,
-                        std::unique_ptr<LlamaModel>* out) {
+                        std::unique_ptr<LlamaModel>* out, int lanes) {
+  lanes = std::max(lanes, 1);
+  n_seq_max = std::max(n_seq_max, 1);
+  if ((int64_t)lanes * n_seq_max > 256) {
+    return Status::InvalidArgument("too many slots for " + std::to_string(n_seq_max) +
+                                   " KV sequences each: llama.cpp holds at most 256 (" +
+                                   std::to_string(lanes) + " asked for)");
+  }
   std::call_once(g_backend_once, [] {
     InstallBackendLogger();
     llama_backend_init();
@@ -215,6 +225,7 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     // --chat-template-file: the user's Jinja template must parse.
     Status st = JinjaTemplate::ForModel(model, opts.chat_template_jinja, &m->jinja_);
     if (!st.ok()) return Status::InvalidArgument("--chat-template-file: " + st.message());
+    m->jinja_source_ = opts.chat_template_jinja;
     m->chat_template_ = opts.chat_template_jinja;
   } else if (!opts.chat_template.empty()) {
     CF_RETURN_IF_ERROR(CheckChatTemplate(opts.chat_template));
@@ -248,10 +259,16 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     llama_context_params cp = llama_context_default_params();
     const int kv_size = n_ctx + std::max(extra_texts, 0) * std::min(n_ctx, 2048);
     m->n_batch_ = kv_size;
-    cp.n_ctx = kv_size;
-    cp.n_batch = kv_size;
-    cp.n_ubatch = std::min(kv_size, 512);
-    cp.n_seq_max = std::max(n_seq_max, 1);
+    m->lanes_ = lanes;
+    m->n_seq_lane_ = n_seq_max;
+    // Lanes: one cache with every lane's room; a lane's batch goes to the batcher in
+    // chunks of at most n_ubatch tokens, and one llama_decode takes a chunk of each lane.
+    const int ubatch = std::min(kv_size, 512);
+    const int ctx_batch = lanes == 1 ? kv_size : std::max(kv_size, lanes * ubatch);
+    cp.n_ctx = (uint32_t)((int64_t)kv_size * lanes);
+    cp.n_batch = ctx_batch;
+    cp.n_ubatch = ubatch;
+    cp.n_seq_max = n_seq_max * lanes;
     cp.kv_unified = true;  // candidate sequences share the prefix cells of sequence 0
     cp.no_perf = true;
     cp.flash_attn_type = opts.flash_attn < 0    ? LLAMA_FLASH_ATTN_TYPE_AUTO
@@ -272,6 +289,10 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
                                        (why.empty() ? "" : ": " + why));
     }
     m->ctx_ = m->h_->ctx.get();
+    if (lanes > 1) {
+      m->h_->batcher =
+          std::make_unique<DecodeBatcher>(m->h_->ctx.get(), m->n_vocab_, lanes, ctx_batch);
+    }
   }
   *out = std::move(m);
   return Status::Ok();
@@ -393,6 +414,113 @@ Status LlamaModel::RenderChat(const std::vector<ChatMessage>& messages, ChatText
   return Status::Ok();
 }
 
+Status LlamaModel::NewLane(int lane, std::unique_ptr<LlamaModel>* out) const {
+  if (lane <= 0 || lane >= lanes_ || !h_->batcher)
+    return Status::InvalidArgument("no lane " + std::to_string(lane) + " in " + label_);
+  std::unique_ptr<LlamaModel> m(new LlamaModel());
+  m->h_ = h_;
+  m->ctx_ = ctx_;
+  m->pieces_ = pieces_;
+  m->max_piece_bytes_ = max_piece_bytes_;
+  m->continues_word_ = continues_word_;
+  m->byte_tokens_ = byte_tokens_;
+  m->char_tokens_ = char_tokens_;
+  m->joins_ = joins_;
+  m->joins_known_ = joins_known_;
+  m->n_vocab_ = n_vocab_;
+  m->add_bos_ = add_bos_;
+  m->adds_space_prefix_ = adds_space_prefix_;
+  m->bos_ = bos_;
+  m->eos_ = eos_;
+  m->n_ctx_ = n_ctx_;
+  m->n_ctx_train_ = n_ctx_train_;
+  m->n_batch_ = n_batch_;
+  m->requested_threads_ = requested_threads_;
+  m->load_threads_ = load_threads_;
+  m->n_params_ = n_params_;
+  m->tokenizer_name_ = tokenizer_name_;
+  m->opens_thinking_ = opens_thinking_;
+  m->chat_template_ = chat_template_;
+  m->jinja_source_ = jinja_source_;
+  if (jinja_) {
+    // A template engine of its own: lanes render on their own threads.
+    CF_RETURN_IF_ERROR(JinjaTemplate::ForModel(h_->model.get(), jinja_source_, &m->jinja_));
+  }
+  m->chat_template_warning_ = chat_template_warning_;
+  m->label_ = label_;
+  m->gpu_layers_on_cpu_ = gpu_layers_on_cpu_;
+  m->rpc_ = rpc_;
+  m->rpc_timeout_s_ = rpc_timeout_s_;
+  m->lanes_ = lanes_;
+  m->lane_ = lane;
+  m->n_seq_lane_ = n_seq_lane_;
+  m->seq_base_ = lane * n_seq_lane_;
+  *out = std::move(m);
+  return Status::Ok();
+}
+
+const DecodeBatcher* LlamaModel::batcher() const { return h_->batcher.get(); }
+
+Status LlamaModel::LaneDecode(const std::vector<BatchItem>& items) {
+  const int n = (int)items.size();
+  int rows = 0;
+  lane_row_.assign(n, -1);
+  for (int i = 0; i < n; ++i) {
+    if (items[i].want_logits) lane_row_[i] = rows++;
+  }
+  lane_logits_.resize((size_t)rows * (size_t)n_vocab_);
+  // Chunks of at most n_ubatch tokens: a long prompt does not hold the other lanes'
+  // next tokens back for longer than one ubatch.
+  const int chunk = std::min(n_batch_, 512);
+  std::vector<BatchItem> part;
+  const auto t0 = std::chrono::steady_clock::now();
+  Status st;
+  for (int at = 0; at < n && st.ok(); at += chunk) {
+    const int len = std::min(chunk, n - at);
+    part.assign(items.begin() + at, items.begin() + at + len);
+    for (BatchItem& it : part) it.seq += seq_base_;
+    const int first_row = lane_row_[at] >= 0 ? lane_row_[at] : [&] {
+      for (int i = at; i < at + len; ++i)
+        if (lane_row_[i] >= 0) return lane_row_[i];
+      return rows;
+    }();
+    const DecodeBatcher::Result r = h_->batcher->Decode(
+        lane_, part.data(), len, lane_logits_.data() + (size_t)first_row * (size_t)n_vocab_);
+    stats_.calls += 1;
+    stats_.tokens += len;
+    stats_.wait_ms += r.wait_ms;
+    stats_.batch_lanes += r.batch_lanes;
+    stats_.batch_tokens += r.batch_tokens;
+    if (r.rc != 0) st = DecodeError(r.rc, len);
+  }
+  stats_.ms +=
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return st;
+}
+
+Status LlamaModel::DecodeError(int rc, int n) const {
+  if (!rpc_.empty()) {
+    const std::string dead = FailedRpcEndpoint(rpc_);
+    if (!dead.empty()) {
+      const std::string deadline =
+          rpc_timeout_s_ > 0
+              ? " or sent nothing for " + FormatSeconds(rpc_timeout_s_) + " (--rpc-timeout)"
+              : "";
+      return Status::Unavailable("RPC worker " + dead + " failed: it died, broke the connection" +
+                                 deadline);
+    }
+  }
+  switch (rc) {
+    case 0: return Status::Ok();
+    case 1:
+      return Status::ResourceExhausted("context full (no KV cache slot for " + std::to_string(n) +
+                                       " tokens)");
+    case 2: return Status::Cancelled("decoding aborted");
+    case -1: return Status::Internal("llama_decode rejected the batch");
+    default: return Status::Internal("llama_decode failed with code " + std::to_string(rc));
+  }
+}
+
 Status LlamaModel::Decode(const std::vector<BatchItem>& items) {
   if (items.empty()) return Status::Ok();
   const int n = (int)items.size();
@@ -400,6 +528,7 @@ Status LlamaModel::Decode(const std::vector<BatchItem>& items) {
     return Status::ResourceExhausted("context full (a batch of " + std::to_string(n) +
                                      " tokens exceeds " + std::to_string(n_batch_) + ")");
   }
+  if (h_->batcher) return LaneDecode(items);
   if (n > h_->batch_capacity) {
     if (h_->batch_capacity > 0) llama_batch_free(h_->batch);
     h_->batch = llama_batch_init(n, 0, 1);
@@ -423,43 +552,62 @@ Status LlamaModel::Decode(const std::vector<BatchItem>& items) {
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   stats_.calls += 1;
   stats_.tokens += n;
-  if (!rpc_.empty()) {
-    const std::string dead = FailedRpcEndpoint(rpc_);
-    if (!dead.empty()) {
-      const std::string deadline =
-          rpc_timeout_s_ > 0
-              ? " or sent nothing for " + FormatSeconds(rpc_timeout_s_) + " (--rpc-timeout)"
-              : "";
-      return Status::Unavailable("RPC worker " + dead + " failed: it died, broke the connection" +
-                                 deadline);
-    }
-  }
-  switch (rc) {
-    case 0: return Status::Ok();
-    case 1:
-      return Status::ResourceExhausted("context full (no KV cache slot for " + std::to_string(n) +
-                                       " tokens)");
-    case 2: return Status::Cancelled("decoding aborted");
-    case -1: return Status::Internal("llama_decode rejected the batch");
-    default: return Status::Internal("llama_decode failed with code " + std::to_string(rc));
-  }
+  return DecodeError(rc, n);
 }
 
-const float* LlamaModel::Logits(int i) const { return llama_get_logits_ith(h_->ctx.get(), i); }
+const float* LlamaModel::Logits(int i) const {
+  if (h_->batcher) {
+    const int row = i >= 0 && i < (int)lane_row_.size() ? lane_row_[i] : -1;
+    return row < 0 ? nullptr : lane_logits_.data() + (size_t)row * (size_t)n_vocab_;
+  }
+  return llama_get_logits_ith(h_->ctx.get(), i);
+}
 
 void LlamaModel::SeqRemove(int seq, int p0, int p1) {
+  if (h_->batcher) {
+    // seq -1 (every sequence) is every sequence of this lane.
+    h_->batcher->Exclusive([&](llama_context* c) {
+      const int first = seq < 0 ? 0 : seq, last = seq < 0 ? n_seq_lane_ - 1 : seq;
+      for (int s = first; s <= last; ++s)
+        llama_memory_seq_rm(llama_get_memory(c), seq_base_ + s, p0, p1);
+    });
+    return;
+  }
   llama_memory_seq_rm(llama_get_memory(h_->ctx.get()), seq, p0, p1);
 }
 void LlamaModel::SeqCopy(int src, int dst, int p0, int p1) {
+  if (h_->batcher) {
+    h_->batcher->Exclusive([&](llama_context* c) {
+      llama_memory_seq_cp(llama_get_memory(c), seq_base_ + src, seq_base_ + dst, p0, p1);
+    });
+    return;
+  }
   llama_memory_seq_cp(llama_get_memory(h_->ctx.get()), src, dst, p0, p1);
 }
 void LlamaModel::SetThreads(int n) {
   if (ctx_ == nullptr) return;
   const int t = n > 0 ? n : load_threads_;
+  if (h_->batcher) {
+    // One context for every lane: the last request's choice holds for all of them.
+    h_->batcher->Exclusive([&](llama_context* c) {
+      if (llama_n_threads(c) != t) llama_set_n_threads(c, t, t);
+    });
+    return;
+  }
   llama_set_n_threads(h_->ctx.get(), t, t);
 }
 
-void LlamaModel::ClearMemory() { llama_memory_clear(llama_get_memory(h_->ctx.get()), true); }
+void LlamaModel::ClearMemory() {
+  if (h_->batcher) {
+    // This lane's sequences only: the other lanes' are theirs.
+    h_->batcher->Exclusive([&](llama_context* c) {
+      for (int s = 0; s < n_seq_lane_; ++s)
+        llama_memory_seq_rm(llama_get_memory(c), seq_base_ + s, -1, -1);
+    });
+    return;
+  }
+  llama_memory_clear(llama_get_memory(h_->ctx.get()), true);
+}
 
 const void* LlamaModel::vocab_handle() const { return h_->vocab; }
 

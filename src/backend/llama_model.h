@@ -1,7 +1,15 @@
-// LlamaModel: one GGUF model and its llama.cpp context. The only place (with its .cc)
-// that talks to llama.h. Owns handles through llama-cpp.h's RAII pointers.
+// LlamaModel: one GGUF model and its llama.cpp context. The only place (with its .cc and
+// decode_batcher.cc) that talks to llama.h. Owns handles through llama-cpp.h's RAII
+// pointers.
 //
-// Not thread-safe: one LlamaModel serves one generation at a time.
+// Lanes: a model loaded for several lanes has one context for all of them, a range of KV
+// sequences per lane, and a DecodeBatcher that decodes every lane's work in one batched
+// llama_decode per tick. Each lane is a LlamaModel of its own (Load gives lane 0, NewLane
+// the others) that shares the weights, the vocabulary and the context; a lane's sequence
+// numbers are its own (0 .. n_seq_max-1) and mapped to its range.
+//
+// Not thread-safe: one LlamaModel (one lane) serves one generation at a time; different
+// lanes of one model may run on different threads.
 #pragma once
 
 #include <coolfusion/options.h>
@@ -24,18 +32,32 @@ namespace coolfusion {
 struct DecodeStats {
   int64_t calls = 0;
   int64_t tokens = 0;
-  double ms = 0;  // wall time inside llama_decode
+  double ms = 0;  // wall time inside llama_decode (with lanes: including the wait below)
+  // With lanes: time from handing a batch in to the start of its llama_decode, and,
+  // summed over this lane's decodes, the lanes and the tokens each llama_decode held.
+  double wait_ms = 0;
+  int64_t batch_lanes = 0;
+  int64_t batch_tokens = 0;
 };
 
+class DecodeBatcher;
 class JinjaTemplate;
 
 class LlamaModel final : public Tokenizer {
  public:
   // Loads `opts.path`. `n_seq_max` sequences share one unified KV cache with room for
   // the shared text (n_ctx cells) plus `extra_texts` scoring sequences of up to
-  // min(n_ctx, 2048) cells each. Errors name the file.
+  // min(n_ctx, 2048) cells each; with `lanes` > 1, as many times that, in one context
+  // (see Lanes above). Errors name the file.
   static Status Load(const ModelOptions& opts, int n_seq_max, int extra_texts,
-                     std::unique_ptr<LlamaModel>* out);
+                     std::unique_ptr<LlamaModel>* out, int lanes = 1);
+  // Lane `lane` of a model loaded with lanes > 1 (1 <= lane < lanes()). It shares this
+  // model's handles, which live as long as any lane.
+  Status NewLane(int lane, std::unique_ptr<LlamaModel>* out) const;
+  int lanes() const { return lanes_; }
+  int lane() const { return lane_; }
+  // The shared context's batching (null with one lane): what /metrics reports.
+  const DecodeBatcher* batcher() const;
   ~LlamaModel() override;
 
   // Tokenizer
@@ -116,7 +138,7 @@ class LlamaModel final : public Tokenizer {
   // Logits of batch entry i of the last Decode (REQUIRES: it asked for them).
   const float* Logits(int i) const;
 
-  void SeqRemove(int seq, int p0, int p1);  // [p0, p1), -1 open
+  void SeqRemove(int seq, int p0, int p1);  // [p0, p1), -1 open; seq -1: every sequence
   void SeqCopy(int src, int dst, int p0, int p1);
   void ClearMemory();
 
@@ -133,7 +155,17 @@ class LlamaModel final : public Tokenizer {
   friend class Grammar;  // builds llama.cpp grammar samplers over this model's vocabulary
   const void* vocab_handle() const;  // the llama_vocab*
   struct Handles;
-  std::unique_ptr<Handles> h_;
+  std::shared_ptr<Handles> h_;
+  int lanes_ = 1;
+  int lane_ = 0;
+  int seq_base_ = 0;          // the lane's first sequence in the shared context
+  int n_seq_lane_ = 1;        // sequences per lane
+  std::string jinja_source_;  // what JinjaTemplate::ForModel was given ("": the GGUF's)
+  // With lanes: the logits rows of the last Decode, and each batch entry's row (-1: none).
+  std::vector<float> lane_logits_;
+  std::vector<int> lane_row_;
+  Status LaneDecode(const std::vector<BatchItem>& batch);
+  Status DecodeError(int rc, int n) const;
   void* ctx_ = nullptr;  // llama_context*, null when vocab-only
   std::vector<std::string> pieces_;
   size_t max_piece_bytes_ = 1;

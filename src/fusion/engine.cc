@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "align/token_alignment.h"
+#include "backend/decode_batcher.h"
 #include "backend/grammar.h"
 #include "backend/grammar_sandbox.h"
 #include "backend/llama_model.h"
@@ -45,14 +46,25 @@ Ensemble::Ensemble(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Ensemble::~Ensemble() = default;
 
 Status Ensemble::Open(const std::vector<ModelOptions>& models, std::unique_ptr<Ensemble>* out) {
-  return Guarded("loading the models", [&] { return OpenUnguarded(models, out); });
+  std::vector<std::unique_ptr<Ensemble>> lanes;
+  CF_RETURN_IF_ERROR(
+      Guarded("loading the models", [&] { return OpenUnguarded(models, 1, &lanes); }));
+  *out = std::move(lanes[0]);
+  return Status::Ok();
 }
 
-Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models,
-                               std::unique_ptr<Ensemble>* out) {
+Status Ensemble::OpenLanes(const std::vector<ModelOptions>& models, int lanes,
+                           std::vector<std::unique_ptr<Ensemble>>* out) {
+  return Guarded("loading the models", [&] { return OpenUnguarded(models, lanes, out); });
+}
+
+Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models, int lanes,
+                               std::vector<std::unique_ptr<Ensemble>>* out) {
   if (models.empty()) return Status::InvalidArgument("no model given (use -m FILE)");
   if (models.size() > 64) return Status::InvalidArgument("at most 64 models can be fused");
-  auto impl = std::make_unique<Impl>();
+  if (lanes < 1 || lanes > 256) return Status::InvalidArgument("lanes out of range (1..256)");
+  std::vector<std::unique_ptr<Impl>> impls;
+  for (int k = 0; k < lanes; ++k) impls.push_back(std::make_unique<Impl>());
   const int n = (int)models.size();
   for (int i = 0; i < n; ++i) {
     const ModelOptions& mo = models[i];
@@ -62,7 +74,8 @@ Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models,
       return Status::InvalidArgument("context size out of range (0..1048576)");
     std::unique_ptr<LlamaModel> m;
     // Scoring sequences: one per writer and the extra one (cool+r's fused answer).
-    CF_RETURN_IF_ERROR(LlamaModel::Load(mo, kv::SeqCount(n), kv::ScoringTexts(n), &m));
+    CF_RETURN_IF_ERROR(
+        LlamaModel::Load(mo, kv::SeqCount(n), kv::ScoringTexts(n), &m, mo.vocab_only ? 1 : lanes));
     ModelInfo info;
     m->SetLabel("model " + std::to_string(i + 1) + " (" +
                 std::filesystem::path(mo.path).stem().string() + ")");
@@ -81,13 +94,40 @@ Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models,
     info.opens_thinking = m->opens_thinking();
     info.bos = m->bos();
     info.eos = m->eos();
-    impl->infos.push_back(info);
-    impl->weights.push_back(mo.weight);
-    impl->keys.push_back(ModelKey(mo.path, *m));
-    impl->models.push_back(std::move(m));
+    const std::string key = ModelKey(mo.path, *m);
+    for (int k = 0; k < lanes; ++k) {
+      std::unique_ptr<LlamaModel> lane;
+      if (k == 0) {
+        lane = std::move(m);
+      } else if (impls[0]->models.back()->lanes() > 1) {
+        CF_RETURN_IF_ERROR(impls[0]->models.back()->NewLane(k, &lane));
+      } else {
+        // A vocab-only model has no context to share: each lane loads its own.
+        CF_RETURN_IF_ERROR(LlamaModel::Load(mo, kv::SeqCount(n), kv::ScoringTexts(n), &lane));
+        lane->SetLabel(info.label);
+      }
+      impls[k]->infos.push_back(info);
+      impls[k]->weights.push_back(mo.weight);
+      impls[k]->keys.push_back(key);
+      impls[k]->models.push_back(std::move(lane));
+    }
   }
-  out->reset(new Ensemble(std::move(impl)));
+  out->clear();
+  for (auto& impl : impls) out->emplace_back(new Ensemble(std::move(impl)));
   return Status::Ok();
+}
+
+Ensemble::BatchingStats Ensemble::batching(size_t i) const {
+  BatchingStats b;
+  const DecodeBatcher* d = impl_->models[i]->batcher();
+  if (d == nullptr) return b;
+  const DecodeBatcher::Stats s = d->stats();
+  b.decodes = s.decodes;
+  b.lane_jobs = s.lane_jobs;
+  b.tokens = s.tokens;
+  b.max_lanes = s.max_lanes;
+  b.wait_ms = s.wait_ms;
+  return b;
 }
 
 size_t Ensemble::size() const { return impl_->models.size(); }

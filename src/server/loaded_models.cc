@@ -8,12 +8,9 @@ namespace coolfusion::server {
 
 Status LoadModels(const std::vector<ModelOptions>& models, const ServerOptions& opts,
                   LoadedModels* out) {
+  // One context per model for every slot, the slots' decodes batched together.
   std::vector<std::unique_ptr<Ensemble>> slots;
-  for (int i = 0; i < opts.parallel; ++i) {
-    std::unique_ptr<Ensemble> e;
-    CF_RETURN_IF_ERROR(Ensemble::Open(models, &e));
-    slots.push_back(std::move(e));
-  }
+  CF_RETURN_IF_ERROR(Ensemble::OpenLanes(models, std::max(opts.parallel, 1), &slots));
   const Ensemble& first = *slots[0];
   // What was asked and cannot be done here (-ngl without a GPU), once for all slots.
   for (const std::string& w : first.LoadWarnings())

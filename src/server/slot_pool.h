@@ -1,6 +1,7 @@
 // SlotPool: the server's concurrency, apart from HTTP and JSON. N slots, each an
-// Ensemble of its own (its own llama.cpp contexts, so its own KV sequences in every
-// model; weights are memory-mapped once by the OS), and a bounded wait queue.
+// Ensemble of its own (a lane of Ensemble::OpenLanes: its own KV sequences in every
+// model's one shared context, its decodes batched with the other slots'), and a bounded
+// wait queue.
 //
 // Thread-safe. A Lease gives one thread exclusive use of one slot until destroyed.
 #pragma once
