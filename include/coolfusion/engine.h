@@ -79,6 +79,11 @@ class Ensemble {
     double wait_ms = 0;  // summed over lanes' batches: waiting for the call that took them
   };
   BatchingStats batching(size_t i) const;
+  // This lane's side of it, over every model and every request so far: decodes = the
+  // batches it handed in, lane_jobs and tokens = summed over those, the lanes and tokens
+  // of the llama_decode that took each, wait_ms = its time waiting for them. Thread-safe
+  // (read while the lane generates).
+  BatchingStats lane_batching() const;
   ~Ensemble();
   Ensemble(const Ensemble&) = delete;
   Ensemble& operator=(const Ensemble&) = delete;

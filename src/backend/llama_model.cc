@@ -13,7 +13,7 @@
 #include <mutex>
 #include <thread>
 
-#include "backend/decode_batcher.h"
+#include "backend/decode_scheduler.h"
 #include "backend/jinja_template.h"
 #include "backend/log.h"
 #include "backend/rpc.h"
@@ -83,11 +83,13 @@ struct LlamaModel::Handles {
   const llama_vocab* vocab = nullptr;
   llama_batch batch{};
   int batch_capacity = 0;
-  std::vector<uint8_t> control;            // 1 for control tokens that are not end-of-generation
-  std::unique_ptr<DecodeBatcher> batcher;  // with lanes > 1
+  std::vector<uint8_t> control;  // 1 for control tokens that are not end-of-generation
+  // With lanes > 1: the scheduler of the set of lanes, and this model's index in it.
+  std::shared_ptr<DecodeScheduler> sched;
+  int sched_model = -1;
 
   ~Handles() {
-    batcher.reset();  // before the context it decodes with
+    sched.reset();  // before the context (the scheduler may be the last user of it)
     if (batch_capacity > 0) llama_batch_free(batch);
   }
 };
@@ -117,7 +119,8 @@ Status CheckChatTemplate(const std::string& tmpl) {
 }  // namespace
 
 Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts,
-                        std::unique_ptr<LlamaModel>* out, int lanes) {
+                        std::unique_ptr<LlamaModel>* out, int lanes,
+                        std::shared_ptr<DecodeScheduler> scheduler) {
   lanes = std::max(lanes, 1);
   n_seq_max = std::max(n_seq_max, 1);
   if ((int64_t)lanes * n_seq_max > 256) {
@@ -261,7 +264,7 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     m->n_batch_ = kv_size;
     m->lanes_ = lanes;
     m->n_seq_lane_ = n_seq_max;
-    // Lanes: one cache with every lane's room; a lane's batch goes to the batcher in
+    // Lanes: one cache with every lane's room; a lane's batch goes to the scheduler in
     // chunks of at most n_ubatch tokens, and one llama_decode takes a chunk of each lane.
     const int ubatch = std::min(kv_size, 512);
     const int ctx_batch = lanes == 1 ? kv_size : std::max(kv_size, lanes * ubatch);
@@ -274,6 +277,13 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     cp.flash_attn_type = opts.flash_attn < 0    ? LLAMA_FLASH_ATTN_TYPE_AUTO
                          : opts.flash_attn == 0 ? LLAMA_FLASH_ATTN_TYPE_DISABLED
                                                 : LLAMA_FLASH_ATTN_TYPE_ENABLED;
+    // Lanes on the CPU: ggml's flash-attention kernels take another path (and another
+    // summation order) for a batch of one query, for a larger batch and for a cache of 512
+    // cells or more, so a lane's logits would depend on what the other lanes decode in the
+    // same call; the plain attention path gives every lane the same numbers whatever the
+    // batch (docs/performance.md). `auto` means off there; -fa on is honoured.
+    if (lanes > 1 && opts.flash_attn < 0 && !HasGpuDevice())
+      cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     const int threads =
         opts.n_threads > 0 ? opts.n_threads : std::max(1u, std::thread::hardware_concurrency());
     cp.n_threads = threads;
@@ -290,8 +300,9 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     }
     m->ctx_ = m->h_->ctx.get();
     if (lanes > 1) {
-      m->h_->batcher =
-          std::make_unique<DecodeBatcher>(m->h_->ctx.get(), m->n_vocab_, lanes, ctx_batch);
+      if (!scheduler) scheduler = std::make_shared<DecodeScheduler>(lanes);
+      m->h_->sched_model = scheduler->AddModel(m->h_->ctx.get(), m->n_vocab_, ctx_batch);
+      m->h_->sched = std::move(scheduler);
     }
   }
   *out = std::move(m);
@@ -415,7 +426,7 @@ Status LlamaModel::RenderChat(const std::vector<ChatMessage>& messages, ChatText
 }
 
 Status LlamaModel::NewLane(int lane, std::unique_ptr<LlamaModel>* out) const {
-  if (lane <= 0 || lane >= lanes_ || !h_->batcher)
+  if (lane <= 0 || lane >= lanes_ || !h_->sched)
     return Status::InvalidArgument("no lane " + std::to_string(lane) + " in " + label_);
   std::unique_ptr<LlamaModel> m(new LlamaModel());
   m->h_ = h_;
@@ -459,7 +470,31 @@ Status LlamaModel::NewLane(int lane, std::unique_ptr<LlamaModel>* out) const {
   return Status::Ok();
 }
 
-const DecodeBatcher* LlamaModel::batcher() const { return h_->batcher.get(); }
+LlamaModel::BatchingTotals LlamaModel::batching() const {
+  BatchingTotals t;
+  if (!h_->sched) return t;
+  const DecodeScheduler::Stats s = h_->sched->stats(h_->sched_model);
+  t.decodes = s.decodes;
+  t.lane_jobs = s.lane_jobs;
+  t.tokens = s.tokens;
+  t.max_lanes = s.max_lanes;
+  t.wait_ms = s.wait_ms;
+  return t;
+}
+
+void LlamaModel::SetActive(bool active) {
+  if (h_->sched) h_->sched->SetActive(lane_, active);
+}
+
+LlamaModel::LaneTotals LlamaModel::lane_totals() const {
+  LaneTotals t;
+  t.decodes = total_decodes_;
+  t.batch_lanes = total_lanes_;
+  t.batch_tokens = total_tokens_;
+  t.max_lanes = total_max_lanes_;
+  t.wait_ms = (double)total_wait_us_ / 1000.0;
+  return t;
+}
 
 Status LlamaModel::LaneDecode(const std::vector<BatchItem>& items) {
   const int n = (int)items.size();
@@ -484,13 +519,19 @@ Status LlamaModel::LaneDecode(const std::vector<BatchItem>& items) {
         if (lane_row_[i] >= 0) return lane_row_[i];
       return rows;
     }();
-    const DecodeBatcher::Result r = h_->batcher->Decode(
-        lane_, part.data(), len, lane_logits_.data() + (size_t)first_row * (size_t)n_vocab_);
+    const DecodeScheduler::Result r =
+        h_->sched->Decode(h_->sched_model, lane_, part.data(), len,
+                          lane_logits_.data() + (size_t)first_row * (size_t)n_vocab_);
     stats_.calls += 1;
     stats_.tokens += len;
     stats_.wait_ms += r.wait_ms;
     stats_.batch_lanes += r.batch_lanes;
     stats_.batch_tokens += r.batch_tokens;
+    total_decodes_ += 1;
+    total_lanes_ += r.batch_lanes;
+    total_tokens_ += r.batch_tokens;
+    total_wait_us_ += (int64_t)(r.wait_ms * 1000);
+    if (r.batch_lanes > total_max_lanes_) total_max_lanes_ = r.batch_lanes;
     if (r.rc != 0) st = DecodeError(r.rc, len);
   }
   stats_.ms +=
@@ -528,7 +569,7 @@ Status LlamaModel::Decode(const std::vector<BatchItem>& items) {
     return Status::ResourceExhausted("context full (a batch of " + std::to_string(n) +
                                      " tokens exceeds " + std::to_string(n_batch_) + ")");
   }
-  if (h_->batcher) return LaneDecode(items);
+  if (h_->sched) return LaneDecode(items);
   if (n > h_->batch_capacity) {
     if (h_->batch_capacity > 0) llama_batch_free(h_->batch);
     h_->batch = llama_batch_init(n, 0, 1);
@@ -556,7 +597,7 @@ Status LlamaModel::Decode(const std::vector<BatchItem>& items) {
 }
 
 const float* LlamaModel::Logits(int i) const {
-  if (h_->batcher) {
+  if (h_->sched) {
     const int row = i >= 0 && i < (int)lane_row_.size() ? lane_row_[i] : -1;
     return row < 0 ? nullptr : lane_logits_.data() + (size_t)row * (size_t)n_vocab_;
   }
@@ -564,9 +605,9 @@ const float* LlamaModel::Logits(int i) const {
 }
 
 void LlamaModel::SeqRemove(int seq, int p0, int p1) {
-  if (h_->batcher) {
+  if (h_->sched) {
     // seq -1 (every sequence) is every sequence of this lane.
-    h_->batcher->Exclusive([&](llama_context* c) {
+    h_->sched->Exclusive(h_->sched_model, [&](llama_context* c) {
       const int first = seq < 0 ? 0 : seq, last = seq < 0 ? n_seq_lane_ - 1 : seq;
       for (int s = first; s <= last; ++s)
         llama_memory_seq_rm(llama_get_memory(c), seq_base_ + s, p0, p1);
@@ -576,8 +617,8 @@ void LlamaModel::SeqRemove(int seq, int p0, int p1) {
   llama_memory_seq_rm(llama_get_memory(h_->ctx.get()), seq, p0, p1);
 }
 void LlamaModel::SeqCopy(int src, int dst, int p0, int p1) {
-  if (h_->batcher) {
-    h_->batcher->Exclusive([&](llama_context* c) {
+  if (h_->sched) {
+    h_->sched->Exclusive(h_->sched_model, [&](llama_context* c) {
       llama_memory_seq_cp(llama_get_memory(c), seq_base_ + src, seq_base_ + dst, p0, p1);
     });
     return;
@@ -587,20 +628,16 @@ void LlamaModel::SeqCopy(int src, int dst, int p0, int p1) {
 void LlamaModel::SetThreads(int n) {
   if (ctx_ == nullptr) return;
   const int t = n > 0 ? n : load_threads_;
-  if (h_->batcher) {
-    // One context for every lane: the last request's choice holds for all of them.
-    h_->batcher->Exclusive([&](llama_context* c) {
-      if (llama_n_threads(c) != t) llama_set_n_threads(c, t, t);
-    });
-    return;
-  }
+  // One context for every lane, its decodes one at a time on the scheduler's thread:
+  // they keep the load-time choice whatever a request's --parallel-models would split.
+  if (h_->sched) return;
   llama_set_n_threads(h_->ctx.get(), t, t);
 }
 
 void LlamaModel::ClearMemory() {
-  if (h_->batcher) {
+  if (h_->sched) {
     // This lane's sequences only: the other lanes' are theirs.
-    h_->batcher->Exclusive([&](llama_context* c) {
+    h_->sched->Exclusive(h_->sched_model, [&](llama_context* c) {
       for (int s = 0; s < n_seq_lane_; ++s)
         llama_memory_seq_rm(llama_get_memory(c), seq_base_ + s, -1, -1);
     });

@@ -1,12 +1,13 @@
 // LlamaModel: one GGUF model and its llama.cpp context. The only place (with its .cc and
-// decode_batcher.cc) that talks to llama.h. Owns handles through llama-cpp.h's RAII
+// decode_scheduler.cc) that talks to llama.h. Owns handles through llama-cpp.h's RAII
 // pointers.
 //
 // Lanes: a model loaded for several lanes has one context for all of them, a range of KV
-// sequences per lane, and a DecodeBatcher that decodes every lane's work in one batched
-// llama_decode per tick. Each lane is a LlamaModel of its own (Load gives lane 0, NewLane
-// the others) that shares the weights, the vocabulary and the context; a lane's sequence
-// numbers are its own (0 .. n_seq_max-1) and mapped to its range.
+// sequences per lane, and a DecodeScheduler (shared by the models of one set of lanes)
+// that decodes every lane's work in one batched llama_decode per model per tick. Each lane is a
+// LlamaModel of its own (Load gives lane 0, NewLane the others) that shares the weights, the
+// vocabulary and the context; a lane's sequence numbers are its own (0 .. n_seq_max-1) and mapped
+// to its range.
 //
 // Not thread-safe: one LlamaModel (one lane) serves one generation at a time; different
 // lanes of one model may run on different threads.
@@ -40,7 +41,7 @@ struct DecodeStats {
   int64_t batch_tokens = 0;
 };
 
-class DecodeBatcher;
+class DecodeScheduler;
 class JinjaTemplate;
 
 class LlamaModel final : public Tokenizer {
@@ -48,16 +49,26 @@ class LlamaModel final : public Tokenizer {
   // Loads `opts.path`. `n_seq_max` sequences share one unified KV cache with room for
   // the shared text (n_ctx cells) plus `extra_texts` scoring sequences of up to
   // min(n_ctx, 2048) cells each; with `lanes` > 1, as many times that, in one context
-  // (see Lanes above). Errors name the file.
+  // (see Lanes above), its decodes going through `scheduler` (one of its own when null).
+  // Errors name the file.
   static Status Load(const ModelOptions& opts, int n_seq_max, int extra_texts,
-                     std::unique_ptr<LlamaModel>* out, int lanes = 1);
+                     std::unique_ptr<LlamaModel>* out, int lanes = 1,
+                     std::shared_ptr<DecodeScheduler> scheduler = nullptr);
   // Lane `lane` of a model loaded with lanes > 1 (1 <= lane < lanes()). It shares this
   // model's handles, which live as long as any lane.
   Status NewLane(int lane, std::unique_ptr<LlamaModel>* out) const;
   int lanes() const { return lanes_; }
   int lane() const { return lane_; }
-  // The shared context's batching (null with one lane): what /metrics reports.
-  const DecodeBatcher* batcher() const;
+  // With lanes: this lane generates (true) or is idle again (false); the scheduler's ticks
+  // wait for generating lanes to hand in their batches. Nothing with one lane.
+  void SetActive(bool active);
+  // How the shared context's decodes were batched (zeros with one lane): /metrics.
+  struct BatchingTotals {
+    int64_t decodes = 0, lane_jobs = 0, tokens = 0;
+    int max_lanes = 0;
+    double wait_ms = 0;
+  };
+  BatchingTotals batching() const;
   ~LlamaModel() override;
 
   // Tokenizer
@@ -147,6 +158,14 @@ class LlamaModel final : public Tokenizer {
   void SetThreads(int n);
   int requested_threads() const { return requested_threads_; }  // 0: not set by the user
 
+  // With lanes: this lane's batches over its life (thread-safe; see DecodeStats).
+  struct LaneTotals {
+    int64_t decodes = 0, batch_lanes = 0, batch_tokens = 0;
+    int max_lanes = 0;
+    double wait_ms = 0;
+  };
+  LaneTotals lane_totals() const;
+
   const DecodeStats& stats() const { return stats_; }
   void ResetStats() { stats_ = {}; }
 
@@ -164,6 +183,8 @@ class LlamaModel final : public Tokenizer {
   // With lanes: the logits rows of the last Decode, and each batch entry's row (-1: none).
   std::vector<float> lane_logits_;
   std::vector<int> lane_row_;
+  std::atomic<int64_t> total_decodes_{0}, total_lanes_{0}, total_tokens_{0}, total_wait_us_{0};
+  std::atomic<int> total_max_lanes_{0};
   Status LaneDecode(const std::vector<BatchItem>& batch);
   Status DecodeError(int rc, int n) const;
   void* ctx_ = nullptr;  // llama_context*, null when vocab-only

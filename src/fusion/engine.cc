@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "align/token_alignment.h"
-#include "backend/decode_batcher.h"
+#include "backend/decode_scheduler.h"
 #include "backend/grammar.h"
 #include "backend/grammar_sandbox.h"
 #include "backend/llama_model.h"
@@ -66,6 +66,8 @@ Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models, int lane
   std::vector<std::unique_ptr<Impl>> impls;
   for (int k = 0; k < lanes; ++k) impls.push_back(std::make_unique<Impl>());
   const int n = (int)models.size();
+  // One scheduler for the set: its thread runs every model's batched decodes.
+  auto scheduler = lanes > 1 ? std::make_shared<DecodeScheduler>(lanes) : nullptr;
   for (int i = 0; i < n; ++i) {
     const ModelOptions& mo = models[i];
     if (!(mo.weight >= 0) || !std::isfinite(mo.weight))
@@ -74,8 +76,8 @@ Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models, int lane
       return Status::InvalidArgument("context size out of range (0..1048576)");
     std::unique_ptr<LlamaModel> m;
     // Scoring sequences: one per writer and the extra one (cool+r's fused answer).
-    CF_RETURN_IF_ERROR(
-        LlamaModel::Load(mo, kv::SeqCount(n), kv::ScoringTexts(n), &m, mo.vocab_only ? 1 : lanes));
+    CF_RETURN_IF_ERROR(LlamaModel::Load(mo, kv::SeqCount(n), kv::ScoringTexts(n), &m,
+                                        mo.vocab_only ? 1 : lanes, scheduler));
     ModelInfo info;
     m->SetLabel("model " + std::to_string(i + 1) + " (" +
                 std::filesystem::path(mo.path).stem().string() + ")");
@@ -117,11 +119,22 @@ Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models, int lane
   return Status::Ok();
 }
 
+Ensemble::BatchingStats Ensemble::lane_batching() const {
+  BatchingStats b;
+  for (const auto& m : impl_->models) {
+    const LlamaModel::LaneTotals t = m->lane_totals();
+    b.decodes += t.decodes;
+    b.lane_jobs += t.batch_lanes;
+    b.tokens += t.batch_tokens;
+    b.max_lanes = std::max(b.max_lanes, t.max_lanes);
+    b.wait_ms += t.wait_ms;
+  }
+  return b;
+}
+
 Ensemble::BatchingStats Ensemble::batching(size_t i) const {
   BatchingStats b;
-  const DecodeBatcher* d = impl_->models[i]->batcher();
-  if (d == nullptr) return b;
-  const DecodeBatcher::Stats s = d->stats();
+  const LlamaModel::BatchingTotals s = impl_->models[i]->batching();
   b.decodes = s.decodes;
   b.lane_jobs = s.lane_jobs;
   b.tokens = s.tokens;

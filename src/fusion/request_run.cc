@@ -87,6 +87,11 @@ RequestRun::RequestRun(Ensemble::Impl& impl, const Request& request, const Gener
                                              : 0);
   }
   session_ = std::make_unique<Session>(models_, weights_, opts);
+  for (LlamaModel* m : models_) m->SetActive(true);
+}
+
+RequestRun::~RequestRun() {
+  for (LlamaModel* m : models_) m->SetActive(false);
 }
 
 Status RequestRun::Start(std::vector<std::string>* warnings, std::vector<ModelReport>* models,

@@ -22,8 +22,13 @@ class RequestRun {
  public:
   // `opts`: the options the session runs with (the request's, or adjusted by the caller).
   // REQUIRES: impl, request and opts outlive the run.
+  // With lanes (Ensemble::OpenLanes), the run's models count as generating from here to
+  // the destructor (LlamaModel::SetActive).
   RequestRun(Ensemble::Impl& impl, const Request& request, const GenerateOptions& opts,
              bool one_model);
+  ~RequestRun();
+  RequestRun(const RequestRun&) = delete;
+  RequestRun& operator=(const RequestRun&) = delete;
   // Starts the session on the prompt and sets the weights (a model whose weight is
   // negligible sits out); fills `models` (unless only_model) and the prompt's timings.
   // kCancelled when the request was cancelled while starting.

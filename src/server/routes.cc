@@ -108,7 +108,14 @@ void Routes::Register(httplib::Server& svr) {
   });
   svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     const SlotPool& pool = *loaded_->pool;
-    res.set_content(metrics_.Render(pool.size(), pool.busy(), pool.waiting()),
+    Metrics::Batching batching;
+    if (pool.size() > 1) {
+      for (size_t i = 0; i < pool.any().size(); ++i)
+        batching.models.emplace_back(loaded_->ids[1 + i], pool.any().batching(i));
+      for (size_t i = 0; i < pool.size(); ++i)
+        batching.slots.push_back(pool.slot(i).lane_batching());
+    }
+    res.set_content(metrics_.Render(pool.size(), pool.busy(), pool.waiting(), batching),
                     "text/plain; version=0.0.4");
   });
   svr.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
@@ -141,8 +148,18 @@ void Routes::Register(httplib::Server& svr) {
     nlohmann::json slots = nlohmann::json::array();
     const SlotPool& pool = *loaded_->pool;
     for (size_t i = 0; i < pool.size(); ++i) {
-      slots.push_back(
-          SlotBody((int)i, loaded_->sources[0].n_ctx, pool.in_use(i), loaded_->defaults));
+      nlohmann::json slot =
+          SlotBody((int)i, loaded_->sources[0].n_ctx, pool.in_use(i), loaded_->defaults);
+      // Its side of the batched decodes (one context per model for every slot).
+      const Ensemble::BatchingStats b = pool.slot(i).lane_batching();
+      const double d = b.decodes > 0 ? (double)b.decodes : 1.0;
+      slot["coolfusion"] = {{"batching",
+                             {{"batches", b.decodes},
+                              {"mean_slots_per_decode", b.lane_jobs / d},
+                              {"mean_tokens_per_decode", b.tokens / d},
+                              {"max_slots_per_decode", b.max_lanes},
+                              {"wait_ms", b.wait_ms}}}};
+      slots.push_back(std::move(slot));
     }
     res.set_content(slots.dump(), "application/json");
   });

@@ -55,6 +55,8 @@ class SlotPool {
   // Any slot's ensemble, for read-only model information. Thread-safe: ModelInfo is
   // immutable after Open.
   const Ensemble& any() const { return *slots_[0]; }
+  // Slot i's ensemble, for what may be read while it generates (Ensemble::lane_batching).
+  const Ensemble& slot(size_t i) const { return *slots_[i]; }
 
  private:
   void Release(int i);

@@ -32,6 +32,14 @@ int Fail(const Status& s) {
 
 Status OpenEnsemble(const std::vector<ModelOptions>& models, bool quiet,
                     std::unique_ptr<Ensemble>* out) {
+  std::vector<std::unique_ptr<Ensemble>> lanes;
+  CF_RETURN_IF_ERROR(OpenLanes(models, quiet, 1, &lanes));
+  *out = std::move(lanes[0]);
+  return Status::Ok();
+}
+
+Status OpenLanes(const std::vector<ModelOptions>& models, bool quiet, int lanes,
+                 std::vector<std::unique_ptr<Ensemble>>* lanes_out) {
   // Progress is for people: shown on a terminal only, so that scripts see just errors.
   if (!quiet && isatty(STDERR_FILENO)) {
     for (size_t i = 0; i < models.size(); ++i) {
@@ -39,8 +47,9 @@ Status OpenEnsemble(const std::vector<ModelOptions>& models, bool quiet,
                    models[i].path.c_str());
     }
   }
-  Status st = Ensemble::Open(models, out);
+  Status st = Ensemble::OpenLanes(models, lanes, lanes_out);
   if (!st.ok()) return st;
+  const std::unique_ptr<Ensemble>* out = &(*lanes_out)[0];
   // What was asked and cannot be done here (-ngl without a GPU): always said, once.
   for (const std::string& w : (*out)->LoadWarnings())
     std::fprintf(stderr, "warning: %s\n", w.c_str());

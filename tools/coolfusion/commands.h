@@ -19,5 +19,9 @@ int Fail(const Status& s);
 // Loads the models with a progress line per model on stderr.
 Status OpenEnsemble(const std::vector<ModelOptions>& models, bool quiet,
                     std::unique_ptr<Ensemble>* out);
+// The same, `lanes` ensembles over one load of the models (Ensemble::OpenLanes: eval
+// --parallel's rows run side by side, their decodes batched).
+Status OpenLanes(const std::vector<ModelOptions>& models, bool quiet, int lanes,
+                 std::vector<std::unique_ptr<Ensemble>>* out);
 
 }  // namespace coolfusion::cli

@@ -2,9 +2,15 @@
 // with 95% confidence intervals, a JSON report and an SVG chart. Multiple-choice tasks
 // (eval/choice.h) are eval_choice.cc's.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -204,6 +210,50 @@ RowResult GenerateRow(Ensemble& ens, const GenerateOptions& gen, const Run& run,
   return r;
 }
 
+// eval --parallel N: the rows of a run generated N at a time, each on a lane of its own
+// (Ensemble::OpenLanes: their decodes batched), and taken in order. Each row is generated
+// as it would be alone (a fresh request, no prompt cache), so the results are the rows'
+// results one at a time.
+class RowsAhead {
+ public:
+  RowsAhead(const std::vector<std::unique_ptr<Ensemble>>& lanes, size_t n,
+            std::function<bool(size_t)> skip, std::function<RowResult(Ensemble&, size_t)> gen)
+      : rows_(n), ready_(n, 0) {
+    for (size_t k = 0; k < lanes.size(); ++k) {
+      threads_.emplace_back([this, &lanes, k, n, skip, gen] {
+        for (size_t i; (i = next_++) < n && !stop_;) {
+          RowResult r = skip(i) ? RowResult() : gen(*lanes[k], i);
+          std::lock_guard<std::mutex> l(mu_);
+          rows_[i] = std::move(r);
+          ready_[i] = 1;
+          cv_.notify_all();
+        }
+      });
+    }
+  }
+  ~RowsAhead() {
+    stop_ = true;
+    for (auto& t : threads_) t.join();
+  }
+  RowsAhead(const RowsAhead&) = delete;
+  RowsAhead& operator=(const RowsAhead&) = delete;
+  // Row i's result, once generated.
+  RowResult Take(size_t i) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return ready_[i] != 0; });
+    return std::move(rows_[i]);
+  }
+
+ private:
+  std::vector<RowResult> rows_;
+  std::vector<char> ready_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<size_t> next_{0};
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
 int CmdEval(const CommonArgs& args) {
@@ -211,6 +261,11 @@ int CmdEval(const CommonArgs& args) {
     if (!args.prompt_suffix.empty())
       return Fail(Status::InvalidArgument("--prompt-suffix is for generation tasks, not --task " +
                                           args.task));
+    if (args.parallel > 1)
+      return Fail(Status::InvalidArgument("--parallel is for generation tasks; --task " +
+                                          args.task +
+                                          " scores its choices one "
+                                          "row at a time"));
     return CmdEvalChoice(args);
   }
   // Each row stands alone, as it would on a fresh process (no prompt cache across rows).
@@ -259,8 +314,10 @@ int CmdEval(const CommonArgs& args) {
   PrintRowsLine(data.examples.size(), total_rows, a.data, task.name, "", a.few_shot,
                 data.blank_lines);
 
-  std::unique_ptr<Ensemble> ens;
-  if (!(st = OpenEnsemble(a.models, false, &ens)).ok()) return Fail(st);
+  // --parallel N: N lanes over one load of the models, rows N at a time.
+  std::vector<std::unique_ptr<Ensemble>> lanes;
+  if (!(st = OpenLanes(a.models, false, a.parallel, &lanes)).ok()) return Fail(st);
+  Ensemble* ens = lanes[0].get();
   std::vector<Run> runs;
   for (const RunPlan& p : PlanRuns(a.models, methods, scores)) {
     static_cast<RunPlan&>(runs.emplace_back()) = p;
@@ -284,6 +341,19 @@ int CmdEval(const CommonArgs& args) {
   for (Run& run : runs) {
     const bool fused = run.only_model < 0;
     const std::string method = MethodName(fused ? run.method : SingleModelMethod());
+    const auto prompt_of = [&](size_t i) {
+      return eval::BuildPrompt(data.examples[i], shots) + a.prompt_suffix;
+    };
+    const auto resumed_row = [&](size_t i) {
+      return resumed.rows.count({RunKey(run.label, run.models), i}) != 0;
+    };
+    std::unique_ptr<RowsAhead> ahead;
+    if (lanes.size() > 1) {
+      const Run plan = run;  // the workers' copy: the loop below adds up `run`
+      ahead = std::make_unique<RowsAhead>(
+          lanes, data.examples.size(), resumed_row,
+          [&, plan](Ensemble& e, size_t i) { return GenerateRow(e, a.gen, plan, prompt_of(i)); });
+    }
     for (size_t i = 0; i < data.examples.size(); ++i) {
       const eval::Example& ex = data.examples[i];
       RowContext c;
@@ -293,13 +363,14 @@ int CmdEval(const CommonArgs& args) {
       c.method = method;
       c.models = run.models;
       c.score = fused ? ScoreRuleName(run.score) : "";
-      c.prompt = eval::BuildPrompt(ex, shots) + a.prompt_suffix;
+      c.prompt = prompt_of(i);
       c.target = ex.gold;
       // A row the samples file holds counts as it did when it ran; any other runs now.
       const auto found = resumed.rows.find({RunKey(run.label, run.models), i});
       const bool ran_before = found != resumed.rows.end();
-      const RowResult r =
-          ran_before ? std::move(found->second) : GenerateRow(*ens, a.gen, run, c.prompt);
+      const RowResult r = ran_before ? std::move(found->second)
+                          : ahead    ? ahead->Take(i)
+                                     : GenerateRow(*ens, a.gen, run, c.prompt);
       const bool ok = r.error.empty();
       if (ok) {
         c.predicted = eval::ExtractAnswer(task.kind, r.output);

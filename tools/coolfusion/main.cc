@@ -153,7 +153,9 @@ boundaries options:
 serve options:
   --host ADDR               address to bind (default 127.0.0.1)
   --port N                  port (default 8080; 0 picks a free one)
-  -np, --parallel N         request slots, each with its own contexts (default 1)
+  -np, --parallel N         request slots (default 1); the slots share one context per
+                            model, each its own KV sequences, and their decodes are
+                            batched into one llama_decode per model
   --max-queue N             requests that may wait for a slot; more get 429 (default 16)
   --queue-timeout S         a waiting request gives up after S seconds: 429 (default 120)
   --max-body BYTES          request body limit; larger gets 413 as soon as its

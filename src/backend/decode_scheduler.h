@@ -1,0 +1,107 @@
+// DecodeScheduler: the decodes of a set of lanes (the server's slots, eval's concurrent
+// rows) over a set of models, each model one llama.cpp context shared by every lane (a
+// range of KV sequences per lane), issued as one batched llama_decode per model per tick,
+// as llama-server's slot loop does: the weights are read once for all the lanes' tokens.
+//
+// A lane's thread hands in its batch for one model and waits. The scheduler's own thread
+// runs the ticks, one at a time, every llama_decode of the set on that one thread (one
+// OpenMP team; decodes on the lanes' threads would each start a team of their own and
+// spin at each other's barriers). A tick starts when every lane that is generating has
+// handed in its next batch (SetActive), or a gather window after the last tick ended (or
+// the oldest batch came) (a fraction of a decode's recent time, at most kGatherMs: a lane
+// sampling or aligning
+// between its decodes joins a later tick instead, and the tick leaves it a core). It
+// decodes, in one llama_decode, every batch handed in for the model with the most of them
+// (on ties the model of the last tick, so that lanes in different phases regroup), copies
+// each lane's logits rows to that lane's buffer and wakes the lanes. A merged decode that
+// fails is retried one lane at a time, so that an error (a full KV cache) reaches the lane
+// that caused it.
+//
+// Memory operations (Exclusive) run between a model's decodes, on the caller's thread.
+//
+// Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "backend/llama_model.h"
+#include "base/mutex.h"
+
+struct llama_context;
+
+namespace coolfusion {
+
+class DecodeScheduler {
+ public:
+  explicit DecodeScheduler(int lanes);
+  ~DecodeScheduler();
+  DecodeScheduler(const DecodeScheduler&) = delete;
+  DecodeScheduler& operator=(const DecodeScheduler&) = delete;
+
+  // Adds a model's context (`max_tokens`: its n_batch, the most tokens one llama_decode
+  // takes); returns its index. REQUIRES: before any Decode.
+  int AddModel(llama_context* ctx, int32_t n_vocab, int max_tokens);
+
+  struct Result {
+    int rc = 0;            // llama_decode's return code for this lane's tokens
+    double wait_ms = 0;    // from handing the batch in to the start of its decode
+    int batch_lanes = 0;   // lanes whose tokens were in the same llama_decode
+    int batch_tokens = 0;  // tokens in that llama_decode
+  };
+  // Decodes lane `lane`'s `n` items for model `model` (sequences already the context's)
+  // with whatever other lanes hand in for it meanwhile; writes the logits rows the items
+  // ask for, in order, to `rows` (n_vocab floats each). REQUIRES: n <= max_tokens.
+  Result Decode(int model, int lane, const LlamaModel::BatchItem* items, int n, float* rows);
+  // Runs fn on model `model`'s context between its decodes (KV memory operations).
+  void Exclusive(int model, const std::function<void(llama_context*)>& fn);
+  // Threads model `model`'s decodes use (the context's at AddModel until set).
+  void SetThreads(int model, int n);
+
+  struct Stats {
+    int64_t decodes = 0;    // llama_decode calls
+    int64_t lane_jobs = 0;  // batches they took (lane_jobs / decodes: lanes per call)
+    int64_t tokens = 0;     // tokens decoded
+    int max_lanes = 0;      // most lanes in one call
+    double wait_ms = 0;     // summed over batches: from handing in to the call's start
+  };
+  Stats stats(int model) const;
+  int lanes() const { return lanes_; }
+
+  // A lane generates between SetActive(lane, true) and SetActive(lane, false) (counted:
+  // each model of the lane may say so); a tick waits for the generating lanes only.
+  void SetActive(int lane, bool active);
+
+  static constexpr double kGatherMs = 30.0;    // the longest gather window
+  static constexpr double kGatherShare = 0.5;  // of the recent mean decode time
+
+ private:
+  struct Job;
+  struct Model;
+  // The model whose batches the next tick decodes, -1 while none may start yet; *wake:
+  // when to look again (steady-clock ms) if nothing wakes the thread before; *all_in:
+  // whether every generating lane has handed in.
+  int Pick(double now, double* wake, bool* all_in) const REQUIRES(mu_);
+  void Loop();  // the scheduler's thread
+  // Decodes `jobs` of model m in one llama_decode (one at a time when that fails); no
+  // lock held.
+  void Run(Model& m, const std::vector<Job*>& jobs);
+  int DecodeJobs(Model& m, const std::vector<Job*>& jobs);
+
+  const int lanes_;
+  std::vector<std::unique_ptr<Model>> models_;  // the vector only grows before any Decode
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  int last_model_ GUARDED_BY(mu_) = -1;
+  std::vector<int> lane_waiting_ GUARDED_BY(mu_);  // per lane: batches handed in, not done
+  std::vector<int> lane_active_ GUARDED_BY(mu_);   // per lane: SetActive count
+  double mean_decode_ms_ GUARDED_BY(mu_) = 0;      // moving average
+  double last_tick_end_ GUARDED_BY(mu_) = 0;       // steady-clock ms
+  std::thread thread_;
+};
+
+}  // namespace coolfusion
