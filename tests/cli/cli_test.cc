@@ -161,6 +161,35 @@ TEST(Cli, PeerMethodFlagsGiveOneLineErrors) {
                      "--log-samples: cannot write");
 }
 
+// Issue 36: eval --parallel N runs N rows at a time (lanes, their decodes batched); every
+// row's output is the one it gets alone (flash attention off, as lanes have it on the
+// CPU), in the same order; a multiple-choice task refuses it.
+TEST(Cli, EvalParallelGivesEveryRowItsOwnOutput) {
+  const std::string zoo = COOLFUSION_SOURCE_DIR "/data/arith3/test.jsonl";
+  std::vector<nlohmann::json> docs;
+  for (const char* np : {"1", "4"}) {
+    const std::string out = OwnTempDir() + "/eval-np" + np + ".json";
+    Ran r = Cli({"eval", "--data", zoo, "-m", testing::Zoo("a"), "-m", testing::Zoo("b"), "-t", "1",
+                 "-n", "24", "--limit", "24", "-fa", "off", "--parallel", np, "--json", out});
+    ASSERT_EQ(r.code, 0) << r.err;
+    docs.push_back(nlohmann::json::parse(Slurp(out)));
+  }
+  const auto& one = docs[0].at("predictions");
+  const auto& four = docs[1].at("predictions");
+  ASSERT_EQ(one.size(), 72u);  // 2 singles and the default, 24 rows each
+  ASSERT_EQ(four.size(), one.size());
+  for (size_t i = 0; i < one.size(); ++i) {
+    EXPECT_EQ(four[i].at("index"), one[i].at("index"));
+    EXPECT_EQ(four[i].at("run"), one[i].at("run"));
+    EXPECT_EQ(four[i].at("output"), one[i].at("output")) << one[i].dump();
+  }
+  for (size_t k = 0; k < docs[0].at("results").size(); ++k)
+    EXPECT_EQ(docs[1].at("results")[k].at("correct"), docs[0].at("results")[k].at("correct"));
+  ExpectOneLineError(
+      Cli({"eval", "--task", "choice", "--data", zoo, "-m", kStories, "--parallel", "2"}),
+      "--parallel is for generation tasks");
+}
+
 // Issue 23: every run of `eval` is compared with the default (added when the list does not
 // name it), carries its tokens per second and summed counters, lm-evaluation-harness's
 // names, and --log-samples writes one line per row and run.

@@ -220,6 +220,10 @@ eval options:
                             with the best single model on the same rows (paired
                             difference, bootstrap 95% CI)
   --limit N                 the first N rows only
+  -np, --parallel N         N rows at a time (generation tasks), one KV range each in
+                            one context per model, their decodes batched; each row's
+                            text is the one it gets alone with -fa off (-fa auto is off
+                            for them on the CPU)
   --few-shot K --train FILE K worked examples from FILE before each question
   --prompt-suffix STR       appended to every row's prompt as given (e.g. " ": prompts
                             that end in a space, as docs/token-healing.md measures);
