@@ -6,15 +6,17 @@
 //
 //   node scripts/slots_bench.mjs [--bin DIR] [--set pair|triple|one]... [-n TOKENS]
 //                                [--levels 1,2,4,8] [--llama-server PATH] [-t THREADS]
+//                                [--quant q8_0|q4_0]
 //
-// Defaults: --bin build/bin, the sets pair (big-llama-spm + big-gpt-2) and triple (+
+// Every server runs with -fa off (slots have it off on the CPU; random-weight models write
+// other texts with it on, so the servers would not do the same work). Defaults: --bin build/bin, the sets pair (big-llama-spm + big-gpt-2) and triple (+
 // big-qwen2) from build/models/bench (scripts/bench.sh writes them), then one
 // (big-llama-spm alone at 1 and 4 concurrent, -np 4); 16 new tokens per request (32 for
 // `one`, as llama-server's comparison was measured), greedy, a different prompt per
 // request; llama-server from build-server/bin/llama-server when present
 // (cmake -S third_party/llama.cpp -B build-server -DLLAMA_BUILD_SERVER=ON
 //  -DCMAKE_BUILD_TYPE=Release && cmake --build build-server --target llama-server).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +25,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
 const args = process.argv.slice(2);
 let bin = 'build/bin', tokens = 16, levels = [1, 2, 4, 8], llamaServer = 'build-server/bin/llama-server';
-let threads = 0;
+let threads = 0, quant = '';
 const sets = [];
 for (let i = 0; i < args.length; ++i) {
   const a = args[i], v = args[i + 1];
@@ -33,27 +35,47 @@ for (let i = 0; i < args.length; ++i) {
   else if (a === '--levels') { levels = v.split(',').map(Number); ++i; }
   else if (a === '--llama-server') { llamaServer = v; ++i; }
   else if (a === '-t') { threads = Number(v); ++i; }
+  else if (a === '--quant') { quant = v; ++i; }
   else { console.error(`error: unknown argument ${a}`); process.exit(1); }
 }
 if (sets.length === 0) sets.push('pair', 'triple', 'one');
 const big = 'build/models/bench';
+// --quant q8_0|q4_0: the same models quantized (made here from the same shapes and seed
+// when missing); f16 (scripts/bench.sh's) by default.
+const shapes = {  // vocab dim layers heads kv_heads ff, as scripts/bench.sh makes them
+  'big-llama-spm': ['llama-spm', 1536, 17, 16, 4, 4096],
+  'big-gpt-2': ['gpt-2', 1280, 21, 16, 4, 3584],
+  'big-qwen2': ['qwen2', 1024, 18, 16, 4, 2816],
+};
+function model(name) {
+  if (!quant) return `${big}/${name}.gguf`;
+  const path = `${big}/${name}-${quant}.gguf`;
+  if (!existsSync(path)) {
+    const [vocab, dim, layers, heads, kv, ff] = shapes[name];
+    execFileSync(join(bin, 'coolfusion-make-model'), ['--vocab', `third_party/llama.cpp/models/ggml-vocab-${vocab}.gguf`,
+      '--out', path, '--dim', String(dim), '--layers', String(layers), '--heads', String(heads), '--kv-heads', String(kv),
+      '--ff', String(ff), '--ctx', '2048', '--type', quant, '--std', '0.02', '--seed', '3', '--name', name], { stdio: 'inherit' });
+  }
+  return path;
+}
 const models = {
-  pair: [`${big}/big-llama-spm.gguf`, `${big}/big-gpt-2.gguf`],
-  triple: [`${big}/big-llama-spm.gguf`, `${big}/big-gpt-2.gguf`, `${big}/big-qwen2.gguf`],
-  one: [`${big}/big-llama-spm.gguf`],
+  pair: () => [model('big-llama-spm'), model('big-gpt-2')],
+  triple: () => [model('big-llama-spm'), model('big-gpt-2'), model('big-qwen2')],
+  one: () => [model('big-llama-spm')],
 };
 for (const s of sets) {
   if (!models[s]) { console.error(`error: unknown set ${s} (pair, triple, one)`); process.exit(1); }
-  for (const m of models[s]) {
+  for (const m of models[s]()) {
     if (!existsSync(m)) { console.error(`error: ${m} is missing: run scripts/bench.sh once`); process.exit(1); }
   }
 }
 
 const words = ['the', 'little', 'dog', 'ran', 'to', 'park', 'and', 'found', 'a', 'red', 'ball',
   'under', 'old', 'tree', 'where', 'birds', 'sang', 'every', 'morning', 'before', 'school'];
+// The i-th prompt of a level: every server gets the same requests at each level.
 let promptSeed = 1;
-function prompt() {
-  let x = (promptSeed++) * 7919 + 1, out = [];
+function prompt(seed = promptSeed++) {
+  let x = seed * 7919 + 1, out = [];
   for (let i = 0; i < 12; ++i) { x = (x * 1103515245 + 12345) % 2147483648; out.push(words[x % words.length]); }
   return out.join(' ');
 }
@@ -81,20 +103,28 @@ function rssMiB(pid) {
   return { rss: get('VmRSS'), hwm: get('VmHWM') };
 }
 
-async function one(url, n, extra = {}) {
+// One request. `native`: llama-server's own /completion (both servers have it; llama-server's
+// /v1/completions refuses some random-weight texts with a 500 from its output parser).
+async function one(url, n, seed, native = false) {
   const t0 = performance.now();
-  const res = await fetch(url + '/v1/completions', {
+  const res = await fetch(url + (native ? '/completion' : '/v1/completions'), {
     method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ prompt: prompt(), max_tokens: n, temperature: 0, ...extra }),
+    body: JSON.stringify(native ? { prompt: prompt(seed), n_predict: n, temperature: 0, cache_prompt: false }
+                                : { prompt: prompt(seed), max_tokens: n, temperature: 0 }),
   });
   const body = await res.json();
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${JSON.stringify(body)}`);
-  return { ms: performance.now() - t0, tokens: body.usage.completion_tokens };
+  return { ms: performance.now() - t0, tokens: native ? body.tokens_predicted : body.usage.completion_tokens };
 }
-// c concurrent requests; aggregate tokens/s over the wall time, each request's latency.
-async function level(url, c, n, extra) {
+// c concurrent requests, twice; the better round's aggregate tokens/s over its wall time and
+// its requests' latencies (the first round also pays what a fresh server pays once).
+async function level(url, c, n, native = false) {
+  const a = await round(url, c, n, native), b = await round(url, c, n, native);
+  return a.tps >= b.tps ? a : b;
+}
+async function round(url, c, n, native) {
   const t0 = performance.now();
-  const rs = await Promise.all(Array.from({ length: c }, () => one(url, n, extra)));
+  const rs = await Promise.all(Array.from({ length: c }, (_, i) => one(url, n, 1000 * c + i, native)));
   const wall = (performance.now() - t0) / 1000;
   const toks = rs.reduce((s, r) => s + r.tokens, 0);
   const lat = rs.map((r) => r.ms / 1000).sort((a, b) => a - b);
@@ -106,15 +136,24 @@ const cf = join(bin, 'coolfusion');
 const tflag = threads > 0 ? ['-t', String(threads)] : [];
 
 async function fusedSet(name) {
-  const ms = models[name];
+  const ms = models[name]();
   const margs = ms.flatMap((m) => ['-m', m]);
   const rows = {};
   const mem = {};
   for (const np of [8, 1]) {
-    const s = await start(cf, ['serve', '-np', String(np), '-c', '2048', ...tflag, ...margs]);
-    await one(s.url, 2);  // warm-up
+    // -fa off on both: the slots have it off on the CPU (their texts must not depend on
+    // the batch), and random-weight models write other texts (other work) with it on.
+    const s = await start(cf, ['serve', '-np', String(np), '-c', '2048', '-fa', 'off', ...tflag, ...margs]);
+    await one(s.url, 2, 1);  // warm-up
     for (const c of levels) rows[`${np}:${c}`] = await level(s.url, c, tokens);
     mem[np] = rssMiB(s.p.pid);
+    if (np > 1) {
+      // How the decodes were batched, over every level: slots per llama_decode, per model.
+      const m = await (await fetch(s.url + '/metrics')).text();
+      const get = (name) => Object.fromEntries([...m.matchAll(new RegExp(`^${name}\\{model="([^"]+)"\\} (\\S+)`, 'gm'))].map((x) => [x[1], Number(x[2])]));
+      const dec = get('coolfusion_batch_decodes_total'), jobs = get('coolfusion_batch_slot_batches_total');
+      rows.batching = Object.keys(dec).map((k) => `${k} ${f(jobs[k] / dec[k])}`).join(', ');
+    }
     await stop(s);
   }
   console.log(`\n## ${name}: ${ms.map((m) => m.split('/').pop()).join(' + ')}, ${tokens} new tokens per request`);
@@ -125,22 +164,23 @@ async function fusedSet(name) {
     const a = rows[`8:${c}`], q = rows[`1:${c}`];
     console.log(`| ${c} | ${f(a.tps)} | ${f(a.tps / base)}x | ${f(q.tps)} | ${f(a.tps / q.tps)}x | ${lat(a.lat)} | ${lat(q.lat)} |`);
   }
+  console.log(`slots per llama_decode on -np 8 (all levels): ${rows.batching}`);
   console.log(`resident memory: -np 8 ${f(mem[8].hwm, 0)} MiB peak (${f(mem[8].rss, 0)} now), ` +
               `-np 1 ${f(mem[1].hwm, 0)} MiB peak (${f(mem[1].rss, 0)} now): ${f(mem[8].hwm / mem[1].hwm)}x`);
 }
 
 async function oneModel() {
-  const m = models.one[0];
+  const m = models.one()[0];
   const n = Math.max(tokens, 32);
   const out = {};
-  const servers = [['coolfusion serve', cf, ['serve', '-np', '4', '-c', '2048', ...tflag, '-m', m]]];
+  const servers = [['coolfusion serve', cf, ['serve', '-np', '4', '-c', '2048', '-fa', 'off', ...tflag, '-m', m]]];
   if (existsSync(llamaServer)) {
-    servers.push(['llama-server', llamaServer, ['-np', '4', '-c', '8192', '--no-webui', ...tflag, '-m', m]]);
+    servers.push(['llama-server', llamaServer, ['-np', '4', '-c', '8192', '-fa', 'off', '--no-webui', ...tflag, '-m', m]]);
   }
   for (const [label, cmd, argv] of servers) {
     const s = await start(cmd, argv);
-    await one(s.url, 2);
-    out[label] = { 1: await level(s.url, 1, n), 4: await level(s.url, 4, n) };
+    await one(s.url, 2, 1, true);
+    out[label] = { 1: await level(s.url, 1, n, true), 4: await level(s.url, 4, n, true) };
     if (label === 'coolfusion serve') {
       // An identical prompt sent twice: all but its last token come from the cache.
       const p = prompt();

@@ -510,18 +510,19 @@ Status LlamaModel::LaneDecode(const std::vector<BatchItem>& items) {
   std::vector<BatchItem> part;
   const auto t0 = std::chrono::steady_clock::now();
   Status st;
+  int row = 0;  // the chunk's first logits row
   for (int at = 0; at < n && st.ok(); at += chunk) {
     const int len = std::min(chunk, n - at);
     part.assign(items.begin() + at, items.begin() + at + len);
-    for (BatchItem& it : part) it.seq += seq_base_;
-    const int first_row = lane_row_[at] >= 0 ? lane_row_[at] : [&] {
-      for (int i = at; i < at + len; ++i)
-        if (lane_row_[i] >= 0) return lane_row_[i];
-      return rows;
-    }();
+    int wanted = 0;
+    for (BatchItem& it : part) {
+      it.seq += seq_base_;
+      wanted += it.want_logits ? 1 : 0;
+    }
     const DecodeScheduler::Result r =
         h_->sched->Decode(h_->sched_model, lane_, part.data(), len,
-                          lane_logits_.data() + (size_t)first_row * (size_t)n_vocab_);
+                          lane_logits_.data() + (size_t)row * (size_t)n_vocab_);
+    row += wanted;
     stats_.calls += 1;
     stats_.tokens += len;
     stats_.wait_ms += r.wait_ms;
