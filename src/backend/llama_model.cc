@@ -486,11 +486,11 @@ void LlamaModel::SetActive(bool active) {
   if (h_->sched) h_->sched->SetActive(lane_, active);
 }
 
-LlamaModel::LaneTotals LlamaModel::lane_totals() const {
-  LaneTotals t;
+LlamaModel::BatchingTotals LlamaModel::lane_totals() const {
+  BatchingTotals t;
   t.decodes = total_decodes_;
-  t.batch_lanes = total_lanes_;
-  t.batch_tokens = total_tokens_;
+  t.lane_jobs = total_lanes_;
+  t.tokens = total_tokens_;
   t.max_lanes = total_max_lanes_;
   t.wait_ms = (double)total_wait_us_ / 1000.0;
   return t;

@@ -158,13 +158,9 @@ class LlamaModel final : public Tokenizer {
   void SetThreads(int n);
   int requested_threads() const { return requested_threads_; }  // 0: not set by the user
 
-  // With lanes: this lane's batches over its life (thread-safe; see DecodeStats).
-  struct LaneTotals {
-    int64_t decodes = 0, batch_lanes = 0, batch_tokens = 0;
-    int max_lanes = 0;
-    double wait_ms = 0;
-  };
-  LaneTotals lane_totals() const;
+  // With lanes: this lane's side of batching() over its life (thread-safe): its batches,
+  // and summed over them the lanes and tokens of the decode that took each and its wait.
+  BatchingTotals lane_totals() const;
 
   const DecodeStats& stats() const { return stats_; }
   void ResetStats() { stats_ = {}; }

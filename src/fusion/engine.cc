@@ -119,28 +119,33 @@ Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models, int lane
   return Status::Ok();
 }
 
-Ensemble::BatchingStats Ensemble::lane_batching() const {
-  BatchingStats b;
-  for (const auto& m : impl_->models) {
-    const LlamaModel::LaneTotals t = m->lane_totals();
-    b.decodes += t.decodes;
-    b.lane_jobs += t.batch_lanes;
-    b.tokens += t.batch_tokens;
-    b.max_lanes = std::max(b.max_lanes, t.max_lanes);
-    b.wait_ms += t.wait_ms;
-  }
+namespace {
+Ensemble::BatchingStats Public(const LlamaModel::BatchingTotals& t) {
+  Ensemble::BatchingStats b;
+  b.decodes = t.decodes;
+  b.lane_jobs = t.lane_jobs;
+  b.tokens = t.tokens;
+  b.max_lanes = t.max_lanes;
+  b.wait_ms = t.wait_ms;
   return b;
+}
+}  // namespace
+
+Ensemble::BatchingStats Ensemble::lane_batching() const {
+  LlamaModel::BatchingTotals sum;
+  for (const auto& m : impl_->models) {
+    const LlamaModel::BatchingTotals t = m->lane_totals();
+    sum.decodes += t.decodes;
+    sum.lane_jobs += t.lane_jobs;
+    sum.tokens += t.tokens;
+    sum.max_lanes = std::max(sum.max_lanes, t.max_lanes);
+    sum.wait_ms += t.wait_ms;
+  }
+  return Public(sum);
 }
 
 Ensemble::BatchingStats Ensemble::batching(size_t i) const {
-  BatchingStats b;
-  const LlamaModel::BatchingTotals s = impl_->models[i]->batching();
-  b.decodes = s.decodes;
-  b.lane_jobs = s.lane_jobs;
-  b.tokens = s.tokens;
-  b.max_lanes = s.max_lanes;
-  b.wait_ms = s.wait_ms;
-  return b;
+  return Public(impl_->models[i]->batching());
 }
 
 size_t Ensemble::size() const { return impl_->models.size(); }

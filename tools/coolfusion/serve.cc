@@ -1,6 +1,5 @@
 #include <algorithm>
 #include <cstdio>
-#include <thread>
 
 #include "commands.h"
 #include "server/http_server.h"
@@ -28,13 +27,10 @@ int CmdServe(const CommonArgs& a) {
   o.cors_origins = a.cors_origins;
   o.alias = a.alias;
   o.log_requests = !a.log_disable;
-  // Slots share the cores: unless -t says otherwise, each slot's models get
-  // hardware threads / slots (at least 1).
+  // The slots share one context per model, whose batched decodes run one at a time on
+  // the scheduler's thread (Ensemble::OpenLanes): each decode gets every core unless -t
+  // says otherwise.
   std::vector<ModelOptions> models = a.models;
-  const int hw = (int)std::max(1u, std::thread::hardware_concurrency());
-  for (auto& m : models) {
-    if (m.n_threads == 0) m.n_threads = std::max(1, hw / a.parallel);
-  }
   // The server listens first and loads after (llama-server's order): /health answers 503
   // meanwhile. "listening on" is printed once the models are in (scripts wait for it).
   Status st = server::RunServer(
