@@ -161,8 +161,8 @@ void DecodeScheduler::Loop() {
     mu_.Lock();
     m.in_flight = false;
     last_tick_end_ = t1;
-      std::fprintf(stderr, "tick %.1f model %d lanes %zu tok %d all_in %d dec %.1f ms\n", t0, pick,
-                   take.size(), tokens, (int)all_in, t1 - t0);
+    std::fprintf(stderr, "tick %.1f model %d lanes %zu tok %d all_in %d dec %.1f ms\n", t0, pick,
+                 take.size(), tokens, (int)all_in, t1 - t0);
     mean_decode_ms_ = mean_decode_ms_ > 0 ? 0.8 * mean_decode_ms_ + 0.2 * (t1 - t0) : t1 - t0;
     m.stats.decodes += 1;
     m.stats.lane_jobs += (int64_t)take.size();

@@ -28,9 +28,9 @@ struct LoadedModels {
   ApiRequest defaults;                  // a request that sets nothing (/props, /slots)
 };
 
-// Opens one ensemble per slot (opts.parallel; Ensemble::OpenLanes: one context per model) and describes the models; fills *out. What
-// was asked and cannot be done here (-ngl without a GPU) is a warning on stderr, once for
-// all slots. An error: a model that does not open.
+// Opens one ensemble per slot (opts.parallel; Ensemble::OpenLanes: one context per model) and
+// describes the models; fills *out. What was asked and cannot be done here (-ngl without a GPU) is
+// a warning on stderr, once for all slots. An error: a model that does not open.
 Status LoadModels(const std::vector<ModelOptions>& models, const ServerOptions& opts,
                   LoadedModels* out);
 
