@@ -34,7 +34,8 @@ struct DecodeScheduler::Model {
   int max_tokens = 0;
   std::vector<Job*> pending;
   bool in_flight = false;
-  int threads = 1;  // what its decodes use when every lane has handed in
+  bool remote = false;  // its layers run on RPC workers: a thread of its own
+  int threads = 1;      // what its decodes use when every lane has handed in
   Stats stats;
   // The batch buffer, touched only by the thread running this model's tick.
   llama_batch batch{};
@@ -56,21 +57,30 @@ DecodeScheduler::~DecodeScheduler() {
     stop_ = true;
     cv_.NotifyAll();
   }
-  if (thread_.joinable()) thread_.join();
+  for (std::thread& t : threads_) t.join();
 }
 
-int DecodeScheduler::AddModel(llama_context* ctx, int32_t n_vocab, int max_tokens) {
+int DecodeScheduler::AddModel(llama_context* ctx, int32_t n_vocab, int max_tokens, bool remote) {
   MutexLock l(&mu_);
   auto m = std::make_unique<Model>();
   m->ctx = ctx;
   m->n_vocab = n_vocab;
   m->max_tokens = max_tokens;
   m->threads = llama_n_threads(ctx);
+  m->remote = remote;
   models_.push_back(std::move(m));
-  // Started with the first model: every llama_decode of the set runs on this one thread
-  // (one OpenMP team, as llama-server's one loop).
-  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
-  return (int)models_.size() - 1;
+  const int index = (int)models_.size() - 1;
+  if (remote) {
+    // A model on RPC workers decodes on a thread of its own: a stalled worker holds back
+    // that model's ticks only.
+    threads_.emplace_back([this, index] { Loop(index); });
+  } else if (!local_started_) {
+    // Every local model's llama_decode runs on this one thread (one OpenMP team, as
+    // llama-server's one loop).
+    local_started_ = true;
+    threads_.emplace_back([this] { Loop(-1); });
+  }
+  return index;
 }
 
 void DecodeScheduler::SetActive(int lane, bool active) {
@@ -84,11 +94,12 @@ void DecodeScheduler::SetThreads(int model, int n) {
   models_[model]->threads = std::max(1, n);
 }
 
-int DecodeScheduler::Pick(double now, double* wake, bool* all_in) const {
+int DecodeScheduler::Pick(int only, double now, double* wake, bool* all_in) const {
   int best = -1;
   double oldest = std::numeric_limits<double>::infinity();
   for (int i = 0; i < (int)models_.size(); ++i) {
     const Model& m = *models_[i];
+    if (only >= 0 ? i != only : m.remote) continue;  // another thread's model
     if (m.pending.empty()) continue;
     oldest = std::min(oldest, m.pending.front()->handed_ms);
     // The most batches; on ties the model of the last tick, so that lanes in another
@@ -126,13 +137,13 @@ DecodeScheduler::Result DecodeScheduler::Decode(int model, int lane,
   return job.result;
 }
 
-void DecodeScheduler::Loop() {
+void DecodeScheduler::Loop(int only) {
   mu_.Lock();
   while (!stop_) {
     const double now = NowMs();
     double wake = now + 100;
     bool all_in = false;
-    const int pick = Pick(now, &wake, &all_in);
+    const int pick = Pick(only, now, &wake, &all_in);
     if (pick < 0) {
       cv_.WaitFor(&mu_, std::chrono::microseconds((int64_t)((wake - now) * 1000) + 1));
       continue;

@@ -4,18 +4,17 @@
 // as llama-server's slot loop does: the weights are read once for all the lanes' tokens.
 //
 // A lane's thread hands in its batch for one model and waits. The scheduler's own thread
-// runs the ticks, one at a time, every llama_decode of the set on that one thread (one
-// OpenMP team; decodes on the lanes' threads would each start a team of their own and
-// spin at each other's barriers). A tick starts when every lane that is generating has
-// handed in its next batch (SetActive), or a gather window after the last tick ended (or
-// the oldest batch came) (a fraction of a decode's recent time, at most kGatherMs: a lane
-// sampling or aligning
-// between its decodes joins a later tick instead, and the tick leaves it a core). It
-// decodes, in one llama_decode, every batch handed in for the model with the most of them
-// (on ties the model of the last tick, so that lanes in different phases regroup), copies
-// each lane's logits rows to that lane's buffer and wakes the lanes. A merged decode that
-// fails is retried one lane at a time, so that an error (a full KV cache) reaches the lane
-// that caused it.
+// runs the ticks, one at a time, every local model's llama_decode on that one thread (one
+// OpenMP team, every core for each decode, as llama-server's loop); a model on RPC
+// workers has a thread of its own, so that a stalled worker holds back only its ticks. A tick
+// starts when every lane that is generating has handed in its next batch (SetActive), or a gather
+// window after the last tick ended (or the oldest batch came) (a fraction of a decode's recent
+// time, at most kGatherMs: a lane sampling or aligning between its decodes joins a later tick
+// instead, and the tick leaves it a core). It decodes, in one llama_decode, every batch handed in
+// for the model with the most of them (on ties the model of the last tick, so that lanes in
+// different phases regroup), copies each lane's logits rows to that lane's buffer and wakes the
+// lanes. A merged decode that fails is retried one lane at a time, so that an error (a full KV
+// cache) reaches the lane that caused it.
 //
 // Memory operations (Exclusive) run between a model's decodes, on the caller's thread.
 //
@@ -43,8 +42,9 @@ class DecodeScheduler {
   DecodeScheduler& operator=(const DecodeScheduler&) = delete;
 
   // Adds a model's context (`max_tokens`: its n_batch, the most tokens one llama_decode
-  // takes); returns its index. REQUIRES: before any Decode.
-  int AddModel(llama_context* ctx, int32_t n_vocab, int max_tokens);
+  // takes); returns its index. A `remote` model (layers on RPC workers) gets a thread of
+  // its own. REQUIRES: before any Decode.
+  int AddModel(llama_context* ctx, int32_t n_vocab, int max_tokens, bool remote = false);
 
   struct Result {
     int rc = 0;            // llama_decode's return code for this lane's tokens
@@ -84,8 +84,9 @@ class DecodeScheduler {
   // The model whose batches the next tick decodes, -1 while none may start yet; *wake:
   // when to look again (steady-clock ms) if nothing wakes the thread before; *all_in:
   // whether every generating lane has handed in.
-  int Pick(double now, double* wake, bool* all_in) const REQUIRES(mu_);
-  void Loop();  // the scheduler's thread
+  // `only`: the model of a remote model's thread; -1: the local models (the shared thread).
+  int Pick(int only, double now, double* wake, bool* all_in) const REQUIRES(mu_);
+  void Loop(int only);  // a scheduler thread (see Pick)
   // Decodes `jobs` of model m in one llama_decode (one at a time when that fails); no
   // lock held.
   void Run(Model& m, const std::vector<Job*>& jobs);
@@ -101,7 +102,8 @@ class DecodeScheduler {
   std::vector<int> lane_active_ GUARDED_BY(mu_);   // per lane: SetActive count
   double mean_decode_ms_ GUARDED_BY(mu_) = 0;      // moving average
   double last_tick_end_ GUARDED_BY(mu_) = 0;       // steady-clock ms
-  std::thread thread_;
+  bool local_started_ GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;  // started by AddModel, joined by the destructor
 };
 
 }  // namespace coolfusion

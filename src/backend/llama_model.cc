@@ -301,7 +301,8 @@ Status LlamaModel::Load(const ModelOptions& opts, int n_seq_max, int extra_texts
     m->ctx_ = m->h_->ctx.get();
     if (lanes > 1) {
       if (!scheduler) scheduler = std::make_shared<DecodeScheduler>(lanes);
-      m->h_->sched_model = scheduler->AddModel(m->h_->ctx.get(), m->n_vocab_, ctx_batch);
+      m->h_->sched_model =
+          scheduler->AddModel(m->h_->ctx.get(), m->n_vocab_, ctx_batch, !opts.rpc.empty());
       m->h_->sched = std::move(scheduler);
     }
   }
@@ -533,7 +534,7 @@ Status LlamaModel::LaneDecode(const std::vector<BatchItem>& items) {
     total_tokens_ += r.batch_tokens;
     total_wait_us_ += (int64_t)(r.wait_ms * 1000);
     if (r.batch_lanes > total_max_lanes_) total_max_lanes_ = r.batch_lanes;
-    if (r.rc != 0) st = DecodeError(r.rc, len);
+    st = DecodeError(r.rc, len);  // also a broken RPC worker, which llama_decode may not report
   }
   stats_.ms +=
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
