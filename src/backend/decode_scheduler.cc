@@ -35,7 +35,7 @@ struct DecodeScheduler::Model {
   std::vector<Job*> pending;
   bool in_flight = false;
   bool remote = false;  // its layers run on RPC workers: a thread of its own
-  int threads = 1;      // what its decodes use when every lane has handed in
+  int threads = 1;      // what its decodes use when every lane has handed in (the load's)
   Stats stats;
   // The batch buffer, touched only by the thread running this model's tick.
   llama_batch batch{};
@@ -87,11 +87,6 @@ void DecodeScheduler::SetActive(int lane, bool active) {
   MutexLock l(&mu_);
   lane_active_[lane] += active ? 1 : -1;
   cv_.NotifyAll();  // a tick may be waiting for this lane
-}
-
-void DecodeScheduler::SetThreads(int model, int n) {
-  MutexLock l(&mu_);
-  models_[model]->threads = std::max(1, n);
 }
 
 int DecodeScheduler::Pick(int only, double now, double* wake, bool* all_in) const {
@@ -167,13 +162,11 @@ void DecodeScheduler::Loop(int only) {
     mu_.Unlock();
     if (llama_n_threads(m.ctx) != threads) llama_set_n_threads(m.ctx, threads, threads);
     const double t0 = NowMs();
-    Run(m, take);
+    Run(m, take, tokens);
     const double t1 = NowMs();
     mu_.Lock();
     m.in_flight = false;
     last_tick_end_ = t1;
-    std::fprintf(stderr, "tick %.1f model %d lanes %zu tok %d all_in %d dec %.1f ms\n", t0, pick,
-                 take.size(), tokens, (int)all_in, t1 - t0);
     mean_decode_ms_ = mean_decode_ms_ > 0 ? 0.8 * mean_decode_ms_ + 0.2 * (t1 - t0) : t1 - t0;
     m.stats.decodes += 1;
     m.stats.lane_jobs += (int64_t)take.size();
@@ -189,10 +182,8 @@ void DecodeScheduler::Loop(int only) {
   mu_.Unlock();
 }
 
-void DecodeScheduler::Run(Model& m, const std::vector<Job*>& jobs) {
+void DecodeScheduler::Run(Model& m, const std::vector<Job*>& jobs, int tokens) {
   const double start = NowMs();
-  int tokens = 0;
-  for (Job* j : jobs) tokens += j->n;
   for (Job* j : jobs) {
     j->result.wait_ms = start - j->handed_ms;
     j->result.batch_lanes = (int)jobs.size();

@@ -58,18 +58,10 @@ class DecodeScheduler {
   Result Decode(int model, int lane, const LlamaModel::BatchItem* items, int n, float* rows);
   // Runs fn on model `model`'s context between its decodes (KV memory operations).
   void Exclusive(int model, const std::function<void(llama_context*)>& fn);
-  // Threads model `model`'s decodes use (the context's at AddModel until set).
-  void SetThreads(int model, int n);
-
-  struct Stats {
-    int64_t decodes = 0;    // llama_decode calls
-    int64_t lane_jobs = 0;  // batches they took (lane_jobs / decodes: lanes per call)
-    int64_t tokens = 0;     // tokens decoded
-    int max_lanes = 0;      // most lanes in one call
-    double wait_ms = 0;     // summed over batches: from handing in to the call's start
-  };
+  // Model `model`'s decodes so far: the llama_decode calls, the batches they took, their
+  // tokens, the most batches in one call, and the batches' waits for them.
+  using Stats = BatchingTotals;
   Stats stats(int model) const;
-  int lanes() const { return lanes_; }
 
   // A lane generates between SetActive(lane, true) and SetActive(lane, false) (counted:
   // each model of the lane may say so); a tick waits for the generating lanes only.
@@ -89,7 +81,7 @@ class DecodeScheduler {
   void Loop(int only);  // a scheduler thread (see Pick)
   // Decodes `jobs` of model m in one llama_decode (one at a time when that fails); no
   // lock held.
-  void Run(Model& m, const std::vector<Job*>& jobs);
+  void Run(Model& m, const std::vector<Job*>& jobs, int tokens);
   int DecodeJobs(Model& m, const std::vector<Job*>& jobs);
 
   const int lanes_;

@@ -471,23 +471,15 @@ Status LlamaModel::NewLane(int lane, std::unique_ptr<LlamaModel>* out) const {
   return Status::Ok();
 }
 
-LlamaModel::BatchingTotals LlamaModel::batching() const {
-  BatchingTotals t;
-  if (!h_->sched) return t;
-  const DecodeScheduler::Stats s = h_->sched->stats(h_->sched_model);
-  t.decodes = s.decodes;
-  t.lane_jobs = s.lane_jobs;
-  t.tokens = s.tokens;
-  t.max_lanes = s.max_lanes;
-  t.wait_ms = s.wait_ms;
-  return t;
+BatchingTotals LlamaModel::batching() const {
+  return h_->sched ? h_->sched->stats(h_->sched_model) : BatchingTotals();
 }
 
 void LlamaModel::SetActive(bool active) {
   if (h_->sched) h_->sched->SetActive(lane_, active);
 }
 
-LlamaModel::BatchingTotals LlamaModel::lane_totals() const {
+BatchingTotals LlamaModel::lane_totals() const {
   BatchingTotals t;
   t.decodes = total_decodes_;
   t.lane_jobs = total_lanes_;
@@ -508,7 +500,7 @@ Status LlamaModel::LaneDecode(const std::vector<BatchItem>& items) {
   // Chunks of at most n_ubatch tokens: a long prompt does not hold the other lanes'
   // next tokens back for longer than one ubatch.
   const int chunk = std::min(n_batch_, 512);
-  std::vector<BatchItem> part;
+  std::vector<BatchItem>& part = lane_part_;
   const auto t0 = std::chrono::steady_clock::now();
   Status st;
   int row = 0;  // the chunk's first logits row
@@ -526,9 +518,6 @@ Status LlamaModel::LaneDecode(const std::vector<BatchItem>& items) {
     row += wanted;
     stats_.calls += 1;
     stats_.tokens += len;
-    stats_.wait_ms += r.wait_ms;
-    stats_.batch_lanes += r.batch_lanes;
-    stats_.batch_tokens += r.batch_tokens;
     total_decodes_ += 1;
     total_lanes_ += r.batch_lanes;
     total_tokens_ += r.batch_tokens;
@@ -628,11 +617,10 @@ void LlamaModel::SeqCopy(int src, int dst, int p0, int p1) {
   llama_memory_seq_cp(llama_get_memory(h_->ctx.get()), src, dst, p0, p1);
 }
 void LlamaModel::SetThreads(int n) {
-  if (ctx_ == nullptr) return;
-  const int t = n > 0 ? n : load_threads_;
   // One context for every lane, its decodes one at a time on the scheduler's thread:
   // they keep the load-time choice whatever a request's --parallel-models would split.
-  if (h_->sched) return;
+  if (ctx_ == nullptr || h_->sched) return;
+  const int t = n > 0 ? n : load_threads_;
   llama_set_n_threads(h_->ctx.get(), t, t);
 }
 

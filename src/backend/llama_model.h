@@ -33,12 +33,16 @@ namespace coolfusion {
 struct DecodeStats {
   int64_t calls = 0;
   int64_t tokens = 0;
-  double ms = 0;  // wall time inside llama_decode (with lanes: including the wait below)
-  // With lanes: time from handing a batch in to the start of its llama_decode, and,
-  // summed over this lane's decodes, the lanes and the tokens each llama_decode held.
+  double ms = 0;  // wall time inside llama_decode (with lanes: including waiting for it)
+};
+
+// How decodes were batched with lanes (LlamaModel::batching, lane_totals): llama_decode
+// calls, the lanes' batches they took (lane_jobs / decodes: lanes per call), their tokens,
+// the most batches in one call, and the batches' waits from handing in to the call.
+struct BatchingTotals {
+  int64_t decodes = 0, lane_jobs = 0, tokens = 0;
+  int max_lanes = 0;
   double wait_ms = 0;
-  int64_t batch_lanes = 0;
-  int64_t batch_tokens = 0;
 };
 
 class DecodeScheduler;
@@ -58,16 +62,10 @@ class LlamaModel final : public Tokenizer {
   // model's handles, which live as long as any lane.
   Status NewLane(int lane, std::unique_ptr<LlamaModel>* out) const;
   int lanes() const { return lanes_; }
-  int lane() const { return lane_; }
   // With lanes: this lane generates (true) or is idle again (false); the scheduler's ticks
   // wait for generating lanes to hand in their batches. Nothing with one lane.
   void SetActive(bool active);
   // How the shared context's decodes were batched (zeros with one lane): /metrics.
-  struct BatchingTotals {
-    int64_t decodes = 0, lane_jobs = 0, tokens = 0;
-    int max_lanes = 0;
-    double wait_ms = 0;
-  };
   BatchingTotals batching() const;
   ~LlamaModel() override;
 
@@ -179,6 +177,7 @@ class LlamaModel final : public Tokenizer {
   // With lanes: the logits rows of the last Decode, and each batch entry's row (-1: none).
   std::vector<float> lane_logits_;
   std::vector<int> lane_row_;
+  std::vector<BatchItem> lane_part_;  // the chunk being handed in (kept: no allocation per decode)
   std::atomic<int64_t> total_decodes_{0}, total_lanes_{0}, total_tokens_{0}, total_wait_us_{0};
   std::atomic<int> total_max_lanes_{0};
   Status LaneDecode(const std::vector<BatchItem>& batch);

@@ -120,7 +120,7 @@ Status Ensemble::OpenUnguarded(const std::vector<ModelOptions>& models, int lane
 }
 
 namespace {
-Ensemble::BatchingStats Public(const LlamaModel::BatchingTotals& t) {
+Ensemble::BatchingStats Public(const BatchingTotals& t) {
   Ensemble::BatchingStats b;
   b.decodes = t.decodes;
   b.lane_jobs = t.lane_jobs;
@@ -132,9 +132,9 @@ Ensemble::BatchingStats Public(const LlamaModel::BatchingTotals& t) {
 }  // namespace
 
 Ensemble::BatchingStats Ensemble::lane_batching() const {
-  LlamaModel::BatchingTotals sum;
+  BatchingTotals sum;
   for (const auto& m : impl_->models) {
-    const LlamaModel::BatchingTotals t = m->lane_totals();
+    const BatchingTotals t = m->lane_totals();
     sum.decodes += t.decodes;
     sum.lane_jobs += t.lane_jobs;
     sum.tokens += t.tokens;

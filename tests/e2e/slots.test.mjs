@@ -4,31 +4,20 @@
 // identical prompt sent twice reuses all but its last token.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, ms } from './server.mjs';
+import { startServer, readSse, ms } from './server.mjs';
 
 const PROMPTS = ['Once upon a time', 'The little dog', 'She opened the door', 'In the park',
   'A big red ball', 'Tom and Lily went', 'The sun was', 'One day a cat'];
 
-async function complete(url, prompt, signal) {
+async function complete(url, prompt) {
   const res = await fetch(url + '/v1/completions', {
-    method: 'POST', headers: { 'content-type': 'application/json' }, signal,
+    method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ prompt, max_tokens: 24, temperature: 0, stream: true }),
   });
   assert.equal(res.status, 200);
-  let text = '', buf = '';
-  const dec = new TextDecoder();
-  for await (const chunk of res.body) {
-    buf += dec.decode(chunk, { stream: true });
-    let at;
-    while ((at = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, at);
-      buf = buf.slice(at + 2);
-      if (!block.startsWith('data: ') || block === 'data: [DONE]') continue;
-      const e = JSON.parse(block.slice(6));
-      text += e.choices?.[0]?.text ?? '';
-    }
-  }
-  return text;
+  const { events, done } = await readSse(res);
+  assert.ok(done, 'the stream ended without [DONE]');
+  return events.map((e) => e.choices?.[0]?.text ?? '').join('');
 }
 
 test('-np 8: eight streams at once write their texts alone; one cancelled leaves the others as they were', { timeout: ms(300000) }, async () => {
