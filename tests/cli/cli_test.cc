@@ -188,6 +188,8 @@ TEST(Cli, EvalParallelGivesEveryRowItsOwnOutput) {
   ExpectOneLineError(
       Cli({"eval", "--task", "choice", "--data", zoo, "-m", kStories, "--parallel", "2"}),
       "--parallel is for generation tasks");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "-np", "2"}),
+                     "-np/--parallel is for serve (request slots) and eval");
 }
 
 // Issue 23: every run of `eval` is compared with the default (added when the list does not

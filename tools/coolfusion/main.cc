@@ -291,6 +291,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (args.verbose) setenv("COOLFUSION_VERBOSE", "1", 1);
+  if (args.parallel > 1 && cmd != "serve" && cmd != "eval")
+    return Fail(coolfusion::Status::InvalidArgument(
+        "-np/--parallel is for serve (request slots) and eval (rows at a time), not " + cmd));
   if (cmd == "generate") return CmdGenerate(args);
   if (cmd == "chat") return CmdChat(args);
   if (cmd == "boundaries") return CmdBoundaries(args);
