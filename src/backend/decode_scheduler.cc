@@ -24,6 +24,7 @@ struct DecodeScheduler::Job {
   int n;
   float* rows;
   double handed_ms;
+  bool first;  // the lane's first batch since it became active (its prompt)
   Result result;
   bool done = false;
 };
@@ -49,6 +50,7 @@ DecodeScheduler::DecodeScheduler(int lanes) : lanes_(lanes) {
   MutexLock l(&mu_);
   lane_waiting_.assign(lanes, 0);
   lane_active_.assign(lanes, 0);
+  lane_fresh_.assign(lanes, false);
 }
 
 DecodeScheduler::~DecodeScheduler() {
@@ -86,6 +88,7 @@ int DecodeScheduler::AddModel(llama_context* ctx, int32_t n_vocab, int max_token
 void DecodeScheduler::SetActive(int lane, bool active) {
   MutexLock l(&mu_);
   lane_active_[lane] += active ? 1 : -1;
+  if (active && lane_active_[lane] == 1) lane_fresh_[lane] = true;
   cv_.NotifyAll();  // a tick may be waiting for this lane
 }
 
@@ -115,6 +118,23 @@ int DecodeScheduler::Pick(int only, double now, double* wake, bool* all_in) cons
       mean_decode_ms_ > 0 ? std::min(kGatherMs, kGatherShare * mean_decode_ms_) : kGatherMs;
   // The window starts when the lanes the last tick woke start their next batch.
   const double deadline = std::max(oldest, last_tick_end_) + window;
+  // Requests that come together (a team sending at once, eval's first rows) reach their
+  // lanes a few milliseconds apart: while a tick would hold nothing but prompts and some
+  // lane is idle, it waits a start window for them, so that their prompts share a decode
+  // instead of the first one's running alone and the rest after it.
+  bool starting = false;
+  for (const Job* j : models_[best]->pending) starting |= j->first;
+  for (const Job* j : models_[best]->pending) starting &= j->first;
+  int active = 0;
+  for (int k = 0; k < lanes_; ++k) active += lane_active_[k] > 0;
+  if (starting && active < lanes_) {
+    const double start_window =
+        mean_decode_ms_ > 0 ? std::min(kStartMs, kGatherShare * mean_decode_ms_) : kStartMs;
+    const double start_deadline = oldest + start_window;
+    if (now >= start_deadline) return best;
+    *wake = start_deadline;
+    return -1;
+  }
   if (*all_in || now >= deadline) return best;
   *wake = deadline;
   return -1;
@@ -123,8 +143,9 @@ int DecodeScheduler::Pick(int only, double now, double* wake, bool* all_in) cons
 DecodeScheduler::Result DecodeScheduler::Decode(int model, int lane,
                                                 const LlamaModel::BatchItem* items, int n,
                                                 float* rows) {
-  Job job{lane, items, n, rows, NowMs(), Result{}};
   MutexLock l(&mu_);
+  Job job{lane, items, n, rows, NowMs(), lane_fresh_[lane], Result{}};
+  lane_fresh_[lane] = false;
   models_[model]->pending.push_back(&job);
   lane_waiting_[lane] += 1;
   cv_.NotifyAll();  // the scheduler's thread may be waiting for this lane

@@ -10,9 +10,11 @@
 // starts when every lane that is generating has handed in its next batch (SetActive), or a gather
 // window after the last tick ended (or the oldest batch came) (a fraction of a decode's recent
 // time, at most kGatherMs: a lane sampling or aligning between its decodes joins a later tick
-// instead, and the tick leaves it a core). It decodes, in one llama_decode, every batch handed in
-// for the model with the most of them (on ties the model of the last tick, so that lanes in
-// different phases regroup), copies each lane's logits rows to that lane's buffer and wakes the
+// instead, and the tick leaves it a core). A tick of nothing but lanes' first batches (their
+// prompts) while some lane is idle waits a start window (kStartMs at most) instead, so that
+// requests sent together share their prompts' decode. It decodes, in one llama_decode, every batch
+// handed in for the model with the most of them (on ties the model of the last tick, so that lanes
+// in different phases regroup), copies each lane's logits rows to that lane's buffer and wakes the
 // lanes. A merged decode that fails is retried one lane at a time, so that an error (a full KV
 // cache) reaches the lane that caused it.
 //
@@ -69,6 +71,9 @@ class DecodeScheduler {
 
   static constexpr double kGatherMs = 30.0;    // the longest gather window
   static constexpr double kGatherShare = 0.5;  // of the recent mean decode time
+  // How long a tick of prompts alone waits for idle lanes' requests (at most, and at most
+  // kGatherShare of the recent mean decode time).
+  static constexpr double kStartMs = 10.0;
 
  private:
   struct Job;
@@ -92,6 +97,7 @@ class DecodeScheduler {
   int last_model_ GUARDED_BY(mu_) = -1;
   std::vector<int> lane_waiting_ GUARDED_BY(mu_);  // per lane: batches handed in, not done
   std::vector<int> lane_active_ GUARDED_BY(mu_);   // per lane: SetActive count
+  std::vector<bool> lane_fresh_ GUARDED_BY(mu_);   // per lane: active, nothing handed in yet
   double mean_decode_ms_ GUARDED_BY(mu_) = 0;      // moving average
   double last_tick_end_ GUARDED_BY(mu_) = 0;       // steady-clock ms
   bool local_started_ GUARDED_BY(mu_) = false;

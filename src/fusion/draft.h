@@ -18,7 +18,7 @@ struct Draft {
   int model = -1;
   std::vector<Token> tokens;  // sampled tokens; the last may be a look-ahead
   std::vector<size_t> ends;   // end of each token's piece in `text`
-  // Pieces of all sampled tokens; after token healing (Session::HealPrompt), without the
+  // Pieces of all sampled tokens; after token healing (Session::Start's heal), without the
   // prompt's tail that the first piece starts with (it is the prompt's text).
   std::string text;
   std::vector<std::vector<float>> after;  // after[k]: logits after decoding tokens[k]

@@ -29,9 +29,13 @@
 namespace coolfusion {
 
 namespace {
-// The method a request runs (null: an unknown name, which CheckOptions refuses).
-const MethodSpec* RequestMethod(const GenerateOptions& o) {
-  return FindMethod(o.only_model >= 0 ? SingleModelMethod() : o.method);
+// The method a request runs (null: an unknown name, which CheckOptions refuses): a model
+// alone (one named, or an ensemble of one) runs the single-model method, whatever the
+// request names: every method's text is that model's own then, and the fused methods would
+// draft past each word's end and take it back.
+const MethodSpec* RequestMethod(const GenerateOptions& o, size_t models) {
+  if (FindMethod(o.method) == nullptr) return nullptr;
+  return FindMethod(o.only_model >= 0 || models == 1 ? SingleModelMethod() : o.method);
 }
 // Why token healing cannot apply to the request (null: it can).
 const char* HealingObstacle(const MethodSpec& spec, const Request& r) {
@@ -178,7 +182,7 @@ Status Ensemble::CheckRequest(const Request& request) const {
   }
   CF_RETURN_IF_ERROR(CheckRequestText(request));
   if (request.options.token_healing == Switch::kOn) {
-    const MethodSpec* spec = RequestMethod(request.options);
+    const MethodSpec* spec = RequestMethod(request.options, size());
     if (const char* why = spec ? HealingObstacle(*spec, request) : nullptr) {
       return Status::InvalidArgument(
           std::string("token healing (--token-healing on, coolfusion.token_healing) does not "
@@ -280,17 +284,16 @@ Status Ensemble::GenerateUnguarded(const Request& request, const SegmentCallback
   const GenerateOptions& o = request.options;
   CF_RETURN_IF_ERROR(CheckRequest(request));
   const auto t0 = std::chrono::steady_clock::now();
-  const MethodSpec& spec = *RequestMethod(o);
+  const MethodSpec& spec = *RequestMethod(o, size());
   RequestRun run(*impl_, request, o, spec.one_model);
-  if (Status st = run.Start(&out->warnings, &out->models, &out->timings); !st.ok()) {
+  const bool heal = o.token_healing != Switch::kOff && HealingObstacle(spec, request) == nullptr;
+  if (Status st = run.Start(&out->warnings, &out->models, &out->timings, heal); !st.ok()) {
     // Cancelled while building a grammar's start state: stopped, as between steps.
     if (st.code() != Status::Code::kCancelled) return st;
     out->stop_reason = StopReason::kCancelled;
     return Status::Ok();
   }
   Session& session = run.session();
-  if (o.token_healing != Switch::kOff && HealingObstacle(spec, request) == nullptr)
-    CF_RETURN_IF_ERROR(session.HealPrompt());
   std::unique_ptr<FusionMethod> method = spec.make();
   std::unique_ptr<ScoringRule> rule = MakeScoringRule(o.scoring);
   Emitter emitter(o, on_segment, [&] { return session.BudgetEnd(o.max_new_tokens); });

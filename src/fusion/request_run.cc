@@ -95,12 +95,12 @@ RequestRun::~RequestRun() {
 }
 
 Status RequestRun::Start(std::vector<std::string>* warnings, std::vector<ModelReport>* models,
-                         Timings* timings) {
+                         Timings* timings, bool heal) {
   std::vector<const RenderedPrompt*> given(models_.size(), nullptr);
   for (size_t v = 0; v < models_.size() && request_.prepared; ++v)
     given[v] = request_.prepared->For(request_, impl_.keys, (size_t)index_[v]);
   const auto t0 = std::chrono::steady_clock::now();
-  CF_RETURN_IF_ERROR(session_->Start(request_, cached_, warnings, given));
+  CF_RETURN_IF_ERROR(session_->Start(request_, cached_, warnings, given, heal));
   timings->prompt_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   timings->prompt_fit_ms = session_->prompt_fit_ms();

@@ -32,8 +32,9 @@ class RequestRun {
   // Starts the session on the prompt and sets the weights (a model whose weight is
   // negligible sits out); fills `models` (unless only_model) and the prompt's timings.
   // kCancelled when the request was cancelled while starting.
+  // heal: token healing at the prompt's end (Session::Start).
   Status Start(std::vector<std::string>* warnings, std::vector<ModelReport>* models,
-               Timings* timings);
+               Timings* timings, bool heal = false);
   Session& session() { return *session_; }
   // The request's weight of each of the session's models (0: not taking part).
   std::vector<double>& weights() { return weights_; }

@@ -124,7 +124,7 @@ Status Session::MakeDraft(int u, int max_tokens, const std::function<bool(Draft&
     const bool closing =
         m.constraint.on() && NewTokens() + (int)d->tokens.size() >=
                                  opts_.max_new_tokens - std::max(8, opts_.max_new_tokens / 3);
-    // A healed prompt: the first token starts with the tail (HealPrompt).
+    // A healed prompt: the first token starts with the tail (Start's heal).
     const bool healing = m.heal_pending && first < 0 && d->tokens.empty();
     if (healing) {
       m.heal_logits.assign(n_vocab, -std::numeric_limits<float>::infinity());

@@ -53,9 +53,21 @@ class Session {
   //
   // given[v] (when given and not null): model v's rendering of the prompt, made before
   // (Ensemble::Validate's PreparedPrompt), used instead of rendering it again.
+  //
+  // heal: token healing at the prompt's end (docs/token-healing.md). Each model whose
+  // last prompt token is plain text after the prompt's last special token, spells that
+  // text exactly, and is the start of a longer token of its vocabulary gives that token
+  // up: its tokens stop before the token's text (the tail), which stays in its text and
+  // in the shared text, and the prompt is decoded without it (the logits after the token
+  // before it start the generation; the token's likelihood still counts in the prompt's
+  // bits per byte). Its first drafted token (MakeDraft) must then start with the tail;
+  // the draft's text and token ends leave the tail out. A first token that is the tail
+  // itself joins the prompt's tokens, and the draft goes on from there. Only for a raw
+  // prompt without a grammar, with a method that drafts through MakeDraft
+  // (MethodSpec::token_healing) and never forces a first token.
   Status Start(const Request& request, const std::vector<KvCache>& cached,
                std::vector<std::string>* warnings,
-               const std::vector<const RenderedPrompt*>& given = {});
+               const std::vector<const RenderedPrompt*>& given = {}, bool heal = false);
   // Tokens of model v's prompt reused from the cache.
   size_t cached_tokens(int v) const { return m_[v].view.n_cached; }
   // After the generation: leaves each model's KV sequence 0 holding exactly its committed
@@ -70,20 +82,8 @@ class Session {
   double prompt_fit_ms() const;  // time spent on the log-softmax rows, summed over models
   // Most logits one prompt decode asks for while measuring (bounds the output buffer).
   static constexpr size_t kPromptLogitFloats = size_t{8} << 20;
-  // Back to the state right after Start (and HealPrompt) (for methods that run several
-  // passes).
+  // Back to the state right after Start (for methods that run several passes).
   void ResetToPrompt();
-  // Token healing at the prompt's end (docs/token-healing.md). Each active model whose
-  // last prompt token is plain text after the prompt's last special token, spells that
-  // text exactly, and is the start of a longer token of its vocabulary gives that token
-  // up: its tokens stop before the token's text (the tail), which stays in its text and
-  // in the shared text; one token is decoded again for the logits that now start the
-  // generation. Its first drafted token (MakeDraft) must then start with the tail; the
-  // draft's text and token ends leave the tail out. A first token that is the tail
-  // itself joins the prompt's tokens, and the draft goes on from there. Call once,
-  // right after Start, for a raw prompt without a grammar, with a method that drafts
-  // through MakeDraft (MethodSpec::token_healing) and never forces a first token.
-  Status HealPrompt();
   // The prompt bytes model v's first drafted token must start with (empty: none).
   const std::string& heal_tail(int v) const { return m_[v].heal_tail; }
 
@@ -206,7 +206,7 @@ class Session {
     Constraint constraint;  // its place in the request's grammar, if any
     CandidateScorer scorer;
     Draft carry;  // the winning draft's tokens past its cut (KV kept)
-    // Token healing (HealPrompt): the prompt's healed tail, the tokens that may start the
+    // Token healing (Start's heal): the prompt's healed tail, the tokens that may start the
     // first draft (their pieces start with the tail), whether the first draft is still to
     // start with it (until a commit), the prompt's tokens once healed, and how many of the
     // rendered prompt's tokens the committed prompt leaves out (for NumPromptTokens).
@@ -229,7 +229,9 @@ class Session {
   // Re-encodes the committed text + `more` and decodes what changed into sequence 0.
   Status Retokenize(Model& m, const std::string& more);
   Status CommitModel(int v, const StepCandidate& win, int c, const Draft* own);
-  Status HealModel(Model& m);
+  // Start's token healing for model m, before its prompt is decoded: gives up the last
+  // prompt token where healing applies (see Start) and returns it (-1: not healed).
+  Token HealModel(Model& m);
   // The first token of a healed draft is the tail itself: it becomes a prompt token
   // (decoded into sequence 0), and healing is over for that model.
   Status AbsorbTail(Model& m, Token t);

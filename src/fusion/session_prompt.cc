@@ -14,10 +14,11 @@ namespace coolfusion {
 
 Status Session::Start(const Request& req, const std::vector<KvCache>& cached,
                       std::vector<std::string>* warnings,
-                      const std::vector<const RenderedPrompt*>& given) {
+                      const std::vector<const RenderedPrompt*>& given, bool heal) {
   std::string first_error;
   const bool measure = UsesPromptWeights(opts_.scoring);
   std::vector<std::vector<size_t>> counted(m_.size());
+  std::vector<Token> healed(m_.size(), -1);  // per model: the tail's token given up
   for (size_t v = 0; v < m_.size(); ++v) {
     ModelView& m = m_[v].view;
     LlamaModel& lm = *m.lm;
@@ -46,6 +47,11 @@ Status Session::Start(const Request& req, const std::vector<KvCache>& cached,
     m.ends_ok = p.ends_ok;
     m.min_anchor = p.min_anchor;
     m.n_fixed = p.n_fixed;
+    m_[v].heal_tail.clear();
+    m_[v].heal_allowed.clear();
+    m_[v].heal_pending = false;
+    m_[v].healed_tokens = 0;
+    if (heal) healed[v] = HealModel(m_[v]);
     m.n_cached = opts_.cache_prompt && v < cached.size()
                      ? ReusablePrefix(cached[v], m.tokens, counted[v])
                      : 0;
@@ -81,7 +87,7 @@ Status Session::Start(const Request& req, const std::vector<KvCache>& cached,
     const std::vector<float>& known = (size_t)v < cached.size() ? cached[v].nll : kNone;
     if (measure) {
       CF_RETURN_IF_ERROR(
-          mv.DecodeMeasuredPrompt(counted[v], kPromptLogitFloats, mv.n_cached, known));
+          mv.DecodeMeasuredPrompt(counted[v], kPromptLogitFloats, mv.n_cached, known, healed[v]));
     } else {
       CF_RETURN_IF_ERROR(mv.DecodeTail(mv.n_cached));
       // The likelihoods the cache knows stay known for the tokens it still holds.
@@ -90,6 +96,7 @@ Status Session::Start(const Request& req, const std::vector<KvCache>& cached,
     }
     mv.n_prompt_tokens = mv.tokens.size();
     mv.prompt_logits = mv.last_logits;
+    m.heal_prompt_tokens = mv.n_prompt_tokens;
     m.calls_mark = mv.lm->stats().calls;
     m.tokens_mark = mv.lm->stats().tokens;
     return Status::Ok();
@@ -118,27 +125,21 @@ double Session::prompt_fit_ms() const {
   return ms;
 }
 
-Status Session::HealPrompt() {
-  return ForEachActive([&](int v) { return HealModel(m_[v]); });
-}
-
 // Backs up over one token, not more: the tokenizer's own cut before it stays (the prompt's
 // text up to there is tokenized as the user wrote it), the removed token itself is always
 // allowed back (the unhealed reading stays available), and every allowed token covers the
 // whole tail, so no draft token ends inside the prompt.
-Status Session::HealModel(Model& model) {
+Token Session::HealModel(Model& model) {
   ModelView& m = model.view;
   const LlamaModel& lm = *m.lm;
   const size_t n = m.tokens.size();
   // A token before the last one predicts it; the last is plain text (not the template's,
   // nor before the last special token) whose piece is exactly its text.
-  if (n < 2 || n - 1 < m.n_fixed || !m.ends_ok || m.ends[n - 1] != m.text.size()) {
-    return Status::Ok();
-  }
+  if (n < 2 || n - 1 < m.n_fixed || !m.ends_ok || m.ends[n - 1] != m.text.size()) return -1;
   const size_t start = m.ends[n - 2];
-  if (start < m.min_anchor || start >= m.ends[n - 1]) return Status::Ok();
+  if (start < m.min_anchor || start >= m.ends[n - 1]) return -1;
   const std::string_view tail = std::string_view(m.text).substr(start);
-  if (lm.Piece(m.tokens[n - 1]) != tail) return Status::Ok();
+  if (lm.Piece(m.tokens[n - 1]) != tail) return -1;
   std::vector<Token> allowed;
   bool longer = false;
   for (Token t = 0; t < lm.n_vocab(); ++t) {
@@ -148,20 +149,15 @@ Status Session::HealModel(Model& model) {
     allowed.push_back(t);
     longer |= p.size() > tail.size();
   }
-  if (!longer) return Status::Ok();  // nothing could join it: the prompt's cut is final
+  if (!longer) return -1;  // nothing could join it: the prompt's cut is final
+  const Token given_up = m.tokens.back();
   m.tokens.pop_back();
   m.ends.pop_back();
-  m.lm->SeqRemove(kv::kCommitted, (int)n - 2, -1);
-  CF_RETURN_IF_ERROR(m.DecodeTail(n - 2));  // the logits after the token before the tail
-  m.n_prompt_tokens = m.tokens.size();
-  m.n_cached = std::min(m.n_cached, n - 2);
-  m.prompt_logits = m.last_logits;
   model.heal_tail = std::string(tail);
   model.heal_allowed = std::move(allowed);
   model.heal_pending = true;
-  model.heal_prompt_tokens = m.n_prompt_tokens;
   model.healed_tokens = 1;
-  return Status::Ok();
+  return given_up;
 }
 
 void Session::ResetToPrompt() {

@@ -192,6 +192,42 @@ TEST(Cli, EvalParallelGivesEveryRowItsOwnOutput) {
                      "-np/--parallel is for serve (request slots) and eval");
 }
 
+// Issue 34: --answer-prefix N ends each prompt with a space and the first N characters of
+// the row's worked answer (inside a number where it has more digits), and the answer is
+// read from them and the output together: with the whole worked answer given (64
+// characters cover the zoo's), every row is right (zoo model a ends its answers there).
+TEST(Cli, EvalAnswerPrefixEndsThePromptInsideTheAnswer) {
+  const std::string zoo = COOLFUSION_SOURCE_DIR "/data/arith3/test.jsonl";
+  for (const char* n : {"1", "64"}) {
+    const std::string log = OwnTempDir() + "/prefix" + n + ".jsonl";
+    const std::string out = OwnTempDir() + "/prefix" + n + ".json";
+    Ran r = Cli({"eval", "--data", zoo, "-m", testing::Zoo("a"), "-t", "1", "-n", "4", "--limit",
+                 "4", "--answer-prefix", n, "--json", out, "--log-samples", log});
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::ifstream f(log);
+    std::string line;
+    ASSERT_TRUE(std::getline(f, line));  // the header
+    EXPECT_EQ(nlohmann::json::parse(line).at("settings").at("--answer-prefix"), std::stoi(n))
+        << line;
+    ASSERT_TRUE(std::getline(f, line));
+    const auto row = nlohmann::json::parse(line);
+    const std::string prompt = row.at("prompt");
+    // Row 0's worked answer is "9 + 19 = 28\n#### 28".
+    EXPECT_EQ(prompt.substr(prompt.size() - (n[0] == '1' ? 10 : 28)),
+              n[0] == '1' ? "\nAnswer: 9" : "\nAnswer: 9 + 19 = 28\n#### 28")
+        << prompt;
+    if (n[0] == '6') {
+      EXPECT_EQ(nlohmann::json::parse(Slurp(out)).at("results")[0].at("accuracy"), 1.0)
+          << Slurp(out);
+    }
+  }
+  ExpectOneLineError(
+      Cli({"eval", "--task", "choice", "--data", zoo, "-m", kStories, "--answer-prefix", "1"}),
+      "--answer-prefix is for generation tasks");
+  ExpectOneLineError(Cli({"eval", "--data", zoo, "-m", kStories, "--answer-prefix", "-1"}),
+                     "--answer-prefix");
+}
+
 // Issue 23: every run of `eval` is compared with the default (added when the list does not
 // name it), carries its tokens per second and summed counters, lm-evaluation-harness's
 // names, and --log-samples writes one line per row and run.

@@ -112,6 +112,39 @@ TEST(Fusion, IdentityFusingAModelWithItselfIsItsGreedyText) {
   }
 }
 
+// An ensemble of one model runs it alone whatever method the request names (issue 36: the
+// server's one-model slots drafted to each word's end and took the token past it back):
+// single's text, with single's decodes.
+TEST(Fusion, AnEnsembleOfOneModelIsThatModelAloneWhateverTheMethod) {
+  for (const auto& path : AllTestModels()) {
+    auto single = Open({path});
+    ASSERT_TRUE(single);
+    const auto gen = [&](const std::string& prompt, const char* method) {
+      Request req;
+      req.prompt = prompt;
+      req.options.method = method;
+      req.options.max_new_tokens = 24;
+      req.options.cache_prompt = false;  // every request decodes its whole prompt
+      GenerationResult out;
+      const Status st = single->Generate(req, nullptr, &out);
+      EXPECT_TRUE(st.ok()) << st.message();
+      return out;
+    };
+    for (size_t pi = 0; pi < 8; ++pi) {
+      const std::string& prompt = Prompts()[pi];
+      const GenerationResult greedy = gen(prompt, "single");
+      for (const char* m : {"cool", "cool-shortest", "rerank", "cool+r", "gac", "unite"}) {
+        const GenerationResult r = gen(prompt, m);
+        EXPECT_EQ(r.text, greedy.text) << path << " " << m << " on " << prompt;
+        EXPECT_EQ(r.counters.decode_calls, greedy.counters.decode_calls)
+            << path << " " << m << " on " << prompt;
+        EXPECT_EQ(r.counters.tokens_decoded, greedy.counters.tokens_decoded)
+            << path << " " << m << " on " << prompt;
+      }
+    }
+  }
+}
+
 class ReferenceVocabs {
  public:
   explicit ReferenceVocabs(const std::vector<std::string>& paths) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <string>
 #include <thread>
@@ -121,6 +122,34 @@ TEST(Lanes, EachLaneKeepsItsOwnPromptCache) {
       EXPECT_NEAR(got, want, 1e-4) << answers[c] << " model " << v;
     }
   }
+}
+
+// Requests sent together reach their lanes a few milliseconds apart: the first one's
+// prompt waits the start window for the others (DecodeScheduler::kStartMs) instead of
+// being decoded alone, so that every decode of the four takes all four lanes (issue 36:
+// the first request's prompt ran alone and the rest after it).
+TEST(Lanes, RequestsSentTogetherShareTheirPromptsDecode) {
+  auto lanes = OpenLanes(4);  // a fresh scheduler: no decode time known yet, the full window
+  ASSERT_EQ(lanes.size(), 4u);
+  const std::vector<std::string> prompts = Prompts();
+  std::vector<std::thread> threads;
+  for (size_t k = 0; k < lanes.size(); ++k) {
+    threads.emplace_back([&, k] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(k));
+      Request req;
+      req.prompt = prompts[k];
+      req.options.method = "single";  // model a alone: its prompt, then its tokens
+      req.options.max_new_tokens = 2;
+      GenerationResult r;
+      const Status st = lanes[k]->Generate(req, nullptr, &r);
+      EXPECT_TRUE(st.ok()) << st.message();
+    });
+  }
+  for (auto& t : threads) t.join();
+  const Ensemble::BatchingStats b = lanes[0]->batching(0);
+  EXPECT_GE(b.decodes, 2);
+  EXPECT_EQ(b.max_lanes, 4);
+  EXPECT_EQ(b.lane_jobs, 4 * b.decodes) << b.decodes << " decodes";
 }
 
 }  // namespace

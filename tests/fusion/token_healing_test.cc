@@ -1,4 +1,4 @@
-// Token healing at the prompt's end (Session::HealPrompt, docs/token-healing.md): a raw
+// Token healing at the prompt's end (Session::Start's heal, docs/token-healing.md): a raw
 // prompt that ends in a space is read as the prompt without it, the answer's first token
 // carrying the space; a model fused with itself is still that model alone; off is the
 // prompt as its tokenizer cuts it; --token-healing on is refused where it cannot apply.
@@ -60,6 +60,11 @@ TEST(TokenHealing, TrailingSpaceGivesTheUnspacedTextLessItsSpace) {
       const bool lone_space = plain.segments[0].text == " ";
       const GenerationResult healed = Gen(*e, p + " ", Switch::kOn, lone_space ? 11 : 12);
       EXPECT_EQ(healed.text, plain.text.substr(1)) << path << " on '" << p << " '";
+      // The prompt is decoded without its tail (issue 36): no decode call more than the
+      // plain prompt's (a lone space joins the prompt with one decode, which the budget
+      // gives back). (Tokens decoded differ: the plain run left its prompt in the cache.)
+      EXPECT_EQ(healed.counters.decode_calls, plain.counters.decode_calls)
+          << path << " on '" << p << " '";
       ++checked;
     }
     EXPECT_GE(checked, 2) << path << ": too few prompts whose text starts with a space";

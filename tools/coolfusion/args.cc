@@ -441,6 +441,9 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       CF_RETURN_IF_ERROR(ParseInt(a, v, 0, 64, &out->few_shot));
     } else if (a == "--prompt-suffix") {
       CF_RETURN_IF_ERROR(value(&out->prompt_suffix));
+    } else if (a == "--answer-prefix") {
+      CF_RETURN_IF_ERROR(value(&v));
+      CF_RETURN_IF_ERROR(ParseInt(a, v, 0, 64, &out->answer_prefix));
     } else if (a == "--limit") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseInt(a, v, 1, 100000000, &out->limit));

@@ -29,6 +29,15 @@ namespace {
 
 using nlohmann::json;
 
+// --answer-prefix N: a space and the first N characters of the row's worked answer (" 1"
+// of "19 - 14 = 5"), cut at a character's start; "" for N = 0.
+std::string AnswerStart(const eval::Example& ex, int n) {
+  if (n <= 0) return "";
+  size_t cut = std::min(ex.answer.size(), (size_t)n);
+  while (cut > 0 && cut < ex.answer.size() && (ex.answer[cut] & 0xC0) == 0x80) --cut;
+  return " " + ex.answer.substr(0, cut);
+}
+
 // A planned run (eval_report.h's RunPlan: method, rule, models, label) and its results.
 struct Run : RunPlan {
   size_t n = 0, correct = 0, errors = 0;
@@ -258,9 +267,10 @@ class RowsAhead {
 
 int CmdEval(const CommonArgs& args) {
   if (eval::IsChoiceTask(args.task)) {
-    if (!args.prompt_suffix.empty())
-      return Fail(Status::InvalidArgument("--prompt-suffix is for generation tasks, not --task " +
-                                          args.task));
+    if (!args.prompt_suffix.empty() || args.answer_prefix > 0)
+      return Fail(Status::InvalidArgument(
+          std::string(args.prompt_suffix.empty() ? "--answer-prefix" : "--prompt-suffix") +
+          " is for generation tasks, not --task " + args.task));
     if (args.parallel > 1)
       return Fail(Status::InvalidArgument("--parallel is for generation tasks; --task " +
                                           args.task +
@@ -342,7 +352,8 @@ int CmdEval(const CommonArgs& args) {
     const bool fused = run.only_model < 0;
     const std::string method = MethodName(fused ? run.method : SingleModelMethod());
     const auto prompt_of = [&](size_t i) {
-      return eval::BuildPrompt(data.examples[i], shots) + a.prompt_suffix;
+      return eval::BuildPrompt(data.examples[i], shots) + a.prompt_suffix +
+             AnswerStart(data.examples[i], a.answer_prefix);
     };
     const auto resumed_row = [&](size_t i) {
       return resumed.rows.count({RunKey(run.label, run.models), i}) != 0;
@@ -373,9 +384,11 @@ int CmdEval(const CommonArgs& args) {
                                      : GenerateRow(*ens, a.gen, run, c.prompt);
       const bool ok = r.error.empty();
       if (ok) {
-        c.predicted = eval::ExtractAnswer(task.kind, r.output);
+        // With --answer-prefix the answer started in the prompt: it is read whole.
+        const std::string answer = AnswerStart(ex, a.answer_prefix) + r.output;
+        c.predicted = eval::ExtractAnswer(task.kind, answer);
         c.correct = eval::AnswerMatches(task.kind, c.predicted, ex.gold);
-        c.harness = HarnessExtract(task.kind, r.output, ex.gold);
+        c.harness = HarnessExtract(task.kind, answer, ex.gold);
       }
       json p = {{"index", i},           {"where", ex.where},
                 {"run", run.label},     {"method", MethodName(run.method)},

@@ -236,6 +236,7 @@ Status EvalSettings(const CommonArgs& a, const std::vector<std::string>& methods
           {"safe_draft_tokens", p.safe_draft_tokens}};
   // Named only when set, so that the files of runs before these options still resume.
   if (!a.prompt_suffix.empty()) (*out)["--prompt-suffix"] = a.prompt_suffix;
+  if (a.answer_prefix > 0) (*out)["--answer-prefix"] = a.answer_prefix;
   if (g.token_healing != Switch::kDefault) (*out)["--token-healing"] = SwitchName(g.token_healing);
   return Status::Ok();
 }

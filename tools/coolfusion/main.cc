@@ -228,6 +228,10 @@ eval options:
   --prompt-suffix STR       appended to every row's prompt as given (e.g. " ": prompts
                             that end in a space, as docs/token-healing.md measures);
                             generation tasks only
+  --answer-prefix N         each row's prompt ends with a space and the first N
+                            characters of its worked answer (" 1" of "19 - 14 = 5": a
+                            prompt that ends inside a number), and the answer is read
+                            from them and the output; generation tasks only
   --json OUT                {"results": [{method, models, n, accuracy, ci95,
                             vs_best_single, vs_default, tokens_per_s, counters,
                             "exact_match,strict-match", ...}], "predictions"}

@@ -33,7 +33,7 @@ struct MethodSpec {
   // penalties are refused; null: it honours them.
   const char* greedy_only = nullptr;
   // Drafts every model's text through Session::MakeDraft from the session's state, so
-  // that token healing at the prompt's end (Session::HealPrompt) applies; false: the
+  // that token healing at the prompt's end (Session::Start's heal) applies; false: the
   // method reads the models' tokens or logits itself, and the prompt is not healed.
   bool token_healing = false;
   // The gate (PeerOptions::gate: the leading model's choice taken alone where it is that
