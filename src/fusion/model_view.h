@@ -64,7 +64,10 @@ struct ModelView {
   bool ends_ok = true;
   std::vector<float> last_logits;
   size_t n_prompt_tokens = 0;
-  size_t n_cached = 0;   // prompt tokens reused from the previous request's KV cache
+  size_t n_cached = 0;  // prompt tokens reused from the previous request's KV cache
+  // Committed tokens at the end of `tokens` not in KV sequence 0 (a last step's,
+  // Session::Commit), whose logits are not in last_logits either.
+  size_t undecoded = 0;
   bool touched = false;  // this session changed the model's KV memory
   std::vector<float> prompt_logits;
   double prompt_bpb = std::numeric_limits<double>::quiet_NaN();

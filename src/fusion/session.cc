@@ -272,11 +272,11 @@ Status Session::Retokenize(Model& model, const std::string& more) {
 }
 
 Status Session::Commit(const std::vector<StepCandidate>& cands, int c,
-                       const std::vector<const Draft*>& drafts) {
+                       const std::vector<const Draft*>& drafts, bool last) {
   const StepCandidate& win = cands[c];
   for (Model& m : m_) m.failed = false;
   CF_RETURN_IF_ERROR(ForEachActive([&](int v) {
-    return CommitModel(v, win, c, drafts.size() > (size_t)v ? drafts[v] : nullptr);
+    return CommitModel(v, win, c, drafts.size() > (size_t)v ? drafts[v] : nullptr, last);
   }));
   for (Model& m : m_) {
     if (m.failed) m.view.active = false;  // cannot encode the committed text: leaves the ensemble
@@ -288,7 +288,18 @@ Status Session::Commit(const std::vector<StepCandidate>& cands, int c,
   return Status::Ok();
 }
 
-Status Session::CommitModel(int v, const StepCandidate& win, int c, const Draft* own) {
+Status Session::DecodeCommitted() {
+  return ForEachActive([&](int v) {
+    ModelView& m = m_[v].view;
+    if (m.undecoded == 0) return Status::Ok();
+    const size_t from = m.tokens.size() - m.undecoded;
+    m.undecoded = 0;
+    m.lm->SeqRemove(kv::kCommitted, (int)from, -1);
+    return m.DecodeTail(from);
+  });
+}
+
+Status Session::CommitModel(int v, const StepCandidate& win, int c, const Draft* own, bool last) {
   Model& model = m_[v];
   ModelView& m = model.view;
   LlamaModel& lm = *m.lm;
@@ -304,7 +315,10 @@ Status Session::CommitModel(int v, const StepCandidate& win, int c, const Draft*
       m.ends.push_back(m.text.size() + own->ends[i]);
     }
     m.text += win.text;
-    if (cut > in_kv) {
+    if (cut > in_kv && last) {
+      lm.SeqRemove(kv::kCommitted, (int)(base + in_kv), -1);
+      m.undecoded = cut - in_kv;
+    } else if (cut > in_kv) {
       lm.SeqRemove(kv::kCommitted, (int)(base + in_kv), -1);
       CF_RETURN_IF_ERROR(m.DecodeTail(base + in_kv));
     } else {

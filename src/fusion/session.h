@@ -159,8 +159,13 @@ class Session {
   // draft wrote that text, adopting scored sequences, re-tokenizing otherwise) and drops
   // all drafts and scoring sequences. A model that cannot encode the committed text
   // leaves the ensemble; none left is an error.
+  // last: the step that spends the token budget (the generation ends after it unless
+  // DecodeCommitted is called): a model's own sampled tokens that are not decoded yet
+  // stay out of its KV cache (llama-server does not decode its last token either).
   Status Commit(const std::vector<StepCandidate>& cands, int c,
-                const std::vector<const Draft*>& drafts);
+                const std::vector<const Draft*>& drafts, bool last = false);
+  // Decodes what a `last` Commit left undecoded, for a generation that goes on.
+  Status DecodeCommitted();
   // Whether `text` (then, with eog, the end) may follow the committed text under the
   // request's grammar; always true without one. A candidate that may not cannot win.
   bool GrammarAllows(const std::string& text, bool eog) const;
@@ -228,7 +233,7 @@ class Session {
   std::vector<int> ActiveModels() const;
   // Re-encodes the committed text + `more` and decodes what changed into sequence 0.
   Status Retokenize(Model& m, const std::string& more);
-  Status CommitModel(int v, const StepCandidate& win, int c, const Draft* own);
+  Status CommitModel(int v, const StepCandidate& win, int c, const Draft* own, bool last);
   // Start's token healing for model m, before its prompt is decoded: gives up the last
   // prompt token where healing applies (see Start) and returns it (-1: not healed).
   Token HealModel(Model& m);

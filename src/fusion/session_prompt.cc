@@ -112,8 +112,10 @@ void Session::KeepForCache(std::vector<KvCache>* kv) {
     ModelView& m = m_[v].view;
     if (!m.touched) continue;
     for (int s = kv::kFirstScoring; s < kv::ScoringEnd(n); ++s) m.lm->SeqRemove(s, -1, -1);
-    m.lm->SeqRemove(kv::kCommitted, (int)m.tokens.size(), -1);
-    (*kv)[v].tokens = m.tokens;
+    // Only what is in the KV cache (a last step's tokens may not be).
+    const size_t in_kv = m.tokens.size() - m.undecoded;
+    m.lm->SeqRemove(kv::kCommitted, (int)in_kv, -1);
+    (*kv)[v].tokens.assign(m.tokens.begin(), m.tokens.begin() + (long)in_kv);
     const size_t known = std::min(CommonPrefix(m.tokens, m.nll_tokens), m.token_nll.size());
     (*kv)[v].nll.assign(m.token_nll.begin(), m.token_nll.begin() + (long)known);
   }

@@ -119,10 +119,13 @@ TEST(Fusion, AnEnsembleOfOneModelIsThatModelAloneWhateverTheMethod) {
   for (const auto& path : AllTestModels()) {
     auto single = Open({path});
     ASSERT_TRUE(single);
-    const auto gen = [&](const std::string& prompt, const char* method) {
+    int budget_spent = 0;
+    const auto gen = [&](const std::string& prompt, const char* method,
+                         Switch healing = Switch::kDefault) {
       Request req;
       req.prompt = prompt;
       req.options.method = method;
+      req.options.token_healing = healing;
       req.options.max_new_tokens = 24;
       req.options.cache_prompt = false;  // every request decodes its whole prompt
       GenerationResult out;
@@ -133,6 +136,14 @@ TEST(Fusion, AnEnsembleOfOneModelIsThatModelAloneWhateverTheMethod) {
     for (size_t pi = 0; pi < 8; ++pi) {
       const std::string& prompt = Prompts()[pi];
       const GenerationResult greedy = gen(prompt, "single");
+      // One decode call per new token, as llama-server: the prompt's gives the first
+      // token's logits, and the token that spends the budget is not decoded (unhealed).
+      const GenerationResult plain = gen(prompt, "single", Switch::kOff);
+      if (plain.stop_reason == StopReason::kMaxTokens) {
+        EXPECT_EQ(plain.counters.decode_calls, 24) << path << " on " << prompt;
+        EXPECT_EQ(plain.counters.tokens_decoded, plain.n_prompt_tokens + 23) << path;
+        ++budget_spent;
+      }
       for (const char* m : {"cool", "cool-shortest", "rerank", "cool+r", "gac", "unite"}) {
         const GenerationResult r = gen(prompt, m);
         EXPECT_EQ(r.text, greedy.text) << path << " " << m << " on " << prompt;
@@ -142,6 +153,7 @@ TEST(Fusion, AnEnsembleOfOneModelIsThatModelAloneWhateverTheMethod) {
             << path << " " << m << " on " << prompt;
       }
     }
+    EXPECT_GE(budget_spent, 4) << path;
   }
 }
 

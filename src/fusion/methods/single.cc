@@ -17,7 +17,11 @@ class SingleMethod final : public FusionMethod {
     std::vector<const Draft*> dp(s.n_models(), nullptr);
     auto never = [](Draft&) { return false; };
     StepLoop steps(ctx, out);
+    bool undecoded = false;  // the last commit left its token out of the KV cache
     while (steps.Next()) {
+      // The generation goes on after all: the token is decoded now.
+      if (undecoded) CF_RETURN_IF_ERROR(s.DecodeCommitted());
+      undecoded = false;
       Draft& d = drafts[u];
       CF_RETURN_IF_ERROR(s.MakeDraft(u, 1, never, &d));
       if (d.grammar_stuck) return s.GrammarStuck(u);
@@ -32,7 +36,10 @@ class SingleMethod final : public FusionMethod {
       d.cut_tokens = 1;
       dp[u] = &d;
       std::vector<StepCandidate> cands{StepCandidate{d.Candidate(), false, {u}, true}};
-      CF_RETURN_IF_ERROR(s.Commit(cands, 0, dp));
+      // The token that spends the budget is not decoded (nothing reads its logits), unless
+      // the generation goes on after all.
+      undecoded = ctx.opts->max_new_tokens - s.NewTokens() <= 1;
+      CF_RETURN_IF_ERROR(s.Commit(cands, 0, dp, undecoded));
       Segment seg;
       seg.text = cands[0].text;
       seg.winner = u;
