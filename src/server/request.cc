@@ -322,6 +322,9 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
   *out = ApiRequest();
   out->chat = chat;
   GenerateOptions& o = out->request.options;
+  o = limits.defaults;
+  o.grammar.clear();
+  o.only_model = -1;
 
   // model: optional; the ensemble by default, or one source model.
   out->model = model_ids.empty() ? kEnsembleModelId : model_ids[0];
@@ -414,13 +417,13 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
   if (!ToolGrammar(out, err)) return false;
   if (!RefuseUnsupported(j, chat, err)) return false;
 
-  double t = 0;
+  double t = o.sampling.temperature;
   if (!GetNumber(j, "temperature", 0, 2, &t, err)) return false;
   o.sampling.temperature = (float)t;
-  double top_p = 1;
+  double top_p = o.sampling.top_p;
   if (!GetNumber(j, "top_p", 1e-9, 1, &top_p, err)) return false;
   o.sampling.top_p = (float)top_p;
-  double seed = 0;
+  double seed = o.sampling.seed;
   if (Present(j, "seed") && !j["seed"].is_number_integer())
     return Fail(err, "'seed' must be an integer", "seed");
   if (!GetNumber(j, "seed", 0, 4294967295.0, &seed, err)) return false;
@@ -429,6 +432,7 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     return Fail(err, "only n = 1 is supported", "n");
 
   if (j.contains("stop") && !j["stop"].is_null()) {
+    o.stop.clear();  // the request's stop strings replace serve's --stop
     const json& s = j["stop"];
     if (s.is_string()) {
       o.stop.push_back(s);
@@ -463,6 +467,23 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
   if (j.contains("coolfusion") && !j["coolfusion"].is_null()) {
     const json& c = j["coolfusion"];
     if (!c.is_object()) return Fail(err, "'coolfusion' must be an object", "coolfusion");
+    // Our own object: a key this server does not know is refused, not ignored.
+    static const char* const kKnown[] = {
+        "method",     "gate",          "score",       "prompt_weights",  "word_end", "per_word",
+        "confidence", "token_healing", "prompt_temp", "prompt_evidence", "sit_out",  "trace"};
+    for (const auto& item : c.items()) {
+      const std::string& key = item.key();
+      if (std::find(std::begin(kKnown), std::end(kKnown), key) != std::end(kKnown)) continue;
+      if (key == "calibrate")
+        return Fail(err,
+                    "'coolfusion.calibrate' is not a request option: the server measures the "
+                    "weights once at start (serve --calibrate FILE)",
+                    "coolfusion.calibrate");
+      std::string known;
+      for (const char* k : kKnown) known += std::string(known.empty() ? "" : ", ") + k;
+      return Fail(err, "'coolfusion." + key + "' is not a coolfusion option (" + known + ")",
+                  "coolfusion." + key);
+    }
     if (c.contains("method")) {
       if (!c["method"].is_string() || !IsMethod(c["method"].get<std::string>())) {
         return Fail(err, "'coolfusion.method' must be one of " + MethodList(), "coolfusion.method");

@@ -23,6 +23,10 @@ struct Limits {
   int max_tokens = 2048;         // largest max_tokens a request may ask for (--max-tokens)
   int default_max_tokens = 128;  // a request without one (serve's -n, at most max_tokens)
   size_t max_messages = 1024;
+  // serve's generation flags (--method, --score, --gate, --temp, --stop, ...): each
+  // request's options before its own fields, which override them. max_new_tokens is
+  // default_max_tokens's; the grammar is the request's (serve refuses --grammar).
+  GenerateOptions defaults;
 };
 
 // One prompt of /v1/completions: a text, or token ids of the lead model (the source model

@@ -228,6 +228,98 @@ TEST(Cli, EvalAnswerPrefixEndsThePromptInsideTheAnswer) {
                      "--answer-prefix");
 }
 
+// Issue 34: --calibrate FILE weighs each model by its accuracy alone on FILE's solved rows,
+// stores the counts beside FILE, runs only what the store does not hold, and refuses what
+// it cannot do in one line.
+TEST(Cli, CalibrateWeighsEachModelByItsAccuracyOnSolvedRows) {
+  std::ifstream val(COOLFUSION_SOURCE_DIR "/data/arith3/val.jsonl");
+  std::string rows, line;
+  for (int i = 0; i < 8 && std::getline(val, line); ++i) rows += line + "\n";
+  const std::string file = TempFile("calibrate.jsonl", rows);
+  const std::string store = file + ".weights.json";
+  std::remove(store.c_str());
+  // Counts from the stderr lines "calibrate: NAME K of 8 right (measured|stored), ...".
+  const auto right = [](const std::string& err, const std::string& name, std::string* how) {
+    const size_t at = err.find("calibrate: " + name + " ");
+    if (at == std::string::npos) return -1;
+    const size_t of = err.find(" of 8 right (", at);
+    const size_t close = err.find(')', of);
+    *how = err.substr(of + 13, close - of - 13);
+    return std::stoi(err.substr(at + 12 + name.size(), of - at - 12 - name.size()));
+  };
+  const std::vector<std::string> gen = {"generate",
+                                        "-t",
+                                        "1",
+                                        "-n",
+                                        "2",
+                                        "--json",
+                                        "-p",
+                                        "Question: 2 + 3?\nAnswer:",
+                                        "--prompt-weights",
+                                        "off",
+                                        "--calibrate",
+                                        file};
+  auto with = [&](std::vector<std::string> models) {
+    std::vector<std::string> args = gen;
+    for (const auto& m : models) args.insert(args.end(), {"-m", m});
+    return Cli(args);
+  };
+  Ran r = with({testing::Zoo("a"), kStories});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string how;
+  const int a_right = right(r.err, "arith3-a.gguf", &how);
+  EXPECT_EQ(how, "measured") << r.err;
+  EXPECT_GE(a_right, 4) << r.err;  // the zoo model knows these sums; stories260K does not
+  EXPECT_EQ(right(r.err, "stories260K.gguf", &how), 0) << r.err;
+  // The weight in the request is the calibrated one: (0 + 1) / (a_right + 1) for stories.
+  auto weights = nlohmann::json::parse(r.out).at("model_weights");
+  EXPECT_DOUBLE_EQ(weights[0].at("weight").get<double>(), 1.0) << r.out;
+  EXPECT_NEAR(weights[1].at("weight").get<double>(), 1.0 / (a_right + 1), 1e-9) << r.out;
+  EXPECT_NE(Slurp(store).find("\"right\""), std::string::npos);
+
+  // Stored: nothing runs again; a model added is the only one measured; weight= multiplies.
+  r = with({testing::Zoo("a"), kStories});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err.find("alone ("), std::string::npos) << r.err;
+  EXPECT_EQ(right(r.err, "arith3-a.gguf", &how), a_right);
+  EXPECT_EQ(how, "stored") << r.err;
+  r = with({testing::Zoo("a"), kStories + "@weight=0.5", testing::Zoo("b")});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("8 rows of " + file + ", 1 model alone"), std::string::npos) << r.err;
+  right(r.err, "arith3-b.gguf", &how);
+  EXPECT_EQ(how, "measured") << r.err;
+  right(r.err, "stories260K.gguf", &how);
+  EXPECT_EQ(how, "stored") << r.err;
+  weights = nlohmann::json::parse(r.out).at("model_weights");
+  const int best = std::max(a_right, right(r.err, "arith3-b.gguf", &how));
+  EXPECT_NEAR(weights[1].at("weight").get<double>(), 0.5 / (best + 1), 1e-9) << r.out;
+
+  // Other rows: measured again.
+  std::ofstream(file, std::ios::app) << rows.substr(0, rows.find('\n') + 1);
+  r = with({testing::Zoo("a"), kStories});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("9 rows of " + file + ", 2 models alone"), std::string::npos) << r.err;
+
+  ExpectOneLineError(with({testing::Zoo("a"), OwnTempDir() + "/none.gguf"}), "none.gguf");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-m", kDreams, "-p", "x", "--calibrate",
+                          OwnTempDir() + "/missing.jsonl"}),
+                     "missing.jsonl");
+  ExpectOneLineError(
+      Cli({"boundaries", "-m", kStories, "-m", kDreams, "-p", "x", "--calibrate", file}),
+      "--calibrate is for generate, chat, serve and eval, not boundaries");
+  ExpectOneLineError(Cli({"eval", "--task", "choice", "--data", file, "-m", kStories, "-m", kDreams,
+                          "--calibrate", file}),
+                     "--calibrate takes rows of a generation task");
+  std::string many;
+  for (int i = 0; i < 2001; ++i) many += rows.substr(0, rows.find('\n') + 1);
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-m", kDreams, "-p", "x", "--calibrate",
+                          TempFile("many.jsonl", many)}),
+                     "has 2001 rows, more than 2000");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-m", kDreams, "-p", "x", "--calibrate",
+                          TempFile("bad.jsonl", "{\"question\": 1}\n")}),
+                     "bad.jsonl:1");
+}
+
 // Issue 23: every run of `eval` is compared with the default (added when the list does not
 // name it), carries its tokens per second and summed counters, lm-evaluation-harness's
 // names, and --log-samples writes one line per row and run.

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
-import { startServer, health, readSse, ms } from './server.mjs';
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, health, readSse, ms, MODELS, OUT } from './server.mjs';
 
 const run = promisify(execFile);
 let srv;
@@ -143,6 +145,57 @@ test('bad requests get the right 4xx with an OpenAI error body; the server keeps
   assert.equal((await health(srv.url)).status, 'ok');
   const ok = await post('{"messages": [{"role": "user", "content": "still there?"}], "max_tokens": 4}');
   assert.equal(ok.status, 200);
+});
+
+// Issue 34: serve --calibrate FILE measures each model on FILE's solved rows at start and
+// every request uses those weights; a request cannot ask for it, nor for any coolfusion
+// option the server does not know.
+test('serve --calibrate weighs each model by its accuracy on solved rows; unknown coolfusion keys are 400', async () => {
+  const zoo = (process.env.COOLFUSION_ZOO || '').split(',').filter(Boolean);
+  const rows = readFileSync(new URL('../../data/arith3/val.jsonl', import.meta.url), 'utf8')
+    .split('\n').slice(0, 6).join('\n') + '\n';
+  const file = join(OUT, `calibrate-e2e-${process.pid}.jsonl`);
+  writeFileSync(file, rows);
+  const cal = await startServer(['--calibrate', file, '--prompt-weights', 'off'], [zoo[0], MODELS[0]]);
+  try {
+    const right = /calibrate: arith3-a\.gguf (\d) of 6 right \(measured\), weight x 1\.000/.exec(cal.log());
+    assert.ok(right, cal.log());
+    assert.match(cal.log(), /calibrate: stories260K\.gguf 0 of 6 right \(measured\)/);
+    let r = await curl([cal.url + '/v1/completions', '-d', JSON.stringify({ prompt: 'Question: 2 + 3?\nAnswer:', max_tokens: 2 })]);
+    assert.equal(r.status, 200, r.body);
+    // serve's generation flags are each request's defaults (here --prompt-weights off).
+    assert.equal(JSON.parse(r.body).coolfusion.prompt_weights, false, r.body);
+    const w = JSON.parse(r.body).coolfusion.models.map((m) => m.weight);
+    assert.equal(w[0], 1);
+    assert.ok(Math.abs(w[1] - 1 / (Number(right[1]) + 1)) < 1e-9, JSON.stringify(w));
+    for (const [key, value] of [['calibrate', file], ['weights', [1, 1]]]) {
+      r = await curl([cal.url + '/v1/completions', '-d', JSON.stringify({ prompt: 'x', coolfusion: { [key]: value } })]);
+      assert.equal(r.status, 400, r.body);
+      assert.equal(JSON.parse(r.body).error.param, 'coolfusion.' + key);
+    }
+  } finally {
+    await cal.stop();
+    rmSync(file, { force: true });
+    rmSync(file + '.weights.json', { force: true });
+  }
+});
+
+test('serve takes generation flags as request defaults, and refuses what each request brings', async () => {
+  const s = await startServer(['--score', 'mean', '--stop', 'Zq', '--temp', '0.7']);
+  try {
+    let r = await curl([s.url + '/v1/completions', '-d', JSON.stringify({ prompt: 'Once upon a time', max_tokens: 2 })]);
+    assert.equal(JSON.parse(r.body).coolfusion.score, 'mean', r.body);
+    r = await curl([s.url + '/v1/completions', '-d', JSON.stringify({ prompt: 'Once upon a time', max_tokens: 2, coolfusion: { score: 'auto' } })]);
+    assert.equal(JSON.parse(r.body).coolfusion.score, 'auto', r.body);
+    const props = JSON.parse((await curl([s.url + '/props'])).body).default_generation_settings;
+    assert.deepEqual(props.params.stop, ['Zq'], JSON.stringify(props));
+    assert.ok(Math.abs(props.params.temperature - 0.7) < 1e-6, JSON.stringify(props));
+  } finally {
+    await s.stop();
+  }
+  for (const flags of [['--grammar', 'root ::= "a"'], ['-p', 'hi'], ['--system', 'x']]) {
+    await assert.rejects(startServer(flags), /exited 1: error: .* is not a serve flag: each request sends its own/);
+  }
 });
 
 test('API key: missing or wrong key is 401; the right key works', async () => {

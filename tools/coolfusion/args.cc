@@ -439,6 +439,8 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
     } else if (a == "--few-shot") {
       CF_RETURN_IF_ERROR(value(&v));
       CF_RETURN_IF_ERROR(ParseInt(a, v, 0, 64, &out->few_shot));
+    } else if (a == "--calibrate") {
+      CF_RETURN_IF_ERROR(value(&out->calibrate));
     } else if (a == "--prompt-suffix") {
       CF_RETURN_IF_ERROR(value(&out->prompt_suffix));
     } else if (a == "--answer-prefix") {

@@ -25,6 +25,7 @@ struct CommonArgs {
   bool no_growth = false;       // bench --no-growth: skip the cost-growth table
   ModelOptions model_defaults;  // the per-model flags (-c, -t, -ngl, --rpc, ...) for --big models
   bool help = false;
+  std::string calibrate;  // --calibrate FILE: weights from solved rows (calibrate.h)
   // serve
   std::string host = "127.0.0.1";  // --host
   int port = 8080;                 // --port

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "args.h"
+#include "calibrate.h"
 #include "commands.h"
 
 namespace {
@@ -101,6 +102,12 @@ generation options:
                             probability of its own candidate: a model unsure of what
                             it would write weighs less (default: on with auto, off
                             with the others)
+  --calibrate FILE          weigh each model by how often it alone answers the solved
+                            rows of FILE (eval's --data formats, read as --task; at most
+                            2000 rows): weight= x its accuracy / the best model's. Run
+                            once, stored in FILE.weights.json and reused while FILE, -n
+                            and the model files stay the same (generate, chat, serve,
+                            eval: its fused runs; docs/confidence.md)
   --per-word on|off         each model's perplexity of a candidate per word of it
                             instead of per token of its own tokenizer (default off;
                             measured in docs/overlap-zoo.md)
@@ -298,6 +305,13 @@ int main(int argc, char** argv) {
   if (args.parallel > 1 && cmd != "serve" && cmd != "eval")
     return Fail(coolfusion::Status::InvalidArgument(
         "-np/--parallel is for serve (request slots) and eval (rows at a time), not " + cmd));
+  if (!args.calibrate.empty()) {
+    if (cmd != "generate" && cmd != "chat" && cmd != "serve" && cmd != "eval")
+      return Fail(coolfusion::Status::InvalidArgument(
+          "--calibrate is for generate, chat, serve and eval, not " + cmd));
+    Calibration calibration;
+    if (!args.models.empty() && !(st = Calibrate(&args, &calibration)).ok()) return Fail(st);
+  }
   if (cmd == "generate") return CmdGenerate(args);
   if (cmd == "chat") return CmdChat(args);
   if (cmd == "boundaries") return CmdBoundaries(args);

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdio>
+#include <tuple>
 
 #include "commands.h"
 #include "server/http_server.h"
@@ -8,6 +9,18 @@ namespace coolfusion::cli {
 
 int CmdServe(const CommonArgs& a) {
   if (a.models.empty()) return Fail(Status::InvalidArgument("no model given (use -m FILE)"));
+  // What a request brings itself is not a flag of serve (it would be ignored).
+  for (const auto& [given, flag, field] : {std::tuple<bool, const char*, const char*>{
+                                               !a.gen.grammar.empty(), "--grammar/--json-schema",
+                                               "grammar, json_schema or response_format"},
+                                           {a.prompt_given, "-p/-f", "prompt or messages"},
+                                           {!a.system.empty(), "--system", "a system message"},
+                                           {!a.tools.empty(), "--tools", "tools"},
+                                           {!a.text_file.empty(), "--text-file", "prompt"}}) {
+    if (given)
+      return Fail(Status::InvalidArgument(
+          std::string(flag) + " is not a serve flag: each request sends its own (" + field + ")"));
+  }
   server::ServerOptions o;
   o.host = a.host;
   o.port = a.port;
@@ -23,6 +36,9 @@ int CmdServe(const CommonArgs& a) {
   o.limits.default_max_tokens = a.gen.max_new_tokens == kNoTokenLimit
                                     ? a.max_tokens
                                     : std::min(a.gen.max_new_tokens, a.max_tokens);
+  // The generation flags (--method, --score, --gate, --temp, --stop, ...) are every
+  // request's defaults; a request's own fields override them.
+  o.limits.defaults = a.gen;
   o.api_key = a.api_key;
   o.cors_origins = a.cors_origins;
   o.alias = a.alias;
