@@ -46,9 +46,12 @@ int RowTokens(const eval::Dataset& data) {
 // What makes a model's count reusable: the rows and how they are asked (the store's key),
 // and the model file itself (its entry's).
 json StoreKey(const CommonArgs& a, const std::string& content, size_t rows, int row_tokens) {
-  return {{"version", kStoreVersion},       {"data_fnv1a64", Fnv1a64Hex(content)},
-          {"rows", rows},                    {"task", a.task},
-          {"row_tokens", row_tokens},        {"token_healing", (int)a.gen.token_healing}};
+  return {{"version", kStoreVersion},
+          {"data_fnv1a64", Fnv1a64Hex(content)},
+          {"rows", rows},
+          {"task", a.task},
+          {"row_tokens", row_tokens},
+          {"token_healing", (int)a.gen.token_healing}};
 }
 
 json ModelKey(const ModelOptions& m) {
@@ -136,9 +139,9 @@ Status Calibrate(CommonArgs* args, Calibration* out) {
   if (!to_run.empty()) {
     std::unique_ptr<Ensemble> ens;
     CF_RETURN_IF_ERROR(OpenEnsemble(a.models, false, &ens));
-    std::fprintf(stderr, "calibrate: %zu rows of %s, %zu model%s alone (task %s, up to %d tokens)\n",
-                 c.rows, file.c_str(), to_run.size(), to_run.size() == 1 ? "" : "s",
-                 task.name.c_str(), row_tokens);
+    std::fprintf(
+        stderr, "calibrate: %zu rows of %s, %zu model%s alone (task %s, up to %d tokens)\n", c.rows,
+        file.c_str(), to_run.size(), to_run.size() == 1 ? "" : "s", task.name.c_str(), row_tokens);
     Progress progress(to_run.size() * c.rows, 0);
     size_t done = 0;
     for (size_t m : to_run) {
@@ -156,8 +159,8 @@ Status Calibrate(CommonArgs* args, Calibration* out) {
         const Status st = ens->Generate(req, nullptr, &res);
         if (!st.ok())
           return Status::InvalidArgument("--calibrate " + ex.where + ": " + st.message());
-        c.right[m] += eval::AnswerMatches(task.kind, eval::ExtractAnswer(task.kind, res.text),
-                                          ex.gold);
+        c.right[m] +=
+            eval::AnswerMatches(task.kind, eval::ExtractAnswer(task.kind, res.text), ex.gold);
         progress.Update(++done, "calibrate " + Basename(a.models[m].path));
       }
       json e = {{"model", ModelKey(a.models[m])}, {"right", c.right[m]}};

@@ -2,11 +2,11 @@
 //
 // Each model answers every row of FILE alone (greedy, the prompt eval builds: "Question:
 // ...\nAnswer:", zero-shot, stopped at "\nQuestion:", up to the longest worked answer's
-// bytes + 16 tokens, 32 to 512; the command's sampling, -n and grammar do not apply), and its weight
-// becomes its smoothed accuracy over the best model's: w = ((right + 1) / (rows + 2)) /
-// max over the models. The weight multiplies the model's weight= (and so its prompt weight
-// and confidence under --score auto): a model that is right less often weighs less in
-// every step, the skill the prompt cannot show (docs/confidence.md). Nothing is trained.
+// bytes + 16 tokens, 32 to 512; the command's sampling, -n and grammar do not apply), and its
+// weight becomes its smoothed accuracy over the best model's: w = ((right + 1) / (rows + 2)) / max
+// over the models. The weight multiplies the model's weight= (and so its prompt weight and
+// confidence under --score auto): a model that is right less often weighs less in every step, the
+// skill the prompt cannot show (docs/confidence.md). Nothing is trained.
 //
 // Each model's count is stored beside FILE (FILE.weights.json) and reused while FILE's
 // content, the task, --token-healing and the model file (path, size, modification time)
