@@ -300,6 +300,22 @@ TEST(Cli, CalibrateWeighsEachModelByItsAccuracyOnSolvedRows) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("9 rows of " + file + ", 2 models alone"), std::string::npos) << r.err;
 
+  // A store that cannot be written is a warning; the weights still apply.
+  std::remove(store.c_str());
+  std::system(("mkdir -p " + Quote(store)).c_str());
+  r = with({testing::Zoo("a"), kStories});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: calibrate: the counts are not stored"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("counts stored in"), std::string::npos) << r.err;
+  EXPECT_LT(nlohmann::json::parse(r.out).at("model_weights")[1].at("weight").get<double>(), 0.5);
+  std::system(("rmdir " + Quote(store)).c_str());
+  // Calibrating on the rows eval scores is allowed, with a warning.
+  r = Cli({"eval", "--data", file, "--calibrate", file, "-m", testing::Zoo("a"), "-m", kStories,
+           "-t", "1", "-n", "1", "--limit", "1", "--method", "cool"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("is also --data"), std::string::npos) << r.err;
+
   ExpectOneLineError(with({testing::Zoo("a"), OwnTempDir() + "/none.gguf"}), "none.gguf");
   ExpectOneLineError(Cli({"generate", "-m", kStories, "-m", kDreams, "-p", "x", "--calibrate",
                           OwnTempDir() + "/missing.jsonl"}),

@@ -111,6 +111,12 @@ Status Calibrate(CommonArgs* args, Calibration* out) {
                                    std::to_string(data.examples.size()) + " rows, more than " +
                                    std::to_string(kMaxCalibrationRows) +
                                    " (a few dozen to a few hundred rows of the task are enough)");
+  std::error_code ec;
+  if (!a.data.empty() && std::filesystem::equivalent(file, a.data, ec))
+    std::fprintf(stderr,
+                 "warning: calibrate: %s is also --data: the weights are measured on the rows "
+                 "they are then scored on\n",
+                 file.c_str());
   Calibration c;
   c.store = CalibrationStorePath(file);
   if (taking_part < 2) {
@@ -170,11 +176,13 @@ Status Calibrate(CommonArgs* args, Calibration* out) {
     if (entries.size() > kStoreModels)
       entries.erase(entries.begin(), entries.end() - (std::ptrdiff_t)kStoreModels);
     const json doc = {{"key", key}, {"models", entries}};
-    if (Status st = WriteText(c.store, doc.dump(1) + "\n"); !st.ok())
+    if (Status st = WriteText(c.store, doc.dump(1) + "\n"); !st.ok()) {
       std::fprintf(stderr,
                    "warning: calibrate: the counts are not stored (%s); they are measured "
                    "again next time\n",
                    st.message().c_str());
+      c.store.clear();
+    }
   }
   // Smoothed accuracy (one right and one wrong row added), over the best model's.
   double best = 0;
@@ -193,7 +201,8 @@ Status Calibrate(CommonArgs* args, Calibration* out) {
                  Basename(a.models[m].path).c_str(), c.right[m], c.rows,
                  ran ? "measured" : "stored", c.weights[m]);
   }
-  if (!to_run.empty()) std::fprintf(stderr, "calibrate: counts stored in %s\n", c.store.c_str());
+  if (!to_run.empty() && !c.store.empty())
+    std::fprintf(stderr, "calibrate: counts stored in %s\n", c.store.c_str());
   *out = std::move(c);
   return Status::Ok();
 }

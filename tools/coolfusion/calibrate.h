@@ -28,7 +28,7 @@ struct Calibration {
   std::vector<size_t> right;    // per model (0 where the model sits out: weight=0)
   std::vector<double> weights;  // per model, the factor its weight= was multiplied by
   bool reused = false;          // every count read from the store, none measured
-  std::string store;            // the store's path
+  std::string store;            // the store's path ("" when it could not be written)
 };
 
 // The store's path for FILE.
