@@ -739,8 +739,11 @@ Ran CliOneStream(const std::vector<std::string>& args) {
 // Issue 24: -n -1 is llama.cpp's "no limit": generation goes on until the models end the
 // text or a context is full, past the default 128 tokens.
 TEST(Cli, NoTokenLimitGeneratesUntilTheEndOrAFullContext) {
-  Ran r = Cli({"generate", "-m", kStories, "-m", kDreams, "-c", "200", "-p", "Once upon a time",
-               "-n", "-1", "--json"});
+  // -t 1 here and below: ctest runs two tests at once on 2 cores, and ggml's threads spin
+  // while they wait for each other; with every core asked for beside another test, this
+  // took 78 s under the sanitizers instead of 1 s.
+  Ran r = Cli({"generate", "-m", kStories, "-m", kDreams, "-c", "200", "-t", "1", "-p",
+               "Once upon a time", "-n", "-1", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   const std::string reason = j.at("stop_reason");
@@ -751,7 +754,8 @@ TEST(Cli, NoTokenLimitGeneratesUntilTheEndOrAFullContext) {
   // chat takes it too.
   const std::string dir = OwnTempDir();
   const std::string cmd = "printf 'Hello\\n/exit\\n' | " + Quote(testing::CliPath()) + " chat -m " +
-                          kStories + " -c 200 -n -1 >" + dir + "/chat.out 2>" + dir + "/chat.err";
+                          kStories + " -c 200 -t 1 -n -1 >" + dir + "/chat.out 2>" + dir +
+                          "/chat.err";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << Slurp(dir + "/chat.err");
   EXPECT_FALSE(Slurp(dir + "/chat.out").empty());
 }
@@ -797,8 +801,8 @@ TEST(Cli, GpuLayersWithoutAGpuBackendWarnOnceAndGenerateOnTheCpu) {
 TEST(Cli, TraceLinesStartOnAFreshLineAndSayWhenAllAgreed) {
   // --score mean: both models take part (no prompt weights to make one sit out).
   const std::vector<std::string> args = {
-      "generate", "-m", kStories,  "-m",      kDreams, "-p", "Once upon a time",
-      "-n",       "40", "--trace", "--score", "mean",  "-c", "256"};
+      "generate", "-m",   kStories, "-m",  kDreams, "-p", "Once upon a time", "-n", "40", "--trace",
+      "--score",  "mean", "-c",     "256", "-t",    "1"};
   Ran both = CliOneStream(args);
   ASSERT_EQ(both.code, 0) << both.out;
   size_t steps = 0;
