@@ -192,7 +192,10 @@ test('/health answers 503 "Loading model" while the models load, then 200', { ti
   assert.ok(RPC_SERVER, 'set COOLFUSION_RPC_SERVER (ctest does)');
   const wport = await freePort();
   const worker = spawn(RPC_SERVER, ['-H', '127.0.0.1', '-p', String(wport), '-t', '1'], { stdio: 'ignore' });
-  const proxy = await delayingProxy(wport, ms(2000));
+  // Each connection to the worker waits, so that the loading is long enough to watch. Not
+  // scaled beyond 3 s under the sanitizers: the load opens several connections, and what
+  // is checked meanwhile takes milliseconds (10 s each made this test 75 s there).
+  const proxy = await delayingProxy(wport, Math.min(ms(2000), 3000));
   let proc;
   try {
     proc = spawn(BIN, ['serve', '--port', '0', '-m', `${MODELS[0]}@rpc=127.0.0.1:${proxy.address().port}`],
