@@ -49,6 +49,12 @@ Status JsonSchemaToGrammar(const std::string& schema_json, std::string* gbnf);
 // missing sandbox is Unavailable; too many compiling at once, ResourceExhausted.
 Status JsonSchemaToGrammarIsolated(const std::string& schema_json, std::string* gbnf);
 Status CheckGrammarIsolated(const std::string& gbnf);
+
+// The checks of `options` that need no model, for an ensemble of `models` models: ranges,
+// the method's name, what the method cannot honour (a gate, confidence weights, sampling,
+// a grammar), token healing asked for where a raw prompt cannot have it. A server checks
+// its defaults with it before loading; Generate makes the same checks.
+Status CheckGenerateOptions(const GenerateOptions& options, size_t models);
 // The grammar of any JSON object (OpenAI's response_format {"type": "json_object"}).
 const std::string& JsonObjectGrammar();
 

@@ -44,7 +44,26 @@ const char* HealingObstacle(const MethodSpec& spec, const Request& r) {
   if (!spec.token_healing) return "this method (it reads the models' tokens itself)";
   return nullptr;
 }
+// --token-healing on where it cannot apply is refused (the default heals where it can).
+Status CheckHealing(const Request& request, size_t models) {
+  if (request.options.token_healing != Switch::kOn) return Status::Ok();
+  const MethodSpec* spec = RequestMethod(request.options, models);
+  if (const char* why = spec ? HealingObstacle(*spec, request) : nullptr) {
+    return Status::InvalidArgument(
+        std::string("token healing (--token-healing on, coolfusion.token_healing) does not "
+                    "apply to ") +
+        why);
+  }
+  return Status::Ok();
+}
 }  // namespace
+
+Status CheckGenerateOptions(const GenerateOptions& options, size_t models) {
+  CF_RETURN_IF_ERROR(CheckOptions(options, models));
+  Request raw;  // what the options allow for a raw prompt
+  raw.options = options;
+  return CheckHealing(raw, models);
+}
 
 Ensemble::Ensemble(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Ensemble::~Ensemble() = default;
@@ -181,15 +200,7 @@ Status Ensemble::CheckRequest(const Request& request) const {
                                      " was loaded vocab-only and cannot generate");
   }
   CF_RETURN_IF_ERROR(CheckRequestText(request));
-  if (request.options.token_healing == Switch::kOn) {
-    const MethodSpec* spec = RequestMethod(request.options, size());
-    if (const char* why = spec ? HealingObstacle(*spec, request) : nullptr) {
-      return Status::InvalidArgument(
-          std::string("token healing (--token-healing on, coolfusion.token_healing) does not "
-                      "apply to ") +
-          why);
-    }
-  }
+  CF_RETURN_IF_ERROR(CheckHealing(request, size()));
   if (!request.options.grammar.empty()) {  // parsed once here, for the error before a stream
     std::unique_ptr<Grammar> g;
     CF_RETURN_IF_ERROR(Grammar::Create(*impl_->models[0], request.options.grammar, &g));

@@ -92,8 +92,7 @@ Status ModelView::DecodeTail(size_t from) {
 }
 
 Status ModelView::DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_t max_logit_floats,
-                                       size_t from, const std::vector<float>& cached_nll,
-                                       Token after) {
+                                       size_t from, const std::vector<float>& cached_nll) {
   // Token i counts through the logits after token i-1: entry i-1 asks for its row when
   // counted[i] > 0, and the last entry always does (the next token's logits).
   const int n_vocab = lm->n_vocab();
@@ -133,13 +132,7 @@ Status ModelView::DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_
         nll += x;
         bytes += counted[next];
       }
-      if (next == n) {
-        last_logits.assign(logits, logits + n_vocab);
-        if (after >= 0 && n < counted.size() && counted[n] > 0) {
-          nll += NegLogProb(logits, n_vocab, after);
-          bytes += counted[n];
-        }
-      }
+      if (next == n) last_logits.assign(logits, logits + n_vocab);
     }
     prompt_fit_ms +=
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -106,10 +106,8 @@ struct ModelView {
   // prompt_bpb, prompt_bytes, token_nll. Asks for at most `max_logit_floats` logits per
   // decode. A counted token at or before `from` (its logits are not decoded) takes its
   // likelihood from cached_nll. REQUIRES: each of those is known there (ReusablePrefix).
-  // `after` (>= 0): the prompt's token after `tokens`, not decoded (a healed tail's): it
-  // counts through the last logits.
   Status DecodeMeasuredPrompt(const std::vector<size_t>& counted, size_t max_logit_floats,
-                              size_t from, const std::vector<float>& cached_nll, Token after = -1);
+                              size_t from, const std::vector<float>& cached_nll);
 
  private:
   // The nearest anchor below `limit` that starts a committed token; k: tokens before it.

@@ -18,7 +18,8 @@ Status Session::Start(const Request& req, const std::vector<KvCache>& cached,
   std::string first_error;
   const bool measure = UsesPromptWeights(opts_.scoring);
   std::vector<std::vector<size_t>> counted(m_.size());
-  std::vector<Token> healed(m_.size(), -1);  // per model: the tail's token given up
+  std::vector<std::vector<std::pair<size_t, size_t>>> content(m_.size());
+  std::vector<char> encoded(m_.size(), 0);
   for (size_t v = 0; v < m_.size(); ++v) {
     ModelView& m = m_[v].view;
     LlamaModel& lm = *m.lm;
@@ -39,7 +40,8 @@ Status Session::Start(const Request& req, const std::vector<KvCache>& cached,
       continue;
     }
     CF_RETURN_IF_ERROR(CheckPromptFits(p, lm));
-    if (measure && p.ends_ok) counted[v] = CountedTokenBytes(p.text, p.ends, p.content);
+    encoded[v] = 1;
+    content[v] = std::move(p.content);
     m.text = std::move(p.text);
     m.prompt_len = m.text.size();
     m.tokens = std::move(p.tokens);
@@ -51,7 +53,28 @@ Status Session::Start(const Request& req, const std::vector<KvCache>& cached,
     m_[v].heal_allowed.clear();
     m_[v].heal_pending = false;
     m_[v].healed_tokens = 0;
-    if (heal) healed[v] = HealModel(m_[v]);
+    if (heal) HealModel(m_[v]);
+  }
+  // A healed tail is not the prompt's end as its model reads it (its answer's first token
+  // covers it): every model's prompt fit stops before the longest healed tail, so that all
+  // read the same bytes (a trailing space alone after "Answer:" would otherwise cost the
+  // model whose tokenizer cuts it there most of its weight).
+  size_t cut = 0;
+  for (size_t v = 0; v < m_.size(); ++v)
+    if (encoded[v]) cut = std::max(cut, m_[v].heal_tail.size());
+  for (size_t v = 0; v < m_.size() && measure; ++v) {
+    ModelView& m = m_[v].view;
+    if (!encoded[v] || !m.ends_ok) continue;
+    const size_t end = m.text.size() - std::min(cut, m.text.size());
+    std::vector<std::pair<size_t, size_t>> read;
+    for (auto [b, e] : content[v])
+      if (b < std::min(e, end)) read.emplace_back(b, std::min(e, end));
+    counted[v] = CountedTokenBytes(m.text, m.ends, read);
+  }
+  for (size_t v = 0; v < m_.size(); ++v) {
+    ModelView& m = m_[v].view;
+    LlamaModel& lm = *m.lm;
+    if (!encoded[v]) continue;
     m.n_cached = opts_.cache_prompt && v < cached.size()
                      ? ReusablePrefix(cached[v], m.tokens, counted[v])
                      : 0;
@@ -87,7 +110,7 @@ Status Session::Start(const Request& req, const std::vector<KvCache>& cached,
     const std::vector<float>& known = (size_t)v < cached.size() ? cached[v].nll : kNone;
     if (measure) {
       CF_RETURN_IF_ERROR(
-          mv.DecodeMeasuredPrompt(counted[v], kPromptLogitFloats, mv.n_cached, known, healed[v]));
+          mv.DecodeMeasuredPrompt(counted[v], kPromptLogitFloats, mv.n_cached, known));
     } else {
       CF_RETURN_IF_ERROR(mv.DecodeTail(mv.n_cached));
       // The likelihoods the cache knows stay known for the tokens it still holds.

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "base/utf8.h"
+#include "fusion/methods/registry.h"
 #include "server/http_framing.h"
 #include "server/json_fields.h"
 
@@ -158,6 +159,27 @@ const char* StopType(StopReason r) {
   }
 }
 
+namespace {
+// The coolfusion object's settings as the request (or the server's defaults) resolve them.
+json CoolfusionParams(const GenerateOptions& o) {
+  const MethodSpec* spec = FindMethod(o.method);
+  const ScoringOptions& s = o.scoring;
+  return {
+      {"method", MethodName(o.method)},
+      {"gate", spec != nullptr ? GateOf(*spec, o) : 1.0},
+      {"score", ScoreRuleName(s.rule)},
+      {"prompt_weights", UsesPromptWeights(s)},
+      {"word_end", UsesWordEnds(s)},
+      {"per_word", UsesPerWord(s)},
+      {"confidence", spec != nullptr && spec->confidence && UsesConfidence(s)},
+      {"token_healing",
+       o.token_healing == Switch::kDefault ? json("auto") : json(o.token_healing == Switch::kOn)},
+      {"prompt_temp", s.prompt_temp},
+      {"prompt_evidence", s.prompt_evidence},
+      {"sit_out", s.sit_out}};
+}
+}  // namespace
+
 json GenerationParams(const ApiRequest& r) {
   const GenerateOptions& o = r.request.options;
   const SamplingOptions& s = o.sampling;
@@ -179,7 +201,7 @@ json GenerationParams(const ApiRequest& r) {
           {"cache_prompt", o.cache_prompt},
           {"grammar", o.grammar},
           {"samplers", json::array({"penalties", "top_k", "top_p", "min_p", "temperature"})},
-          {"coolfusion", {{"method", MethodName(o.method)}}}};
+          {"coolfusion", CoolfusionParams(o)}};
 }
 
 json NativeCompletionBody(const ApiRequest& r, const GenerationResult& g, std::string_view content,
@@ -242,6 +264,7 @@ json PropsBody(const PropsInfo& p) {
                       {"tokenizer", m.tokenizer},
                       {"n_vocab", m.n_vocab},
                       {"n_ctx", m.n_ctx},
+                      {"weight", m.weight},
                       {"has_chat_template", m.has_chat_template},
                       {"chat_template", ToValidUtf8(m.chat_template)}});
   }

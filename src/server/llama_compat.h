@@ -23,7 +23,8 @@ struct SourceModel {
   std::string path;       // the GGUF file, as given to -m
   std::string tokenizer;  // "spm", "bpe", ...
   int32_t n_vocab = 0;
-  int n_ctx = 0;  // its context in tokens
+  int n_ctx = 0;      // its context in tokens
+  double weight = 1;  // its weight= (times serve --calibrate's factor)
   bool has_chat_template = false;
   std::string chat_template;         // --chat-template's name or text; empty: the GGUF's own
   std::string bos_token, eos_token;  // their text; empty: none

@@ -32,6 +32,7 @@ Status LoadModels(const std::vector<ModelOptions>& models, const ServerOptions& 
     m.n_ctx = info.n_ctx;
     m.has_chat_template = info.has_chat_template;
     m.chat_template = i < models.size() ? models[i].chat_template : "";
+    m.weight = i < models.size() ? models[i].weight : 1;
     out->sources.push_back(m);
     out->n_vocab.push_back(info.n_vocab);
     out->pieces.emplace_back();

@@ -288,6 +288,35 @@ bool CheckEchoFields(const json& j, const ApiRequest& r, ApiError* err) {
   return true;
 }
 
+// The server's flags (Limits::defaults) are defaults for the methods that take them: a
+// request that names a method without a gate, confidence weights, token healing or
+// sampling gets that method's own behaviour instead of a 400 for a field it never sent;
+// token healing is likewise left to the requests it can apply to (not chat, no grammar).
+// What the request sets itself stays, and is refused below where the method cannot honour
+// it. (The server's own method and flags were checked together at start.)
+void DropDefaultsTheMethodCannotTake(const json& j, const MethodSpec& spec, bool chat,
+                                     GenerateOptions* o) {
+  const json* c =
+      j.contains("coolfusion") && j["coolfusion"].is_object() ? &j["coolfusion"] : nullptr;
+  auto sent = [&](const json* obj, const char* key) {
+    return obj != nullptr && obj->contains(key) && !(*obj)[key].is_null();
+  };
+  const bool named = sent(c, "method");
+  if (named && !sent(c, "gate") && spec.auto_gate < 0) o->peer.gate = 0;
+  if (named && !sent(c, "confidence") && !spec.confidence && o->scoring.confidence == Switch::kOn)
+    o->scoring.confidence = Switch::kDefault;
+  if (!sent(c, "token_healing") && o->token_healing == Switch::kOn &&
+      (chat || !o->grammar.empty() || (named && !spec.token_healing)))
+    o->token_healing = Switch::kDefault;
+  if (named && spec.greedy_only != nullptr) {
+    SamplingOptions& so = o->sampling;
+    if (!sent(&j, "temperature")) so.temperature = 0;
+    if (!sent(&j, "repeat_penalty")) so.repeat_penalty = 1;
+    if (!sent(&j, "presence_penalty")) so.presence_penalty = 0;
+    if (!sent(&j, "frequency_penalty")) so.frequency_penalty = 0;
+  }
+}
+
 }  // namespace
 
 int FindModelId(const std::vector<std::string>& model_ids, const std::string& name) {
@@ -541,9 +570,10 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
     }
   }
   if (out->echo && !CheckEchoFields(j, *out, err)) return false;
+  const MethodSpec* spec = FindMethod(o.method);  // null: the engine's own error
+  if (spec != nullptr) DropDefaultsTheMethodCannotTake(j, *spec, chat, &o);
   // What a method cannot honour is refused naming the field (the method table's rule, as
   // the engine applies it).
-  const MethodSpec* spec = FindMethod(o.method);  // null: the engine's own error
   const Unhonoured u = spec == nullptr ? Unhonoured::kNone : FirstUnhonoured(*spec, o);
   const std::string method = std::string("coolfusion.method ") + MethodName(o.method);
   switch (u) {
@@ -569,6 +599,25 @@ bool ParseRequest(std::string_view body, bool chat, const Limits& limits,
                   "'coolfusion.gate' cannot be used with " + method + " (it has no gate); " +
                       MethodsWithGate() + " have one",
                   "coolfusion.gate");
+    case Unhonoured::kConfidence:
+      return Fail(err,
+                  "'coolfusion.confidence' cannot be used with " + method +
+                      " (it does not weigh the models by their confidence); " +
+                      MethodsWithConfidence() + " do",
+                  "coolfusion.confidence");
+  }
+  // Token healing asked for where it cannot apply (the engine's rule, here naming the field).
+  if (o.token_healing == Switch::kOn && o.only_model < 0 && spec != nullptr) {
+    const char* why = out->chat              ? "chat messages (a chat template ends where its "
+                                               "model answers)"
+                      : !o.grammar.empty()   ? "a grammar"
+                      : !spec->token_healing ? "this method (it reads the models' tokens itself)"
+                                             : nullptr;
+    if (why != nullptr)
+      return Fail(
+          err,
+          std::string("'coolfusion.token_healing' does not apply to ") + why + " (" + method + ")",
+          "coolfusion.token_healing");
   }
   return true;
 }

@@ -259,8 +259,10 @@ TEST(Sampling, PenaltiesTopKAndMinPReachTheDrafts) {
     // Scored without confidence weights: with them these random-weight models' fused text
     // has no token repeated within 96 (each step goes to the model surest of its own
     // random word), and a penalty has nothing to act on. What is tested is that the
-    // sampling options reach the drafts, whatever the scoring.
+    // sampling options reach the drafts, whatever the scoring. (Nor prompt weights: how
+    // these random models read "time" moves the fused path, not what is tested.)
     r.options.scoring.confidence = Switch::kOff;
+    r.options.scoring.prompt_weights = Switch::kOff;
     GenerationResult g;
     EXPECT_TRUE(e->Generate(r, nullptr, &g).ok());
     return g.text;

@@ -161,6 +161,48 @@ TEST(Cli, PeerMethodFlagsGiveOneLineErrors) {
                      "--log-samples: cannot write");
 }
 
+// A flag the command would not read is refused, not ignored: eval's flags elsewhere, a
+// generation flag to boundaries, chat's to generate, serve's to chat, a list where one
+// value is taken; confidence weights for a method without them; chat refuses what every
+// turn would refuse before its first message.
+TEST(Cli, FlagsTheCommandDoesNotReadAreRefused) {
+  const std::string zoo = COOLFUSION_SOURCE_DIR "/data/arith3/test.jsonl";
+  const std::vector<std::string> gen = {"generate", "-m", kStories, "-m", kDreams, "-p", "hi"};
+  auto plus = [](std::vector<std::string> a, std::initializer_list<std::string> more) {
+    a.insert(a.end(), more);
+    return a;
+  };
+  ExpectOneLineError(Cli(plus(gen, {"--limit", "3"})), "--limit is for eval, not generate");
+  ExpectOneLineError(Cli(plus(gen, {"--data", zoo})), "--data is for eval, not generate");
+  ExpectOneLineError(Cli(plus(gen, {"--task", "gsm8k"})), "--task is for eval");
+  ExpectOneLineError(Cli(plus(gen, {"--system", "be brief"})), "--system is for chat");
+  ExpectOneLineError(Cli(plus(gen, {"--port", "9000"})), "--port is for serve, not generate");
+  ExpectOneLineError(Cli(plus(gen, {"--score", "mean,geomean"})),
+                     "--score takes one rule for generate");
+  ExpectOneLineError(Cli(plus(gen, {"--score", "mean,"})), "--score has an empty item");
+  ExpectOneLineError(Cli(plus(gen, {"--method", "rerank,cool"})),
+                     "--method takes one method for generate");
+  ExpectOneLineError(Cli(plus(gen, {"--method", "unite", "--confidence", "on"})),
+                     "unite does not weigh the models by their confidence");
+  ExpectOneLineError(Cli({"boundaries", "-m", kStories, "-p", "hi there", "--gate", "0.5"}),
+                     "--gate is not a boundaries flag");
+  ExpectOneLineError(Cli({"chat", "-m", kStories, "-m", kDreams, "--json"}),
+                     "--json is for generate, boundaries, bench and eval, not chat");
+  ExpectOneLineError(Cli({"chat", "-m", kStories, "-m", kDreams, "--token-healing", "on"}),
+                     "token healing (--token-healing on, coolfusion.token_healing) does not "
+                     "apply to chat messages");
+  ExpectOneLineError(
+      Cli({"eval", "--task", "choice", "--data", COOLFUSION_SOURCE_DIR "/data/choice/arith3.jsonl",
+           "-m", kStories, "--gate", "0.5"}),
+      "--gate is for generation; --task choice scores given answers");
+  ExpectOneLineError(
+      Cli({"serve", "-m", kStories, "-m", kDreams, "--method", "unite", "--token-healing", "on"}),
+      "does not apply to this method");
+  // What each command does read still runs.
+  EXPECT_EQ(Cli({"boundaries", "-m", kStories, "-t", "1", "-p", "hi there"}).code, 0);
+  EXPECT_EQ(Cli(plus(gen, {"-t", "1", "-n", "2", "--score", "mean", "--method", "cool"})).code, 0);
+}
+
 // Issue 36: eval --parallel N runs N rows at a time (lanes, their decodes batched); every
 // row's output is the one it gets alone (flash attention off, as lanes have it on the
 // CPU), in the same order; a multiple-choice task refuses it.
@@ -283,6 +325,13 @@ TEST(Cli, CalibrateWeighsEachModelByItsAccuracyOnSolvedRows) {
   EXPECT_EQ(r.err.find("alone ("), std::string::npos) << r.err;
   EXPECT_EQ(right(r.err, "arith3-a.gguf", &how), a_right);
   EXPECT_EQ(how, "stored") << r.err;
+  // Another context size: measured again (a row cut by a small context counts as wrong).
+  r = with({testing::Zoo("a") + "@ctx=2048", kStories});
+  ASSERT_EQ(r.code, 0) << r.err;
+  right(r.err, "arith3-a.gguf", &how);
+  EXPECT_EQ(how, "measured") << r.err;
+  right(r.err, "stories260K.gguf", &how);
+  EXPECT_EQ(how, "stored") << r.err;
   r = with({testing::Zoo("a"), kStories + "@weight=0.5", testing::Zoo("b")});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("8 rows of " + file + ", 1 model alone"), std::string::npos) << r.err;
@@ -322,7 +371,11 @@ TEST(Cli, CalibrateWeighsEachModelByItsAccuracyOnSolvedRows) {
                      "missing.jsonl");
   ExpectOneLineError(
       Cli({"boundaries", "-m", kStories, "-m", kDreams, "-p", "x", "--calibrate", file}),
-      "--calibrate is for generate, chat, serve and eval, not boundaries");
+      "--calibrate is not a boundaries flag");
+  ExpectOneLineError(Cli({"bench", "-m", kStories, "-m", kDreams, "--calibrate", file}),
+                     "--calibrate is for generate, chat, serve and eval, not bench");
+  ExpectOneLineError(Cli({"generate", "-m", kStories, "-m", kDreams, "-p", "x", "--calibrate", ""}),
+                     "--calibrate expects a file of solved rows");
   ExpectOneLineError(Cli({"eval", "--task", "choice", "--data", file, "-m", kStories, "-m", kDreams,
                           "--calibrate", file}),
                      "--calibrate takes rows of a generation task");

@@ -90,6 +90,28 @@ TEST(TokenHealing, ModelWithItselfIsItsOwnText) {
   }
 }
 
+// A healed model's given-up token is not part of its prompt fit: with a trailing space,
+// each model's bits per byte, its weight and so the fused answer are the plain prompt's
+// (facts3's traced row: A's lone " " after "Answer:" counted would drop its weight to 0.37
+// and hand " yellow", B's wrong answer, the gate).
+TEST(TokenHealing, PromptWeightsLeaveTheGivenUpTokenOut) {
+  auto e = Open({Zoo("a"), Zoo("b")});
+  ASSERT_TRUE(e);
+  const std::string p = "Question: What is the favourite colour of Vimrk?\nAnswer:";
+  const GenerationResult plain = Gen(*e, p, Switch::kDefault, 8);
+  const GenerationResult spaced = Gen(*e, p + " ", Switch::kDefault, 8);
+  ASSERT_EQ(plain.models.size(), 2u);
+  ASSERT_EQ(spaced.models.size(), 2u);
+  for (size_t v = 0; v < 2; ++v) {
+    EXPECT_NEAR(spaced.models[v].prompt_bits_per_byte, plain.models[v].prompt_bits_per_byte, 1e-4)
+        << "model " << v;
+    EXPECT_EQ(spaced.models[v].prompt_bytes, plain.models[v].prompt_bytes) << "model " << v;
+    EXPECT_NEAR(spaced.models[v].weight, plain.models[v].weight, 1e-4) << "model " << v;
+  }
+  EXPECT_EQ(plain.text.substr(0, 5), " blue");
+  EXPECT_EQ(spaced.text, plain.text.substr(1));
+}
+
 // The zoo's model c reads "Answer: " out of distribution: off keeps that reading (the
 // behaviour before healing: " + 19 = 28"), the default heals it into the answer it gives
 // to "Answer:" ("9 + 19 = 28"), and the prompt's token count is the rendered one.

@@ -206,10 +206,21 @@ TEST(LlamaCompat, PropsAndSlotsHaveLlamaServersFields) {
   EXPECT_EQ(j["modalities"]["vision"], false);
   EXPECT_EQ(j["coolfusion"]["models"].size(), 2u);
   EXPECT_EQ(j["coolfusion"]["models"][1]["path"], "/m/aidreams.gguf");
+  EXPECT_EQ(j["coolfusion"]["models"][1]["weight"], 1.0);
   const json& d = j["default_generation_settings"];
   EXPECT_EQ(d["n_ctx"], 512);
   EXPECT_EQ(d["is_processing"], false);
   EXPECT_EQ(d["params"]["n_predict"], Limits().default_max_tokens);
+  // The coolfusion settings each request gets unless it sends its own (serve's flags).
+  const json& cf = d["params"]["coolfusion"];
+  EXPECT_EQ(cf["method"], "cool");
+  EXPECT_EQ(cf["gate"], 0.8);  // cool's under --score auto
+  EXPECT_EQ(cf["score"], "auto");
+  EXPECT_EQ(cf["confidence"], true);
+  EXPECT_EQ(cf["prompt_weights"], true);
+  EXPECT_EQ(cf["token_healing"], "auto");
+  for (const char* key : {"word_end", "per_word", "prompt_temp", "prompt_evidence", "sit_out"})
+    EXPECT_TRUE(cf.contains(key)) << key;
 
   const json s = SlotBody(1, 512, true, p.defaults);
   for (const char* key :

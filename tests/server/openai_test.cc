@@ -124,6 +124,57 @@ TEST(OpenAi, PeerMethodFieldsAreHonouredOrRefused) {
   EXPECT_NE(m.message.find("adafuse"), std::string::npos) << m.message;
 }
 
+// serve's flags are every request's defaults, for the methods that take them: a request
+// naming a method without a gate (confidence weights, sampling) runs it, with no 400 for a
+// field it never sent; token healing is left to the requests it can apply to. What a
+// request sends itself is still refused where it cannot be honoured, naming the field.
+TEST(OpenAi, ServerDefaultsApplyWhereTheMethodTakesThem) {
+  Limits limits;
+  limits.defaults.peer.gate = 0.5;
+  limits.defaults.scoring.confidence = Switch::kOn;
+  limits.defaults.token_healing = Switch::kOn;
+  limits.defaults.sampling.temperature = 0.7f;
+  auto parse = [&](const std::string& body, bool chat, ApiRequest* r, ApiError* e) {
+    return ParseRequest(body, chat, limits, kIds, r, e);
+  };
+  ApiRequest r;
+  ApiError e;
+  const std::string raw = R"({"prompt": "x", "coolfusion": )";
+  for (const char* m : {"unite", "rerank", "safe"}) {
+    ASSERT_TRUE(parse(raw + R"({"method": ")" + m + R"("}})", false, &r, &e)) << m << e.message;
+    EXPECT_EQ(r.request.options.peer.gate, 0.0) << m;
+    EXPECT_EQ(r.request.options.scoring.confidence, Switch::kDefault) << m;
+  }
+  EXPECT_EQ(r.request.options.token_healing, Switch::kDefault);  // safe reads tokens itself
+  ASSERT_TRUE(parse(raw + R"({"method": "unite"}})", false, &r, &e)) << e.message;
+  EXPECT_EQ(r.request.options.sampling.temperature, 0.0f);  // unite is greedy
+  // The server's own method keeps them all.
+  ASSERT_TRUE(parse(raw + "{}}", false, &r, &e)) << e.message;
+  EXPECT_EQ(r.request.options.peer.gate, 0.5);
+  EXPECT_EQ(r.request.options.scoring.confidence, Switch::kOn);
+  EXPECT_EQ(r.request.options.token_healing, Switch::kOn);
+  EXPECT_EQ(r.request.options.sampling.temperature, 0.7f);
+  // Chat: healing does not apply; the rest stays.
+  ASSERT_TRUE(parse(R"({"messages": [{"role": "user", "content": "x"}]})", true, &r, &e))
+      << e.message;
+  EXPECT_EQ(r.request.options.token_healing, Switch::kDefault);
+  EXPECT_EQ(r.request.options.peer.gate, 0.5);
+  // Sent by the request itself: refused, naming the field.
+  EXPECT_FALSE(parse(raw + R"({"method": "unite", "gate": 0.5}})", false, &r, &e));
+  EXPECT_EQ(e.param, "coolfusion.gate");
+  EXPECT_FALSE(parse(raw + R"({"method": "unite", "confidence": true}})", false, &r, &e));
+  EXPECT_EQ(e.param, "coolfusion.confidence");
+  EXPECT_FALSE(parse(R"({"prompt": "x", "temperature": 0.7, "coolfusion": {"method": "unite"}})",
+                     false, &r, &e));
+  EXPECT_EQ(e.param, "temperature");
+  EXPECT_FALSE(parse(R"({"messages": [{"role": "user", "content": "x"}], "coolfusion": )"
+                     R"({"token_healing": true}})",
+                     true, &r, &e));
+  EXPECT_EQ(e.param, "coolfusion.token_healing");
+  EXPECT_FALSE(parse(raw + R"({"method": "gac", "token_healing": true}})", false, &r, &e));
+  EXPECT_EQ(e.param, "coolfusion.token_healing");
+}
+
 TEST(OpenAi, ASourceModelIdMeansThatModelAlone) {
   EXPECT_EQ(Parse(R"({"model": "b", "messages": [{"role": "user", "content": "x"}]})")
                 .request.options.only_model,

@@ -51,6 +51,8 @@ template <typename T, typename Parse>
 Status ParseList(const std::string& flag, const std::string& v, Parse parse, const char* known,
                  std::vector<T>* out) {
   out->clear();
+  if (v.empty() || v.front() == ',' || v.back() == ',' || v.find(",,") != std::string::npos)
+    return Status::InvalidArgument(flag + " has an empty item: '" + v + "'");
   for (const std::string& name : SplitList(v)) {
     T x;
     if (!parse(name, &x))
@@ -174,6 +176,7 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       return Status::Ok();
     };
     std::string v;
+    if (a.size() > 1 && a[0] == '-') out->given.push_back(a);
     if (a == "-h" || a == "--help") {
       out->help = true;
     } else if (a == "-m" || a == "--model") {
@@ -441,6 +444,8 @@ Status ParseArgs(int argc, char** argv, int first, CommonArgs* out) {
       CF_RETURN_IF_ERROR(ParseInt(a, v, 0, 64, &out->few_shot));
     } else if (a == "--calibrate") {
       CF_RETURN_IF_ERROR(value(&out->calibrate));
+      if (out->calibrate.empty())
+        return Status::InvalidArgument("--calibrate expects a file of solved rows, not \"\"");
     } else if (a == "--prompt-suffix") {
       CF_RETURN_IF_ERROR(value(&out->prompt_suffix));
     } else if (a == "--answer-prefix") {

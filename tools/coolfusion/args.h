@@ -51,14 +51,15 @@ struct CommonArgs {
   int few_shot = 0;                  // --few-shot K
   int limit = 0;                     // --limit N (0: all rows)
   std::string prompt_suffix;         // --prompt-suffix STR: appended to every row's prompt
-  int answer_prefix = 0;          // --answer-prefix N: the first N characters of the row's worked
-                                  // answer end its prompt (after a space) and start its output
-  std::string json_out;           // eval: --json OUT
-  std::string svg_out;            // --svg OUT
-  std::string log_samples;        // --log-samples FILE: one JSON line per row and run
-  std::string resume;             // --resume FILE: continue the run that FILE's samples
-                                  // are of, appending to FILE
-  std::vector<ScoreRule> scores;  // --score a,b (eval compares the rules; others take one)
+  int answer_prefix = 0;           // --answer-prefix N: the first N characters of the row's worked
+                                   // answer end its prompt (after a space) and start its output
+  std::string json_out;            // eval: --json OUT
+  std::string svg_out;             // --svg OUT
+  std::string log_samples;         // --log-samples FILE: one JSON line per row and run
+  std::string resume;              // --resume FILE: continue the run that FILE's samples
+                                   // are of, appending to FILE
+  std::vector<ScoreRule> scores;   // --score a,b (eval compares the rules; others take one)
+  std::vector<std::string> given;  // every flag on the command line, as written (in order)
 };
 
 // Parses argv[first..]. Unknown flags, missing values and out-of-range numbers are errors.

@@ -21,7 +21,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr int kStoreVersion = 1;
+constexpr int kStoreVersion = 2;     // 2: a model's entry has its context size
 constexpr size_t kStoreModels = 64;  // model entries a store keeps, the newest
 
 std::string Fnv1a64Hex(const std::string& s) {
@@ -60,7 +60,8 @@ json ModelKey(const ModelOptions& m) {
   const auto mtime = std::filesystem::last_write_time(m.path, ec);
   return {{"path", m.path},
           {"bytes", ec ? -1 : (int64_t)bytes},
-          {"mtime", ec ? 0 : (int64_t)mtime.time_since_epoch().count()}};
+          {"mtime", ec ? 0 : (int64_t)mtime.time_since_epoch().count()},
+          {"n_ctx", m.n_ctx}};
 }
 
 // The store's model entries when its key is `key`; empty otherwise (no store, an
@@ -151,6 +152,7 @@ Status Calibrate(CommonArgs* args, Calibration* out) {
     Progress progress(to_run.size() * c.rows, 0);
     size_t done = 0;
     for (size_t m : to_run) {
+      size_t out_of_context = 0;
       for (const eval::Example& ex : data.examples) {
         Request req;
         req.prompt = eval::BuildPrompt(ex, {});
@@ -167,8 +169,14 @@ Status Calibrate(CommonArgs* args, Calibration* out) {
           return Status::InvalidArgument("--calibrate " + ex.where + ": " + st.message());
         c.right[m] +=
             eval::AnswerMatches(task.kind, eval::ExtractAnswer(task.kind, res.text), ex.gold);
+        out_of_context += res.stop_reason == StopReason::kContextFull;
         progress.Update(++done, "calibrate " + Basename(a.models[m].path));
       }
+      if (out_of_context > 0)
+        std::fprintf(stderr,
+                     "warning: calibrate: %s ran out of context on %zu of %zu rows (-c): their "
+                     "answers are cut and count as wrong\n",
+                     Basename(a.models[m].path).c_str(), out_of_context, c.rows);
       json e = {{"model", ModelKey(a.models[m])}, {"right", c.right[m]}};
       entries.push_back(std::move(e));
     }

@@ -204,6 +204,15 @@ int CmdChat(const CommonArgs& a) {
   std::unique_ptr<Ensemble> e;
   Status st = OpenEnsemble(a.models, false, &e);
   if (!st.ok()) return Fail(st);
+  {
+    // The options every turn would refuse (--token-healing on, a gate for a method
+    // without one, ...) are refused once, before the first message.
+    Request probe;
+    probe.messages = {{"user", "hi"}};
+    probe.options = a.gen;
+    if (a.models.size() == 1) probe.options.method = SingleModelMethod();
+    if (!(st = e->Validate(probe)).ok()) return Fail(st);
+  }
   for (size_t i = 0; i < e->size(); ++i) {
     std::fprintf(stderr, "%s: %s chat template\n", e->info(i).label.c_str(),
                  e->info(i).has_chat_template ? "its own GGUF"

@@ -204,6 +204,14 @@ int CmdEvalChoice(const CommonArgs& args) {
   if (a.data.empty()) return Fail(Status::InvalidArgument("no dataset given (use --data FILE)"));
   if (a.few_shot > 0 && a.train.empty())
     return Fail(Status::InvalidArgument("--few-shot needs --train FILE to take the examples from"));
+  // What only generation reads is refused rather than ignored.
+  for (const std::string& flag : a.given) {
+    if (flag == "--gate" || flag == "--confidence" || flag == "--token-healing" ||
+        flag == "--temp" || flag == "--temperature" || flag == "--grammar" ||
+        flag == "--json-schema" || flag == "--stop" || flag == "-n" || flag == "--n-predict")
+      return Fail(Status::InvalidArgument(flag + " is for generation; --task " + a.task +
+                                          " scores given answers"));
+  }
   // Scoring given answers has no generation method: each model alone, and the fused score
   // under each --score rule.
   const std::vector<std::string> methods =

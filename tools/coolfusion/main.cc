@@ -1,12 +1,14 @@
 // coolfusion: fuse GGUF language models with different tokenizers at inference time.
 #include <coolfusion/engine.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "args.h"
 #include "calibrate.h"
+#include "command_flags.h"
 #include "commands.h"
 
 namespace {
@@ -302,6 +304,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (args.verbose) setenv("COOLFUSION_VERBOSE", "1", 1);
+  static const char* const kCommands[] = {"generate", "chat",  "boundaries",
+                                          "bench",    "serve", "eval"};
+  if (std::find(std::begin(kCommands), std::end(kCommands), cmd) == std::end(kCommands))
+    return Fail(coolfusion::Status::InvalidArgument(
+        "unknown command '" + cmd + "' (generate, chat, boundaries, bench, serve, eval)"));
+  if (!(st = CheckFlagsFor(cmd, args)).ok()) return Fail(st);
   if (args.parallel > 1 && cmd != "serve" && cmd != "eval")
     return Fail(coolfusion::Status::InvalidArgument(
         "-np/--parallel is for serve (request slots) and eval (rows at a time), not " + cmd));
@@ -317,7 +325,5 @@ int main(int argc, char** argv) {
   if (cmd == "boundaries") return CmdBoundaries(args);
   if (cmd == "bench") return CmdBench(args);
   if (cmd == "serve") return CmdServe(args);
-  if (cmd == "eval") return CmdEval(args);
-  return Fail(coolfusion::Status::InvalidArgument(
-      "unknown command '" + cmd + "' (generate, chat, boundaries, bench, serve, eval)"));
+  return CmdEval(args);
 }

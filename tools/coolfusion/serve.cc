@@ -21,6 +21,9 @@ int CmdServe(const CommonArgs& a) {
       return Fail(Status::InvalidArgument(
           std::string(flag) + " is not a serve flag: each request sends its own (" + field + ")"));
   }
+  // The generation flags are every request's defaults: a combination no request could run
+  // (--gate with a method without one, --token-healing on with unite, ...) is refused now.
+  if (Status st = CheckGenerateOptions(a.gen, a.models.size()); !st.ok()) return Fail(st);
   server::ServerOptions o;
   o.host = a.host;
   o.port = a.port;

@@ -163,12 +163,14 @@ extern const MethodSpec kCoolMethod{
     .make = [] { return MakeCoolMethod(true); },
     .token_healing = true,
     .auto_gate = kCoolGate,
+    .confidence = true,
 };
 extern const MethodSpec kCoolShortestMethod{
     .name = "cool-shortest",
     .make = [] { return MakeCoolMethod(false); },
     .token_healing = true,
     .auto_gate = kCoolGate,
+    .confidence = true,
 };
 
 }  // namespace coolfusion

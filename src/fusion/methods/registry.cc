@@ -52,6 +52,10 @@ const std::string& MethodsWithGate() {
   return list;
 }
 
+const std::string& MethodsWithConfidence() {
+  static const std::string list = Join([](const MethodSpec& m) { return m.confidence; }, " and ");
+  return list;
+}
 const std::string& MethodsFollowingGrammar() {
   static const std::string list =
       Join([](const MethodSpec& m) { return m.no_grammar == nullptr && !m.one_model; }, " or ");
@@ -62,6 +66,7 @@ Unhonoured FirstUnhonoured(const MethodSpec& m, const GenerateOptions& o) {
   if (o.only_model >= 0) return Unhonoured::kNone;
   if (m.no_grammar != nullptr && !o.grammar.empty()) return Unhonoured::kGrammar;
   if (m.auto_gate < 0 && o.peer.gate != 0) return Unhonoured::kGate;
+  if (!m.confidence && o.scoring.confidence == Switch::kOn) return Unhonoured::kConfidence;
   if (m.greedy_only == nullptr) return Unhonoured::kNone;
   const SamplingOptions& so = o.sampling;
   if (so.temperature > 0) return Unhonoured::kTemperature;
@@ -92,6 +97,11 @@ Status CheckMethodOptions(const MethodSpec& m, const GenerateOptions& o) {
     case Unhonoured::kGate:
       return Status::InvalidArgument(
           name + " has no gate (--gate, coolfusion.gate): " + MethodsWithGate() + " have one");
+    case Unhonoured::kConfidence:
+      return Status::InvalidArgument(name +
+                                     " does not weigh the models by their confidence "
+                                     "(--confidence, coolfusion.confidence): " +
+                                     MethodsWithConfidence() + " do");
   }
   return Status::Ok();
 }

@@ -41,6 +41,9 @@ struct MethodSpec {
   // 1 (the ensemble decides everywhere: the papers' rules). < 0: the method has no gate
   // and a request that sets one is refused.
   double auto_gate = -1;
+  // Weighs each model at each step by its confidence in its own candidate
+  // (ScoringOptions::confidence); false: a request that turns it on is refused.
+  bool confidence = false;
 };
 
 // The method `name` names ("": the default); null when none does.
@@ -50,6 +53,8 @@ const MethodSpec& DefaultMethodSpec();
 const std::string& MethodsFollowingGrammar();
 // The methods that have a gate, as a list for messages ("a, b and c").
 const std::string& MethodsWithGate();
+// The methods that weigh models by their confidence (MethodSpec::confidence), likewise.
+const std::string& MethodsWithConfidence();
 
 // An option of a request that its method cannot honour.
 enum class Unhonoured {
@@ -60,6 +65,7 @@ enum class Unhonoured {
   kPresencePenalty,
   kRepeatPenalty,
   kGate,
+  kConfidence,
 };
 // The first option of `o` (in the order above) that `m` cannot honour; kNone when it
 // honours them all. A request for one model alone (only_model) is never refused here.

@@ -115,6 +115,7 @@ extern const MethodSpec kCoolRerankMethod{
     .make = [] { return std::unique_ptr<FusionMethod>(new RerankMethod(true)); },
     .token_healing = true,
     .auto_gate = kCoolGate,  // its Cool answer's steps; not the rerank of whole answers
+    .confidence = true,      // likewise
 };
 
 }  // namespace coolfusion
