@@ -87,6 +87,9 @@ struct ModelReport {
   size_t prompt_bytes = 0;  // bytes it was measured on
   double weight = 0;        // the weight its perplexities had in this request
   bool sat_out = false;     // its weight was negligible: it neither drafted nor scored
+  // Why: its fit to the prompt (prompt weights) rather than its weight= (times a
+  // calibration factor) alone, which was already under ScoringOptions::sit_out.
+  bool sat_out_for_prompt = false;
   bool active = false;      // it took part (not left out, not sat out)
 };
 

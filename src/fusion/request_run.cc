@@ -24,6 +24,13 @@ void SetRequestWeights(const ScoringOptions& so, Session* session, std::vector<d
     bpb[v] = session->prompt_bits_per_byte((int)v);
     included[v] = session->active((int)v);
   }
+  // The user's weights alone: those under sit_out of the largest sit out, prompt weights
+  // or not.
+  double top = 0;
+  for (size_t v = 0; v < n; ++v)
+    if (included[v]) top = std::max(top, (*weights)[v]);
+  std::vector<bool> small(n, false);
+  for (size_t v = 0; v < n; ++v) small[v] = included[v] && (*weights)[v] < so.sit_out * top;
   if (UsesPromptWeights(so)) {
     std::vector<size_t> bytes(n);
     for (size_t v = 0; v < n; ++v) bytes[v] = session->prompt_bytes((int)v);
@@ -31,7 +38,7 @@ void SetRequestWeights(const ScoringOptions& so, Session* session, std::vector<d
                              so.prompt_evidence);
   } else {
     for (size_t v = 0; v < n; ++v) {
-      if (!included[v]) (*weights)[v] = 0;
+      if (!included[v] || small[v]) (*weights)[v] = 0;
     }
   }
   // Never retire the last model: with every user weight 0 the first included one writes.
@@ -45,6 +52,7 @@ void SetRequestWeights(const ScoringOptions& so, Session* session, std::vector<d
     if (included[v] && (*weights)[v] <= 0 && any) {
       session->Retire((int)v);
       r.sat_out = true;
+      r.sat_out_for_prompt = !small[v];
       session->counters().sat_out++;
     }
     r.weight = (*weights)[v];

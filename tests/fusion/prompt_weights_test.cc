@@ -214,6 +214,7 @@ TEST(PromptWeights, TheModelThatLacksTheSkillSitsOutByDefault) {
   EXPECT_LT(r.models[1].prompt_bits_per_byte, 0.5);
   EXPECT_GT(r.models[2].prompt_bits_per_byte, 1.0);
   EXPECT_TRUE(r.models[2].sat_out);
+  EXPECT_TRUE(r.models[2].sat_out_for_prompt);  // its fit to the prompt, not its weight=
   EXPECT_FALSE(r.models[2].active);
   EXPECT_EQ(r.models[2].weight, 0);
   EXPECT_EQ(r.counters.sat_out, 1);
@@ -247,8 +248,16 @@ TEST(PromptWeights, AZeroUserWeightSitsOutAndTheLastModelNeverDoes) {
   ASSERT_TRUE(e);
   const GenerationResult r = Fuse(*e, kSubtraction, ScoreRule::kMeanPpl);
   EXPECT_TRUE(r.models[1].sat_out);
+  EXPECT_FALSE(r.models[1].sat_out_for_prompt);  // for its weight=
   EXPECT_EQ(r.counters.sat_out, 1);
   EXPECT_EQ(r.text.substr(0, 12), " 23 - 8 = 15");  // A alone
+  // --sit-out holds without prompt weights too: a weight under it of the largest sits out.
+  auto tiny = OpenZoo({Zoo("a"), Zoo("c")}, {1, 0.005});
+  ASSERT_TRUE(tiny);
+  const GenerationResult t = Fuse(*tiny, kSubtraction, ScoreRule::kMeanPpl);
+  EXPECT_TRUE(t.models[1].sat_out);
+  EXPECT_FALSE(t.models[1].sat_out_for_prompt);
+  EXPECT_EQ(t.text.substr(0, 12), " 23 - 8 = 15");
   auto none = OpenZoo({Zoo("a"), Zoo("c")}, {0, 0});
   ASSERT_TRUE(none);
   const GenerationResult n = Fuse(*none, kSubtraction, ScoreRule::kAuto);

@@ -79,7 +79,8 @@ generation options:
                             choice a probability of P or more, its choice is taken
                             alone: cool, cool-shortest, cool+r: its candidate; gac: its
                             next token (0 < P <= 1; 1: the ensemble decides everywhere;
-                            default 0.8 for cool under --score auto, else 1)
+                            default 0.8 for cool, cool-shortest and cool+r under --score
+                            auto, else 1)
   --score RULE              auto (default): prompt weights, confidence, the gate, then
                             the weighted median of PPL when 3+ models take part, the
                             weighted geometric mean when 2; mean: the paper's rule
@@ -102,14 +103,15 @@ generation options:
                             the others)
   --confidence on|off       at each step, a model's weight is multiplied by its
                             probability of its own candidate: a model unsure of what
-                            it would write weighs less (default: on with auto, off
-                            with the others)
+                            it would write weighs less (cool, cool-shortest, cool+r;
+                            default: on with auto, off with the others)
   --calibrate FILE          weigh each model by how often it alone answers the solved
                             rows of FILE (eval's --data formats, read as --task; at most
                             2000 rows): weight= x its accuracy / the best model's. Run
-                            once, stored in FILE.weights.json and reused while FILE, -n
-                            and the model files stay the same (generate, chat, serve,
-                            eval: its fused runs; docs/confidence.md)
+                            once, stored in FILE.weights.json and reused while FILE,
+                            --task, --token-healing and each model file and its context
+                            size stay the same (generate, chat, serve, eval: its fused
+                            runs; docs/confidence.md)
   --per-word on|off         each model's perplexity of a candidate per word of it
                             instead of per token of its own tokenizer (default off;
                             measured in docs/overlap-zoo.md)

@@ -60,6 +60,9 @@ std::string ParticipationLine(const Ensemble& e, const GenerationResult& r) {
       std::snprintf(buf, sizeof buf, "%s%s (weight %.2g)", took.empty() ? "" : ", ", name.c_str(),
                     m.weight);
       took += buf;
+    } else if (m.sat_out && !m.sat_out_for_prompt) {
+      sat += (sat.empty() ? "" : ", ") + name +
+             " (its weight=, times --calibrate's factor, is under --sit-out of the largest)";
     } else if (m.sat_out) {
       std::snprintf(buf, sizeof buf,
                     "%s%s (%.2g bits per byte of the prompt against %.2g: it reads this prompt "
