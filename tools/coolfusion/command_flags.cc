@@ -26,9 +26,9 @@ const FlagRule kRules[] = {
     {{"--repeat", "--no-growth", "--big"}, {"bench"}},
     {{"--text-file"}, {"boundaries"}},
     {{"--system", "--tools"}, {"chat"}},
+    {{"-p", "--prompt", "-f", "--file"}, {"generate", "boundaries", "bench"}},
     {{"--trace"}, {"generate", "chat"}},
     {{"--json"}, {"generate", "boundaries", "bench", "eval"}},
-    {{"-p", "--prompt", "-f", "--file"}, {"generate", "boundaries", "bench"}},
 };
 
 // boundaries runs no generation: it reads the models' tokenizers and nothing else.
@@ -38,6 +38,10 @@ const char* const kBoundariesFlags[] = {
     "-ngl",  "--n-gpu-layers", "--gpu-layers", "--rpc",   "--rpc-timeout", "--no-mmap",
     "--mmap", "-fa",           "--flash-attn", "-e",      "--escape", "--no-escape",
     "--verbose", "-v",         "-h",         "--help"};
+
+// serve refuses these itself, saying that each request brings its own (serve.cc).
+const std::initializer_list<const char*> kServeSays = {
+    "-p", "--prompt", "-f", "--file", "--system", "--tools", "--text-file"};
 
 bool Has(std::initializer_list<const char*> list, const std::string& s) {
   return std::any_of(list.begin(), list.end(), [&](const char* x) { return s == x; });
@@ -63,6 +67,7 @@ Status CheckFlagsFor(const std::string& cmd, const CommonArgs& a) {
       return Status::InvalidArgument(
           flag + " is not a boundaries flag: boundaries generates nothing (it takes -m, -p/-f "
                  "or --text-file, --json and the model flags)");
+    if (cmd == "serve" && Has(kServeSays, flag)) continue;
     for (const FlagRule& r : kRules) {
       if (Has(r.flags, flag) && !Has(r.commands, cmd))
         return Status::InvalidArgument(flag + " is for " + Joined(r.commands) + ", not " + cmd);
