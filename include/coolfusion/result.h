@@ -90,7 +90,7 @@ struct ModelReport {
   // Why: its fit to the prompt (prompt weights) rather than its weight= (times a
   // calibration factor) alone, which was already under ScoringOptions::sit_out.
   bool sat_out_for_prompt = false;
-  bool active = false;      // it took part (not left out, not sat out)
+  bool active = false;  // it took part (not left out, not sat out)
 };
 
 struct Timings {

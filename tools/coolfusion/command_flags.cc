@@ -32,12 +32,34 @@ const FlagRule kRules[] = {
 };
 
 // boundaries runs no generation: it reads the models' tokenizers and nothing else.
-const char* const kBoundariesFlags[] = {
-    "-m",    "--model",        "-p",         "--prompt",  "-f",       "--file",
-    "--text-file", "--json",   "-c",         "--ctx-size", "-t",      "--threads",
-    "-ngl",  "--n-gpu-layers", "--gpu-layers", "--rpc",   "--rpc-timeout", "--no-mmap",
-    "--mmap", "-fa",           "--flash-attn", "-e",      "--escape", "--no-escape",
-    "--verbose", "-v",         "-h",         "--help"};
+const char* const kBoundariesFlags[] = {"-m",
+                                        "--model",
+                                        "-p",
+                                        "--prompt",
+                                        "-f",
+                                        "--file",
+                                        "--text-file",
+                                        "--json",
+                                        "-c",
+                                        "--ctx-size",
+                                        "-t",
+                                        "--threads",
+                                        "-ngl",
+                                        "--n-gpu-layers",
+                                        "--gpu-layers",
+                                        "--rpc",
+                                        "--rpc-timeout",
+                                        "--no-mmap",
+                                        "--mmap",
+                                        "-fa",
+                                        "--flash-attn",
+                                        "-e",
+                                        "--escape",
+                                        "--no-escape",
+                                        "--verbose",
+                                        "-v",
+                                        "-h",
+                                        "--help"};
 
 // serve refuses these itself, saying that each request brings its own (serve.cc).
 const std::initializer_list<const char*> kServeSays = {
@@ -65,8 +87,9 @@ Status CheckFlagsFor(const std::string& cmd, const CommonArgs& a) {
     if (cmd == "boundaries" && std::find(std::begin(kBoundariesFlags), std::end(kBoundariesFlags),
                                          flag) == std::end(kBoundariesFlags))
       return Status::InvalidArgument(
-          flag + " is not a boundaries flag: boundaries generates nothing (it takes -m, -p/-f "
-                 "or --text-file, --json and the model flags)");
+          flag +
+          " is not a boundaries flag: boundaries generates nothing (it takes -m, -p/-f "
+          "or --text-file, --json and the model flags)");
     if (cmd == "serve" && Has(kServeSays, flag)) continue;
     for (const FlagRule& r : kRules) {
       if (Has(r.flags, flag) && !Has(r.commands, cmd))
