@@ -32,6 +32,20 @@ bool ParseJsonBody(std::string_view body, json* j, std::string* why) {
   *j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j->is_discarded()) {
     *why = "the request body is not valid JSON";
+    // Parsed again, only on this path, for nlohmann's reason ("number overflow parsing
+    // '1e309'", "syntax error ... at line 1, column 9") without its "[json.exception...]" tag.
+    try {
+      const json again = json::parse(body);  // throws: the text did not parse above
+      (void)again;
+    } catch (const json::exception& e) {
+      std::string reason = e.what();
+      const size_t tag_end = reason.find("] ");
+      if (reason.rfind("[json.exception", 0) == 0 && tag_end != std::string::npos)
+        reason.erase(0, tag_end + 2);
+      constexpr size_t kMaxReason = 200;  // "last read: '...'" quotes the client's bytes
+      if (reason.size() > kMaxReason) reason = reason.substr(0, kMaxReason) + "...";
+      if (!reason.empty()) *why += ": " + reason;
+    }
     return false;
   }
   return true;

@@ -1,5 +1,7 @@
 #include "server/openai.h"
 
+#include "server/json_fields.h"
+
 #include <gtest/gtest.h>
 
 namespace coolfusion::server {
@@ -520,6 +522,22 @@ TEST(OpenAi, ErrorBodiesHaveTheOpenAiShape) {
   EXPECT_EQ(QueueError(Status::DeadlineExceeded("waited")).code, "server_busy");
   EXPECT_EQ(ErrorFromStatus(Status::InvalidArgument("x")).status, 400);
   EXPECT_EQ(ErrorFromStatus(Status::Internal("x")).status, 500);
+}
+
+TEST(OpenAi, BodiesThatAreNotJsonSayWhere) {
+  nlohmann::json j;
+  std::string why;
+  // A number JSON cannot hold is named, not only "not valid JSON".
+  EXPECT_FALSE(ParseJsonBody(R"({"coolfusion": {"gate": 1e309}})", &j, &why));
+  EXPECT_EQ(why, "the request body is not valid JSON: number overflow parsing '1e309'");
+  EXPECT_FALSE(ParseJsonBody(R"({"prompt": "a",})", &j, &why));
+  EXPECT_EQ(why.rfind("the request body is not valid JSON: parse error at line 1, column ", 0), 0u)
+      << why;
+  EXPECT_EQ(why.find("[json.exception"), std::string::npos) << why;
+  // The reason quotes the client's bytes, but not all of them.
+  EXPECT_FALSE(ParseJsonBody("{\"prompt\": \"" + std::string(100000, 'x') + "\x01\"}", &j, &why));
+  EXPECT_LT(why.size(), 300u);
+  EXPECT_TRUE(ParseJsonBody(R"({"prompt": "a"})", &j, &why));
 }
 
 TEST(OpenAi, ResponsesCarryUsageAndInvalidUtf8IsReplaced) {
