@@ -150,6 +150,10 @@ TEST(Cli, PeerMethodFlagsGiveOneLineErrors) {
                        "--gate must be in (0, 1]");
   ExpectOneLineError(Cli({"generate", "-m", kStories, "-p", "hi", "--gate", "half"}),
                      "--gate expects a number, got 'half'");
+  // A number no double holds is a number out of range, not "not a number".
+  for (const char* gate : {"1e-310", "1e309"})
+    ExpectOneLineError(Cli({"generate", "-m", kStories, "-m", kDreams, "-p", "hi", "--gate", gate}),
+                       std::string("--gate out of range: ") + gate);
   // A method without a gate refuses one (issue 34: cool's gate); --confidence is on|off.
   ExpectOneLineError(Cli({"generate", "-m", kStories, "-m", kDreams, "-p", "hi", "--method",
                           "rerank", "--gate", "0.5"}),

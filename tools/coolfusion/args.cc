@@ -30,8 +30,10 @@ Status ParseFloat(const std::string& flag, const std::string& v, double lo, doub
   char* end = nullptr;
   errno = 0;
   const double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || errno != 0 || x != x)
+  if (v.empty() || *end != '\0' || x != x)
     return Status::InvalidArgument(flag + " expects a number, got '" + v + "'");
+  // A number a double cannot hold (1e309, or 1e-310 below the normal range) is a number.
+  if (errno == ERANGE) return Status::InvalidArgument(flag + " out of range: " + v);
   if (x < lo || x > hi) return Status::InvalidArgument(flag + " out of range: " + v);
   *out = x;
   return Status::Ok();
