@@ -3,8 +3,10 @@
 # with the default and with --calibrate on the validation split, paired row by row.
 #   scripts/calibrate_table.sh [OUT_DIR]        (default build/calibrate; about 15 minutes
 #                                                on 2 cores, one eval at a time)
-# Settings are named as in the table: s- the spread zoo, o- the overlap zoo, t- the first
+# Settings are named as in the table: s- the spread zoo (sl- with spread-b-low), o- the overlap zoo, t- the first
 # zoo, on the arith3 test split; f*- the same on the fresh split (seed 4242).
+# COOLFUSION_CALIBRATE_NAMES=REGEX runs only the settings whose name it matches (grep -E),
+# e.g. '^f?s-abc$' for the spread triple's two rows.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -15,7 +17,7 @@ mkdir -p "$out"
 A=models/arith3-a.gguf B=models/arith3-b.gguf C=models/arith3-c.gguf W=models/arith3-b-weak.gguf
 S=$shared/stories260K.gguf
 OA=models/overlap-a.gguf OB=models/overlap-b.gguf OC=models/overlap-c.gguf OW=models/overlap-weak.gguf
-SA=models/spread-a.gguf SB=models/spread-b.gguf SC=models/spread-c.gguf
+SA=models/spread-a.gguf SB=models/spread-b.gguf SC=models/spread-c.gguf SBL=models/spread-b-low.gguf
 # The calibration rows: a copy, so that its store (FILE.weights.json) lands in OUT_DIR.
 cp data/arith3/val.jsonl "$out/val.jsonl"
 "$bin/coolfusion-make-task" arith3 --seed 4242 --n 600 > "$out/fresh.jsonl"
@@ -24,6 +26,9 @@ names=()
 run() {
   local name=$1 data=$2
   shift 2
+  if [ -n "${COOLFUSION_CALIBRATE_NAMES:-}" ] && ! grep -qE "$COOLFUSION_CALIBRATE_NAMES" <<< "$name"; then
+    return 0
+  fi
   local ms=()
   for m in "$@"; do ms+=(-m "$m"); done
   "$bin/coolfusion" eval -t 1 -n 32 --data "$data" "${ms[@]}" --method single,cool \
@@ -36,6 +41,8 @@ run() {
 run s-abc $T $SA $SB $SC
 run fs-abc $F $SA $SB $SC
 run s-ac $T $SA $SC
+run sl-abc $T $SA $SBL $SC
+run fsl-abc $F $SA $SBL $SC
 run fs-ac $F $SA $SC
 run o-abc $T $OA $OB $OC
 run fo-abc $F $OA $OB $OC

@@ -42,6 +42,8 @@
 # tokenizers, trained on the same rows, skills spread, mistakes that go together):
 #   sabc                   the spread triple
 #   sa+sc                  its best and its weakest
+#   sablc                  the triple with spread-b-low (37.7%) for spread-b: the setting
+#                          where the default gains least (about a point)
 # on the arith3 test split and the fresh split, as the overlap settings (skipped with a
 # notice when the models are missing).
 # COOLFUSION_EVAL_JOBS=peers runs only the methods side by side (the *-peers and *-gacgate
@@ -67,7 +69,7 @@ A=models/arith3-a.gguf B=models/arith3-b.gguf C=models/arith3-c.gguf W=models/ar
 S=$shared/stories260K.gguf D=$shared/aidreams260K.gguf R=build/models/rand-gpt-2.gguf
 odir=${COOLFUSION_OVERLAP_DIR:-models}  # another folder: models retrained from the recipe
 OA=$odir/overlap-a.gguf OB=$odir/overlap-b.gguf OC=$odir/overlap-c.gguf OW=$odir/overlap-weak.gguf
-SA=models/spread-a.gguf SB=models/spread-b.gguf SC=models/spread-c.gguf
+SA=models/spread-a.gguf SB=models/spread-b.gguf SC=models/spread-c.gguf SBL=models/spread-b-low.gguf
 only=${COOLFUSION_EVAL_ONLY:-}
 case $only in
   ''|zoo|overlap) ;;
@@ -118,11 +120,11 @@ order=(abc ab ac bc b+s abc+s aa b+w)
 set+=([oabc]="$OA $OB $OC" [oab]="$OA $OB" [oac]="$OA $OC" [obc]="$OB $OC" [oabc+w]="$OA $OB $OC $OW"
       [oabc+s]="$OA $OB $OC $S" [oa+w]="$OA $OW")
 overlap_order=(oabc oab oac obc oabc+w oa+w obest+w oabc+s)
-set+=([sabc]="$SA $SB $SC" [sa+sc]="$SA $SC")
-spread_order=(sabc sa+sc)
+set+=([sabc]="$SA $SB $SC" [sa+sc]="$SA $SC" [sablc]="$SA $SBL $SC")
+spread_order=(sabc sa+sc sablc)
 spread=1
-if ! [ -f "$SA" ] || ! [ -f "$SB" ] || ! [ -f "$SC" ]; then
-  echo "note: models/spread-{a,b,c}.gguf missing (scripts/make_zoo.sh spread): spread settings skipped" >&2
+if ! [ -f "$SA" ] || ! [ -f "$SB" ] || ! [ -f "$SC" ] || ! [ -f "$SBL" ]; then
+  echo "note: models/spread-{a,b,c,b-low}.gguf missing (scripts/make_zoo.sh spread spread-b-low): spread settings skipped" >&2
   spread=0
 fi
 [ "$only" = zoo ] && spread=0

@@ -19,7 +19,7 @@ const names = {
   'b+d': 'B + aidreams260K (off-domain)', 'abc+r': 'A+B+C + rand-gpt-2 (random weights)',
   oabc: 'oA+oB+oC (overlap triple)', oab: 'oA+oB', oac: 'oA+oC', obc: 'oB+oC',
   'oabc+w': 'oA+oB+oC + o-weak', 'oa+w': 'oA + o-weak', sabc: 'sA+sB+sC (spread triple)',
-  'sa+sc': 'sA + sC (spread: best + weakest)', 'obest+w': 'best overlap + o-weak', 'oabc+s': 'oA+oB+oC + stories260K',
+  'sa+sc': 'sA + sC (spread: best + weakest)', sablc: 'sA+sB-low+sC (spread, b at 37.7%)', 'obest+w': 'best overlap + o-weak', 'oabc+s': 'oA+oB+oC + stories260K',
 };
 const pct = (x) => (100 * x).toFixed(1);
 const signed = (x) => (x >= 0 ? '+' : '') + (100 * x).toFixed(1);

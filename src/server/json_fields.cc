@@ -1,5 +1,7 @@
 #include "server/json_fields.h"
 
+#include "base/utf8.h"
+
 namespace coolfusion::server {
 
 using nlohmann::json;
@@ -42,8 +44,11 @@ bool ParseJsonBody(std::string_view body, json* j, std::string* why) {
       const size_t tag_end = reason.find("] ");
       if (reason.rfind("[json.exception", 0) == 0 && tag_end != std::string::npos)
         reason.erase(0, tag_end + 2);
-      constexpr size_t kMaxReason = 200;  // "last read: '...'" quotes the client's bytes
-      if (reason.size() > kMaxReason) reason = reason.substr(0, kMaxReason) + "...";
+      // "last read: '...'" quotes the client's bytes: a short excerpt, valid UTF-8.
+      constexpr size_t kMaxReason = 200;
+      const bool cut = reason.size() > kMaxReason;
+      reason = Utf8Excerpt(reason, kMaxReason);
+      if (cut) reason += "...";
       if (!reason.empty()) *why += ": " + reason;
     }
     return false;

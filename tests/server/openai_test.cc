@@ -1,5 +1,6 @@
 #include "server/openai.h"
 
+#include "base/utf8.h"
 #include "server/json_fields.h"
 
 #include <gtest/gtest.h>
@@ -537,6 +538,12 @@ TEST(OpenAi, BodiesThatAreNotJsonSayWhere) {
   // The reason quotes the client's bytes, but not all of them.
   EXPECT_FALSE(ParseJsonBody("{\"prompt\": \"" + std::string(100000, 'x') + "\x01\"}", &j, &why));
   EXPECT_LT(why.size(), 300u);
+  // ... and what it quotes is valid UTF-8, for the JSON answer, whatever the client sent.
+  EXPECT_FALSE(ParseJsonBody("{\"prompt\": \xff\xfe}", &j, &why));
+  EXPECT_TRUE(IsValidUtf8(why)) << why;
+  EXPECT_FALSE(
+      ParseJsonBody("{\"prompt\": \"" + std::string(199 - 60, 'x') + "\xc3\xa9\x01\"}", &j, &why));
+  EXPECT_TRUE(IsValidUtf8(why)) << why;
   EXPECT_TRUE(ParseJsonBody(R"({"prompt": "a"})", &j, &why));
 }
 
