@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The table of docs/confidence.md "Weights from solved rows": each zoo setting evaluated
 # with the default and with --calibrate on the validation split, paired row by row.
-#   scripts/calibrate_table.sh [OUT_DIR]        (default build/calibrate; about 15 minutes
+#   scripts/calibrate_table.sh [OUT_DIR]        (default build/calibrate; about 20 minutes
 #                                                on 2 cores, one eval at a time)
 # Settings are named as in the table: s- the spread zoo (sl- with spread-b-low), o- the overlap zoo, t- the first
-# zoo, on the arith3 test split; f*- the same on the fresh split (seed 4242).
+# zoo, on the arith3 test split; f*- the same on the fresh split (seed 4242; fz- for the
+# first zoo).
 # COOLFUSION_CALIBRATE_NAMES=REGEX runs only the settings whose name it matches (grep -E),
 # e.g. '^f?s-abc$' for the spread triple's two rows.
 set -euo pipefail
@@ -40,9 +41,9 @@ run() {
 }
 run s-abc $T $SA $SB $SC
 run fs-abc $F $SA $SB $SC
-run s-ac $T $SA $SC
 run sl-abc $T $SA $SBL $SC
 run fsl-abc $F $SA $SBL $SC
+run s-ac $T $SA $SC
 run fs-ac $F $SA $SC
 run o-abc $T $OA $OB $OC
 run fo-abc $F $OA $OB $OC

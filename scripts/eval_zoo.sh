@@ -38,14 +38,15 @@
 # COOLFUSION_OVERLAP_DIR=DIR takes them from DIR instead of models/ (e.g. retrained with
 # other seeds).
 # COOLFUSION_EVAL_ONLY=overlap runs only the overlap settings, =zoo only the first zoo's;
-# The spread zoo (issue 34; SA, SB, SC = models/spread-{a,b,c}.gguf: the same three
+# The spread zoo (issue 34; SA, SB, SC = models/spread-{a,b,c}.gguf, SBL =
+# models/spread-b-low.gguf, the first spread-b: the same three
 # tokenizers, trained on the same rows, skills spread, mistakes that go together):
 #   sabc                   the spread triple
 #   sa+sc                  its best and its weakest
-#   sablc                  the triple with spread-b-low (37.7%) for spread-b: the setting
+#   sablc                  the triple with spread-b-low (37.7%) for spread-b: the triple
 #                          where the default gains least (about a point)
 # on the arith3 test split and the fresh split, as the overlap settings (skipped with a
-# notice when the models are missing).
+# notice when the models are missing; sablc alone when only spread-b-low is).
 # COOLFUSION_EVAL_JOBS=peers runs only the methods side by side (the *-peers and *-gacgate
 # evals: every method under its defaults, the default among them), the table of issue 34;
 # COOLFUSION_EVAL_NAMES=REGEX keeps only the evals whose name (as arith3-oab-peers) it
@@ -123,9 +124,12 @@ overlap_order=(oabc oab oac obc oabc+w oa+w obest+w oabc+s)
 set+=([sabc]="$SA $SB $SC" [sa+sc]="$SA $SC" [sablc]="$SA $SBL $SC")
 spread_order=(sabc sa+sc sablc)
 spread=1
-if ! [ -f "$SA" ] || ! [ -f "$SB" ] || ! [ -f "$SC" ] || ! [ -f "$SBL" ]; then
-  echo "note: models/spread-{a,b,c,b-low}.gguf missing (scripts/make_zoo.sh spread spread-b-low): spread settings skipped" >&2
+if ! [ -f "$SA" ] || ! [ -f "$SB" ] || ! [ -f "$SC" ]; then
+  echo "note: models/spread-{a,b,c}.gguf missing (scripts/make_zoo.sh spread): spread settings skipped" >&2
   spread=0
+elif ! [ -f "$SBL" ]; then
+  echo "note: $SBL missing (scripts/make_zoo.sh spread-b-low): sablc skipped" >&2
+  spread_order=(sabc sa+sc)
 fi
 [ "$only" = zoo ] && spread=0
 rules=auto,mean,geomean,sweetspan,median
